@@ -1,0 +1,37 @@
+"""Ingest agent: input topics -> validated events keyed by customer, or dead letters."""
+
+from __future__ import annotations
+
+import logging
+
+from ctxi.ingest import validate_event
+from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
+from ctxi.streams.app import app, dead_letter_topic, events_by_customer_topic, input_topic
+
+logger = logging.getLogger(__name__)
+
+
+@app.agent(input_topic)
+async def ingest(stream):  # type: ignore[no-untyped-def]
+    """Validate every input message and forward it by ``partition_key``.
+
+    Valid events go to the by-customer topic keyed by customer (the repartition the
+    per-customer join needs); anything else goes to the dead-letter topic with the
+    original bytes, the reason and the topic/partition/offset it came from. A bad
+    message is never raised: the stream moves on.
+    """
+    async for record in stream.events():
+        message = record.message
+        origin = KafkaOrigin(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key.decode("utf-8", "replace") if message.key is not None else None,
+        )
+        outcome = validate_event(message.value, origin)
+        if isinstance(outcome, DeadLetter):
+            # The reason names fields, never their values: no personal data in logs.
+            logger.warning("dead letter from %s: %s", origin, outcome.reason)
+            await dead_letter_topic.send(key=message.key, value=outcome)
+        else:
+            await events_by_customer_topic.send(key=outcome.partition_key, value=outcome)

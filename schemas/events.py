@@ -1,0 +1,413 @@
+"""The input event contract (SPEC "Event contract"): an envelope discriminated on ``type``.
+
+Every model is strict (see :data:`ctxi.schemas.common.STRICT`). Envelopes forbid unknown
+top-level fields, since the envelope is ours; payloads ignore fields they do not know,
+so a source system can add data without its events being dead-lettered.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from ctxi.schemas.common import (
+    STRICT,
+    AirportCode,
+    CurrencyCode,
+    FlightNumber,
+    Location,
+    Money,
+    NonEmptyStr,
+    Sentiment,
+    Timestamp,
+)
+
+PAYLOAD_CONFIG = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+
+# --- enumerations --------------------------------------------------------------------
+
+
+class Tier(StrEnum):
+    STANDARD = "standard"
+    SILVER = "silver"
+    GOLD = "gold"
+    PLATINUM = "platinum"
+
+
+class ContactChannel(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    SMS = "sms"
+    CHAT = "chat"
+    APP = "app"
+
+
+class CaseSeverity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class TransactionStatus(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+
+
+class FlightStatusCode(StrEnum):
+    ON_TIME = "on_time"
+    DELAYED = "delayed"
+    CANCELLED = "cancelled"
+    DIVERTED = "diverted"
+
+
+class WeatherSeverity(StrEnum):
+    """The severity scale of the Common Alerting Protocol (CAP 1.2)."""
+
+    MINOR = "minor"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+    EXTREME = "extreme"
+
+
+class Actor(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+
+
+class DeviceType(StrEnum):
+    PHONE = "phone"
+    TABLET = "tablet"
+    DESKTOP = "desktop"
+
+
+class SessionChannel(StrEnum):
+    WEB = "web"
+    APP = "app"
+    IVR = "ivr"
+    CHAT = "chat"
+    DESK = "desk"
+
+
+# --- payloads ------------------------------------------------------------------------
+
+
+class CustomerProfile(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    tier: Tier
+    lifetime_value: Money
+    home_location: Location | None = None
+    nps: Annotated[int, Field(ge=0, le=10)] | None = None
+    csat: Annotated[int, Field(ge=1, le=5)] | None = None
+    preferred_channel: ContactChannel | None = None
+
+
+class CaseOpened(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    case_id: NonEmptyStr
+    subject: NonEmptyStr
+    severity: CaseSeverity
+    channel: NonEmptyStr
+
+
+class CaseClosed(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    case_id: NonEmptyStr
+    resolution: str | None = None
+
+
+class Interaction(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    channel: NonEmptyStr
+    sentiment: Sentiment | None = None
+    summary: str | None = None
+
+
+class CardTransaction(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    transaction_id: NonEmptyStr
+    amount: Money
+    currency: CurrencyCode
+    merchant: NonEmptyStr
+    card_present: bool
+    location: Location | None = None
+    status: TransactionStatus
+
+
+class PaymentFailed(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    amount: Money
+    currency: CurrencyCode
+    reason: NonEmptyStr
+    invoice_id: NonEmptyStr | None = None
+
+
+class UpcomingDebit(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    amount: Money
+    due_date: date
+    payee: NonEmptyStr
+
+
+class BalanceLow(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    balance: float  # may be negative: an overdrawn account
+    currency: CurrencyCode
+    upcoming_debit: UpcomingDebit | None = None
+
+
+class DisputeOpened(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    transaction_id: NonEmptyStr
+    amount: Money
+    reason: NonEmptyStr
+
+
+class Checkin(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    network: NonEmptyStr
+    location: Location
+    place_name: str | None = None
+
+
+class Post(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    network: NonEmptyStr
+    post_id: NonEmptyStr
+    text: str
+    followers: Annotated[int, Field(ge=0)]
+    mentions_brand: bool
+    sentiment: Sentiment | None = None
+
+
+class FlightSegment(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    flight: FlightNumber
+    origin: AirportCode
+    destination: AirportCode
+    departs_at: Timestamp
+    arrives_at: Timestamp
+
+    @model_validator(mode="after")
+    def _arrives_after_departure(self) -> FlightSegment:
+        if self.arrives_at <= self.departs_at:
+            raise ValueError("arrives_at must be after departs_at")
+        if self.origin == self.destination:
+            raise ValueError("origin and destination must differ")
+        return self
+
+
+class Booking(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    booking_id: NonEmptyStr
+    segments: Annotated[list[FlightSegment], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _segments_in_order(self) -> Booking:
+        for earlier, later in zip(self.segments, self.segments[1:]):
+            if later.departs_at < earlier.arrives_at:
+                raise ValueError(
+                    f"segment {later.flight} departs before {earlier.flight} arrives: segments must be in flight order"
+                )
+        return self
+
+
+class FlightStatus(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    flight: FlightNumber
+    scheduled_departure: Timestamp
+    status: FlightStatusCode
+    delay_minutes: Annotated[int, Field(ge=0)] | None = None
+    estimated_departure: Timestamp | None = None
+
+
+class WeatherAlert(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    airport: AirportCode | None = None
+    location: Location | None = None
+    severity: WeatherSeverity
+    description: NonEmptyStr
+    valid_from: Timestamp
+    valid_to: Timestamp
+
+    @model_validator(mode="after")
+    def _where_and_when(self) -> WeatherAlert:
+        if self.airport is None and self.location is None:
+            raise ValueError("either airport or location is required")
+        if self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+class Session(BaseModel):
+    model_config = PAYLOAD_CONFIG
+    actor: Actor
+    actor_id: NonEmptyStr | None = None
+    user_agent: str | None = None
+    device_type: DeviceType | None = None
+    channel: SessionChannel
+    ip_location: Location | None = None
+
+
+# --- envelopes -----------------------------------------------------------------------
+
+
+class EventEnvelope(BaseModel):
+    """Fields every event carries. ``customer_id`` is the join key and the Kafka key."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    event_id: NonEmptyStr
+    type: str  # narrowed to one Literal by each event model
+    customer_id: NonEmptyStr
+    occurred_at: Timestamp
+    source_system: NonEmptyStr | None = None
+    schema_version: Annotated[int, Field(ge=1)] = 1
+
+    @property
+    def source(self) -> str:
+        """The source system family: the part of ``type`` before the dot."""
+        return self.type.partition(".")[0]
+
+    @property
+    def partition_key(self) -> str:
+        """The Kafka key events are repartitioned by: the customer they concern."""
+        return self.customer_id
+
+
+class FleetEventEnvelope(EventEnvelope):
+    """A fleet-wide event, about a flight or an airport rather than one customer.
+
+    It arrives without ``customer_id`` and is fanned out to every booked customer;
+    the fanned-out copies carry the customer's id.
+    """
+
+    customer_id: NonEmptyStr | None = None  # type: ignore[assignment]
+
+    @property
+    @abstractmethod
+    def fleet_key(self) -> str:
+        """What the event is about, e.g. ``flight:BA117:2026-03-01`` or ``airport:LHR``."""
+
+    @property
+    def partition_key(self) -> str:
+        return self.customer_id if self.customer_id is not None else self.fleet_key
+
+
+class CustomerProfileEvent(EventEnvelope):
+    type: Literal["crm.customer_profile"]
+    payload: CustomerProfile
+
+
+class CaseOpenedEvent(EventEnvelope):
+    type: Literal["crm.case_opened"]
+    payload: CaseOpened
+
+
+class CaseClosedEvent(EventEnvelope):
+    type: Literal["crm.case_closed"]
+    payload: CaseClosed
+
+
+class InteractionEvent(EventEnvelope):
+    type: Literal["crm.interaction"]
+    payload: Interaction
+
+
+class CardTransactionEvent(EventEnvelope):
+    type: Literal["billing.card_transaction"]
+    payload: CardTransaction
+
+
+class PaymentFailedEvent(EventEnvelope):
+    type: Literal["billing.payment_failed"]
+    payload: PaymentFailed
+
+
+class BalanceLowEvent(EventEnvelope):
+    type: Literal["billing.balance_low"]
+    payload: BalanceLow
+
+
+class DisputeOpenedEvent(EventEnvelope):
+    type: Literal["billing.dispute_opened"]
+    payload: DisputeOpened
+
+
+class CheckinEvent(EventEnvelope):
+    type: Literal["social.checkin"]
+    payload: Checkin
+
+
+class PostEvent(EventEnvelope):
+    type: Literal["social.post"]
+    payload: Post
+
+
+class BookingEvent(EventEnvelope):
+    type: Literal["travel.booking"]
+    payload: Booking
+
+
+class FlightStatusEvent(FleetEventEnvelope):
+    type: Literal["travel.flight_status"]
+    payload: FlightStatus
+
+    @property
+    def fleet_key(self) -> str:
+        return f"flight:{self.payload.flight}:{self.payload.scheduled_departure.date().isoformat()}"
+
+
+class WeatherAlertEvent(FleetEventEnvelope):
+    type: Literal["travel.weather_alert"]
+    payload: WeatherAlert
+
+    @property
+    def fleet_key(self) -> str:
+        if self.payload.airport is not None:
+            return f"airport:{self.payload.airport}"
+        location = self.payload.location
+        assert location is not None  # guaranteed by WeatherAlert's validator
+        return f"location:{location.lat:.2f},{location.lon:.2f}"
+
+
+class SessionEvent(EventEnvelope):
+    type: Literal["device.session"]
+    payload: Session
+
+
+EVENT_MODELS: tuple[type[EventEnvelope], ...] = (
+    CustomerProfileEvent,
+    CaseOpenedEvent,
+    CaseClosedEvent,
+    InteractionEvent,
+    CardTransactionEvent,
+    PaymentFailedEvent,
+    BalanceLowEvent,
+    DisputeOpenedEvent,
+    CheckinEvent,
+    PostEvent,
+    BookingEvent,
+    FlightStatusEvent,
+    WeatherAlertEvent,
+    SessionEvent,
+)
+
+Event = Annotated[
+    Union[EVENT_MODELS],  # type: ignore[valid-type]
+    Field(discriminator="type"),
+]
+"""Any input event; pydantic picks the model from ``type``."""
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_TYPES: dict[str, type[EventEnvelope]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in EVENT_MODELS
+}
+SOURCES: tuple[str, ...] = tuple(dict.fromkeys(name.partition(".")[0] for name in EVENT_TYPES))

@@ -1,0 +1,59 @@
+"""The task contract (SPEC "Task contract"): what a desktop receives, with the reason why."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ctxi.schemas.common import Location, Money, NonEmptyStr, Sentiment, Timestamp
+from ctxi.schemas.events import ContactChannel, DeviceType, SessionChannel, Tier
+
+TASK_CONFIG = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class DeviceContext(BaseModel):
+    """The device and channel a person is on right now."""
+
+    model_config = TASK_CONFIG
+    device_type: DeviceType | None = None
+    channel: SessionChannel | None = None
+    seen_at: Timestamp | None = None
+
+
+class TaskContext(BaseModel):
+    """The context card shown with a task: who the customer is and what is going on."""
+
+    model_config = TASK_CONFIG
+    tier: Tier | None = None
+    lifetime_value: Money | None = None
+    last_location: Location | None = None
+    open_cases: Annotated[int, Field(ge=0)] = 0
+    sentiment: Sentiment | None = None
+    device: DeviceContext | None = None
+
+
+class Task(BaseModel):
+    """A next-best-action task for an agent."""
+
+    model_config = TASK_CONFIG
+
+    task_id: NonEmptyStr
+    customer_id: NonEmptyStr
+    queue: NonEmptyStr
+    action: NonEmptyStr = Field(description="Machine name of the action, e.g. verify_card_activity.")
+    title: NonEmptyStr
+    priority: Annotated[int, Field(ge=0, le=100)] = Field(description="0-100, higher is more urgent.")
+    reason: NonEmptyStr = Field(description="Why the task exists, in words.")
+    steps: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(description="What to do, and how.")
+    evidence: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(
+        description="The event_ids the task rests on."
+    )
+    rule_id: NonEmptyStr
+    rule_version: Annotated[int, Field(ge=1)]
+    created_at: Timestamp
+    not_before: Timestamp | None = Field(description="Deliver no earlier than this; null for now.")
+    expires_at: Timestamp
+    due_by: Timestamp | None = None
+    channel: ContactChannel | None = Field(None, description="How to reach the customer now.")
+    context: TaskContext | None = None

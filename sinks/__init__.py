@@ -1,0 +1,1 @@
+"""Sinks: where tasks leave the pipeline (Kafka task topics, Redis for desktops)."""

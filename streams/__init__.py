@@ -1,0 +1,1 @@
+"""Streaming plumbing: the faust app, the topic catalogue, codecs and settings."""

@@ -1,0 +1,44 @@
+"""The faust application and the topics its agents read and write.
+
+Agents live in ``agents/`` and register themselves on :data:`app` when imported.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from ctxi.streams import codecs
+from ctxi.streams.settings import get_settings
+
+settings = get_settings()
+
+app = faust.App(
+    settings.app_id,
+    broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
+    store=settings.store,
+    datadir=str(settings.data_dir),
+    web_port=settings.web_port,
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=settings.topic_replication_factor,
+    # Topics are created from the catalogue (streams/topics.py) before the worker starts.
+    topic_allow_declare=True,
+    autodiscover=False,
+)
+
+# Input arrives as raw bytes: judging it is the ingest agent's job, not the codec's,
+# so that a bad message becomes a dead letter instead of a decode error.
+input_topic = app.topic(*settings.input_topics, key_type=bytes, value_type=bytes)
+
+events_by_customer_topic = app.topic(
+    settings.events_by_customer_topic,
+    key_type=str,
+    value_serializer=codecs.EVENT_CODEC,
+    partitions=settings.topic_partitions,
+)
+
+dead_letter_topic = app.topic(
+    settings.dead_letter_topic,
+    key_type=bytes,
+    value_serializer=codecs.DEAD_LETTER_CODEC,
+    partitions=settings.topic_partitions,
+)

@@ -1,0 +1,78 @@
+"""The one configuration model of ctxi: every knob is an environment variable ``CTXI_<FIELD>``.
+
+Lists are given as JSON (``CTXI_SOURCES='["crm","billing"]'``). The README's
+"Configuration" table lists every field; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ctxi.schemas.events import SOURCES
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CTXI_", extra="ignore")
+
+    # --- services -------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma separated host:port."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server URL.")
+
+    # --- stream worker --------------------------------------------------------------
+    app_id: str = Field("ctxi", description="faust application id: the consumer group and topic prefix of its tables.")
+    input_topic_prefix: str = Field(
+        "events.", description="Input topics are named <prefix><source>, e.g. events.crm."
+    )
+    sources: list[str] = Field(
+        default_factory=lambda: list(SOURCES),
+        description="Source systems whose input topic the worker consumes.",
+    )
+    events_by_customer_topic: str = Field(
+        "ctxi.events.by_customer",
+        description="Validated events, keyed by customer_id (or flight/airport for fleet-wide events).",
+    )
+    dead_letter_topic: str = Field("ctxi.dead_letters", description="Rejected input with the reason and origin.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of the topics ctxi creates.")
+    topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")
+    store: str = Field("memory://", description="faust table store URL: memory:// or rocksdb://.")
+    data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
+    web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
+    log_level: str = Field("info", description="Worker log level.")
+
+    # --- local dev stack (ctxi devstack) ------------------------------------------------
+    devstack_dir: Path = Field(Path(".devstack"), description="Broker and Redis data, logs and pid files.")
+    devstack_cache_dir: Path = Field(
+        Path.home() / ".cache" / "ctxi", description="Where the Kafka jars are fetched to (shared by checkouts)."
+    )
+    devstack_kafka_port: int = Field(9092, ge=1, le=65535, description="Broker listener port.")
+    devstack_controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller listener port.")
+    devstack_redis_port: int = Field(6379, ge=1, le=65535, description="redis-server port.")
+    devstack_kafka_heap: str = Field("512m", description="Broker JVM heap (-Xmx), small enough for 2 cores.")
+    devstack_start_timeout: float = Field(90.0, gt=0, description="Seconds to wait for the stack to be ready.")
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, sources: list[str]) -> list[str]:
+        unknown = sorted(set(sources) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCES)}")
+        return sources
+
+    def input_topic(self, source: str) -> str:
+        return f"{self.input_topic_prefix}{source}"
+
+    @property
+    def input_topics(self) -> list[str]:
+        return [self.input_topic(source) for source in self.sources]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
