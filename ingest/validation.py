@@ -44,6 +44,8 @@ def _field_error(detail: ErrorDetails) -> FieldError:
         msg = f"not valid JSON: {msg.removeprefix('Invalid JSON: ')}"
     elif kind in _NOT_AN_OBJECT and not loc:
         msg = "not a JSON object"
+    elif kind == "timezone_aware":
+        msg = "timestamp without UTC offset (RFC 3339 needs one, e.g. 2026-03-01T10:00:00Z)"
     elif kind == "union_tag_invalid":
         loc, msg = ["type"], f"unknown event type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
     elif kind == "union_tag_not_found":

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ctxi.schemas.common import Location, Money, NonEmptyStr, Sentiment, Timestamp
 from ctxi.schemas.events import ContactChannel, DeviceType, SessionChannel, Tier
 
-TASK_CONFIG = ConfigDict(strict=True, frozen=True, extra="forbid")
+# Tasks are built in Python by the engine (enum values given as strings), so not strict.
+TASK_CONFIG = ConfigDict(frozen=True, extra="forbid")
 
 
 class DeviceContext(BaseModel):

@@ -1,0 +1,106 @@
+"""Real Kafka and Redis for the integration tests, as session-scoped fixtures.
+
+Where they come from, in order:
+1. ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` when both are set (``.ci/run`` sets them
+   after ``ctxi devstack up``);
+2. testcontainers, when a Docker engine answers;
+3. the project's own dev stack (``ctxi devstack``), started on free ports for this session.
+
+When none of them can provide a service, the tests that need it are skipped locally
+and fail in CI (``CI`` set): a missing broker must never pass silently there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ctxi.devstack import DevStack, DevStackError
+from ctxi.streams.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Services:
+    kafka_bootstrap_servers: str
+    redis_url: str
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str) -> None:
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: a missing service is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # any failure means "no usable engine": fall through to the dev stack
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    bootstrap, redis_url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("REDIS_URL")
+    if bootstrap and redis_url:
+        yield Services(bootstrap, redis_url)
+    elif _docker_answers():
+        from testcontainers.community.kafka import KafkaContainer
+        from testcontainers.community.redis import RedisContainer
+
+        # cp-kafka 7.9 is Apache Kafka 3.9, the version the dev stack runs.
+        with KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as kafka, RedisContainer("redis:7") as redis:
+            host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
+            yield Services(kafka.get_bootstrap_server(), f"redis://{host}:{port}/0")
+    else:
+        settings = Settings(
+            devstack_dir=tmp_path_factory.mktemp("devstack"),
+            devstack_kafka_port=free_port(),
+            devstack_controller_port=free_port(),
+            devstack_redis_port=free_port(),
+        )
+        stack = DevStack(settings)
+        try:
+            stack.up()
+        except DevStackError as exc:
+            stack.down()
+            unavailable(f"no Kafka/Redis: KAFKA_BOOTSTRAP_SERVERS/REDIS_URL unset, no Docker, and the dev stack failed: {exc}")
+        try:
+            yield Services(stack.kafka_address, stack.redis_url)
+        finally:
+            stack.down()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap_servers(services: Services) -> str:
+    return services.kafka_bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def redis_url(services: Services) -> str:
+    return services.redis_url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,78 @@
+"""Run real ``ctxi worker`` processes against the session's broker, each in its own namespace."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+
+from ctxi.streams.settings import Settings
+from ctxi.streams.topics import catalogue, ensure_topics
+from tests.conftest import free_port
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Settings for one test: its own consumer group and topics, so tests never see each other's data."""
+
+    settings: Settings
+    env: dict[str, str]
+
+
+@pytest.fixture
+def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> Namespace:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    env = {
+        "CTXI_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "CTXI_REDIS_URL": redis_url,
+        "CTXI_APP_ID": f"ctxi-{name}",
+        "CTXI_INPUT_TOPIC_PREFIX": f"{name}.events.",
+        "CTXI_EVENTS_BY_CUSTOMER_TOPIC": f"{name}.events.by_customer",
+        "CTXI_DEAD_LETTER_TOPIC": f"{name}.dead_letters",
+        "CTXI_TOPIC_PARTITIONS": "2",
+        "CTXI_DATA_DIR": str(tmp_path / "worker-data"),
+    }
+    settings = Settings(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
+    ensure_topics(kafka_bootstrap_servers, catalogue(settings))
+    return Namespace(settings, env)
+
+
+class WorkerFactory(Protocol):
+    def __call__(self, namespace: Namespace) -> subprocess.Popen[bytes]: ...
+
+
+@pytest.fixture
+def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Start ``ctxi worker`` processes; stop them at the end and show their logs if the test failed."""
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(namespace: Namespace) -> subprocess.Popen[bytes]:
+        log = tmp_path / f"worker-{len(started)}.log"
+        env = {**os.environ, **namespace.env, "CTXI_WEB_PORT": str(free_port()), "CTXI_LOG_LEVEL": "info"}
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ctxi.cli", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        started.append((process, log))
+        return process
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        sys.stderr.write(f"\n--- {log.name} (last 40 lines) ---\n")
+        sys.stderr.write("\n".join(log.read_text(errors="replace").splitlines()[-40:]) + "\n")

@@ -1,0 +1,89 @@
+"""The ingest agent on a real broker: valid events are repartitioned, bad ones dead-lettered."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from faust.serializers import codecs
+from kafka import KafkaConsumer, KafkaProducer
+
+from ctxi.schemas.dead_letter import DeadLetter
+from ctxi.schemas.events import CheckinEvent
+from ctxi.streams.codecs import DEAD_LETTER_CODEC, EVENT_CODEC
+from tests.integration.conftest import Namespace, WorkerFactory
+
+CHECKIN = {
+    "event_id": "evt-it-01",
+    "type": "social.checkin",
+    "customer_id": "C-1001",
+    "occurred_at": "2026-03-01T10:00:00Z",
+    "source_system": "instagram",
+    "payload": {
+        "network": "instagram",
+        "location": {"lat": 40.7580, "lon": -73.9855, "city": "New York", "country": "US"},
+    },
+}
+# A naive timestamp and a number sent as a string: two reasons in one message.
+BAD_CHECKIN = {
+    **CHECKIN,
+    "event_id": "evt-it-02",
+    "occurred_at": "2026-03-01T10:00:00",
+    "payload": {**CHECKIN["payload"], "location": {"lat": "40.7580", "lon": -73.9855}},
+}
+
+
+def consume(bootstrap: str, topics: list[str], expected: int, timeout: float = 90.0) -> list:
+    consumer = KafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=1000
+    )
+    records: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    return records
+
+
+def test_valid_event_is_repartitioned_and_invalid_one_dead_lettered(
+    namespace: Namespace, run_worker: WorkerFactory
+) -> None:
+    settings = namespace.settings
+    worker = run_worker(namespace)
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    input_topic = settings.input_topic("social")
+    good = producer.send(input_topic, key=b"C-1001", value=orjson.dumps(CHECKIN)).get(timeout=30)
+    bad = producer.send(input_topic, key=b"C-1001", value=orjson.dumps(BAD_CHECKIN)).get(timeout=30)
+    producer.close()
+
+    records = consume(
+        settings.kafka_bootstrap_servers, [settings.events_by_customer_topic, settings.dead_letter_topic], expected=2
+    )
+    assert worker.poll() is None, "the worker must survive bad input"
+    by_topic = {record.topic: record for record in records}
+    assert set(by_topic) == {settings.events_by_customer_topic, settings.dead_letter_topic}, records
+
+    forwarded = by_topic[settings.events_by_customer_topic]
+    assert forwarded.key == b"C-1001"
+    event = codecs.loads(EVENT_CODEC, forwarded.value)
+    assert isinstance(event, CheckinEvent)
+    assert event.event_id == "evt-it-01"
+    assert event.payload.location.city == "New York"
+
+    dead = by_topic[settings.dead_letter_topic]
+    letter = codecs.loads(DEAD_LETTER_CODEC, dead.value)
+    assert isinstance(letter, DeadLetter)
+    assert letter.event_id == "evt-it-02"
+    assert {error.loc for error in letter.errors} == {"occurred_at", "payload.location.lat"}
+    assert "without UTC offset" in letter.reason
+    assert orjson.loads(letter.original) == BAD_CHECKIN
+    assert (letter.origin.topic, letter.origin.partition, letter.origin.offset) == (
+        input_topic,
+        bad.partition,
+        bad.offset,
+    )
+    assert good.offset != bad.offset or good.partition != bad.partition

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ctxi.streams.settings import Settings
+from ctxi.streams.topics import catalogue
+
+
+def test_defaults_point_at_the_local_stack() -> None:
+    settings = Settings()
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.input_topics == ["events.crm", "events.billing", "events.social", "events.travel", "events.device"]
+
+
+def test_environment_variables_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTXI_KAFKA_BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092")
+    monkeypatch.setenv("CTXI_SOURCES", '["crm", "travel"]')
+    monkeypatch.setenv("CTXI_TOPIC_PARTITIONS", "12")
+    settings = Settings()
+    assert settings.kafka_bootstrap_servers == "broker-1:9092,broker-2:9092"
+    assert settings.input_topics == ["events.crm", "events.travel"]
+    assert settings.topic_partitions == 12
+
+
+def test_unknown_source_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTXI_SOURCES", '["crm", "fax"]')
+    with pytest.raises(ValidationError, match=r"unknown source\(s\) \['fax'\]"):
+        Settings()
+
+
+def test_partitions_must_be_positive() -> None:
+    with pytest.raises(ValidationError):
+        Settings(topic_partitions=0)
+
+
+def test_catalogue_lists_every_topic_once_with_the_configured_layout() -> None:
+    settings = Settings(topic_partitions=6, dead_letter_topic="dlq")
+    specs = catalogue(settings)
+    names = [spec.name for spec in specs]
+    assert len(names) == len(set(names))
+    assert set(settings.input_topics) | {settings.events_by_customer_topic, "dlq"} == set(names)
+    assert {spec.partitions for spec in specs} == {6}
+    assert "retention.ms" in next(spec for spec in specs if spec.name == "dlq").config
