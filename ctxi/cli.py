@@ -81,6 +81,39 @@ def topics_create() -> None:
         typer.echo(f"{spec.name:<28} {state:<8} partitions={spec.partitions} {spec.purpose}")
 
 
+@topics_app.command("tail")
+def topics_tail(
+    topic: Annotated[str, typer.Argument(help="Topic to read, e.g. ctxi.dead_letters.")],
+    from_beginning: Annotated[bool, typer.Option("--from-beginning", help="Start at the oldest message.")] = False,
+    max_messages: Annotated[int | None, typer.Option("--max", min=1, help="Stop after this many messages.")] = None,
+    idle_timeout: Annotated[
+        float | None, typer.Option("--idle-timeout", min=0.1, help="Stop after this many seconds without a message.")
+    ] = None,
+) -> None:
+    """Print a topic's messages as `partition@offset key value`, one per line (without joining a group)."""
+    from kafka import KafkaConsumer
+
+    settings = get_settings()
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(idle_timeout * 1000) if idle_timeout else float("inf"),
+    )
+    try:
+        for count, record in enumerate(consumer, start=1):
+            key = record.key.decode("utf-8", "replace") if record.key is not None else "-"
+            value = record.value.decode("utf-8", "replace") if record.value is not None else "null"
+            typer.echo(f"{record.partition}@{record.offset} {key} {value}")
+            if max_messages is not None and count >= max_messages:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
 # --- worker ------------------------------------------------------------------------------
 
 

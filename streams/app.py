@@ -26,12 +26,17 @@ app = faust.App(
 )
 
 # Input arrives as raw bytes: judging it is the ingest agent's job, not the codec's,
-# so that a bad message becomes a dead letter instead of a decode error.
-input_topic = app.topic(*settings.input_topics, key_type=bytes, value_type=bytes)
+# so that a bad message becomes a dead letter instead of a decode error. The "raw"
+# serializers must be explicit: otherwise the app's default (json) decodes first and a
+# non-JSON message crashes the agent before ingest can dead-letter it.
+input_topic = app.topic(
+    *settings.input_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+)
 
 events_by_customer_topic = app.topic(
     settings.events_by_customer_topic,
     key_type=str,
+    key_serializer="raw",
     value_serializer=codecs.EVENT_CODEC,
     partitions=settings.topic_partitions,
 )
@@ -39,6 +44,7 @@ events_by_customer_topic = app.topic(
 dead_letter_topic = app.topic(
     settings.dead_letter_topic,
     key_type=bytes,
+    key_serializer="raw",
     value_serializer=codecs.DEAD_LETTER_CODEC,
     partitions=settings.topic_partitions,
 )

@@ -64,6 +64,7 @@ def test_valid_event_is_repartitioned_and_invalid_one_dead_lettered(
         settings.kafka_bootstrap_servers, [settings.events_by_customer_topic, settings.dead_letter_topic], expected=2
     )
     assert worker.poll() is None, "the worker must survive bad input"
+    assert len(records) == 2, records
     by_topic = {record.topic: record for record in records}
     assert set(by_topic) == {settings.events_by_customer_topic, settings.dead_letter_topic}, records
 
@@ -87,3 +88,36 @@ def test_valid_event_is_repartitioned_and_invalid_one_dead_lettered(
         bad.offset,
     )
     assert good.offset != bad.offset or good.partition != bad.partition
+
+
+def test_garbage_is_dead_lettered_and_the_events_after_it_still_flow(
+    namespace: Namespace, run_worker: WorkerFactory
+) -> None:
+    settings = namespace.settings
+    run_worker(namespace)
+    input_topic = settings.input_topic("crm")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    garbage = [b"this line is not JSON", b"\xff\xfe\x00\x01", b"", b"[1, 2, 3]"]
+    for value in garbage:
+        producer.send(input_topic, key=b"C-9", value=value)
+    after = {**CHECKIN, "event_id": "evt-after-garbage", "customer_id": "C-9"}
+    producer.send(settings.input_topic("social"), key=b"C-9", value=orjson.dumps(after))
+    producer.flush()
+    producer.close()
+
+    records = consume(
+        settings.kafka_bootstrap_servers,
+        [settings.events_by_customer_topic, settings.dead_letter_topic],
+        expected=len(garbage) + 1,
+    )
+    letters = [codecs.loads(DEAD_LETTER_CODEC, r.value) for r in records if r.topic == settings.dead_letter_topic]
+    events = [codecs.loads(EVENT_CODEC, r.value) for r in records if r.topic == settings.events_by_customer_topic]
+    assert [event.event_id for event in events] == ["evt-after-garbage"]
+    assert sorted(letter.origin.offset for letter in letters) == [0, 1, 2, 3]
+    reasons = {letter.origin.offset: letter.reason for letter in letters}
+    assert reasons[0].startswith("not valid JSON")
+    assert reasons[1].startswith("not valid JSON")
+    assert reasons[2] == "empty message"
+    assert reasons[3] == "not a JSON object"
+    binary = next(letter for letter in letters if letter.origin.offset == 1)
+    assert binary.original_encoding == "base64"
