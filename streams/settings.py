@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field("ctxi.dead_letters", description="Rejected input with the reason and origin.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of the topics ctxi creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")
-    store: str = Field("memory://", description="faust table store URL: memory:// or rocksdb://.")
+    store: str = Field("memory://", description="faust table store URL (memory:// keeps tables in memory, rebuilt from changelogs).")
     data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
     log_level: str = Field("info", description="Worker log level.")

@@ -1,0 +1,19 @@
+# The ctxi image: the stream worker by default (`ctxi worker`); other commands by argument.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY ctxi ctxi
+COPY streams streams
+COPY agents agents
+COPY schemas schemas
+COPY ingest ingest
+COPY sinks sinks
+COPY devstack devstack
+RUN pip install . && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
+USER ctxi
+ENV CTXI_DATA_DIR=/var/lib/ctxi
+EXPOSE 6066
+ENTRYPOINT ["ctxi"]
+CMD ["worker"]

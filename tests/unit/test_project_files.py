@@ -1,0 +1,33 @@
+"""The README and docker-compose.yml stay in step with the settings model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ctxi.streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_VARS = {f"CTXI_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert not [variable for variable in sorted(ENV_VARS) if f"`{variable}`" not in readme]
+
+
+def test_compose_worker_uses_only_real_settings_and_waits_for_healthy_services() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    worker = compose["services"]["worker"]
+    assert set(worker["environment"]) <= ENV_VARS
+    assert {name: dependency["condition"] for name, dependency in worker["depends_on"].items()} == {
+        "kafka": "service_healthy",
+        "redis": "service_healthy",
+    }
+    for service in ("kafka", "redis", "worker"):
+        assert "healthcheck" in compose["services"][service]
+    # the broker image is the version the dev stack runs
+    pom = (ROOT / "devstack" / "pom.xml").read_text()
+    version = compose["services"]["kafka"]["image"].split(":")[1]
+    assert f"<kafka.version>{version}</kafka.version>" in pom
