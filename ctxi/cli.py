@@ -209,9 +209,7 @@ def events_produce(
         raise typer.Exit(1)
 
 
-def _route(
-    line: bytes, input_topic: Callable[[str], str], forced_topic: str | None
-) -> tuple[str | None, bytes | None]:
+def _route(line: bytes, input_topic: Callable[[str], str], forced_topic: str | None) -> tuple[str | None, bytes | None]:
     try:
         document = orjson.loads(line)
     except orjson.JSONDecodeError:

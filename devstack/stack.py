@@ -145,14 +145,14 @@ class DevStack:
                 text=True,
             )
             if formatted.returncode != 0:
-                raise DevStackError(f"formatting the Kafka storage failed:\n{_tail(formatted.stdout + formatted.stderr)}")
+                raise DevStackError(
+                    f"formatting the Kafka storage failed:\n{_tail(formatted.stdout + formatted.stderr)}"
+                )
         self._spawn("kafka", [*jvm, "kafka.Kafka", str(properties)])
 
     def _kafka_ready(self) -> bool:
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=self.kafka_address, request_timeout_ms=3000
-            )
+            admin = KafkaAdminClient(bootstrap_servers=self.kafka_address, request_timeout_ms=3000)
         except KafkaError:
             return False
         try:

@@ -57,9 +57,7 @@ def _reason(errors: list[FieldError]) -> str:
     return "; ".join(f"{error.loc}: {error.msg}" if error.loc else error.msg for error in errors)
 
 
-def _dead_letter(
-    raw: bytes, origin: Origin, errors: list[FieldError], reason: str, now: datetime | None
-) -> DeadLetter:
+def _dead_letter(raw: bytes, origin: Origin, errors: list[FieldError], reason: str, now: datetime | None) -> DeadLetter:
     try:
         original, encoding = raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

@@ -7,6 +7,7 @@ so a source system can add data without its events being dead-lettered.
 
 from __future__ import annotations
 
+import itertools
 from abc import abstractmethod
 from datetime import date
 from enum import StrEnum
@@ -15,7 +16,6 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from ctxi.schemas.common import (
-    STRICT,
     AirportCode,
     CurrencyCode,
     FlightNumber,
@@ -209,7 +209,7 @@ class Booking(BaseModel):
 
     @model_validator(mode="after")
     def _segments_in_order(self) -> Booking:
-        for earlier, later in zip(self.segments, self.segments[1:]):
+        for earlier, later in itertools.pairwise(self.segments):
             if later.departs_at < earlier.arrives_at:
                 raise ValueError(
                     f"segment {later.flight} departs before {earlier.flight} arrives: segments must be in flight order"
@@ -399,7 +399,7 @@ EVENT_MODELS: tuple[type[EventEnvelope], ...] = (
 )
 
 Event = Annotated[
-    Union[EVENT_MODELS],  # type: ignore[valid-type]
+    Union[EVENT_MODELS],  # type: ignore[valid-type]  # noqa: UP007 (a union built from the tuple)
     Field(discriminator="type"),
 ]
 """Any input event; pydantic picks the model from ``type``."""

@@ -47,9 +47,7 @@ class Task(BaseModel):
     priority: Annotated[int, Field(ge=0, le=100)] = Field(description="0-100, higher is more urgent.")
     reason: NonEmptyStr = Field(description="Why the task exists, in words.")
     steps: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(description="What to do, and how.")
-    evidence: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(
-        description="The event_ids the task rests on."
-    )
+    evidence: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(description="The event_ids the task rests on.")
     rule_id: NonEmptyStr
     rule_version: Annotated[int, Field(ge=1)]
     created_at: Timestamp

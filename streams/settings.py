@@ -26,9 +26,7 @@ class Settings(BaseSettings):
 
     # --- stream worker --------------------------------------------------------------
     app_id: str = Field("ctxi", description="faust application id: the consumer group and topic prefix of its tables.")
-    input_topic_prefix: str = Field(
-        "events.", description="Input topics are named <prefix><source>, e.g. events.crm."
-    )
+    input_topic_prefix: str = Field("events.", description="Input topics are named <prefix><source>, e.g. events.crm.")
     sources: list[str] = Field(
         default_factory=lambda: list(SOURCES),
         description="Source systems whose input topic the worker consumes.",
@@ -40,7 +38,9 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field("ctxi.dead_letters", description="Rejected input with the reason and origin.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of the topics ctxi creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")
-    store: str = Field("memory://", description="faust table store URL (memory:// keeps tables in memory, rebuilt from changelogs).")
+    store: str = Field(
+        "memory://", description="faust table store URL (memory:// keeps tables in memory, rebuilt from changelogs)."
+    )
     data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
     log_level: str = Field("info", description="Worker log level.")

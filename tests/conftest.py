@@ -83,7 +83,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             stack.up()
         except DevStackError as exc:
             stack.down()
-            unavailable(f"no Kafka/Redis: KAFKA_BOOTSTRAP_SERVERS/REDIS_URL unset, no Docker, and the dev stack failed: {exc}")
+            unavailable(
+                f"no Kafka/Redis: KAFKA_BOOTSTRAP_SERVERS/REDIS_URL unset, no Docker, and the dev stack failed: {exc}"
+            )
         try:
             yield Services(stack.kafka_address, stack.redis_url)
         finally:

@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import orjson
-
-from ctxi.schemas.task import Task
-from ctxi.sinks.redis import connect_redis
-from ctxi.streams.codecs import TASK_CODEC
 from faust.serializers import codecs
 
-NOW = datetime(2026, 3, 1, 11, 31, tzinfo=UTC)
-
-
-def make_task(task_id: str, priority: int) -> Task:
-    return Task(
-        task_id=task_id,
-        customer_id="C-1001",
-        queue="fraud",
-        action="verify_card_activity",
-        title="Verify card activity",
-        priority=priority,
-        reason="card used 5,800 km from the customer's check-in 90 min earlier",
-        steps=["Call the customer", "Confirm the Paris purchase"],
-        evidence=["evt-0005", "evt-0006"],
-        rule_id="fraud.impossible_travel",
-        rule_version=1,
-        created_at=NOW,
-        not_before=None,
-        expires_at=NOW + timedelta(hours=4),
-    )
+from ctxi.sinks.redis import connect_redis
+from ctxi.streams.codecs import TASK_CODEC
+from tests.factories import make_task
 
 
 async def test_task_body_and_priority_index_round_trip(redis_url: str) -> None:
     client = connect_redis(redis_url)
     prefix = f"test:{uuid.uuid4().hex}"
     try:
-        task = make_task("task-1", 90)
+        task = make_task(task_id="task-1", priority=90)
         await client.set(f"{prefix}:task:{task.task_id}", codecs.dumps(TASK_CODEC, task), ex=60)
         stored = await client.get(f"{prefix}:task:{task.task_id}")
         assert codecs.loads(TASK_CODEC, stored) == task

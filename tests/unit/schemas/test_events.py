@@ -56,7 +56,7 @@ def test_the_catalogue_is_the_specs() -> None:
         ]
     )  # fmt: skip
     assert SOURCES == ("crm", "billing", "social", "travel", "device")
-    assert FLEET_TYPES == {"travel.flight_status", "travel.weather_alert"}
+    assert {"travel.flight_status", "travel.weather_alert"} == FLEET_TYPES
 
 
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -12,8 +11,9 @@ from pydantic import ValidationError
 
 from ctxi.ingest import read_jsonl, validate_event
 from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
-from ctxi.schemas.task import Task, TaskContext
+from ctxi.schemas.task import TaskContext
 from ctxi.streams.codecs import DEAD_LETTER_CODEC, EVENT_CODEC, TASK_CODEC
+from tests.factories import make_task
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "events.jsonl"
 
@@ -40,24 +40,7 @@ def test_dead_letter_codec_round_trip() -> None:
 
 
 def test_task_codec_round_trip() -> None:
-    now = datetime(2026, 3, 1, 11, 31, tzinfo=UTC)
-    task = Task(
-        task_id="task-1",
-        customer_id="C-1001",
-        queue="fraud",
-        action="verify_card_activity",
-        title="Verify card activity",
-        priority=92,
-        reason="card used 5,800 km from the customer's check-in 90 min earlier",
-        steps=["Call the customer on the phone number on file"],
-        evidence=["evt-0005", "evt-0006"],
-        rule_id="fraud.impossible_travel",
-        rule_version=3,
-        created_at=now,
-        not_before=None,
-        expires_at=now + timedelta(hours=2),
-        context=TaskContext(tier="gold", lifetime_value=18250.0, open_cases=1),
-    )
+    task = make_task(context=TaskContext(tier="gold", lifetime_value=18250.0, open_cases=1))
     data = codecs.dumps(TASK_CODEC, task)
     assert codecs.loads(TASK_CODEC, data) == task
     assert orjson.loads(data)["not_before"] is None

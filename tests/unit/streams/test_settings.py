@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
 from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read the process environment: start each test from none of ours."""
+    for variable in [name for name in os.environ if name.startswith("CTXI_")]:
+        monkeypatch.delenv(variable)
 
 
 def test_defaults_point_at_the_local_stack() -> None:
