@@ -1,5 +1,6 @@
 """faust agents: the stream processors. Importing this package registers them on the app."""
 
+from ctxi.agents.context import join_and_enrich
 from ctxi.agents.ingest import ingest
 
-__all__ = ["ingest"]
+__all__ = ["ingest", "join_and_enrich"]

@@ -132,6 +132,55 @@ def worker() -> None:
     faust.Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
 
 
+# --- replay ------------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    events: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL event files.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", dir_okay=False, help="Where to write the output (default: stdout).")
+    ] = None,
+    dead_letter: Annotated[
+        Path | None,
+        typer.Option("--dead-letter", dir_okay=False, help="Write rejected lines here as dead-letter records."),
+    ] = None,
+) -> None:
+    """Run the whole engine in this process, no Kafka or Redis: events in event-time order.
+
+    Writes one enriched event (the event's id, customer and signals) per line; rejected
+    lines go to --dead-letter (else they are reported on stderr as file:line: reason).
+    A summary goes to stderr. Exits 0 when it ran, even with rejected lines.
+    """
+    from ctxi.engine.pipeline import EnrichedEvent
+    from ctxi.engine.replay import replay as run_replay
+
+    settings = get_settings()
+    sink = out.open("wb") if out else sys.stdout.buffer
+    letters = dead_letter.open("wb") if dead_letter else None
+
+    def publish(enriched: EnrichedEvent) -> None:
+        sink.write(orjson.dumps(enriched.model_dump()) + b"\n")
+
+    def reject(letter: DeadLetter) -> None:
+        if letters is not None:
+            letters.write(orjson.dumps(letter.model_dump()) + b"\n")
+        else:
+            _err(f"{letter.origin}: {letter.reason}")
+
+    try:
+        summary = run_replay(events, settings.engine, publish, reject, progress=_err)
+    finally:
+        if out:
+            sink.close()
+        else:
+            sink.flush()
+        if letters is not None:
+            letters.close()
+    for line in summary.lines():
+        _err(line)
+
+
 # --- schemas -----------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ events_by_customer_topic = app.topic(
     settings.events_by_customer_topic,
     key_type=str,
     key_serializer="raw",
-    value_serializer=codecs.EVENT_CODEC,
+    value_serializer=codecs.ROUTED_CODEC,
     partitions=settings.topic_partitions,
 )
 
@@ -47,4 +47,32 @@ dead_letter_topic = app.topic(
     key_serializer="raw",
     value_serializer=codecs.DEAD_LETTER_CODEC,
     partitions=settings.topic_partitions,
+)
+
+signals_topic = app.topic(
+    settings.signals_topic,
+    key_type=str,
+    key_serializer="raw",
+    value_serializer=codecs.ENRICHED_CODEC,
+    partitions=settings.topic_partitions,
+)
+
+
+def model_table(name: str, codec: str, help: str) -> faust.Table:
+    """A changelog-backed table of pydantic models, keyed by string.
+
+    faust derives a table's serializers from ``value_type``, which only knows faust
+    Records; ours are pydantic models, so the serializers are set to our codecs before
+    the table creates its changelog topic and store (both happen when the worker starts).
+    """
+    table = app.Table(name, partitions=settings.topic_partitions, help=help)
+    table.key_serializer, table.value_serializer = "raw", codec
+    return table
+
+
+customer_contexts = model_table(
+    "customer_context", codecs.CONTEXT_CODEC, "Per-customer joined context (context/state.py)."
+)
+fleet_index = model_table(
+    "fleet_index", codecs.FLEET_INDEX_CODEC, "Customers booked per flight and airport (context/fleet.py)."
 )

@@ -13,13 +13,20 @@ import orjson
 from faust.serializers import codecs
 from pydantic import TypeAdapter
 
+from ctxi.context.fleet import FleetIndex
+from ctxi.context.state import CustomerContext
+from ctxi.engine.pipeline import ROUTED_ADAPTER, EnrichedEvent
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_ADAPTER
 from ctxi.schemas.task import Task
 
 EVENT_CODEC = "ctxi_event"
+ROUTED_CODEC = "ctxi_routed"  # events and fleet index entries: the by-customer topic
 DEAD_LETTER_CODEC = "ctxi_dead_letter"
 TASK_CODEC = "ctxi_task"
+CONTEXT_CODEC = "ctxi_context"
+FLEET_INDEX_CODEC = "ctxi_fleet_index"
+ENRICHED_CODEC = "ctxi_enriched"
 
 
 def dumps_model(adapter: TypeAdapter[Any], value: Any) -> bytes:
@@ -41,6 +48,13 @@ class PydanticCodec(codecs.Codec):
         return self.adapter.validate_json(data)
 
 
-codecs.register(EVENT_CODEC, PydanticCodec(adapter=EVENT_ADAPTER))
-codecs.register(DEAD_LETTER_CODEC, PydanticCodec(adapter=TypeAdapter(DeadLetter)))
-codecs.register(TASK_CODEC, PydanticCodec(adapter=TypeAdapter(Task)))
+for _name, _adapter in {
+    EVENT_CODEC: EVENT_ADAPTER,
+    ROUTED_CODEC: ROUTED_ADAPTER,
+    DEAD_LETTER_CODEC: TypeAdapter(DeadLetter),
+    TASK_CODEC: TypeAdapter(Task),
+    CONTEXT_CODEC: TypeAdapter(CustomerContext),
+    FLEET_INDEX_CODEC: TypeAdapter(FleetIndex),
+    ENRICHED_CODEC: TypeAdapter(EnrichedEvent),
+}.items():
+    codecs.register(_name, PydanticCodec(adapter=_adapter))

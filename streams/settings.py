@@ -1,6 +1,7 @@
 """The one configuration model of ctxi: every knob is an environment variable ``CTXI_<FIELD>``.
 
-Lists are given as JSON (``CTXI_SOURCES='["crm","billing"]'``). The README's
+Lists are given as JSON (``CTXI_SOURCES='["crm","billing"]'``); engine tunables are nested
+(``CTXI_ENGINE__MAX_SPEED_KMH=900``). The README's
 "Configuration" table lists every field; keep the two in step.
 """
 
@@ -12,11 +13,12 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ctxi.engine.config import EngineConfig
 from ctxi.schemas.events import SOURCES
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CTXI_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CTXI_", env_nested_delimiter="__", extra="ignore")
 
     # --- services -------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
@@ -36,6 +38,7 @@ class Settings(BaseSettings):
         description="Validated events, keyed by customer_id (or flight/airport for fleet-wide events).",
     )
     dead_letter_topic: str = Field("ctxi.dead_letters", description="Rejected input with the reason and origin.")
+    signals_topic: str = Field("ctxi.signals", description="Enriched events: each joined event with its signals.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of the topics ctxi creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")
     store: str = Field(
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
     log_level: str = Field("info", description="Worker log level.")
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig, description="Join and enricher tunables (engine/config.py)."
+    )
 
     # --- local dev stack (ctxi devstack) ------------------------------------------------
     devstack_dir: Path = Field(Path(".devstack"), description="Broker and Redis data, logs and pid files.")

@@ -42,6 +42,12 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
             purpose="validated events keyed by customer (the join's repartition)",
         ),
         TopicSpec(
+            settings.signals_topic,
+            partitions,
+            replicas,
+            purpose="enriched events: joined events with their signals",
+        ),
+        TopicSpec(
             settings.dead_letter_topic,
             partitions,
             replicas,

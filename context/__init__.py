@@ -1,0 +1,1 @@
+"""Per-customer context: the join of every source, kept bounded, and the fleet index."""

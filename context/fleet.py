@@ -1,0 +1,89 @@
+"""Fleet-wide events (flight status, weather) reach customers through an index of bookings.
+
+A booking registers its customer under every flight (``flight:<number>:<date>``) and
+airport (``airport:<IATA>``) of its itinerary. The index entry travels on the by-customer
+topic keyed by that flight or airport, so the index lives on the same partition as the
+fleet events with that key, and the fan-out reads it without a remote lookup.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ctxi.enrichers.geo import airports_near
+from ctxi.schemas.events import BookingEvent, FleetEventEnvelope, FlightSegment, WeatherAlertEvent
+
+
+class FleetIndexEntry(BaseModel):
+    """'This customer is booked on/through ``key`` until ``until``' (an internal message)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["ctxi.fleet_index_entry"] = "ctxi.fleet_index_entry"
+    key: str
+    customer_id: str
+    booking_id: str
+    until: datetime
+
+    @property
+    def partition_key(self) -> str:
+        return self.key
+
+
+class FleetIndex(BaseModel):
+    """The customers booked on one flight or through one airport, each until a time."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    members: dict[str, datetime] = {}
+
+
+def flight_key(flight: str, departure: datetime) -> str:
+    return f"flight:{flight}:{departure.date().isoformat()}"
+
+
+def airport_key(iata: str) -> str:
+    return f"airport:{iata}"
+
+
+def index_entries(booking: BookingEvent, keep_after_arrival: timedelta) -> list[FleetIndexEntry]:
+    """The index entries of a booking: one per flight and one per airport it touches."""
+    assert booking.customer_id is not None
+    segments: list[FlightSegment] = booking.payload.segments
+    until = segments[-1].arrives_at + keep_after_arrival
+    keys = [flight_key(segment.flight, segment.departs_at) for segment in segments]
+    keys += list(dict.fromkeys(airport_key(code) for s in segments for code in (s.origin, s.destination)))
+    return [
+        FleetIndexEntry(key=key, customer_id=booking.customer_id, booking_id=booking.payload.booking_id, until=until)
+        for key in keys
+    ]
+
+
+def add_to_index(index: FleetIndex | None, entry: FleetIndexEntry) -> FleetIndex:
+    index = index or FleetIndex(key=entry.key)
+    current = index.members.get(entry.customer_id)
+    if current is None or entry.until > current:
+        index.members[entry.customer_id] = entry.until
+    return index
+
+
+def fan_out(event: FleetEventEnvelope, index: FleetIndex | None) -> tuple[list[FleetEventEnvelope], FleetIndex | None]:
+    """Copies of a fleet event for every customer still booked; also the index without expired members."""
+    if index is None:
+        return [], None
+    at = event.occurred_at
+    index.members = {customer: until for customer, until in index.members.items() if until >= at}
+    copies = [event.model_copy(update={"customer_id": customer}) for customer in sorted(index.members)]
+    return copies, index
+
+
+def rekey_location_alert(event: WeatherAlertEvent, radius_km: float) -> list[WeatherAlertEvent]:
+    """A weather alert given by location becomes one alert per airport within ``radius_km``."""
+    location = event.payload.location
+    assert location is not None
+    return [
+        event.model_copy(update={"payload": event.payload.model_copy(update={"airport": nearby.iata})})
+        for nearby in airports_near(location.lat, location.lon, radius_km)
+    ]

@@ -1,0 +1,278 @@
+"""Apply one event to a customer's context: de-duplicate, place it in event time, bound the state.
+
+Pure: a function of (context, event, config). The stream worker stores the result in its
+faust table; ``ctxi replay`` keeps it in a dict.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from ctxi.context.fleet import FleetIndexEntry, index_entries
+from ctxi.context.state import (
+    BillingState,
+    CustomerContext,
+    DeviceState,
+    Dispute,
+    Itinerary,
+    Observation,
+    OpenCase,
+    PaymentFailure,
+    PostSummary,
+    Profile,
+    SeenEvent,
+)
+from ctxi.engine.config import EngineConfig
+from ctxi.enrichers.device import device_type_of
+from ctxi.enrichers.sentiment import text_sentiment
+from ctxi.schemas.common import Location
+from ctxi.schemas.events import (
+    Actor,
+    BalanceLowEvent,
+    BookingEvent,
+    CardTransactionEvent,
+    CaseClosedEvent,
+    CaseOpenedEvent,
+    CheckinEvent,
+    CustomerProfileEvent,
+    DisputeOpenedEvent,
+    Event,
+    InteractionEvent,
+    PaymentFailedEvent,
+    PostEvent,
+    SessionEvent,
+    TransactionStatus,
+)
+
+
+class _Timed(Protocol):
+    at: datetime
+
+
+T = TypeVar("T", bound=_Timed)
+
+
+class JoinStatus(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+
+
+@dataclass
+class JoinResult:
+    context: CustomerContext
+    status: JoinStatus
+    late: bool = False
+    index_entries: list[FleetIndexEntry] = field(default_factory=list)
+
+
+def apply_event(context: CustomerContext | None, event: Event, config: EngineConfig) -> JoinResult:
+    """Join ``event`` into ``context`` (mutated in place and returned; a new one if None)."""
+    assert event.customer_id is not None, "fleet events reach a context only after fan-out"
+    context = context or CustomerContext(customer_id=event.customer_id)
+    if any(seen.event_id == event.event_id for seen in context.seen):
+        return JoinResult(context, JoinStatus.DUPLICATE)
+
+    at = event.occurred_at
+    late = context.watermark is not None and at < context.watermark - timedelta(seconds=config.late_grace_seconds)
+    if late:
+        context.late_events += 1
+    if context.watermark is None or at > context.watermark:
+        context.watermark = at
+    context.seen.append(SeenEvent(event_id=event.event_id, at=at))
+    _insert_time(context.activity, at)
+
+    entries = _JOINERS.get(type(event), _no_state)(context, event, config) or []
+    _bound(context, config)
+    return JoinResult(context, JoinStatus.APPLIED, late=late, index_entries=entries)
+
+
+# --- one joiner per event type -----------------------------------------------------------
+
+
+def _no_state(context: CustomerContext, event: Event, config: EngineConfig) -> None:
+    """Fanned-out flight status and weather alerts: enrichers read them with the itineraries."""
+
+
+def _profile(context: CustomerContext, event: CustomerProfileEvent, config: EngineConfig) -> None:
+    if context.profile is None or event.occurred_at >= context.profile.as_of:  # an older profile never wins
+        context.profile = Profile(**event.payload.model_dump(), as_of=event.occurred_at)
+
+
+def _case_opened(context: CustomerContext, event: CaseOpenedEvent, config: EngineConfig) -> None:
+    payload = event.payload
+    context.open_cases = [case for case in context.open_cases if case.case_id != payload.case_id]
+    context.open_cases.append(
+        OpenCase(
+            case_id=payload.case_id, subject=payload.subject, severity=payload.severity, opened_at=event.occurred_at
+        )
+    )
+
+
+def _case_closed(context: CustomerContext, event: CaseClosedEvent, config: EngineConfig) -> None:
+    context.open_cases = [case for case in context.open_cases if case.case_id != event.payload.case_id]
+
+
+def _interaction(context: CustomerContext, event: InteractionEvent, config: EngineConfig) -> None:
+    if event.payload.sentiment is not None:
+        context.last_sentiment = event.payload.sentiment
+
+
+def _card_transaction(context: CustomerContext, event: CardTransactionEvent, config: EngineConfig) -> None:
+    payload = event.payload
+    if payload.status is TransactionStatus.DECLINED:
+        _insert_time(context.billing.declines, event.occurred_at)
+    if payload.card_present and payload.location is not None:
+        _observe(context, event, payload.location, config.card_accuracy_km)
+
+
+def _payment_failed(context: CustomerContext, event: PaymentFailedEvent, config: EngineConfig) -> None:
+    failure = PaymentFailure(
+        at=event.occurred_at, event_id=event.event_id, amount=event.payload.amount, currency=event.payload.currency
+    )
+    _insert_by_time(context.billing.payment_failures, failure)
+
+
+def _balance_low(context: CustomerContext, event: BalanceLowEvent, config: EngineConfig) -> None:
+    billing = context.billing
+    if billing.balance_as_of is None or event.occurred_at >= billing.balance_as_of:
+        billing.balance, billing.currency = event.payload.balance, event.payload.currency
+        billing.balance_as_of = event.occurred_at
+        billing.upcoming_debit = event.payload.upcoming_debit
+
+
+def _dispute_opened(context: CustomerContext, event: DisputeOpenedEvent, config: EngineConfig) -> None:
+    payload = event.payload
+    disputes = [d for d in context.billing.open_disputes if d.transaction_id != payload.transaction_id]
+    dispute = Dispute(
+        at=event.occurred_at, event_id=event.event_id, transaction_id=payload.transaction_id, amount=payload.amount
+    )
+    _insert_by_time(disputes, dispute)
+    context.billing.open_disputes = disputes
+
+
+def _checkin(context: CustomerContext, event: CheckinEvent, config: EngineConfig) -> None:
+    _observe(context, event, event.payload.location, config.checkin_accuracy_km)
+
+
+def _post(context: CustomerContext, event: PostEvent, config: EngineConfig) -> None:
+    payload = event.payload
+    sentiment = payload.sentiment if payload.sentiment is not None else text_sentiment(payload.text)
+    post = PostSummary(
+        at=event.occurred_at,
+        event_id=event.event_id,
+        network=payload.network,
+        followers=payload.followers,
+        mentions_brand=payload.mentions_brand,
+        sentiment=sentiment,
+    )
+    _insert_by_time(context.posts, post)
+    if context.posts[-1] is post:
+        context.last_sentiment = sentiment
+
+
+def _booking(context: CustomerContext, event: BookingEvent, config: EngineConfig) -> list[FleetIndexEntry]:
+    payload = event.payload
+    context.itineraries = [i for i in context.itineraries if i.booking_id != payload.booking_id]
+    context.itineraries.append(
+        Itinerary(booking_id=payload.booking_id, segments=payload.segments, booked_at=event.occurred_at)
+    )
+    context.itineraries.sort(key=lambda itinerary: itinerary.segments[0].departs_at)
+    return index_entries(event, timedelta(hours=config.itinerary_keep_hours))
+
+
+def _session(context: CustomerContext, event: SessionEvent, config: EngineConfig) -> None:
+    payload = event.payload
+    device = DeviceState(device_type=device_type_of(payload), channel=payload.channel, seen_at=event.occurred_at)
+    if payload.actor is Actor.AGENT:
+        if context.agent_device is None or device.seen_at >= context.agent_device.seen_at:
+            context.agent_device = device
+        return
+    if context.customer_device is None or device.seen_at >= context.customer_device.seen_at:
+        context.customer_device = device
+    if payload.ip_location is not None:
+        _observe(context, event, payload.ip_location, config.ip_accuracy_km)
+
+
+_JOINERS = {
+    CustomerProfileEvent: _profile,
+    CaseOpenedEvent: _case_opened,
+    CaseClosedEvent: _case_closed,
+    InteractionEvent: _interaction,
+    CardTransactionEvent: _card_transaction,
+    PaymentFailedEvent: _payment_failed,
+    BalanceLowEvent: _balance_low,
+    DisputeOpenedEvent: _dispute_opened,
+    CheckinEvent: _checkin,
+    PostEvent: _post,
+    BookingEvent: _booking,
+    SessionEvent: _session,
+}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _observe(context: CustomerContext, event: Event, location: Location, default_accuracy_km: float) -> None:
+    observation = Observation(
+        at=event.occurred_at,
+        lat=location.lat,
+        lon=location.lon,
+        accuracy_km=location.accuracy_km if location.accuracy_km is not None else default_accuracy_km,
+        source=event.type,
+        event_id=event.event_id,
+        city=location.city,
+        country=location.country,
+    )
+    _insert_by_time(context.observations, observation)
+
+
+def _at(item: _Timed) -> datetime:
+    return item.at
+
+
+def _insert_time(times: list[datetime], at: datetime) -> None:
+    """Insert keeping event-time order: an out-of-order event lands in its place."""
+    bisect.insort_right(times, at)
+
+
+def _insert_by_time(items: list[T], item: T) -> None:
+    bisect.insort_right(items, item, key=_at)
+
+
+def _recent(items: list[T], since: datetime, limit: int) -> list[T]:
+    return [item for item in items if item.at >= since][-limit:]
+
+
+def _recent_times(times: list[datetime], since: datetime, limit: int) -> list[datetime]:
+    return [at for at in times if at >= since][-limit:]
+
+
+def _bound(context: CustomerContext, config: EngineConfig) -> None:
+    """Forget what no enricher needs any more, measured back from the customer's watermark."""
+    now = context.watermark
+    assert now is not None
+    context.seen = _recent(context.seen, now - timedelta(hours=config.dedup_window_hours), config.dedup_max_ids)
+    context.observations = _recent(
+        context.observations, now - timedelta(hours=config.observation_horizon_hours), config.max_observations
+    )
+    context.posts = _recent(context.posts, now - timedelta(days=config.post_horizon_days), config.max_posts)
+    context.activity = _recent_times(
+        context.activity, now - timedelta(days=config.activity_horizon_days), config.max_activity
+    )
+    context.open_cases = context.open_cases[-config.max_open_cases :]
+    billing: BillingState = context.billing
+    billing.payment_failures = _recent(
+        billing.payment_failures,
+        now - timedelta(days=config.payment_failure_horizon_days),
+        config.max_payment_failures,
+    )
+    billing.declines = _recent_times(
+        billing.declines, now - timedelta(hours=config.decline_horizon_hours), config.max_declines
+    )
+    billing.open_disputes = billing.open_disputes[-config.max_open_disputes :]
+    keep_until = now - timedelta(hours=config.itinerary_keep_hours)
+    context.itineraries = [i for i in context.itineraries if i.segments[-1].arrives_at >= keep_until]

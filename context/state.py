@@ -1,0 +1,140 @@
+"""What ctxi remembers about one customer: the joined, bounded context enrichers read.
+
+Every section keeps only what an enricher needs, within a horizon measured in event time
+(see :mod:`ctxi.context.join` for the limits and how they are enforced).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ctxi.schemas.common import Location
+from ctxi.schemas.events import (
+    CaseSeverity,
+    ContactChannel,
+    DeviceType,
+    FlightSegment,
+    SessionChannel,
+    Tier,
+    UpcomingDebit,
+)
+
+STATE_CONFIG = ConfigDict(extra="forbid")
+
+ObservationSource = Literal["social.checkin", "billing.card_transaction", "device.session"]
+
+
+class Observation(BaseModel):
+    """The customer was seen at a place at a time, by a source with a known accuracy."""
+
+    model_config = STATE_CONFIG
+    at: datetime
+    lat: float
+    lon: float
+    accuracy_km: float
+    source: ObservationSource
+    event_id: str
+    city: str | None = None
+    country: str | None = None
+
+
+class Profile(BaseModel):
+    model_config = STATE_CONFIG
+    tier: Tier
+    lifetime_value: float
+    home_location: Location | None = None
+    nps: int | None = None
+    csat: int | None = None
+    preferred_channel: ContactChannel | None = None
+    as_of: datetime
+
+
+class OpenCase(BaseModel):
+    model_config = STATE_CONFIG
+    case_id: str
+    subject: str
+    severity: CaseSeverity
+    opened_at: datetime
+
+
+class Itinerary(BaseModel):
+    model_config = STATE_CONFIG
+    booking_id: str
+    segments: list[FlightSegment]
+    booked_at: datetime
+
+
+class DeviceState(BaseModel):
+    model_config = STATE_CONFIG
+    device_type: DeviceType | None = None
+    channel: SessionChannel
+    seen_at: datetime
+
+
+class PostSummary(BaseModel):
+    model_config = STATE_CONFIG
+    at: datetime
+    event_id: str
+    network: str
+    followers: int
+    mentions_brand: bool
+    sentiment: float
+
+
+class PaymentFailure(BaseModel):
+    model_config = STATE_CONFIG
+    at: datetime
+    event_id: str
+    amount: float
+    currency: str
+
+
+class Dispute(BaseModel):
+    model_config = STATE_CONFIG
+    at: datetime
+    event_id: str
+    transaction_id: str
+    amount: float
+
+
+class BillingState(BaseModel):
+    model_config = STATE_CONFIG
+    balance: float | None = None
+    currency: str | None = None
+    balance_as_of: datetime | None = None
+    upcoming_debit: UpcomingDebit | None = None
+    payment_failures: list[PaymentFailure] = []
+    declines: list[datetime] = []
+    open_disputes: list[Dispute] = []
+
+
+class SeenEvent(BaseModel):
+    model_config = STATE_CONFIG
+    event_id: str
+    at: datetime
+
+
+class CustomerContext(BaseModel):
+    """The per-customer join of every source, as stored in the context table."""
+
+    model_config = STATE_CONFIG
+    customer_id: str
+    watermark: datetime | None = None
+    profile: Profile | None = None
+    observations: list[Observation] = []
+    open_cases: list[OpenCase] = []
+    itineraries: list[Itinerary] = []
+    customer_device: DeviceState | None = None
+    agent_device: DeviceState | None = None
+    posts: list[PostSummary] = []
+    billing: BillingState = BillingState()
+    activity: list[datetime] = []
+    last_sentiment: float | None = None
+    seen: list[SeenEvent] = []
+    late_events: int = 0
+
+    def last_location(self) -> Observation | None:
+        return self.observations[-1] if self.observations else None

@@ -1,0 +1,113 @@
+"""The engine: what happens to one message on the by-customer topic.
+
+Both runners call :meth:`Engine.handle`: the faust agent (``agents/context.py``) with
+faust tables as the stores, and ``ctxi replay`` (``engine/replay.py``) with dicts. What
+the engine asks to send on is returned, never sent here: I/O stays with the runner.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from ctxi.context.fleet import FleetIndex, FleetIndexEntry, add_to_index, fan_out, rekey_location_alert
+from ctxi.context.join import JoinStatus, apply_event
+from ctxi.context.state import CustomerContext
+from ctxi.engine.config import EngineConfig
+from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
+from ctxi.enrichers.signals import Signal
+from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
+
+logger = logging.getLogger(__name__)
+
+Routed = Annotated[
+    Union[(*EVENT_MODELS, FleetIndexEntry)],  # type: ignore[valid-type]
+    Field(discriminator="type"),
+]
+"""What travels on the by-customer topic: events, and the fleet index entries bookings make."""
+ROUTED_ADAPTER: TypeAdapter[Routed] = TypeAdapter(Routed)
+
+
+class EnrichedEvent(BaseModel):
+    """One joined event and the signals the enrichers drew from it (the output until rules exist)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_id: str
+    customer_id: str
+    event_type: str
+    occurred_at: datetime
+    late: bool = Field(description="Arrived after the customer's watermark less the grace window.")
+    signals: list[Signal]
+
+
+@dataclass
+class Output:
+    """What one message produced: an enriched event to publish, and messages to route on."""
+
+    outcome: str
+    enriched: EnrichedEvent | None = None
+    forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
+
+
+@dataclass
+class Engine:
+    config: EngineConfig
+    contexts: MutableMapping[str, CustomerContext]
+    fleet_index: MutableMapping[str, FleetIndex]
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        load_builtin_enrichers()
+
+    def handle(self, message: Event | FleetIndexEntry) -> Output:
+        if isinstance(message, FleetIndexEntry):
+            self.fleet_index[message.key] = add_to_index(self.fleet_index.get(message.key), message)
+            output = Output("indexed")
+        elif isinstance(message, FleetEventEnvelope) and message.customer_id is None:
+            output = self._fan_out(message)
+        else:
+            output = self._join_and_enrich(message)
+        self.counts[output.outcome] += 1
+        return output
+
+    def _fan_out(self, event: FleetEventEnvelope) -> Output:
+        if isinstance(event, WeatherAlertEvent) and event.payload.airport is None:
+            return Output("rekeyed", forwards=rekey_location_alert(event, self.config.weather_airport_radius_km))
+        key = event.fleet_key
+        copies, index = fan_out(event, self.fleet_index.get(key))
+        if index is not None:
+            self.fleet_index[key] = index
+        return Output("fanned_out", forwards=copies)
+
+    def _join_and_enrich(self, event: Event) -> Output:
+        customer_id = event.customer_id
+        assert customer_id is not None
+        result = apply_event(self.contexts.get(customer_id), event, self.config)
+        if result.status is JoinStatus.DUPLICATE:
+            return Output("duplicate")
+        self.contexts[customer_id] = result.context
+        if result.late:
+            logger.info("late event %s for %s (watermark %s)", event.event_id, customer_id, result.context.watermark)
+            self.counts["late"] += 1
+        signals = [
+            signal
+            for enricher in enrichers_for(event.type)
+            for signal in enricher.function(event, result.context, self.config)
+        ]
+        enriched = None
+        if signals:  # an event that says nothing new is joined but not published
+            enriched = EnrichedEvent(
+                event_id=event.event_id,
+                customer_id=customer_id,
+                event_type=event.type,
+                occurred_at=event.occurred_at,
+                late=result.late,
+                signals=signals,
+            )
+        return Output("joined", enriched=enriched, forwards=list(result.index_entries))

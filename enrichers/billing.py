@@ -1,0 +1,72 @@
+"""Billing: a balance short of an upcoming debit, repeated payment failures, declines, disputes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ctxi.context.state import CustomerContext
+from ctxi.engine.config import EngineConfig
+from ctxi.enrichers.registry import enricher
+from ctxi.enrichers.signals import BalanceShortfall, DeclineBurst, DisputeSignal, PaymentFailures
+from ctxi.schemas.events import (
+    BalanceLowEvent,
+    CardTransactionEvent,
+    DisputeOpenedEvent,
+    PaymentFailedEvent,
+    TransactionStatus,
+)
+
+
+@enricher("billing.balance_low")
+def balance_shortfall(
+    event: BalanceLowEvent, context: CustomerContext, config: EngineConfig
+) -> Sequence[BalanceShortfall]:
+    payload = event.payload
+    debit = payload.upcoming_debit
+    if debit is None or debit.amount <= payload.balance:
+        return []
+    return [
+        BalanceShortfall(
+            balance=payload.balance,
+            currency=payload.currency,
+            debit_amount=debit.amount,
+            payee=debit.payee,
+            due_date=debit.due_date,
+            days_until_due=(debit.due_date - event.occurred_at.date()).days,
+            shortfall=round(debit.amount - payload.balance, 2),
+        )
+    ]
+
+
+@enricher("billing.payment_failed")
+def payment_failures(
+    event: PaymentFailedEvent, context: CustomerContext, config: EngineConfig
+) -> Sequence[PaymentFailures]:
+    failures = context.billing.payment_failures
+    return [
+        PaymentFailures(
+            count=len(failures),
+            total_amount=round(sum(f.amount for f in failures), 2),
+            window_days=config.payment_failure_horizon_days,
+        )
+    ]
+
+
+@enricher("billing.card_transaction")
+def decline_burst(
+    event: CardTransactionEvent, context: CustomerContext, config: EngineConfig
+) -> Sequence[DeclineBurst]:
+    if event.payload.status is not TransactionStatus.DECLINED:
+        return []
+    return [DeclineBurst(declines=len(context.billing.declines), window_hours=config.decline_horizon_hours)]
+
+
+@enricher("billing.dispute_opened")
+def dispute(event: DisputeOpenedEvent, context: CustomerContext, config: EngineConfig) -> Sequence[DisputeSignal]:
+    return [
+        DisputeSignal(
+            transaction_id=event.payload.transaction_id,
+            amount=event.payload.amount,
+            open_disputes=len(context.billing.open_disputes),
+        )
+    ]

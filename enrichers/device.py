@@ -1,0 +1,71 @@
+"""Device and channel: what a person is on right now, and so how to reach them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+from user_agents import parse as parse_user_agent
+
+from ctxi.context.state import CustomerContext
+from ctxi.engine.config import EngineConfig
+from ctxi.enrichers.registry import enricher
+from ctxi.enrichers.signals import DeviceSignal
+from ctxi.schemas.events import ContactChannel, DeviceType, Session, SessionChannel, SessionEvent
+
+# How to reach a customer who is in this channel now, on this device.
+_REACH_VIA = {
+    SessionChannel.APP: ContactChannel.APP,
+    SessionChannel.CHAT: ContactChannel.CHAT,
+    SessionChannel.IVR: ContactChannel.PHONE,
+}
+
+
+@lru_cache(maxsize=4096)  # parsing is costly and a fleet has few distinct user agents
+def device_type_from_user_agent(user_agent: str) -> DeviceType | None:
+    parsed = parse_user_agent(user_agent)
+    if parsed.is_tablet:
+        return DeviceType.TABLET
+    if parsed.is_mobile:
+        return DeviceType.PHONE
+    if parsed.is_pc:
+        return DeviceType.DESKTOP
+    return None
+
+
+def device_type_of(session: Session) -> DeviceType | None:
+    """The explicit ``device_type`` when given, else what the user agent says."""
+    if session.device_type is not None:
+        return session.device_type
+    return device_type_from_user_agent(session.user_agent) if session.user_agent else None
+
+
+def reach_via(channel: SessionChannel, device_type: DeviceType | None) -> ContactChannel | None:
+    if channel in _REACH_VIA:
+        return _REACH_VIA[channel]
+    if channel is SessionChannel.WEB:
+        # on a phone's browser a text message is seen at once; on a computer, web chat
+        return ContactChannel.SMS if device_type is DeviceType.PHONE else ContactChannel.CHAT
+    return None  # the agent desk is not a way to reach a customer
+
+
+@enricher("device.session")
+def device(event: SessionEvent, context: CustomerContext, config: EngineConfig) -> Sequence[DeviceSignal]:
+    session = event.payload
+    device_type = device_type_of(session)
+    if session.device_type is not None:
+        source = "explicit"
+    elif device_type is not None:
+        source = "user_agent"
+    else:
+        source = "unknown"
+    return [
+        DeviceSignal(
+            actor=session.actor,
+            device_type=device_type,
+            device_source=source,
+            channel=session.channel,
+            on_phone=device_type is DeviceType.PHONE,
+            reach_via=reach_via(session.channel, device_type) if session.actor == "customer" else None,
+        )
+    ]
