@@ -49,6 +49,6 @@ def test_catalogue_lists_every_topic_once_with_the_configured_layout() -> None:
     specs = catalogue(settings)
     names = [spec.name for spec in specs]
     assert len(names) == len(set(names))
-    assert set(settings.input_topics) | {settings.events_by_customer_topic, "dlq"} == set(names)
+    assert set(settings.input_topics) | {settings.events_by_customer_topic, settings.signals_topic, "dlq"} == set(names)
     assert {spec.partitions for spec in specs} == {6}
     assert "retention.ms" in next(spec for spec in specs if spec.name == "dlq").config

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ctxi.context.fleet import add_to_index, fan_out, index_entries, rekey_location_alert
+from tests.factories import JFK_LHR_FCO, booking, flight_status, make_event
+
+
+def test_a_booking_is_indexed_by_each_flight_and_airport() -> None:
+    entries = index_entries(booking(*JFK_LHR_FCO, customer_id="C-7"), timedelta(hours=24))
+    assert [e.key for e in entries] == [
+        "flight:BA178:2026-03-03",
+        "flight:BA548:2026-03-04",
+        "airport:JFK",
+        "airport:LHR",
+        "airport:FCO",
+    ]
+    assert {e.until for e in entries} == {datetime(2026, 3, 5, 13, 40, tzinfo=UTC)}
+    assert {e.partition_key for e in entries} == {e.key for e in entries}
+
+
+def test_a_flight_status_fans_out_to_every_booked_customer() -> None:
+    index = None
+    for customer in ("C-2", "C-1"):
+        for entry in index_entries(booking(*JFK_LHR_FCO, customer_id=customer), timedelta(hours=24)):
+            if entry.key == "flight:BA178:2026-03-03":
+                index = add_to_index(index, entry)
+    status = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=120, at="2026-03-03T21:30:00Z")
+    assert status.partition_key == "flight:BA178:2026-03-03"
+    copies, index = fan_out(status, index)
+    assert [(c.customer_id, c.partition_key, c.event_id) for c in copies] == [
+        ("C-1", "C-1", status.event_id),
+        ("C-2", "C-2", status.event_id),
+    ]
+
+
+def test_expired_members_are_dropped() -> None:
+    [entry, *_] = index_entries(booking(*JFK_LHR_FCO), timedelta(hours=1))
+    status = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=5, at="2026-03-06T00:00:00Z")
+    copies, index = fan_out(status, add_to_index(None, entry))
+    assert copies == [] and index is not None and index.members == {}
+
+
+def test_nobody_booked_means_no_copies() -> None:
+    status = flight_status("XX1", "2026-03-03T22:00:00Z", "cancelled", at="2026-03-03T21:30:00Z")
+    assert fan_out(status, None) == ([], None)
+
+
+def test_a_location_alert_becomes_an_alert_per_nearby_airport() -> None:
+    alert = make_event(
+        "travel.weather_alert",
+        {
+            "location": {"lat": 51.47, "lon": -0.4543},
+            "severity": "severe",
+            "description": "Storm",
+            "valid_from": "2026-03-04T08:00:00Z",
+            "valid_to": "2026-03-04T18:00:00Z",
+        },
+        at="2026-03-04T06:00:00Z",
+        customer_id=None,
+    )
+    rekeyed = rekey_location_alert(alert, 5)
+    assert [a.payload.airport for a in rekeyed] == ["LHR"]
+    assert rekeyed[0].partition_key == "airport:LHR"
