@@ -62,10 +62,21 @@ def model_table(name: str, codec: str, help: str) -> faust.Table:
     """A changelog-backed table of pydantic models, keyed by string.
 
     faust derives a table's serializers from ``value_type``, which only knows faust
-    Records; ours are pydantic models, so the serializers are set to our codecs before
-    the table creates its changelog topic and store (both happen when the worker starts).
+    Records. Ours are pydantic models, so both ends get our codec: the changelog topic,
+    given explicitly (its consumer decodes during recovery), and the table itself (it
+    encodes what it writes to that topic).
     """
-    table = app.Table(name, partitions=settings.topic_partitions, help=help)
+    changelog = app.topic(
+        f"{app.conf.id}-{name}-changelog",  # faust's own naming for a table's changelog
+        key_type=str,
+        key_serializer="raw",
+        value_serializer=codec,
+        partitions=settings.topic_partitions,
+        compacting=True,
+        deleting=False,
+        internal=True,
+    )
+    table = app.Table(name, partitions=settings.topic_partitions, changelog_topic=changelog, help=help)
     table.key_serializer, table.value_serializer = "raw", codec
     return table
 

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(4, ge=1, description="Partitions of the topics ctxi creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")
     store: str = Field(
-        "memory://", description="faust table store URL (memory:// keeps tables in memory, rebuilt from changelogs)."
+        "memory://",
+        description="faust table store: memory:// (rebuilt from the changelog at start) or rocksdb:// (on disk).",
     )
     data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")

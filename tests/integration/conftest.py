@@ -37,10 +37,13 @@ def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> N
         "CTXI_INPUT_TOPIC_PREFIX": f"{name}.events.",
         "CTXI_EVENTS_BY_CUSTOMER_TOPIC": f"{name}.events.by_customer",
         "CTXI_DEAD_LETTER_TOPIC": f"{name}.dead_letters",
+        "CTXI_SIGNALS_TOPIC": f"{name}.signals",
         "CTXI_TOPIC_PARTITIONS": "2",
         "CTXI_DATA_DIR": str(tmp_path / "worker-data"),
     }
     settings = Settings(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
+    shared = [spec.name for spec in catalogue(settings) if not spec.name.startswith(name)]
+    assert not shared, f"topics shared between tests: {shared}; give them a CTXI_ variable here"
     ensure_topics(kafka_bootstrap_servers, catalogue(settings))
     return Namespace(settings, env)
 
