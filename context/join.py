@@ -54,6 +54,7 @@ class _Timed(Protocol):
 
 
 T = TypeVar("T", bound=_Timed)
+TimeOrder = TypeVar("TimeOrder", datetime, int)
 
 
 class JoinStatus(StrEnum):
@@ -83,7 +84,7 @@ def apply_event(context: CustomerContext | None, event: Event, config: EngineCon
     if context.watermark is None or at > context.watermark:
         context.watermark = at
     context.seen.append(SeenEvent(event_id=event.event_id, at=at))
-    _insert_time(context.activity, at)
+    bisect.insort_right(context.activity, int(at.timestamp()))
 
     entries = _JOINERS.get(type(event), _no_state)(context, event, config) or []
     _bound(context, config)
@@ -124,7 +125,7 @@ def _interaction(context: CustomerContext, event: InteractionEvent, config: Engi
 def _card_transaction(context: CustomerContext, event: CardTransactionEvent, config: EngineConfig) -> None:
     payload = event.payload
     if payload.status is TransactionStatus.DECLINED:
-        _insert_time(context.billing.declines, event.occurred_at)
+        bisect.insort_right(context.billing.declines, event.occurred_at)
     if payload.card_present and payload.location is not None:
         _observe(context, event, payload.location, config.card_accuracy_km)
 
@@ -234,21 +235,19 @@ def _at(item: _Timed) -> datetime:
     return item.at
 
 
-def _insert_time(times: list[datetime], at: datetime) -> None:
-    """Insert keeping event-time order: an out-of-order event lands in its place."""
-    bisect.insort_right(times, at)
-
-
 def _insert_by_time(items: list[T], item: T) -> None:
     bisect.insort_right(items, item, key=_at)
 
 
 def _recent(items: list[T], since: datetime, limit: int) -> list[T]:
-    return [item for item in items if item.at >= since][-limit:]
+    """``items`` (in time order) from ``since`` on, at most the last ``limit``; the same list if nothing goes."""
+    cut = max(bisect.bisect_left(items, since, key=_at), len(items) - limit)
+    return items[cut:] if cut > 0 else items
 
 
-def _recent_times(times: list[datetime], since: datetime, limit: int) -> list[datetime]:
-    return [at for at in times if at >= since][-limit:]
+def _recent_times(times: list[TimeOrder], since: TimeOrder, limit: int) -> list[TimeOrder]:
+    cut = max(bisect.bisect_left(times, since), len(times) - limit)
+    return times[cut:] if cut > 0 else times
 
 
 def _bound(context: CustomerContext, config: EngineConfig) -> None:
@@ -261,7 +260,7 @@ def _bound(context: CustomerContext, config: EngineConfig) -> None:
     )
     context.posts = _recent(context.posts, now - timedelta(days=config.post_horizon_days), config.max_posts)
     context.activity = _recent_times(
-        context.activity, now - timedelta(days=config.activity_horizon_days), config.max_activity
+        context.activity, int((now - timedelta(days=config.activity_horizon_days)).timestamp()), config.max_activity
     )
     context.open_cases = context.open_cases[-config.max_open_cases :]
     billing: BillingState = context.billing

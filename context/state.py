@@ -131,7 +131,8 @@ class CustomerContext(BaseModel):
     agent_device: DeviceState | None = None
     posts: list[PostSummary] = []
     billing: BillingState = BillingState()
-    activity: list[datetime] = []
+    activity: list[int] = []  # event times in Unix seconds: the behavioural part of engagement
+
     last_sentiment: float | None = None
     seen: list[SeenEvent] = []
     late_events: int = 0

@@ -12,6 +12,7 @@ def _analyzer() -> SentimentIntensityAnalyzer:
     return SentimentIntensityAnalyzer()
 
 
+@lru_cache(maxsize=4096)  # the join and the social enricher both ask, and posts get reshared
 def text_sentiment(text: str) -> float:
     """VADER's compound score, -1 (most negative) to 1 (most positive)."""
     return round(_analyzer().polarity_scores(text)["compound"], 4)

@@ -29,32 +29,41 @@ FLEET_INDEX_CODEC = "ctxi_fleet_index"
 ENRICHED_CODEC = "ctxi_enriched"
 
 
-def dumps_model(adapter: TypeAdapter[Any], value: Any) -> bytes:
+def dumps_model(adapter: TypeAdapter[Any], value: Any, *, exclude_defaults: bool = False) -> bytes:
     """Serialize a model (or anything ``adapter`` describes) to compact JSON bytes."""
-    return orjson.dumps(adapter.dump_python(value))
+    return orjson.dumps(adapter.dump_python(value, exclude_defaults=exclude_defaults))
 
 
 class PydanticCodec(codecs.Codec):
     """A faust codec for the values one pydantic :class:`TypeAdapter` describes."""
 
-    def __init__(self, children: tuple[codecs.CodecT, ...] | None = None, *, adapter: TypeAdapter[Any]) -> None:
-        super().__init__(children, adapter=adapter)
+    def __init__(
+        self,
+        children: tuple[codecs.CodecT, ...] | None = None,
+        *,
+        adapter: TypeAdapter[Any],
+        exclude_defaults: bool = False,
+    ) -> None:
+        super().__init__(children, adapter=adapter, exclude_defaults=exclude_defaults)
         self.adapter = adapter
+        self.exclude_defaults = exclude_defaults
 
     def _dumps(self, value: Any) -> bytes:
-        return dumps_model(self.adapter, value)
+        return dumps_model(self.adapter, value, exclude_defaults=self.exclude_defaults)
 
     def _loads(self, data: bytes) -> Any:
         return self.adapter.validate_json(data)
 
 
-for _name, _adapter in {
-    EVENT_CODEC: EVENT_ADAPTER,
-    ROUTED_CODEC: ROUTED_ADAPTER,
-    DEAD_LETTER_CODEC: TypeAdapter(DeadLetter),
-    TASK_CODEC: TypeAdapter(Task),
-    CONTEXT_CODEC: TypeAdapter(CustomerContext),
-    FLEET_INDEX_CODEC: TypeAdapter(FleetIndex),
-    ENRICHED_CODEC: TypeAdapter(EnrichedEvent),
+# Messages others read carry every field; table state leaves out defaults (empty lists,
+# nulls), which validation restores, since the changelog holds one value per customer.
+for _name, _codec in {
+    EVENT_CODEC: PydanticCodec(adapter=EVENT_ADAPTER),
+    ROUTED_CODEC: PydanticCodec(adapter=ROUTED_ADAPTER),
+    DEAD_LETTER_CODEC: PydanticCodec(adapter=TypeAdapter(DeadLetter)),
+    TASK_CODEC: PydanticCodec(adapter=TypeAdapter(Task)),
+    ENRICHED_CODEC: PydanticCodec(adapter=TypeAdapter(EnrichedEvent)),
+    CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), exclude_defaults=True),
+    FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), exclude_defaults=True),
 }.items():
-    codecs.register(_name, PydanticCodec(adapter=_adapter))
+    codecs.register(_name, _codec)
