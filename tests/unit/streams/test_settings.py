@@ -52,3 +52,12 @@ def test_catalogue_lists_every_topic_once_with_the_configured_layout() -> None:
     assert set(settings.input_topics) | {settings.events_by_customer_topic, settings.signals_topic, "dlq"} == set(names)
     assert {spec.partitions for spec in specs} == {6}
     assert "retention.ms" in next(spec for spec in specs if spec.name == "dlq").config
+
+
+def test_engine_tunables_are_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CTXI_ENGINE__MAX_SPEED_KMH", "900")
+    monkeypatch.setenv("CTXI_ENGINE__ENGAGEMENT_WEIGHTS", "[0.5, 0.25, 0.25]")
+    settings = Settings()
+    assert settings.engine.max_speed_kmh == 900
+    assert settings.engine.engagement_weights == (0.5, 0.25, 0.25)
+    assert settings.engine.late_grace_seconds == 300  # the rest keep their defaults
