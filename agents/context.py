@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from ctxi.engine.pipeline import Engine
-from ctxi.streams.app import app, customer_contexts, events_by_customer_topic, fleet_index, settings, signals_topic
+import logging
 
+from ctxi.engine.pipeline import Engine
+from ctxi.ingest import processing_failure
+from ctxi.schemas.dead_letter import KafkaOrigin
+from ctxi.streams.app import (
+    app,
+    customer_contexts,
+    dead_letter_topic,
+    events_by_customer_topic,
+    fleet_index,
+    settings,
+    signals_topic,
+)
+
+logger = logging.getLogger(__name__)
 engine = Engine(settings.engine, customer_contexts, fleet_index)
 
 
@@ -14,9 +27,18 @@ async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
 
     Index entries and fanned-out copies go back to the by-customer topic keyed by
     flight/airport or customer, so each lands on the partition that owns its table row.
+    A message the engine fails on (a bug: its input was validated) is dead-lettered with
+    the error, and the stream carries on.
     """
-    async for message in stream:
-        output = engine.handle(message)
+    async for record in stream.events():
+        message = record.message
+        try:
+            output = engine.handle(record.value)
+        except Exception as error:
+            origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
+            logger.exception("engine failed on %s", origin)
+            await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
+            continue
         for forward in output.forwards:
             await events_by_customer_topic.send(key=forward.partition_key, value=forward)
         if output.enriched is not None:

@@ -208,7 +208,7 @@ def events_check(files: Annotated[list[Path], typer.Argument(exists=True, dir_ok
     """Validate event files; print `file:line: reason` for each rejected line; exit 1 if any."""
     counts: Counter[str] = Counter()
     for path in files:
-        for outcome in read_jsonl(path):
+        for _, _, outcome in read_jsonl(path):
             if isinstance(outcome, DeadLetter):
                 counts["rejected"] += 1
                 typer.echo(f"{outcome.origin}: {outcome.reason}")

@@ -7,6 +7,7 @@ does, with dicts for the faust tables and an in-process queue for the by-custome
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -17,17 +18,19 @@ from ctxi.context.fleet import FleetIndex, FleetIndexEntry
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine, EnrichedEvent
-from ctxi.ingest import read_jsonl
+from ctxi.ingest import JsonlRecord, processing_failure, read_jsonl
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import Event
 
 PROGRESS_EVERY_SECONDS = 5.0
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class ReplaySummary:
     events: int = 0
     rejected: int = 0
+    failed: int = 0
     published: int = 0
     signals: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -40,7 +43,8 @@ class ReplaySummary:
         return [
             f"replayed {self.events} events for {len(self.contexts)} customers "
             f"in {self.seconds:.2f}s ({rate:,.0f} events/s)",
-            f"rejected lines: {self.rejected}; duplicates: {self.outcomes['duplicate']}; "
+            f"rejected lines: {self.rejected}; failed in the engine: {self.failed}; "
+            f"duplicates: {self.outcomes['duplicate']}; "
             f"late: {self.outcomes['late']}; fleet events fanned out: {self.outcomes['fanned_out']}",
             f"published {self.published} enriched events; signals: {signals}",
         ]
@@ -56,34 +60,40 @@ def replay(
     """Replay event files through the engine; ``publish`` gets every enriched event in order."""
     started = time.perf_counter()
     summary = ReplaySummary()
-    events: list[Event] = []
+    records: list[JsonlRecord] = []
     for path in paths:
-        for outcome in read_jsonl(path):
-            if isinstance(outcome, DeadLetter):
+        for record in read_jsonl(path):
+            if isinstance(record.outcome, DeadLetter):
                 summary.rejected += 1
-                dead_letter(outcome)
+                dead_letter(record.outcome)
             else:
-                events.append(outcome)
-    events.sort(key=lambda event: event.occurred_at)  # stable: ties keep file order
+                records.append(record)
+    records.sort(key=lambda record: record.outcome.occurred_at)  # stable: ties keep file order
 
     fleet_index: dict[str, FleetIndex] = {}
     engine = Engine(config, summary.contexts, fleet_index)
     last_report = time.perf_counter()
-    for count, event in enumerate(events, start=1):
+    for count, record in enumerate(records, start=1):
         # Forwards (index entries, fanned-out copies) are handled at once, in event time,
         # where a worker would see them a moment later on the by-customer topic.
-        pending: deque[Event | FleetIndexEntry] = deque([event])
+        pending: deque[Event | FleetIndexEntry] = deque([record.outcome])
         while pending:
-            output = engine.handle(pending.popleft())
+            try:
+                output = engine.handle(pending.popleft())
+            except Exception as error:  # a bug must not end the run or lose the event
+                logger.exception("engine failed on %s", record.origin)
+                summary.failed += 1
+                dead_letter(processing_failure(record.raw, record.origin, error))
+                break
             pending.extendleft(reversed(output.forwards))
             if output.enriched is not None:
                 summary.published += 1
                 summary.signals.update(signal.kind for signal in output.enriched.signals)
                 publish(output.enriched)
         if progress is not None and time.perf_counter() - last_report >= PROGRESS_EVERY_SECONDS:
-            progress(f"{count}/{len(events)} events replayed")
+            progress(f"{count}/{len(records)} events replayed")
             last_report = time.perf_counter()
-    summary.events = len(events)
+    summary.events = len(records)
     summary.outcomes = engine.counts
     summary.seconds = time.perf_counter() - started
     return summary

@@ -1,6 +1,6 @@
 """Ingest: validate raw input into typed events; everything unusable becomes a dead letter."""
 
-from ctxi.ingest.jsonl import read_jsonl
-from ctxi.ingest.validation import validate_event
+from ctxi.ingest.jsonl import JsonlRecord, read_jsonl
+from ctxi.ingest.validation import processing_failure, validate_event
 
-__all__ = ["read_jsonl", "validate_event"]
+__all__ = ["JsonlRecord", "processing_failure", "read_jsonl", "validate_event"]

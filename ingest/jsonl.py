@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from ctxi.ingest.validation import validate_event
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.schemas.events import Event
 
 
-def read_jsonl(path: Path) -> Iterator[Event | DeadLetter]:
-    """Yield each non-blank line of ``path`` as an event or a dead letter (origin ``path:line``)."""
+class JsonlRecord(NamedTuple):
+    origin: FileOrigin
+    raw: bytes
+    outcome: Event | DeadLetter
+
+
+def read_jsonl(path: Path) -> Iterator[JsonlRecord]:
+    """Each non-blank line of ``path``, with where it came from and what it became."""
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             line = line.rstrip(b"\r\n")
             if line.strip():
-                yield validate_event(line, FileOrigin(path=str(path), line=number))
+                origin = FileOrigin(path=str(path), line=number)
+                yield JsonlRecord(origin, line, validate_event(line, origin))

@@ -33,6 +33,12 @@ def validate_event(raw: bytes | None, origin: Origin, *, now: datetime | None = 
         return _dead_letter(raw, origin, errors, _reason(errors), now)
 
 
+def processing_failure(raw: bytes, origin: Origin, error: Exception, *, now: datetime | None = None) -> DeadLetter:
+    """A valid event the engine failed on (a bug, not bad input): kept, with the error, for a replay."""
+    message = f"processing failed: {type(error).__name__}: {error}"
+    return _dead_letter(raw, origin, [FieldError(loc="", type="processing_error", msg=message)], message, now)
+
+
 def _field_error(detail: ErrorDetails) -> FieldError:
     kind, loc, msg = detail["type"], list(detail["loc"]), detail["msg"]
     # A discriminated union puts the matched tag first (('social.checkin', 'payload', ...));

@@ -94,10 +94,8 @@ def table_state(namespace: Namespace, table: str, codec: str) -> dict[str, objec
 
 
 def valid_lines_in_event_time_order() -> list[bytes]:
-    lines = [line for line in SCENARIOS.read_bytes().splitlines() if line.strip()]
-    valid = [(line, event) for line, event in zip(lines, read_jsonl(SCENARIOS), strict=True)
-             if not isinstance(event, DeadLetter)]  # fmt: skip
-    return [line for line, event in sorted(valid, key=lambda pair: pair[1].occurred_at)]
+    valid = [record for record in read_jsonl(SCENARIOS) if not isinstance(record.outcome, DeadLetter)]
+    return [record.raw for record in sorted(valid, key=lambda record: record.outcome.occurred_at)]
 
 
 def as_json(events: list[EnrichedEvent]) -> list[bytes]:

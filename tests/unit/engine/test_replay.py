@@ -6,11 +6,12 @@ import random
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from ctxi.cli import app
 from ctxi.engine.config import EngineConfig
-from ctxi.engine.pipeline import EnrichedEvent
+from ctxi.engine.pipeline import Engine, EnrichedEvent
 from ctxi.engine.replay import replay
 from ctxi.schemas.dead_letter import DeadLetter
 
@@ -93,9 +94,26 @@ def test_cli_replay_writes_jsonl_dead_letters_and_a_summary(tmp_path: Path) -> N
     assert records == run()[0]
     assert len(letters.read_bytes().splitlines()) == 2
     assert "replayed 28 events for 8 customers" in result.output
-    assert "rejected lines: 2; duplicates: 1" in result.output
+    assert "rejected lines: 2; failed in the engine: 0; duplicates: 1" in result.output
 
 
 def test_cli_replay_rejects_a_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["replay", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2
+
+
+def test_an_engine_failure_is_dead_lettered_and_the_run_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    handle = Engine.handle
+
+    def failing_handle(self: Engine, message):
+        if getattr(message, "event_id", None) == "sc-022":
+            raise ZeroDivisionError("division by zero")
+        return handle(self, message)
+
+    monkeypatch.setattr(Engine, "handle", failing_handle)
+    published, rejected = run()
+    [failure] = [letter for letter in rejected if letter.errors[0].type == "processing_error"]
+    assert failure.reason == "processing failed: ZeroDivisionError: division by zero"
+    assert (failure.origin.line, failure.event_id) == (20, "sc-022")
+    assert "sc-022" not in {e.event_id for e in published}
+    assert "sc-023" in {e.event_id for e in published}  # the rest carried on

@@ -20,7 +20,10 @@ POST = {
 def test_lines_become_events_or_dead_letters_with_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_bytes(orjson.dumps(POST) + b"\n\n   \n{broken\r\n" + orjson.dumps({**POST, "event_id": "evt-11"}))
-    outcomes = list(read_jsonl(path))
+    records = list(read_jsonl(path))
+    assert [record.origin.line for record in records] == [1, 4, 5]
+    assert records[1].raw == b"{broken"
+    outcomes = [record.outcome for record in records]
     assert [type(outcome) for outcome in outcomes] == [PostEvent, DeadLetter, PostEvent]
     letter = outcomes[1]
     assert isinstance(letter, DeadLetter)

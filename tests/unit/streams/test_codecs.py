@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "events.jsonl"
 
 
 def test_every_example_event_survives_the_event_codec() -> None:
-    events = list(read_jsonl(EXAMPLES))
+    events = [record.outcome for record in read_jsonl(EXAMPLES)]
     assert events and not any(isinstance(event, DeadLetter) for event in events)
     for event in events:
         data = codecs.dumps(EVENT_CODEC, event)
