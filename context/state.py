@@ -117,6 +117,15 @@ class SeenEvent(BaseModel):
     at: datetime
 
 
+class RecentTask(BaseModel):
+    """A task proposed recently: the same rule and dedup key stay quiet until ``until``."""
+
+    model_config = STATE_CONFIG
+    rule_id: str
+    dedup_key: str
+    until: datetime
+
+
 class CustomerContext(BaseModel):
     """The per-customer join of every source, as stored in the context table."""
 
@@ -135,6 +144,7 @@ class CustomerContext(BaseModel):
 
     last_sentiment: float | None = None
     seen: list[SeenEvent] = []
+    recent_tasks: list[RecentTask] = []
     late_events: int = 0
 
     def last_location(self) -> Observation | None:

@@ -22,6 +22,8 @@ from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
 from ctxi.enrichers.signals import Signal
+from ctxi.rules.evaluate import Decision, RuleSet
+from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
 
 logger = logging.getLogger(__name__)
@@ -53,14 +55,24 @@ class Output:
     outcome: str
     enriched: EnrichedEvent | None = None
     forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
 
 
 @dataclass
 class Engine:
+    """Join, fan-out, enrichment and rules for one message at a time.
+
+    ``rules`` may be swapped for a new :class:`RuleSet` at any moment (a published pack):
+    each message reads the attribute once, so it is evaluated by one version, never a mix.
+    """
+
     config: EngineConfig
     contexts: MutableMapping[str, CustomerContext]
     fleet_index: MutableMapping[str, FleetIndex]
+    rules: RuleSet | None = None
+    snoozes: Snoozes = field(default_factory=Snoozes)
     counts: Counter[str] = field(default_factory=Counter)
+    fired: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         load_builtin_enrichers()
@@ -91,7 +103,6 @@ class Engine:
         result = apply_event(self.contexts.get(customer_id), event, self.config)
         if result.status is JoinStatus.DUPLICATE:
             return Output("duplicate")
-        self.contexts[customer_id] = result.context
         if result.late:
             logger.info("late event %s for %s (watermark %s)", event.event_id, customer_id, result.context.watermark)
             self.counts["late"] += 1
@@ -100,6 +111,16 @@ class Engine:
             for enricher in enrichers_for(event.type)
             for signal in enricher.function(event, result.context, self.config)
         ]
+        rules, decisions = self.rules, []
+        if rules is not None:
+            outcomes = rules.evaluate(event, result.context, signals, self.snoozes)
+            decisions = outcomes.decisions
+            self.counts["rules_evaluated"] += outcomes.evaluated
+            self.counts["rules_failed"] += len(outcomes.errors)
+            self.counts["rules_suppressed"] += len(outcomes.suppressed)
+            self.fired.update(decision.rule.key for decision in decisions)
+        # stored once, after the rules: their cool-downs are part of the context
+        self.contexts[customer_id] = result.context
         enriched = None
         if signals:  # an event that says nothing new is joined but not published
             enriched = EnrichedEvent(
@@ -110,4 +131,4 @@ class Engine:
                 late=result.late,
                 signals=signals,
             )
-        return Output("joined", enriched=enriched, forwards=list(result.index_entries))
+        return Output("joined", enriched=enriched, forwards=list(result.index_entries), decisions=decisions)

@@ -17,7 +17,9 @@ from pathlib import Path
 from ctxi.context.fleet import FleetIndex, FleetIndexEntry
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
-from ctxi.engine.pipeline import Engine, EnrichedEvent
+from ctxi.engine.pipeline import EnrichedEvent, Engine
+from ctxi.rules.evaluate import Decision, RuleSet
+from ctxi.rules.snooze import Snoozes
 from ctxi.ingest import JsonlRecord, processing_failure, read_jsonl
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import Event
@@ -34,6 +36,9 @@ class ReplaySummary:
     published: int = 0
     signals: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
+    fired: Counter[tuple[str, int]] = field(default_factory=Counter)
+    shadow_fired: Counter[tuple[str, int]] = field(default_factory=Counter)
+    samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     seconds: float = 0.0
     contexts: dict[str, CustomerContext] = field(default_factory=dict)
 
@@ -47,7 +52,19 @@ class ReplaySummary:
             f"duplicates: {self.outcomes['duplicate']}; "
             f"late: {self.outcomes['late']}; fleet events fanned out: {self.outcomes['fanned_out']}",
             f"published {self.published} enriched events; signals: {signals}",
+            *self.rule_report(),
         ]
+
+    def rule_report(self) -> list[str]:
+        """Per rule: how often it fired (shadow rules apart) and sample task titles: the backtest."""
+        lines = []
+        for key in sorted(set(self.fired) | set(self.shadow_fired)):
+            rule_id, version = key
+            shadow = " (shadow: not sent to desktops)" if key in self.shadow_fired else ""
+            count = self.fired[key] + self.shadow_fired[key]
+            lines.append(f"rule {rule_id} v{version}: fired {count} time(s){shadow}")
+            lines += [f"    e.g. {title}" for title in self.samples.get(key, [])]
+        return lines
 
 
 def replay(
@@ -56,8 +73,15 @@ def replay(
     publish: Callable[[EnrichedEvent], None],
     dead_letter: Callable[[DeadLetter], None],
     progress: Callable[[str], None] | None = None,
+    rules: RuleSet | None = None,
+    decide: Callable[[Decision], None] | None = None,
+    snoozes: Snoozes | None = None,
 ) -> ReplaySummary:
-    """Replay event files through the engine; ``publish`` gets every enriched event in order."""
+    """Replay event files through the engine.
+
+    ``publish`` gets every enriched event, ``decide`` every task a rule proposes (active
+    and shadow), in event-time order.
+    """
     started = time.perf_counter()
     summary = ReplaySummary()
     records: list[JsonlRecord] = []
@@ -71,7 +95,7 @@ def replay(
     records.sort(key=lambda record: record.outcome.occurred_at)  # stable: ties keep file order
 
     fleet_index: dict[str, FleetIndex] = {}
-    engine = Engine(config, summary.contexts, fleet_index)
+    engine = Engine(config, summary.contexts, fleet_index, rules=rules, snoozes=snoozes or Snoozes())
     last_report = time.perf_counter()
     for count, record in enumerate(records, start=1):
         # Forwards (index entries, fanned-out copies) are handled at once, in event time,
@@ -90,6 +114,13 @@ def replay(
                 summary.published += 1
                 summary.signals.update(signal.kind for signal in output.enriched.signals)
                 publish(output.enriched)
+            for decision in output.decisions:
+                (summary.shadow_fired if decision.shadow else summary.fired)[decision.rule.key] += 1
+                samples = summary.samples.setdefault(decision.rule.key, [])
+                if len(samples) < 3:
+                    samples.append(f"[{decision.task.customer_id}] {decision.task.title}")
+                if decide is not None:
+                    decide(decision)
         if progress is not None and time.perf_counter() - last_report >= PROGRESS_EVERY_SECONDS:
             progress(f"{count}/{len(records)} events replayed")
             last_report = time.perf_counter()

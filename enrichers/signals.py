@@ -48,6 +48,7 @@ class FlightDisruption(BaseModel):
     delay_minutes: int | None
     connecting_flight: str | None = None
     connection_airport: str | None = None
+    connection_destination: str | None = None
     scheduled_connection_minutes: int | None = None
     connection_minutes_after_delay: int | None = None
     min_connection_minutes: int | None = None

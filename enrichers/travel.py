@@ -75,6 +75,7 @@ def flight_disruption(
                     delay_minutes=delay,
                     connecting_flight=following.flight,
                     connection_airport=following.origin,
+                    connection_destination=following.destination,
                     scheduled_connection_minutes=scheduled,
                     connection_minutes_after_delay=after,
                     min_connection_minutes=minimum,

@@ -55,4 +55,5 @@ class Task(BaseModel):
     expires_at: Timestamp
     due_by: Timestamp | None = None
     channel: ContactChannel | None = Field(None, description="How to reach the customer now.")
+    dedup_key: str | None = Field(None, description="Tasks with the same key inside a cool-down are one task.")
     context: TaskContext | None = None

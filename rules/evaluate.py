@@ -1,0 +1,195 @@
+"""Evaluate compiled rules on an enriched event and turn the ones that fire into tasks."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import cel
+
+from ctxi.context.state import CustomerContext, RecentTask
+from ctxi.enrichers.signals import Signal
+from ctxi.rules.loader import CompiledRule, LoadedPacks
+from ctxi.rules.model import Severity
+from ctxi.rules.snooze import Snoozes
+from ctxi.schemas.common import Location
+from ctxi.schemas.events import Event
+from ctxi.schemas.task import DeviceContext, Task, TaskContext
+
+logger = logging.getLogger(__name__)
+
+# Until the prioritization issue brings its formula, a task's priority is its rule's severity.
+SEVERITY_PRIORITY = {Severity.LOW: 25, Severity.MEDIUM: 50, Severity.HIGH: 75, Severity.CRITICAL: 90}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A rule fired: the task it proposes, and whether it is a shadow (not for desktops)."""
+
+    rule: CompiledRule
+    task: Task
+
+    @property
+    def shadow(self) -> bool:
+        return self.rule.rule.mode == "shadow"
+
+
+@dataclass
+class RuleOutcomes:
+    decisions: list[Decision] = field(default_factory=list)
+    evaluated: int = 0
+    suppressed: list[tuple[CompiledRule, str]] = field(default_factory=list)  # (rule, why)
+    errors: list[tuple[CompiledRule, str]] = field(default_factory=list)
+
+
+class RuleSet:
+    """Enabled rules indexed by the event types that trigger them; immutable once built."""
+
+    def __init__(self, loaded: LoadedPacks) -> None:
+        self.loaded = loaded
+        self.version = loaded.version
+        index: dict[str, list[CompiledRule]] = defaultdict(list)
+        for compiled in loaded.rules:
+            if compiled.rule.enabled:
+                for event_type in compiled.rule.on:
+                    index[event_type].append(compiled)
+        self._index = {event_type: tuple(rules) for event_type, rules in index.items()}
+
+    def rules_for(self, event_type: str) -> tuple[CompiledRule, ...]:
+        return self._index.get(event_type, ())
+
+    def evaluate(
+        self, event: Event, context: CustomerContext, signals: Sequence[Signal], snoozes: Snoozes | None = None
+    ) -> RuleOutcomes:
+        outcomes = RuleOutcomes()
+        rules = self.rules_for(event.type)
+        if not rules:
+            return outcomes
+        variables = {
+            "event": event.model_dump(mode="json"),
+            "customer": context.model_dump(mode="json"),
+            "signals": signals_by_kind(signals),
+        }
+        cel_context = cel.Context(variables)
+        at = event.occurred_at
+        context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]
+        for compiled in rules:
+            outcomes.evaluated += 1
+            try:
+                fired = compiled.condition.execute(cel_context) is True
+                task = _task(compiled, event, context, signals, variables) if fired else None
+            except Exception as exc:  # a condition can fail on data (a null where a number was expected)
+                logger.warning("rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version,
+                               event.event_id, exc)  # fmt: skip
+                outcomes.errors.append((compiled, str(exc)))
+                continue
+            if task is None:
+                continue
+            why = _suppressed(compiled, task, context, snoozes, at)
+            if why:
+                outcomes.suppressed.append((compiled, why))
+                continue
+            outcomes.decisions.append(Decision(compiled, task))
+            if compiled.rule.mode == "active" and compiled.rule.then.cooldown:
+                context.recent_tasks.append(
+                    RecentTask(rule_id=compiled.rule.id, dedup_key=task.dedup_key or "",
+                               until=at + compiled.rule.then.cooldown)
+                )  # fmt: skip
+        return outcomes
+
+
+def signals_by_kind(signals: Sequence[Signal]) -> dict[str, dict[str, Any]]:
+    """Signals as analysts address them: ``signals.location_conflict.speed_kmh`` (first of each kind).
+
+    Values are JSON-shaped (timestamps and dates as RFC 3339 strings), as in the event contract.
+    """
+    by_kind: dict[str, dict[str, Any]] = {}
+    for signal in signals:
+        by_kind.setdefault(signal.kind, signal.model_dump(mode="json"))
+    return by_kind
+
+
+def _suppressed(
+    compiled: CompiledRule, task: Task, context: CustomerContext, snoozes: Snoozes | None, at: datetime
+) -> str | None:
+    dedup_key = task.dedup_key or ""
+    if snoozes is not None:
+        snooze = snoozes.find(compiled.rule.id, task.customer_id, dedup_key, at)
+        if snooze is not None:
+            return f"snoozed until {snooze.until.isoformat()}: {snooze.reason}"
+    for recent in context.recent_tasks:
+        if recent.rule_id == compiled.rule.id and recent.dedup_key == dedup_key:
+            return f"cooling down until {recent.until.isoformat()}"
+    return None
+
+
+def _task(
+    compiled: CompiledRule,
+    event: Event,
+    context: CustomerContext,
+    signals: Sequence[Signal],
+    variables: dict[str, Any],
+) -> Task:
+    rule, then = compiled.rule, compiled.rule.then
+    dedup_key = compiled.dedup_key.render(**variables).strip()
+    digest = hashlib.sha256(f"{rule.id}|{rule.version}|{event.event_id}|{context.customer_id}".encode()).hexdigest()
+    return Task(
+        task_id=f"t-{digest[:20]}",
+        customer_id=context.customer_id,
+        queue=then.queue,
+        action=then.action,
+        title=compiled.title.render(**variables).strip(),
+        priority=_priority(compiled, variables),
+        reason=compiled.reason.render(**variables).strip(),
+        steps=[step.render(**variables).strip() for step in compiled.steps],
+        evidence=_evidence(event, signals),
+        rule_id=rule.id,
+        rule_version=rule.version,
+        created_at=event.occurred_at,
+        not_before=None,
+        expires_at=event.occurred_at + then.expires_in,
+        channel=then.channel or (context.profile.preferred_channel if context.profile else None),
+        context=context_card(context),
+        dedup_key=dedup_key,
+    )
+
+
+def _priority(compiled: CompiledRule, variables: dict[str, Any]) -> int:
+    if compiled.priority is None:
+        return SEVERITY_PRIORITY[compiled.rule.then.severity]
+    value = compiled.priority.execute(cel.Context(variables))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"priority must be a number, got {value!r}")
+    return max(0, min(100, round(value)))
+
+
+def _evidence(event: Event, signals: Sequence[Signal]) -> list[str]:
+    """The triggering event, then every event a signal rests on (the two sides of a conflict)."""
+    ids = [event.event_id]
+    for signal in signals:
+        for side in ("earlier", "later"):
+            observation = getattr(signal, side, None)
+            if observation is not None and observation.event_id not in ids:
+                ids.append(observation.event_id)
+    return ids
+
+
+def context_card(context: CustomerContext) -> TaskContext:
+    last = context.last_location()
+    device = context.customer_device
+    return TaskContext(
+        tier=context.profile.tier if context.profile else None,
+        lifetime_value=context.profile.lifetime_value if context.profile else None,
+        last_location=Location(lat=last.lat, lon=last.lon, city=last.city, country=last.country,
+                               accuracy_km=last.accuracy_km) if last else None,  # fmt: skip
+        open_cases=len(context.open_cases),
+        sentiment=context.last_sentiment,
+        device=DeviceContext(device_type=device.device_type, channel=device.channel, seen_at=device.seen_at)
+        if device
+        else None,
+    )

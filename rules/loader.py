@@ -1,0 +1,230 @@
+"""Load rule packs from YAML, compile every expression and template, report errors as file:line.
+
+Nothing is evaluated on a live event that has not compiled here: CEL conditions are
+compiled with the ``cel`` package and checked for unknown variables; templates are
+compiled in Jinja's sandbox and checked for unknown names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cel
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from ctxi.rules.model import Pack, Rule
+from ctxi.schemas.events import EVENT_TYPES
+
+# What a condition or a template may refer to.
+VARIABLES = frozenset({"event", "customer", "signals"})
+# CEL macros bind a variable of their own: `signals.exists(s, ...)`.
+_MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+
+TEMPLATES = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+class RulePackError(Exception):
+    """Rule packs that cannot be used; ``errors`` are 'file:line: what is wrong' lines."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    rule: Rule
+    pack: str
+    source: str  # file:line of the rule, for messages
+    condition: Any  # cel.Program
+    priority: Any  # cel.Program or None
+    title: Any  # jinja2.Template, likewise below
+    reason: Any
+    steps: tuple[Any, ...]
+    dedup_key: Any
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.rule.id, self.rule.version)
+
+
+@dataclass
+class LoadedPacks:
+    packs: list[Pack] = field(default_factory=list)
+    rules: list[CompiledRule] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # pack name -> YAML text
+
+    @property
+    def version(self) -> str:
+        """A digest of every pack's text: what a worker reports as the rules it runs."""
+        digest = hashlib.sha256()
+        for name in sorted(self.files):
+            digest.update(name.encode() + b"\0" + self.files[name].encode() + b"\0")
+        return digest.hexdigest()[:12]
+
+
+def load_rule_dir(directory: Path, queues: frozenset[str]) -> LoadedPacks:
+    """Every ``*.yaml``/``*.yml`` pack of ``directory``; raises :class:`RulePackError` listing all errors."""
+    if not directory.is_dir():
+        raise RulePackError([f"{directory}: not a directory of rule packs"])
+    paths = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    if not paths:
+        raise RulePackError([f"{directory}: no rule packs (*.yaml) found"])
+    return load_rule_texts({str(path): path.read_text() for path in paths}, queues)
+
+
+def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPacks:
+    """Packs given as {file name: YAML text} (files from disk, or messages from the rules topic)."""
+    loaded, errors = LoadedPacks(), []
+    seen: dict[tuple[str, int], str] = {}
+    for name, text in texts.items():
+        pack = _load_pack(name, text, queues, errors)
+        if pack is None:
+            continue
+        loaded.packs.append(pack[0])
+        loaded.files[pack[0].pack] = text
+        for compiled in pack[1]:
+            if compiled.key in seen:
+                errors.append(f"{compiled.source}: duplicate rule {compiled.rule.id} version "
+                              f"{compiled.rule.version} (also at {seen[compiled.key]})")  # fmt: skip
+            else:
+                seen[compiled.key] = compiled.source
+                loaded.rules.append(compiled)
+    if errors:
+        raise RulePackError(errors)
+    return loaded
+
+
+def _load_pack(
+    name: str, text: str, queues: frozenset[str], errors: list[str]
+) -> tuple[Pack, list[CompiledRule]] | None:
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        errors.append(f"{name}:{line}: YAML syntax: {exc.problem or exc.context}")
+        return None
+    if not isinstance(document, CommentedMap):
+        errors.append(f"{name}:1: a rule pack is a mapping with pack, owner, rules (and tests)")
+        return None
+    try:
+        pack = Pack.model_validate(_plain(document))
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            path = ".".join(str(part) for part in error["loc"])
+            errors.append(f"{name}:{_line(document, error['loc'])}: {path}: {error['msg']}")
+        return None
+    before = len(errors)
+    compiled = []
+    for index, rule in enumerate(pack.rules):
+        node = document["rules"][index]
+        source = f"{name}:{_line(document, ('rules', index))}"
+        compiled_rule = _compile(rule, pack.pack, source, node, name, queues, errors)
+        if compiled_rule is not None:
+            compiled.append(compiled_rule)
+    return (pack, compiled) if len(errors) == before else None
+
+
+def _compile(
+    rule: Rule, pack: str, source: str, node: CommentedMap, name: str, queues: frozenset[str], errors: list[str]
+) -> CompiledRule | None:
+    def error(path: tuple[Any, ...], message: str) -> None:
+        errors.append(f"{name}:{_line(node, path)}: {rule.id}: {message}")
+
+    before = len(errors)
+    for index, event_type in enumerate(rule.on):
+        if event_type not in EVENT_TYPES:
+            error(("on", index), f"unknown event type {event_type!r} in 'on'")
+    if rule.then.queue not in queues:
+        error(("then", "queue"), f"unknown queue {rule.then.queue!r}; known queues: {sorted(queues)}")
+    condition = _compile_cel(rule.when, ("when",), "when", error)
+    priority = None
+    if rule.then.priority is not None:
+        priority = _compile_cel(rule.then.priority, ("then", "priority"), "priority", error)
+    templates: dict[str, Any] = {}
+    fields = {"title": rule.then.title, "reason": rule.then.reason, "dedup_key": rule.then.dedup_key}
+    fields.update({f"steps.{i}": step for i, step in enumerate(rule.then.steps)})
+    for field_name, source_text in fields.items():
+        path = ("then", *(int(p) if p.isdigit() else p for p in field_name.split(".")))
+        try:
+            parsed = TEMPLATES.parse(source_text)
+        except TemplateSyntaxError as exc:
+            error(path, f"template syntax in {field_name}: {exc.message}")
+            continue
+        unknown = sorted(meta.find_undeclared_variables(parsed) - VARIABLES)
+        if unknown:
+            error(path, f"unknown variable(s) {unknown} in {field_name}; use {sorted(VARIABLES)}")
+            continue
+        templates[field_name] = TEMPLATES.from_string(source_text)
+    if len(errors) != before or condition is None:
+        return None
+    return CompiledRule(
+        rule=rule,
+        pack=pack,
+        source=source,
+        condition=condition,
+        priority=priority,
+        title=templates["title"],
+        reason=templates["reason"],
+        steps=tuple(templates[f"steps.{i}"] for i in range(len(rule.then.steps))),
+        dedup_key=templates["dedup_key"],
+    )
+
+
+def _compile_cel(source: str, path: tuple[Any, ...], what: str, error: Any) -> Any:
+    try:
+        program = cel.compile(source)
+    except ValueError as exc:
+        error(path, f"CEL syntax in '{what}': {_first_line(exc)}")
+        return None
+    bound = set(_MACRO_VARIABLE.findall(source))
+    unknown = sorted(set(program.variables()) - VARIABLES - bound)
+    if unknown:
+        error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(VARIABLES)}")
+        return None
+    return program
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists, for pydantic."""
+    if isinstance(node, CommentedMap):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [_plain(item) for item in node]
+    # ruamel's scalars subclass the builtins (ScalarFloat, ScalarInt, ...); keep the builtin
+    for builtin in (bool, int, float, str):
+        if isinstance(node, builtin):
+            return builtin(node)
+    return node
+
+
+def _line(node: Any, path: tuple[Any, ...] | list[Any]) -> int:
+    """The 1-based line of the deepest element of ``path`` found in the YAML tree."""
+    line = node.lc.line + 1 if hasattr(node, "lc") else 1
+    for part in path:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.value(part)[0] + 1 if not isinstance(node[part], (CommentedMap, CommentedSeq)) \
+                else node.lc.key(part)[0] + 1  # fmt: skip
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    match = re.search(r"ERROR: <input>:\d+:(\d+): (.*)", text)
+    return f"column {match.group(1)}: {match.group(2)}" if match else text.splitlines()[0]

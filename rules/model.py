@@ -1,0 +1,89 @@
+"""What a rule pack file holds, as analysts write it (YAML), validated by pydantic."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ctxi.schemas.events import ContactChannel
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: Any) -> Any:
+    """'90s', '30m', '4h', '2d' -> timedelta (other values are left to pydantic)."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+RULE_CONFIG = ConfigDict(extra="forbid", frozen=True)
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class TaskTemplate(BaseModel):
+    """The task a rule proposes; text fields are Jinja templates over event, customer, signals."""
+
+    model_config = RULE_CONFIG
+    queue: str
+    action: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    title: str
+    reason: str
+    steps: Annotated[list[str], Field(min_length=1)]
+    severity: Severity
+    priority: str | None = Field(
+        None, description="A CEL expression for the priority (0-100); without it, the severity's."
+    )
+    expires_in: Duration
+    cooldown: Duration = timedelta(0)
+    dedup_key: str = "{{ customer.customer_id }}"
+    channel: ContactChannel | None = None
+
+
+class Rule(BaseModel):
+    model_config = RULE_CONFIG
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
+    version: Annotated[int, Field(ge=1)]
+    owner: str
+    description: str
+    on: Annotated[list[str], Field(min_length=1)]
+    when: str
+    then: TaskTemplate
+    mode: Literal["active", "shadow"] = "active"
+    enabled: bool = True
+
+
+class Expectation(BaseModel):
+    model_config = RULE_CONFIG
+    queue: str
+    action: str
+    customer_id: str | None = None
+
+
+class RuleTest(BaseModel):
+    """Given these events (in event-time order), expect exactly these tasks (none: [])."""
+
+    model_config = RULE_CONFIG
+    name: str
+    events: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    expect: list[Expectation]
+
+
+class Pack(BaseModel):
+    model_config = RULE_CONFIG
+    pack: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    owner: str
+    rules: Annotated[list[Rule], Field(min_length=1)]
+    tests: list[RuleTest] = []
