@@ -2,5 +2,6 @@
 
 from ctxi.agents.context import join_and_enrich
 from ctxi.agents.ingest import ingest
+from ctxi.agents.rules import rule_packs, snoozes
 
-__all__ = ["ingest", "join_and_enrich"]
+__all__ = ["ingest", "join_and_enrich", "rule_packs", "snoozes"]

@@ -14,7 +14,9 @@ from ctxi.streams.app import (
     events_by_customer_topic,
     fleet_index,
     settings,
+    shadow_task_topic,
     signals_topic,
+    task_topics,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,3 +45,7 @@ async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
             await events_by_customer_topic.send(key=forward.partition_key, value=forward)
         if output.enriched is not None:
             await signals_topic.send(key=output.enriched.customer_id, value=output.enriched)
+        for decision in output.decisions:
+            task = decision.task
+            topic = shadow_task_topic if decision.shadow else task_topics[task.queue]
+            await topic.send(key=task.customer_id, value=task)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -26,10 +27,12 @@ devstack_app = typer.Typer(help="The local Kafka broker and Redis server (no Doc
 topics_app = typer.Typer(help="Kafka topics ctxi uses.", no_args_is_help=True)
 schemas_app = typer.Typer(help="JSON Schemas of the event and task contracts.", no_args_is_help=True)
 events_app = typer.Typer(help="Work with event files (JSONL, one event per line).", no_args_is_help=True)
+rules_app = typer.Typer(help="Rule packs: check, test, diff, publish, snooze.", no_args_is_help=True)
 app.add_typer(devstack_app, name="devstack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(events_app, name="events")
+app.add_typer(rules_app, name="rules")
 
 
 def _err(message: str) -> None:
@@ -135,9 +138,41 @@ def worker() -> None:
 # --- replay ------------------------------------------------------------------------------
 
 
+def _load_rules(directory: Path | None):
+    """The rule set of ``directory`` (built-in packs when None); exit 1 listing file:line errors."""
+    from ctxi.rules import BUILTIN_PACKS
+    from ctxi.rules.evaluate import RuleSet
+    from ctxi.rules.loader import RulePackError, load_rule_dir
+
+    try:
+        return RuleSet(load_rule_dir(directory or BUILTIN_PACKS, frozenset(get_settings().queues)))
+    except RulePackError as exc:
+        for error in exc.errors:
+            _err(error)
+        raise typer.Exit(1) from None
+
+
+def _read_snoozes(path: Path | None):
+    from ctxi.rules.snooze import Snooze, Snoozes
+
+    snoozes = Snoozes()
+    if path is not None:
+        for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+            if line.strip():
+                try:
+                    snoozes.put(Snooze.model_validate_json(line))
+                except ValueError as exc:
+                    _err(f"{path}:{number}: not a snooze: {exc}")
+                    raise typer.Exit(1) from None
+    return snoozes
+
+
 @app.command()
 def replay(
     events: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL event files.")],
+    rules: Annotated[
+        Path | None, typer.Option("--rules", file_okay=False, help="Rule packs (default: the built-in packs).")
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", dir_okay=False, help="Where to write the output (default: stdout).")
     ] = None,
@@ -145,22 +180,31 @@ def replay(
         Path | None,
         typer.Option("--dead-letter", dir_okay=False, help="Write rejected lines here as dead-letter records."),
     ] = None,
+    signals: Annotated[
+        bool, typer.Option("--signals", help="Write the enriched events (signals) instead of the tasks.")
+    ] = False,
+    snoozes: Annotated[
+        Path | None, typer.Option("--snoozes", exists=True, dir_okay=False, help="JSONL of snoozes to apply.")
+    ] = None,
 ) -> None:
     """Run the whole engine in this process, no Kafka or Redis: events in event-time order.
 
-    Writes one enriched event (the event's id, customer and signals) per line; rejected
-    lines go to --dead-letter (else they are reported on stderr as file:line: reason).
-    A summary goes to stderr. Exits 0 when it ran, even with rejected lines.
+    Writes one task per line (or, with --signals, one enriched event per line); shadow
+    rules' tasks only appear in the report. Rejected lines go to --dead-letter (else they
+    are reported on stderr as file:line: reason). The summary on stderr says, per rule, how
+    often it fired, with sample tasks: a backtest. Exits 0 when it ran, even with rejected
+    lines; 1 when the rules do not load.
     """
-    from ctxi.engine.pipeline import EnrichedEvent
     from ctxi.engine.replay import replay as run_replay
 
     settings = get_settings()
+    rule_set = _load_rules(rules)
+    snooze_set = _read_snoozes(snoozes)
     sink = out.open("wb") if out else sys.stdout.buffer
     letters = dead_letter.open("wb") if dead_letter else None
 
-    def publish(enriched: EnrichedEvent) -> None:
-        sink.write(orjson.dumps(enriched.model_dump()) + b"\n")
+    def write(model: Any) -> None:
+        sink.write(orjson.dumps(model.model_dump()) + b"\n")
 
     def reject(letter: DeadLetter) -> None:
         if letters is not None:
@@ -169,7 +213,16 @@ def replay(
             _err(f"{letter.origin}: {letter.reason}")
 
     try:
-        summary = run_replay(events, settings.engine, publish, reject, progress=_err)
+        summary = run_replay(
+            events,
+            settings.engine,
+            publish=write if signals else lambda enriched: None,
+            dead_letter=reject,
+            progress=_err,
+            rules=rule_set,
+            decide=None if signals else lambda decision: None if decision.shadow else write(decision.task),
+            snoozes=snooze_set,
+        )
     finally:
         if out:
             sink.close()
@@ -177,8 +230,140 @@ def replay(
             sink.flush()
         if letters is not None:
             letters.close()
+    _err(f"rules version {rule_set.version}")
     for line in summary.lines():
         _err(line)
+
+
+# --- rules -------------------------------------------------------------------------------
+
+
+@rules_app.command("check")
+def rules_check(directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")]) -> None:
+    """Validate rule packs: every error as `file:line: what is wrong`; exit 1 if any."""
+    rule_set = _load_rules(directory)
+    packs = rule_set.loaded.packs
+    typer.echo(f"{len(rule_set.loaded.rules)} rules in {len(packs)} packs: OK (version {rule_set.version})")
+
+
+@rules_app.command("test")
+def rules_test(directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")]) -> None:
+    """Run the test cases the packs carry; exit 1 if any fails."""
+    from ctxi.rules.pack_tests import run_pack_tests
+
+    results = run_pack_tests(_load_rules(directory).loaded, get_settings().engine)
+    for result in results:
+        typer.echo(f"{'PASS' if result.passed else 'FAIL'} {result.pack}: {result.name}"
+                   + ("" if result.passed else f": {result.detail}"))  # fmt: skip
+    failed = sum(not result.passed for result in results)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@rules_app.command("diff")
+def rules_diff(
+    old: Annotated[Path, typer.Argument(file_okay=False, help="The rule packs as they are.")],
+    new: Annotated[Path, typer.Argument(file_okay=False, help="The rule packs as proposed.")],
+    events: Annotated[list[Path], typer.Option("--events", exists=True, dir_okay=False, help="JSONL events.")],
+) -> None:
+    """Replay EVENTS with both rule sets and list the tasks the change adds (+) and removes (-)."""
+    from ctxi.engine.replay import replay as run_replay
+    from ctxi.rules.evaluate import Decision
+
+    def tasks(rule_set) -> dict[tuple, str]:
+        found: dict[tuple, str] = {}
+
+        def keep(decision: Decision) -> None:
+            task = decision.task
+            shadow = " (shadow)" if decision.shadow else ""
+            key = (task.customer_id, task.queue, task.action, tuple(task.evidence), bool(shadow))
+            found[key] = (
+                f"{task.queue}/{task.action} for {task.customer_id} on {task.evidence[0]}{shadow}: {task.title}"
+            )
+
+        run_replay(events, get_settings().engine, lambda e: None, lambda d: None, rules=rule_set, decide=keep)
+        return found
+
+    before, after = tasks(_load_rules(old)), tasks(_load_rules(new))
+    added = [after[key] for key in after if key not in before]
+    removed = [before[key] for key in before if key not in after]
+    for line in added:
+        typer.echo(f"+ {line}")
+    for line in removed:
+        typer.echo(f"- {line}")
+    typer.echo(f"{len(added)} added, {len(removed)} removed, {len(set(before) & set(after))} unchanged")
+
+
+@rules_app.command("publish")
+def rules_publish(
+    directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")],
+    by: Annotated[str, typer.Option("--by", help="Who publishes (kept with the pack).")] = "",
+) -> None:
+    """Check the packs, run their tests, then publish them to the rules topic for every worker.
+
+    Workers switch to the new version without restart. Rolling back is publishing the
+    previous version again. Invalid packs, or packs whose tests fail, are never published.
+    """
+    import getpass
+
+    from ctxi.rules.pack_tests import run_pack_tests
+    from ctxi.rules.publish import published_packs, send
+
+    settings = get_settings()
+    rule_set = _load_rules(directory)
+    failures = [r for r in run_pack_tests(rule_set.loaded, settings.engine) if not r.passed]
+    for failure in failures:
+        _err(f"FAIL {failure.pack}: {failure.name}: {failure.detail}")
+    if failures:
+        _err("not published: the packs' tests fail")
+        raise typer.Exit(1)
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    packs = published_packs(rule_set.loaded, by or getpass.getuser())
+    send(settings.kafka_bootstrap_servers, settings.rules_topic, {pack.pack: pack for pack in packs})
+    typer.echo(f"published {', '.join(pack.pack for pack in packs)} (version {rule_set.version}) "
+               f"to {settings.rules_topic}")  # fmt: skip
+
+
+@rules_app.command("snooze")
+def rules_snooze(
+    rule_id: Annotated[str, typer.Argument(help="The rule to quiet, e.g. fraud.impossible_travel.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown with the snooze).")],
+    customer: Annotated[str | None, typer.Option("--customer", help="Quiet it for this customer.")] = None,
+    dedup_key: Annotated[str | None, typer.Option("--dedup-key", help="Quiet it for this dedup key.")] = None,
+    until: Annotated[datetime | None, typer.Option("--until", help="End, e.g. 2026-03-10T00:00:00+00:00.")] = None,
+    for_: Annotated[str | None, typer.Option("--for", help="Or a duration from now: 90m, 12h, 7d.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Who snoozes.")] = "",
+) -> None:
+    """Suppress a rule for one customer (or dedup key) until a time, without editing its pack."""
+    import getpass
+
+    from ctxi.rules.model import parse_duration
+    from ctxi.rules.publish import send, snooze_message
+    from ctxi.rules.snooze import Snooze
+
+    if (until is None) == (for_ is None):
+        _err("error: give either --until or --for")
+        raise typer.Exit(2)
+    if until is None:
+        duration = parse_duration(for_)
+        if not isinstance(duration, timedelta):
+            _err(f"error: --for {for_!r} is not a duration like 90m, 12h or 7d")
+            raise typer.Exit(2)
+        until = datetime.now(UTC) + duration
+    elif until.tzinfo is None:
+        _err("error: --until needs a UTC offset, e.g. 2026-03-10T00:00:00+00:00")
+        raise typer.Exit(2)
+    try:
+        snooze = Snooze(rule_id=rule_id, customer_id=customer, dedup_key=dedup_key, until=until, reason=reason,
+                        by=by or getpass.getuser())  # fmt: skip
+    except ValueError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    send(settings.kafka_bootstrap_servers, settings.snoozes_topic, snooze_message(snooze))
+    typer.echo(f"snoozed {snooze.key} until {snooze.until.isoformat()}")
 
 
 # --- schemas -----------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from pathlib import Path
 from ctxi.context.fleet import FleetIndex, FleetIndexEntry
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
-from ctxi.engine.pipeline import EnrichedEvent, Engine
+from ctxi.engine.pipeline import Engine, EnrichedEvent
+from ctxi.ingest import JsonlRecord, processing_failure, read_jsonl
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
-from ctxi.ingest import JsonlRecord, processing_failure, read_jsonl
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import Event
 

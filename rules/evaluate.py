@@ -180,13 +180,16 @@ def _evidence(event: Event, signals: Sequence[Signal]) -> list[str]:
 
 
 def context_card(context: CustomerContext) -> TaskContext:
-    last = context.last_location()
-    device = context.customer_device
+    profile, last, device = context.profile, context.last_location(), context.customer_device
+    location = None
+    if last is not None:
+        location = Location(
+            lat=last.lat, lon=last.lon, city=last.city, country=last.country, accuracy_km=last.accuracy_km
+        )
     return TaskContext(
-        tier=context.profile.tier if context.profile else None,
-        lifetime_value=context.profile.lifetime_value if context.profile else None,
-        last_location=Location(lat=last.lat, lon=last.lon, city=last.city, country=last.country,
-                               accuracy_km=last.accuracy_km) if last else None,  # fmt: skip
+        tier=profile.tier if profile else None,
+        lifetime_value=profile.lifetime_value if profile else None,
+        last_location=location,
         open_cases=len(context.open_cases),
         sentiment=context.last_sentiment,
         device=DeviceContext(device_type=device.device_type, channel=device.channel, seen_at=device.seen_at)

@@ -58,6 +58,26 @@ signals_topic = app.topic(
 )
 
 
+task_topics = {
+    queue: app.topic(
+        settings.task_topic(queue),
+        key_type=str,
+        key_serializer="raw",
+        value_serializer=codecs.TASK_CODEC,
+        partitions=settings.topic_partitions,
+    )
+    for queue in settings.queues
+}
+
+shadow_task_topic = app.topic(
+    settings.shadow_task_topic,
+    key_type=str,
+    key_serializer="raw",
+    value_serializer=codecs.TASK_CODEC,
+    partitions=settings.topic_partitions,
+)
+
+
 def model_table(name: str, codec: str, help: str) -> faust.Table:
     """A changelog-backed table of pydantic models, keyed by string.
 
@@ -87,3 +107,17 @@ customer_contexts = model_table(
 fleet_index = model_table(
     "fleet_index", codecs.FLEET_INDEX_CODEC, "Customers booked per flight and airport (context/fleet.py)."
 )
+
+
+def published_table(name: str, topic: str, codec: str, help: str, on_change) -> faust.GlobalTable:
+    """A table every worker holds in full, read from a compacted topic that tools publish to.
+
+    ``on_change`` gets each message as the worker reads it (at start and live). One
+    partition and a recovery buffer of one, as faust advises for global tables.
+    """
+    source = app.topic(topic, key_type=str, key_serializer="raw", value_serializer=codec, partitions=1,
+                       compacting=True, deleting=False)  # fmt: skip
+    table = app.GlobalTable(name, partitions=1, recovery_buffer_size=1, changelog_topic=source, help=help,
+                            on_changelog_event=on_change)  # fmt: skip
+    table.key_serializer, table.value_serializer = "raw", codec
+    return table

@@ -16,6 +16,8 @@ from pydantic import TypeAdapter
 from ctxi.context.fleet import FleetIndex
 from ctxi.context.state import CustomerContext
 from ctxi.engine.pipeline import ROUTED_ADAPTER, EnrichedEvent
+from ctxi.rules.publish import PublishedPack
+from ctxi.rules.snooze import Snooze
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_ADAPTER
 from ctxi.schemas.task import Task
@@ -27,6 +29,8 @@ TASK_CODEC = "ctxi_task"
 CONTEXT_CODEC = "ctxi_context"
 FLEET_INDEX_CODEC = "ctxi_fleet_index"
 ENRICHED_CODEC = "ctxi_enriched"
+PUBLISHED_PACK_CODEC = "ctxi_published_pack"
+SNOOZE_CODEC = "ctxi_snooze"
 
 
 def dumps_model(adapter: TypeAdapter[Any], value: Any, *, exclude_defaults: bool = False) -> bytes:
@@ -63,6 +67,8 @@ for _name, _codec in {
     DEAD_LETTER_CODEC: PydanticCodec(adapter=TypeAdapter(DeadLetter)),
     TASK_CODEC: PydanticCodec(adapter=TypeAdapter(Task)),
     ENRICHED_CODEC: PydanticCodec(adapter=TypeAdapter(EnrichedEvent)),
+    PUBLISHED_PACK_CODEC: PydanticCodec(adapter=TypeAdapter(PublishedPack)),
+    SNOOZE_CODEC: PydanticCodec(adapter=TypeAdapter(Snooze)),
     CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), exclude_defaults=True),
     FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), exclude_defaults=True),
 }.items():

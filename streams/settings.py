@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     )
     dead_letter_topic: str = Field("ctxi.dead_letters", description="Rejected input with the reason and origin.")
     signals_topic: str = Field("ctxi.signals", description="Enriched events: each joined event with its signals.")
+    queues: list[str] = Field(
+        default_factory=lambda: ["fraud", "travel", "service"], description="Task queues rules may send to."
+    )
+    task_topic_prefix: str = Field("tasks.", description="Tasks go to <prefix><queue>, e.g. tasks.fraud.")
+    shadow_task_topic: str = Field("tasks.shadow", description="What shadow rules would have proposed.")
+    rules_topic: str = Field("ctxi.rules", description="Published rule packs (compacted), read by every worker.")
+    snoozes_topic: str = Field("ctxi.snoozes", description="Rule snoozes (compacted), read by every worker.")
+    rules_dir: Path | None = Field(
+        None, description="Rule packs a worker uses until packs are published (default: the built-in packs)."
+    )
     topic_partitions: int = Field(4, ge=1, description="Partitions of the topics ctxi creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")
     store: str = Field(
@@ -73,6 +83,9 @@ class Settings(BaseSettings):
 
     def input_topic(self, source: str) -> str:
         return f"{self.input_topic_prefix}{source}"
+
+    def task_topic(self, queue: str) -> str:
+        return f"{self.task_topic_prefix}{queue}"
 
     @property
     def input_topics(self) -> list[str]:

@@ -15,6 +15,7 @@ from kafka.errors import TopicAlreadyExistsError
 from ctxi.streams.settings import Settings
 
 DAY_MS = 24 * 60 * 60 * 1000
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
             replicas,
             purpose="enriched events: joined events with their signals",
         ),
+        *[
+            TopicSpec(settings.task_topic(queue), partitions, replicas, purpose=f"tasks for the {queue} queue")
+            for queue in settings.queues
+        ],
+        TopicSpec(settings.shadow_task_topic, partitions, replicas, purpose="tasks shadow rules would propose"),
+        # One partition: every worker reads all of it, in publishing order.
+        TopicSpec(settings.rules_topic, 1, replicas, config=COMPACTED, purpose="published rule packs"),
+        TopicSpec(settings.snoozes_topic, 1, replicas, config=COMPACTED, purpose="rule snoozes"),
         TopicSpec(
             settings.dead_letter_topic,
             partitions,

@@ -88,7 +88,9 @@ def test_replay_is_deterministic_and_independent_of_file_order(tmp_path: Path) -
 
 def test_cli_replay_writes_jsonl_dead_letters_and_a_summary(tmp_path: Path) -> None:
     out, letters = tmp_path / "out.jsonl", tmp_path / "dead.jsonl"
-    result = CliRunner().invoke(app, ["replay", str(SCENARIOS), "--out", str(out), "--dead-letter", str(letters)])
+    result = CliRunner().invoke(
+        app, ["replay", str(SCENARIOS), "--signals", "--out", str(out), "--dead-letter", str(letters)]
+    )
     assert result.exit_code == 0, result.output
     records = [EnrichedEvent.model_validate_json(line) for line in out.read_bytes().splitlines()]
     assert records == run()[0]

@@ -1,0 +1,48 @@
+"""Publishing rule packs and snoozes to their compacted topics, where every worker reads them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from kafka import KafkaProducer
+from pydantic import BaseModel, ConfigDict
+
+from ctxi.rules.loader import LoadedPacks, load_rule_texts
+from ctxi.rules.snooze import Snooze
+
+
+class PublishedPack(BaseModel):
+    """One pack as published: its YAML text (compiled again by each worker) and who shipped it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    pack: str
+    text: str
+    published_at: datetime
+    published_by: str
+
+
+def published_packs(loaded: LoadedPacks, by: str, at: datetime | None = None) -> list[PublishedPack]:
+    at = at or datetime.now(UTC)
+    return [
+        PublishedPack(pack=name, text=text, published_at=at, published_by=by) for name, text in loaded.files.items()
+    ]
+
+
+def load_published(packs: dict[str, PublishedPack], queues: frozenset[str]) -> LoadedPacks:
+    """Compile published packs (already checked before publishing, so errors here are unexpected)."""
+    return load_rule_texts({f"published:{name}": pack.text for name, pack in sorted(packs.items())}, queues)
+
+
+def send(bootstrap_servers: str, topic: str, messages: dict[str, BaseModel]) -> None:
+    """Write {key: model} to a compacted topic and wait until the broker has them all."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers.split(","), acks="all")
+    try:
+        for key, model in messages.items():
+            producer.send(topic, key=key.encode(), value=model.model_dump_json().encode())
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+def snooze_message(snooze: Snooze) -> dict[str, BaseModel]:
+    return {snooze.key: snooze}
