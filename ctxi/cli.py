@@ -253,8 +253,10 @@ def rules_test(directory: Annotated[Path, typer.Argument(help="A directory of ru
 
     results = run_pack_tests(_load_rules(directory).loaded, get_settings().engine)
     for result in results:
-        typer.echo(f"{'PASS' if result.passed else 'FAIL'} {result.pack}: {result.name}"
-                   + ("" if result.passed else f": {result.detail}"))  # fmt: skip
+        typer.echo(
+            f"{'PASS' if result.passed else 'FAIL'} {result.pack}: {result.name}"
+            + ("" if result.passed else f": {result.detail}")
+        )
     failed = sum(not result.passed for result in results)
     typer.echo(f"{len(results) - failed} passed, {failed} failed")
     if failed:
@@ -321,8 +323,9 @@ def rules_publish(
     ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
     packs = published_packs(rule_set.loaded, by or getpass.getuser())
     send(settings.kafka_bootstrap_servers, settings.rules_topic, {pack.pack: pack for pack in packs})
-    typer.echo(f"published {', '.join(pack.pack for pack in packs)} (version {rule_set.version}) "
-               f"to {settings.rules_topic}")  # fmt: skip
+    typer.echo(
+        f"published {', '.join(pack.pack for pack in packs)} (version {rule_set.version}) to {settings.rules_topic}"
+    )
 
 
 @rules_app.command("snooze")
@@ -355,8 +358,14 @@ def rules_snooze(
         _err("error: --until needs a UTC offset, e.g. 2026-03-10T00:00:00+00:00")
         raise typer.Exit(2)
     try:
-        snooze = Snooze(rule_id=rule_id, customer_id=customer, dedup_key=dedup_key, until=until, reason=reason,
-                        by=by or getpass.getuser())  # fmt: skip
+        snooze = Snooze(
+            rule_id=rule_id,
+            customer_id=customer,
+            dedup_key=dedup_key,
+            until=until,
+            reason=reason,
+            by=by or getpass.getuser(),
+        )
     except ValueError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2) from None

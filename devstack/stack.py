@@ -174,14 +174,20 @@ class DevStack:
             "redis",
             [
                 server,
-                "--bind", "127.0.0.1",
-                "--port", str(port),
-                "--dir", str(data_dir),
-                "--appendonly", "yes",  # a restarted Redis keeps its tasks, as in production
-                "--save", "",
-                "--daemonize", "no",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                str(data_dir),
+                "--appendonly",
+                "yes",  # a restarted Redis keeps its tasks, as in production
+                "--save",
+                "",
+                "--daemonize",
+                "no",
             ],
-        )  # fmt: skip
+        )
 
     def _redis_ready(self) -> bool:
         client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=1)

@@ -55,9 +55,13 @@ def flight_disruption(
             following = segments[index + 1] if index + 1 < len(segments) else None
             if following is None or following.origin != segment.destination:
                 signals.append(
-                    FlightDisruption(booking_id=itinerary.booking_id, flight=segment.flight, status=status.status,
-                                     delay_minutes=delay)
-                )  # fmt: skip
+                    FlightDisruption(
+                        booking_id=itinerary.booking_id,
+                        flight=segment.flight,
+                        status=status.status,
+                        delay_minutes=delay,
+                    )
+                )
                 continue
             minimum = (
                 config.min_connection_minutes_international

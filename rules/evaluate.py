@@ -84,8 +84,9 @@ class RuleSet:
                 fired = compiled.condition.execute(cel_context) is True
                 task = _task(compiled, event, context, signals, variables) if fired else None
             except Exception as exc:  # a condition can fail on data (a null where a number was expected)
-                logger.warning("rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version,
-                               event.event_id, exc)  # fmt: skip
+                logger.warning(
+                    "rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version, event.event_id, exc
+                )
                 outcomes.errors.append((compiled, str(exc)))
                 continue
             if task is None:
@@ -97,9 +98,10 @@ class RuleSet:
             outcomes.decisions.append(Decision(compiled, task))
             if compiled.rule.mode == "active" and compiled.rule.then.cooldown:
                 context.recent_tasks.append(
-                    RecentTask(rule_id=compiled.rule.id, dedup_key=task.dedup_key or "",
-                               until=at + compiled.rule.then.cooldown)
-                )  # fmt: skip
+                    RecentTask(
+                        rule_id=compiled.rule.id, dedup_key=task.dedup_key or "", until=at + compiled.rule.then.cooldown
+                    )
+                )
         return outcomes
 
 

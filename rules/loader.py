@@ -94,8 +94,10 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
         loaded.files[pack[0].pack] = text
         for compiled in pack[1]:
             if compiled.key in seen:
-                errors.append(f"{compiled.source}: duplicate rule {compiled.rule.id} version "
-                              f"{compiled.rule.version} (also at {seen[compiled.key]})")  # fmt: skip
+                errors.append(
+                    f"{compiled.source}: duplicate rule {compiled.rule.id} version "
+                    f"{compiled.rule.version} (also at {seen[compiled.key]})"
+                )
             else:
                 seen[compiled.key] = compiled.source
                 loaded.rules.append(compiled)
@@ -213,8 +215,11 @@ def _line(node: Any, path: tuple[Any, ...] | list[Any]) -> int:
     line = node.lc.line + 1 if hasattr(node, "lc") else 1
     for part in path:
         if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.value(part)[0] + 1 if not isinstance(node[part], (CommentedMap, CommentedSeq)) \
-                else node.lc.key(part)[0] + 1  # fmt: skip
+            line = (
+                node.lc.value(part)[0] + 1
+                if not isinstance(node[part], (CommentedMap, CommentedSeq))
+                else node.lc.key(part)[0] + 1
+            )
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
             line = node.lc.item(part)[0] + 1

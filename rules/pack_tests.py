@@ -30,8 +30,11 @@ def run_pack_tests(loaded: LoadedPacks, config: EngineConfig) -> list[PackTestRe
     """Each pack's tests against that pack's rules alone (other teams' rules do not interfere)."""
     results = []
     for pack in loaded.packs:
-        own = LoadedPacks(packs=[pack], rules=[r for r in loaded.rules if r.pack == pack.pack],
-                          files={pack.pack: loaded.files[pack.pack]})  # fmt: skip
+        own = LoadedPacks(
+            packs=[pack],
+            rules=[r for r in loaded.rules if r.pack == pack.pack],
+            files={pack.pack: loaded.files[pack.pack]},
+        )
         rules = RuleSet(own)
         results += [_run(pack, test, rules, config) for test in pack.tests]
     return results

@@ -115,9 +115,11 @@ def published_table(name: str, topic: str, codec: str, help: str, on_change) -> 
     ``on_change`` gets each message as the worker reads it (at start and live). One
     partition and a recovery buffer of one, as faust advises for global tables.
     """
-    source = app.topic(topic, key_type=str, key_serializer="raw", value_serializer=codec, partitions=1,
-                       compacting=True, deleting=False)  # fmt: skip
-    table = app.GlobalTable(name, partitions=1, recovery_buffer_size=1, changelog_topic=source, help=help,
-                            on_changelog_event=on_change)  # fmt: skip
+    source = app.topic(
+        topic, key_type=str, key_serializer="raw", value_serializer=codec, partitions=1, compacting=True, deleting=False
+    )
+    table = app.GlobalTable(
+        name, partitions=1, recovery_buffer_size=1, changelog_topic=source, help=help, on_changelog_event=on_change
+    )
     table.key_serializer, table.value_serializer = "raw", codec
     return table

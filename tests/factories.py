@@ -81,9 +81,12 @@ def booking(
     *segments: dict[str, str], at: str = "2026-02-20T15:00:00Z", booking_id: str = "PNR-1", customer_id: str = "C-1"
 ):
     return make_event(
-        "travel.booking", {"booking_id": booking_id, "segments": list(segments)}, at=at, customer_id=customer_id,
+        "travel.booking",
+        {"booking_id": booking_id, "segments": list(segments)},
+        at=at,
+        customer_id=customer_id,
         event_id=f"booking-{booking_id}-{customer_id}",
-    )  # fmt: skip
+    )
 
 
 JFK_LHR_FCO = (

@@ -30,8 +30,13 @@ def kinds(published: list[EnrichedEvent]) -> dict[tuple[str, str], list[str]]:
 
 
 def signal(published: list[EnrichedEvent], event_id: str, customer_id: str, kind: str):
-    [found] = [s for e in published if (e.event_id, e.customer_id) == (event_id, customer_id) for s in e.signals
-               if s.kind == kind]  # fmt: skip
+    [found] = [
+        s
+        for e in published
+        if (e.event_id, e.customer_id) == (event_id, customer_id)
+        for s in e.signals
+        if s.kind == kind
+    ]
     return found
 
 

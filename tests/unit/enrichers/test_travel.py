@@ -16,9 +16,10 @@ def disruption(status_event):
 
 def test_120_minute_delay_breaks_the_75_minute_connection() -> None:
     [signal] = disruption(
-        flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=120, at="2026-03-03T21:30:00Z",
-                      customer_id="C-1")
-    )  # fmt: skip
+        flight_status(
+            "BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=120, at="2026-03-03T21:30:00Z", customer_id="C-1"
+        )
+    )
     assert signal.missed_connection
     assert (signal.connecting_flight, signal.connection_airport) == ("BA548", "LHR")
     assert (signal.scheduled_connection_minutes, signal.connection_minutes_after_delay) == (75, -45)
@@ -28,18 +29,25 @@ def test_120_minute_delay_breaks_the_75_minute_connection() -> None:
 
 def test_10_minute_delay_leaves_the_connection_alone() -> None:
     [signal] = disruption(
-        flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=10, at="2026-03-03T21:30:00Z",
-                      customer_id="C-1")
-    )  # fmt: skip
+        flight_status(
+            "BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=10, at="2026-03-03T21:30:00Z", customer_id="C-1"
+        )
+    )
     assert not signal.missed_connection
     assert signal.connection_minutes_after_delay == 65
 
 
 def test_delay_computed_from_the_estimated_departure() -> None:
     [signal] = disruption(
-        flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", estimated_departure="2026-03-03T23:30:00Z",
-                      at="2026-03-03T21:30:00Z", customer_id="C-1")
-    )  # fmt: skip
+        flight_status(
+            "BA178",
+            "2026-03-03T22:00:00Z",
+            "delayed",
+            estimated_departure="2026-03-03T23:30:00Z",
+            at="2026-03-03T21:30:00Z",
+            customer_id="C-1",
+        )
+    )
     assert signal.delay_minutes == 90 and signal.missed_connection
 
 
@@ -52,9 +60,10 @@ def test_cancellation_misses_the_connection() -> None:
 
 def test_delay_of_the_last_leg_has_no_connection() -> None:
     [signal] = disruption(
-        flight_status("BA548", "2026-03-04T11:10:00Z", "delayed", delay_minutes=200, at="2026-03-04T10:00:00Z",
-                      customer_id="C-1")
-    )  # fmt: skip
+        flight_status(
+            "BA548", "2026-03-04T11:10:00Z", "delayed", delay_minutes=200, at="2026-03-04T10:00:00Z", customer_id="C-1"
+        )
+    )
     assert signal.connecting_flight is None and not signal.missed_connection
 
 

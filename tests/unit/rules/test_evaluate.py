@@ -25,8 +25,9 @@ QUEUES = frozenset({"fraud", "travel", "service"})
 def run(rules_dir: Path = BUILTIN_PACKS, path: Path = SCENARIOS, snoozes: Snoozes | None = None):
     decisions: list[Decision] = []
     rules = RuleSet(load_rule_dir(rules_dir, QUEUES))
-    summary = replay([path], EngineConfig(), lambda e: None, lambda d: None, rules=rules, decide=decisions.append,
-                     snoozes=snoozes)  # fmt: skip
+    summary = replay(
+        [path], EngineConfig(), lambda e: None, lambda d: None, rules=rules, decide=decisions.append, snoozes=snoozes
+    )
     return decisions, summary
 
 
@@ -103,16 +104,30 @@ def test_cli_replay_leaves_shadow_tasks_out_of_the_output(tmp_path: Path) -> Non
 
 def test_a_snooze_suppresses_until_it_expires() -> None:
     snoozed = Snoozes()
-    snoozed.put(Snooze(rule_id="travel.missed_connection", customer_id="C-4004",
-                       until=datetime(2026, 3, 10, tzinfo=UTC), reason="customer rebooked by phone", by="ana"))  # fmt: skip
+    snoozed.put(
+        Snooze(
+            rule_id="travel.missed_connection",
+            customer_id="C-4004",
+            until=datetime(2026, 3, 10, tzinfo=UTC),
+            reason="customer rebooked by phone",
+            by="ana",
+        )
+    )
     decisions, summary = run(snoozes=snoozed)
     assert ("travel", "rebook_connection") not in tasks_for(decisions, "C-4004")
     assert ("travel", "rebook_connection") in tasks_for(decisions, "C-4005")  # only that customer
     assert summary.outcomes["rules_suppressed"] == 1
 
     expired = Snoozes()
-    expired.put(Snooze(rule_id="travel.missed_connection", customer_id="C-4004",
-                       until=datetime(2026, 3, 3, 21, 0, tzinfo=UTC), reason="over before the delay", by="ana"))  # fmt: skip
+    expired.put(
+        Snooze(
+            rule_id="travel.missed_connection",
+            customer_id="C-4004",
+            until=datetime(2026, 3, 3, 21, 0, tzinfo=UTC),
+            reason="over before the delay",
+            by="ana",
+        )
+    )
     decisions, _ = run(snoozes=expired)
     assert ("travel", "rebook_connection") in tasks_for(decisions, "C-4004")
 

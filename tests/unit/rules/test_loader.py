@@ -56,26 +56,45 @@ def test_a_good_pack_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("    when: event.payload.amount > 1000.0", "    when: event.payload.amount >"),
-         ":9: team.big_spender: CEL syntax in 'when': column 23: Syntax error: mismatched input '<EOF>'"),
-        (("    when: event.payload.amount > 1000.0", "    when: payment.amount > 1000.0"),
-         ":9: team.big_spender: unknown variable(s) ['payment'] in 'when'; use ['customer', 'event', 'signals']"),
-        (("      queue: fraud", "      queue: marketing"),
-         ":11: team.big_spender: unknown queue 'marketing'; known queues: ['fraud', 'service', 'travel']"),
-        (("    on: [billing.card_transaction]", "    on: [billing.card_swipe]"),
-         ":8: team.big_spender: unknown event type 'billing.card_swipe' in 'on'"),
-        (('      reason: "A large payment by {{ customer.customer_id }}."', '      reason: "By {{ person.name }}."'),
-         ":14: team.big_spender: unknown variable(s) ['person'] in reason; use ['customer', 'event', 'signals']"),
-        (('      title: "Check {{ event.payload.amount }}"', '      title: "Check {{ event.payload.amount }"'),
-         ":13: team.big_spender: template syntax in title: unexpected '}'"),
-        (("      severity: high\n", "      severity: urgent\n"),
-         ":16: rules.0.then.severity: Input should be 'low', 'medium', 'high' or 'critical'"),
+        (
+            ("    when: event.payload.amount > 1000.0", "    when: event.payload.amount >"),
+            ":9: team.big_spender: CEL syntax in 'when': column 23: Syntax error: mismatched input '<EOF>'",
+        ),
+        (
+            ("    when: event.payload.amount > 1000.0", "    when: payment.amount > 1000.0"),
+            ":9: team.big_spender: unknown variable(s) ['payment'] in 'when'; use ['customer', 'event', 'signals']",
+        ),
+        (
+            ("      queue: fraud", "      queue: marketing"),
+            ":11: team.big_spender: unknown queue 'marketing'; known queues: ['fraud', 'service', 'travel']",
+        ),
+        (
+            ("    on: [billing.card_transaction]", "    on: [billing.card_swipe]"),
+            ":8: team.big_spender: unknown event type 'billing.card_swipe' in 'on'",
+        ),
+        (
+            ('      reason: "A large payment by {{ customer.customer_id }}."', '      reason: "By {{ person.name }}."'),
+            ":14: team.big_spender: unknown variable(s) ['person'] in reason; use ['customer', 'event', 'signals']",
+        ),
+        (
+            ('      title: "Check {{ event.payload.amount }}"', '      title: "Check {{ event.payload.amount }"'),
+            ":13: team.big_spender: template syntax in title: unexpected '}'",
+        ),
+        (
+            ("      severity: high\n", "      severity: urgent\n"),
+            ":16: rules.0.then.severity: Input should be 'low', 'medium', 'high' or 'critical'",
+        ),
         (("    description: A large card payment.\n", ""), ":4: rules.0.description: Field required"),
-        (("      expires_in: 4h", "      expires_in: soon"), ":17: rules.0.then.expires_in: Input should be a valid timedelta"),
-        (("    on: [billing.card_transaction]", "    on: [billing.card_transaction"),
-         ":9: YAML syntax: expected ',' or ']', but got ':'"),
+        (
+            ("      expires_in: 4h", "      expires_in: soon"),
+            ":17: rules.0.then.expires_in: Input should be a valid timedelta",
+        ),
+        (
+            ("    on: [billing.card_transaction]", "    on: [billing.card_transaction"),
+            ":9: YAML syntax: expected ',' or ']', but got ':'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_mistake_is_reported_at_its_line(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
     old, new = change
     assert old in GOOD_RULE

@@ -49,12 +49,22 @@ def required_payload_fields() -> list[tuple[str, str]]:
 def test_the_catalogue_is_the_specs() -> None:
     assert sorted(EVENT_TYPES) == sorted(
         [
-            "crm.customer_profile", "crm.case_opened", "crm.case_closed", "crm.interaction",
-            "billing.card_transaction", "billing.payment_failed", "billing.balance_low", "billing.dispute_opened",
-            "social.checkin", "social.post", "travel.booking", "travel.flight_status", "travel.weather_alert",
+            "crm.customer_profile",
+            "crm.case_opened",
+            "crm.case_closed",
+            "crm.interaction",
+            "billing.card_transaction",
+            "billing.payment_failed",
+            "billing.balance_low",
+            "billing.dispute_opened",
+            "social.checkin",
+            "social.post",
+            "travel.booking",
+            "travel.flight_status",
+            "travel.weather_alert",
             "device.session",
         ]
-    )  # fmt: skip
+    )
     assert SOURCES == ("crm", "billing", "social", "travel", "device")
     assert {"travel.flight_status", "travel.weather_alert"} == FLEET_TYPES
 

@@ -49,8 +49,18 @@ def test_catalogue_lists_every_topic_once_with_the_configured_layout() -> None:
     specs = catalogue(settings)
     names = [spec.name for spec in specs]
     assert len(names) == len(set(names))
-    assert {*settings.input_topics, settings.events_by_customer_topic, settings.signals_topic, "dlq",
-            "tasks.fraud", "tasks.travel", "tasks.service", "tasks.shadow", "ctxi.rules", "ctxi.snoozes"} == set(names)  # fmt: skip
+    assert {
+        *settings.input_topics,
+        settings.events_by_customer_topic,
+        settings.signals_topic,
+        "dlq",
+        "tasks.fraud",
+        "tasks.travel",
+        "tasks.service",
+        "tasks.shadow",
+        "ctxi.rules",
+        "ctxi.snoozes",
+    } == set(names)
     published = {settings.rules_topic, settings.snoozes_topic}
     assert {spec.partitions for spec in specs if spec.name not in published} == {6}
     assert {spec.config.get("cleanup.policy") for spec in specs if spec.name in published} == {"compact"}
