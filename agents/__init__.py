@@ -2,6 +2,6 @@
 
 from ctxi.agents.context import join_and_enrich
 from ctxi.agents.ingest import ingest
-from ctxi.agents.rules import rule_packs, snoozes
+from ctxi.agents.rules import follow_published_rules
 
-__all__ = ["ingest", "join_and_enrich", "rule_packs", "snoozes"]
+__all__ = ["follow_published_rules", "ingest", "join_and_enrich"]

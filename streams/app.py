@@ -107,19 +107,3 @@ customer_contexts = model_table(
 fleet_index = model_table(
     "fleet_index", codecs.FLEET_INDEX_CODEC, "Customers booked per flight and airport (context/fleet.py)."
 )
-
-
-def published_table(name: str, topic: str, codec: str, help: str, on_change) -> faust.GlobalTable:
-    """A table every worker holds in full, read from a compacted topic that tools publish to.
-
-    ``on_change`` gets each message as the worker reads it (at start and live). One
-    partition and a recovery buffer of one, as faust advises for global tables.
-    """
-    source = app.topic(
-        topic, key_type=str, key_serializer="raw", value_serializer=codec, partitions=1, compacting=True, deleting=False
-    )
-    table = app.GlobalTable(
-        name, partitions=1, recovery_buffer_size=1, changelog_topic=source, help=help, on_changelog_event=on_change
-    )
-    table.key_serializer, table.value_serializer = "raw", codec
-    return table

@@ -38,6 +38,10 @@ def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> N
         "CTXI_EVENTS_BY_CUSTOMER_TOPIC": f"{name}.events.by_customer",
         "CTXI_DEAD_LETTER_TOPIC": f"{name}.dead_letters",
         "CTXI_SIGNALS_TOPIC": f"{name}.signals",
+        "CTXI_TASK_TOPIC_PREFIX": f"{name}.tasks.",
+        "CTXI_SHADOW_TASK_TOPIC": f"{name}.tasks.shadow",
+        "CTXI_RULES_TOPIC": f"{name}.rules",
+        "CTXI_SNOOZES_TOPIC": f"{name}.snoozes",
         "CTXI_TOPIC_PARTITIONS": "2",
         "CTXI_DATA_DIR": str(tmp_path / "worker-data"),
     }
@@ -65,6 +69,7 @@ def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
                 [sys.executable, "-m", "ctxi.cli", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
             )
         started.append((process, log))
+        process.log_path = log  # type: ignore[attr-defined]
         return process
 
     yield start

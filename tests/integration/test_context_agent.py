@@ -8,76 +8,23 @@ only within a partition; in event-time order the stream path and replay must agr
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import orjson
 import pytest
 from faust.serializers import codecs
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
 from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import EnrichedEvent
 from ctxi.engine.replay import replay
 from ctxi.ingest import read_jsonl
 from ctxi.schemas.dead_letter import DeadLetter
-from ctxi.streams.codecs import CONTEXT_CODEC, ENRICHED_CODEC
+from ctxi.streams.codecs import CONTEXT_CODEC
 from tests.integration.conftest import Namespace, WorkerFactory
+from tests.integration.pipeline import Pipeline
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios.jsonl"
-
-
-class Pipeline:
-    """Feeds events one at a time and collects what comes out, on a namespace's topics."""
-
-    def __init__(self, namespace: Namespace) -> None:
-        self.settings = namespace.settings
-        self.producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap_servers, acks="all")
-        self.consumer = KafkaConsumer(
-            self.settings.events_by_customer_topic,
-            self.settings.signals_topic,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            auto_offset_reset="earliest",
-        )
-        self.forwarded: list[bytes] = []
-        self.enriched: list[EnrichedEvent] = []
-        # kafka-python may fetch a record again after a metadata change (a worker starting
-        # creates topics); a record is its topic, partition and offset, so count it once.
-        self._seen: set[tuple[str, int, int]] = set()
-
-    def feed(self, raw: bytes, timeout: float = 60.0, quiet: float = 0.4) -> None:
-        """Produce one event; return once it went through ingest and the pipeline fell quiet."""
-        document = orjson.loads(raw)
-        topic = self.settings.input_topic(document["type"].partition(".")[0])
-        self.producer.send(topic, key=document.get("customer_id", "").encode(), value=raw).get(timeout=30)
-        marker = f'"event_id":"{document["event_id"]}"'.encode()
-        seen_at = None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batch = self.consumer.poll(timeout_ms=100)
-            records = [
-                record
-                for records in batch.values()
-                for record in records
-                if (record.topic, record.partition, record.offset) not in self._seen
-            ]
-            self._seen.update((record.topic, record.partition, record.offset) for record in records)
-            for record in records:
-                if record.topic == self.settings.signals_topic:
-                    self.enriched.append(codecs.loads(ENRICHED_CODEC, record.value))
-                else:
-                    self.forwarded.append(record.value)
-                    if marker in record.value:
-                        seen_at = time.monotonic()
-            if records and seen_at:
-                seen_at = time.monotonic()
-            if seen_at is not None and time.monotonic() - seen_at >= quiet:
-                return
-        raise AssertionError(f"event {document['event_id']} did not come through in {timeout}s")
-
-    def close(self) -> None:
-        self.producer.close()
-        self.consumer.close()
 
 
 def table_state(namespace: Namespace, table: str, codec: str) -> dict[str, object]:
