@@ -70,19 +70,18 @@ class RuleSet:
         rules = self.rules_for(event.type)
         if not rules:
             return outcomes
-        variables = {
-            "event": event.model_dump(mode="json"),
-            "customer": context.model_dump(mode="json"),
-            "signals": signals_by_kind(signals),
-        }
-        cel_context = cel.Context(variables)
+        variables = RuleVariables(event, context, signals)
+        cel_context = cel.Context()
+        # Converting the whole context for CEL costs far more than evaluating a condition,
+        # so CEL asks for the variables an expression uses, when it uses them.
+        cel_context.set_variable_resolver(variables.get)
         at = event.occurred_at
         context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]
         for compiled in rules:
             outcomes.evaluated += 1
             try:
                 fired = compiled.condition.execute(cel_context) is True
-                task = _task(compiled, event, context, signals, variables) if fired else None
+                task = _task(compiled, event, context, signals, variables.all(), cel_context) if fired else None
             except Exception as exc:  # a condition can fail on data (a null where a number was expected)
                 logger.warning(
                     "rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version, event.event_id, exc
@@ -103,6 +102,26 @@ class RuleSet:
                     )
                 )
         return outcomes
+
+
+class RuleVariables:
+    """``event``, ``customer`` and ``signals`` as rules see them, each built once, on first use."""
+
+    def __init__(self, event: Event, context: CustomerContext, signals: Sequence[Signal]) -> None:
+        self._sources = {
+            "event": lambda: event.model_dump(mode="json"),
+            "customer": lambda: context.model_dump(mode="json", exclude={"seen", "recent_tasks"}),
+            "signals": lambda: signals_by_kind(signals),
+        }
+        self._values: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name not in self._values and name in self._sources:
+            self._values[name] = self._sources[name]()
+        return self._values.get(name)
+
+    def all(self) -> dict[str, Any]:
+        return {name: self.get(name) for name in self._sources}
 
 
 def signals_by_kind(signals: Sequence[Signal]) -> dict[str, dict[str, Any]]:
@@ -136,6 +155,7 @@ def _task(
     context: CustomerContext,
     signals: Sequence[Signal],
     variables: dict[str, Any],
+    cel_context: cel.Context,
 ) -> Task:
     rule, then = compiled.rule, compiled.rule.then
     dedup_key = compiled.dedup_key.render(**variables).strip()
@@ -146,7 +166,7 @@ def _task(
         queue=then.queue,
         action=then.action,
         title=compiled.title.render(**variables).strip(),
-        priority=_priority(compiled, variables),
+        priority=_priority(compiled, cel_context),
         reason=compiled.reason.render(**variables).strip(),
         steps=[step.render(**variables).strip() for step in compiled.steps],
         evidence=_evidence(event, signals),
@@ -161,10 +181,10 @@ def _task(
     )
 
 
-def _priority(compiled: CompiledRule, variables: dict[str, Any]) -> int:
+def _priority(compiled: CompiledRule, cel_context: cel.Context) -> int:
     if compiled.priority is None:
         return SEVERITY_PRIORITY[compiled.rule.then.severity]
-    value = compiled.priority.execute(cel.Context(variables))
+    value = compiled.priority.execute(cel_context)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"priority must be a number, got {value!r}")
     return max(0, min(100, round(value)))

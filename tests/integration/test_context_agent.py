@@ -19,7 +19,11 @@ from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import EnrichedEvent
 from ctxi.engine.replay import replay
 from ctxi.ingest import read_jsonl
+from ctxi.rules import BUILTIN_PACKS
+from ctxi.rules.evaluate import RuleSet
+from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter
+from ctxi.schemas.task import Task
 from ctxi.streams.codecs import CONTEXT_CODEC
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline
@@ -61,8 +65,19 @@ def test_stream_path_matches_replay_and_the_table_holds_each_customers_context(
         pipeline.close()
 
     expected: list[EnrichedEvent] = []
-    summary = replay([SCENARIOS], EngineConfig(), expected.append, lambda letter: None)
+    tasks: list[Task] = []
+    # the worker runs the built-in packs until others are published: so does this replay
+    rules = RuleSet(load_rule_dir(BUILTIN_PACKS, frozenset(namespace.settings.queues)))
+    summary = replay(
+        [SCENARIOS],
+        EngineConfig(),
+        expected.append,
+        lambda letter: None,
+        rules=rules,
+        decide=lambda decision: tasks.append(decision.task),
+    )
     assert as_json(pipeline.enriched) == as_json(expected)
+    assert as_json(pipeline.tasks) == as_json(tasks)
 
     # a flight delay reached every customer booked on that flight
     delayed = {e.customer_id for e in pipeline.enriched if e.event_id == "sc-016"}

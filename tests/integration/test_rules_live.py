@@ -50,13 +50,15 @@ def publish(namespace: Namespace, directory: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def wait_for_log(process, text: str, timeout: float = 60) -> None:
+def wait_for_log(process: subprocess.Popen[bytes], text: str, times: int = 1, timeout: float = 60) -> None:
+    """Wait until the worker's log holds ``text`` ``times`` times."""
+    log_path: Path = process.log_path  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if text in process.log_path.read_text(errors="replace"):
+        if log_path.read_text(errors="replace").count(text) >= times:
             return
         time.sleep(0.2)
-    raise AssertionError(f"worker never logged {text!r}")
+    raise AssertionError(f"worker did not log {text!r} {times} time(s) in {timeout}s")
 
 
 def test_a_published_pack_reaches_a_running_worker_and_shadow_rules_send_no_task(
