@@ -53,15 +53,14 @@ def flight_disruption(
             if segment.flight != status.flight or segment.departs_at.date() != status.scheduled_departure.date():
                 continue
             following = segments[index + 1] if index + 1 < len(segments) else None
+            disruption = {
+                "booking_id": itinerary.booking_id,
+                "flight": segment.flight,
+                "status": status.status,
+                "delay_minutes": delay,
+            }
             if following is None or following.origin != segment.destination:
-                signals.append(
-                    FlightDisruption(
-                        booking_id=itinerary.booking_id,
-                        flight=segment.flight,
-                        status=status.status,
-                        delay_minutes=delay,
-                    )
-                )
+                signals.append(FlightDisruption(**disruption))
                 continue
             minimum = (
                 config.min_connection_minutes_international
@@ -73,10 +72,7 @@ def flight_disruption(
             cancelled = status.status is FlightStatusCode.CANCELLED
             signals.append(
                 FlightDisruption(
-                    booking_id=itinerary.booking_id,
-                    flight=segment.flight,
-                    status=status.status,
-                    delay_minutes=delay,
+                    **disruption,
                     connecting_flight=following.flight,
                     connection_airport=following.origin,
                     connection_destination=following.destination,

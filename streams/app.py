@@ -33,49 +33,21 @@ input_topic = app.topic(
     *settings.input_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
 )
 
-events_by_customer_topic = app.topic(
-    settings.events_by_customer_topic,
-    key_type=str,
-    key_serializer="raw",
-    value_serializer=codecs.ROUTED_CODEC,
-    partitions=settings.topic_partitions,
-)
 
-dead_letter_topic = app.topic(
-    settings.dead_letter_topic,
-    key_type=bytes,
-    key_serializer="raw",
-    value_serializer=codecs.DEAD_LETTER_CODEC,
-    partitions=settings.topic_partitions,
-)
-
-signals_topic = app.topic(
-    settings.signals_topic,
-    key_type=str,
-    key_serializer="raw",
-    value_serializer=codecs.ENRICHED_CODEC,
-    partitions=settings.topic_partitions,
-)
-
-
-task_topics = {
-    queue: app.topic(
-        settings.task_topic(queue),
-        key_type=str,
-        key_serializer="raw",
-        value_serializer=codecs.TASK_CODEC,
-        partitions=settings.topic_partitions,
+def model_topic(name: str, codec: str, key_type: type = str) -> faust.TopicT:
+    """A topic of ctxi's own: raw string keys, values in one of our pydantic codecs."""
+    return app.topic(
+        name, key_type=key_type, key_serializer="raw", value_serializer=codec, partitions=settings.topic_partitions
     )
-    for queue in settings.queues
-}
 
-shadow_task_topic = app.topic(
-    settings.shadow_task_topic,
-    key_type=str,
-    key_serializer="raw",
-    value_serializer=codecs.TASK_CODEC,
-    partitions=settings.topic_partitions,
-)
+
+events_by_customer_topic = model_topic(settings.events_by_customer_topic, codecs.ROUTED_CODEC)
+dead_letter_topic = model_topic(settings.dead_letter_topic, codecs.DEAD_LETTER_CODEC, key_type=bytes)
+signals_topic = model_topic(settings.signals_topic, codecs.ENRICHED_CODEC)
+
+
+task_topics = {queue: model_topic(settings.task_topic(queue), codecs.TASK_CODEC) for queue in settings.queues}
+shadow_task_topic = model_topic(settings.shadow_task_topic, codecs.TASK_CODEC)
 
 
 def model_table(name: str, codec: str, help: str) -> faust.Table:
