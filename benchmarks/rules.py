@@ -61,7 +61,7 @@ def main() -> None:
             evaluated = fired = 0
             started = time.perf_counter()
             for event, context, signals in inputs:
-                outcome = rule_set.evaluate(event, context.model_copy(), signals)
+                outcome = rule_set.evaluate(event, context.model_copy(), signals, config)
                 evaluated += outcome.evaluated
                 fired += len(outcome.decisions)
             timings.append(time.perf_counter() - started)

@@ -39,6 +39,12 @@ class EngineConfig(BaseModel):
     min_connection_minutes_international: int = Field(60, ge=0)
     weather_airport_radius_km: float = Field(50.0, ge=0, description="Airports a location-based alert covers.")
 
+    # --- delivery ----------------------------------------------------------------------
+    on_phone_minutes: float = Field(30, ge=0, description="A customer seen on a phone this recently is on a phone now.")
+    phone_defer_hours: float = Field(
+        3, ge=0, description="A non-urgent task for a customer on a phone waits this long (not_before)."
+    )
+
     # --- social and engagement -------------------------------------------------------
     reach_saturation_followers: int = Field(1_000_000, ge=10, description="Followers at which reach scores 1.0.")
     engagement_weights: tuple[float, float, float] = Field(

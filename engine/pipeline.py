@@ -113,7 +113,7 @@ class Engine:
         ]
         rules, decisions = self.rules, []
         if rules is not None:
-            outcomes = rules.evaluate(event, result.context, signals, self.snoozes)
+            outcomes = rules.evaluate(event, result.context, signals, self.config, self.snoozes)
             decisions = outcomes.decisions
             self.counts["rules_evaluated"] += outcomes.evaluated
             self.counts["rules_failed"] += len(outcomes.errors)

@@ -7,18 +7,19 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import cel
 
 from ctxi.context.state import CustomerContext, RecentTask
+from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Severity
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.common import Location
-from ctxi.schemas.events import Event
+from ctxi.schemas.events import DeviceType, Event
 from ctxi.schemas.task import DeviceContext, Task, TaskContext
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,12 @@ class RuleSet:
         return self._index.get(event_type, ())
 
     def evaluate(
-        self, event: Event, context: CustomerContext, signals: Sequence[Signal], snoozes: Snoozes | None = None
+        self,
+        event: Event,
+        context: CustomerContext,
+        signals: Sequence[Signal],
+        config: EngineConfig,
+        snoozes: Snoozes | None = None,
     ) -> RuleOutcomes:
         outcomes = RuleOutcomes()
         rules = self.rules_for(event.type)
@@ -81,7 +87,7 @@ class RuleSet:
             outcomes.evaluated += 1
             try:
                 fired = compiled.condition.execute(cel_context) is True
-                task = _task(compiled, event, context, signals, variables.all(), cel_context) if fired else None
+                task = _task(compiled, event, context, signals, variables.all(), cel_context, config) if fired else None
             except Exception as exc:  # a condition can fail on data (a null where a number was expected)
                 logger.warning(
                     "rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version, event.event_id, exc
@@ -156,6 +162,7 @@ def _task(
     signals: Sequence[Signal],
     variables: dict[str, Any],
     cel_context: cel.Context,
+    config: EngineConfig,
 ) -> Task:
     rule, then = compiled.rule, compiled.rule.then
     dedup_key = compiled.dedup_key.render(**variables).strip()
@@ -173,12 +180,28 @@ def _task(
         rule_id=rule.id,
         rule_version=rule.version,
         created_at=event.occurred_at,
-        not_before=None,
+        not_before=_not_before(then.severity, context, event.occurred_at, config),
         expires_at=event.occurred_at + then.expires_in,
         channel=then.channel or (context.profile.preferred_channel if context.profile else None),
         context=context_card(context),
         dedup_key=dedup_key,
     )
+
+
+def _not_before(severity: Severity, context: CustomerContext, at: datetime, config: EngineConfig) -> datetime | None:
+    """Defer a non-urgent task while its customer is on a phone: better done on a large screen.
+
+    Critical tasks (fraud, a missed connection) are never deferred.
+    """
+    device = context.customer_device
+    on_phone = (
+        device is not None
+        and device.device_type is DeviceType.PHONE
+        and timedelta(0) <= at - device.seen_at <= timedelta(minutes=config.on_phone_minutes)
+    )
+    if on_phone and severity is not Severity.CRITICAL:
+        return at + timedelta(hours=config.phone_defer_hours)
+    return None
 
 
 def _priority(compiled: CompiledRule, cel_context: cel.Context) -> int:

@@ -100,7 +100,7 @@ def test_cli_replay_writes_jsonl_dead_letters_and_a_summary(tmp_path: Path) -> N
     records = [EnrichedEvent.model_validate_json(line) for line in out.read_bytes().splitlines()]
     assert records == run()[0]
     assert len(letters.read_bytes().splitlines()) == 2
-    assert "replayed 28 events for 8 customers" in result.output
+    assert "replayed 30 events for 8 customers" in result.output
     assert "rejected lines: 2; failed in the engine: 0; duplicates: 1" in result.output
 
 

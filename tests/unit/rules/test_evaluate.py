@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -64,6 +64,17 @@ def test_the_spec_table_with_the_builtin_packs() -> None:
         the(decisions, "C-3003", "respond_to_negative_post").priority
         > the(decisions, "C-3004", "respond_to_negative_post").priority
     )
+
+
+def test_a_customer_on_a_phone_gets_non_urgent_tasks_later_but_urgent_fraud_at_once() -> None:
+    decisions, _ = run()
+    # C-2002 opened the app on an Android phone 10 min before the balance alert
+    debit = the(decisions, "C-2002", "warn_debit_will_fail")
+    assert debit.not_before == debit.created_at + timedelta(hours=3)
+    # C-1001 was on an iPhone 10 min before the Paris purchase: critical, never deferred
+    assert the(decisions, "C-1001", "verify_card_activity").not_before is None
+    # nobody on a phone: no deferral
+    assert the(decisions, "C-3003", "own_vip_case").not_before is None
 
 
 def test_the_same_event_twice_makes_one_task(tmp_path: Path) -> None:
