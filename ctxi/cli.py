@@ -117,6 +117,24 @@ def topics_tail(
         consumer.close()
 
 
+@rules_app.command("snoozes")
+def rules_snoozes(
+    all_: Annotated[bool, typer.Option("--all", help="Also list the snoozes that have expired.")] = False,
+) -> None:
+    """List the snoozes in force (rule, customer or dedup key, until when, why, by whom)."""
+    from ctxi.rules.publish import read_compacted
+    from ctxi.rules.snooze import Snooze
+
+    settings = get_settings()
+    now = datetime.now(UTC)
+    snoozes = [Snooze.model_validate_json(value) for value in read_compacted(settings, settings.snoozes_topic)]
+    shown = [snooze for snooze in snoozes if all_ or snooze.until > now]
+    for snooze in sorted(shown, key=lambda snooze: snooze.until):
+        state = "" if snooze.until > now else " (expired)"
+        typer.echo(f"{snooze.key} until {snooze.until.isoformat()}{state}: {snooze.reason} (by {snooze.by})")
+    typer.echo(f"{len(shown)} snooze(s)")
+
+
 # --- worker ------------------------------------------------------------------------------
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict
 
 from ctxi.rules.loader import LoadedPacks, load_rule_texts
 from ctxi.rules.snooze import Snooze
+from ctxi.streams.settings import Settings
 
 
 class PublishedPack(BaseModel):
@@ -42,6 +43,23 @@ def send(bootstrap_servers: str, topic: str, messages: dict[str, BaseModel]) -> 
         producer.flush(timeout=30)
     finally:
         producer.close()
+
+
+def read_compacted(settings: Settings, topic: str) -> list[bytes]:
+    """The latest value of every key of a one-partition compacted topic (deleted keys left out)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), enable_auto_commit=False)
+    partition = TopicPartition(topic, 0)
+    latest: dict[bytes, bytes | None] = {}
+    try:
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        end = consumer.end_offsets([partition])[partition]
+        while consumer.position(partition) < end:
+            for records in consumer.poll(timeout_ms=1000).values():
+                latest.update((record.key, record.value) for record in records)
+    finally:
+        consumer.close()
+    return [value for value in latest.values() if value is not None]
 
 
 def snooze_message(snooze: Snooze) -> dict[str, BaseModel]:

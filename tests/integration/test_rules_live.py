@@ -21,14 +21,36 @@ def impossible_travel(customer: str, minute: int) -> list[bytes]:
     at = f"2026-03-01T10:{minute:02d}:00Z"
     later = f"2026-03-01T11:{minute + 30:02d}:00Z"
     return [
-        orjson.dumps({"event_id": f"{customer}-checkin", "type": "social.checkin", "customer_id": customer,
-                      "occurred_at": at, "payload": {"network": "instagram",
-                      "location": {"lat": 40.758, "lon": -73.9855, "city": "New York", "country": "US"}}}),
-        orjson.dumps({"event_id": f"{customer}-card", "type": "billing.card_transaction", "customer_id": customer,
-                      "occurred_at": later, "payload": {"transaction_id": f"{customer}-tx", "amount": 1249.0,
-                      "currency": "EUR", "merchant": "Galeries Lafayette", "card_present": True,
-                      "status": "approved", "location": {"lat": 48.8738, "lon": 2.332, "city": "Paris"}}}),
-    ]  # fmt: skip
+        orjson.dumps(
+            {
+                "event_id": f"{customer}-checkin",
+                "type": "social.checkin",
+                "customer_id": customer,
+                "occurred_at": at,
+                "payload": {
+                    "network": "instagram",
+                    "location": {"lat": 40.758, "lon": -73.9855, "city": "New York", "country": "US"},
+                },
+            }
+        ),
+        orjson.dumps(
+            {
+                "event_id": f"{customer}-card",
+                "type": "billing.card_transaction",
+                "customer_id": customer,
+                "occurred_at": later,
+                "payload": {
+                    "transaction_id": f"{customer}-tx",
+                    "amount": 1249.0,
+                    "currency": "EUR",
+                    "merchant": "Galeries Lafayette",
+                    "card_present": True,
+                    "status": "approved",
+                    "location": {"lat": 48.8738, "lon": 2.332, "city": "Paris"},
+                },
+            }
+        ),
+    ]
 
 
 def pack_version(tmp_path: Path, version: int, *, shadow: bool = False) -> Path:
@@ -41,13 +63,21 @@ def pack_version(tmp_path: Path, version: int, *, shadow: bool = False) -> Path:
     return directory
 
 
-def publish(namespace: Namespace, directory: Path) -> None:
-    env = {**os.environ, **namespace.env}
+def cli(namespace: Namespace, *args: str) -> str:
+    """Run ``ctxi ARGS`` against the namespace's topics; return its output."""
     result = subprocess.run(
-        [sys.executable, "-m", "ctxi.cli", "rules", "publish", str(directory), "--by", "test"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "ctxi.cli", *args],
+        env={**os.environ, **namespace.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def publish(namespace: Namespace, directory: Path) -> None:
+    cli(namespace, "rules", "publish", str(directory), "--by", "test")
 
 
 def wait_for_log(process: subprocess.Popen[bytes], text: str, times: int = 1, timeout: float = 60) -> None:
@@ -76,6 +106,28 @@ def test_a_published_pack_reaches_a_running_worker_and_shadow_rules_send_no_task
         for raw in impossible_travel("C-2", 5):
             pipeline.feed(raw)
         assert [(t.customer_id, t.rule_version) for t in pipeline.tasks] == [("C-1", 1), ("C-2", 2)]
+
+        # snoozed for C-4 (on holiday in Paris, says the customer): no task for them
+        cli(
+            namespace,
+            "rules",
+            "snooze",
+            "fraud.impossible_travel",
+            "--customer",
+            "C-4",
+            "--until",
+            "2026-03-02T00:00:00+00:00",
+            "--reason",
+            "on holiday in Paris",
+            "--by",
+            "test",
+        )
+        wait_for_log(worker, "snooze fraud.impossible_travel|customer:C-4")
+        for raw in impossible_travel("C-4", 7):
+            pipeline.feed(raw)
+        assert "fraud.impossible_travel|customer:C-4 until 2026-03-02T00:00:00+00:00" in cli(
+            namespace, "rules", "snoozes", "--all"
+        )
 
         publish(namespace, pack_version(tmp_path, 3, shadow=True))
         wait_for_log(worker, "live (fraud, service, travel)", times=2)
