@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ctxi.prioritize.formula import PriorityWeights
+
 
 class EngineConfig(BaseModel):
     # --- event time and duplicates -------------------------------------------------------
@@ -44,6 +46,8 @@ class EngineConfig(BaseModel):
     phone_defer_hours: float = Field(
         3, ge=0, description="A non-urgent task for a customer on a phone waits this long (not_before)."
     )
+
+    priority: PriorityWeights = Field(default_factory=PriorityWeights, description="The priority formula.")
 
     # --- social and engagement -------------------------------------------------------
     reach_saturation_followers: int = Field(1_000_000, ge=10, description="Followers at which reach scores 1.0.")

@@ -14,7 +14,9 @@ import cel
 
 from ctxi.context.state import CustomerContext, RecentTask
 from ctxi.engine.config import EngineConfig
-from ctxi.enrichers.signals import Signal
+from ctxi.enrichers.signals import Signal, SocialSignal
+from ctxi.prioritize.deadlines import due_by
+from ctxi.prioritize.formula import priority
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Severity
 from ctxi.rules.snooze import Snoozes
@@ -24,8 +26,8 @@ from ctxi.schemas.task import DeviceContext, Task, TaskContext
 
 logger = logging.getLogger(__name__)
 
-# Until the prioritization issue brings its formula, a task's priority is its rule's severity.
-SEVERITY_PRIORITY = {Severity.LOW: 25, Severity.MEDIUM: 50, Severity.HIGH: 75, Severity.CRITICAL: 90}
+# A rule's base priority, before the formula weighs the customer, the context and the deadline.
+SEVERITY_PRIORITY = {Severity.LOW: 20, Severity.MEDIUM: 40, Severity.HIGH: 60, Severity.CRITICAL: 75}
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,18 @@ def _task(
 ) -> Task:
     rule, then = compiled.rule, compiled.rule.then
     dedup_key = compiled.dedup_key.render(**variables).strip()
+    deadline = due_by(signals)
+    social = next((s for s in signals if isinstance(s, SocialSignal)), None)
+    breakdown = priority(
+        _base_priority(compiled, cel_context),
+        tier=context.profile.tier if context.profile else None,
+        lifetime_value=context.profile.lifetime_value if context.profile else None,
+        reach=social.reach if social else None,
+        sentiment=context.last_sentiment,
+        created_at=event.occurred_at,
+        due_by=deadline,
+        weights=config.priority,
+    )
     digest = hashlib.sha256(f"{rule.id}|{rule.version}|{event.event_id}|{context.customer_id}".encode()).hexdigest()
     return Task(
         task_id=f"t-{digest[:20]}",
@@ -173,7 +187,9 @@ def _task(
         queue=then.queue,
         action=then.action,
         title=compiled.title.render(**variables).strip(),
-        priority=_priority(compiled, cel_context),
+        priority=breakdown.priority,
+        priority_breakdown=breakdown,
+        due_by=deadline,
         reason=compiled.reason.render(**variables).strip(),
         steps=[step.render(**variables).strip() for step in compiled.steps],
         evidence=_evidence(event, signals),
@@ -204,7 +220,7 @@ def _not_before(severity: Severity, context: CustomerContext, at: datetime, conf
     return None
 
 
-def _priority(compiled: CompiledRule, cel_context: cel.Context) -> int:
+def _base_priority(compiled: CompiledRule, cel_context: cel.Context) -> int:
     if compiled.priority is None:
         return SEVERITY_PRIORITY[compiled.rule.then.severity]
     value = compiled.priority.execute(cel_context)

@@ -34,6 +34,17 @@ class TaskContext(BaseModel):
     device: DeviceContext | None = None
 
 
+class PriorityBreakdown(BaseModel):
+    """Why a task ranks where it does: each factor of the priority formula (prioritize/formula.py)."""
+
+    model_config = TASK_CONFIG
+    base: float
+    value: float
+    context: float
+    urgency: float
+    priority: Annotated[int, Field(ge=0, le=100)]
+
+
 class Task(BaseModel):
     """A next-best-action task for an agent."""
 
@@ -56,4 +67,5 @@ class Task(BaseModel):
     due_by: Timestamp | None = None
     channel: ContactChannel | None = Field(None, description="How to reach the customer now.")
     dedup_key: str | None = Field(None, description="Tasks with the same key inside a cool-down are one task.")
+    priority_breakdown: PriorityBreakdown | None = Field(None, description="Each factor of the priority formula.")
     context: TaskContext | None = None

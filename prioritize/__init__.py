@@ -1,0 +1,1 @@
+"""Prioritization: how urgent each proposed task is, explained factor by factor."""

@@ -1,0 +1,67 @@
+"""The priority of a task: one documented formula, with every factor kept for the agent to see.
+
+    priority = clamp(round(base × value × context × urgency), 0, 100)
+
+- base: the rule's severity (low 20, medium 40, high 60, critical 75) or its own
+  priority expression;
+- value = tier weight × (1 + value_weight × min(1, log10(1 + lifetime value) / 5)):
+  what the customer is worth (a lifetime value of 100,000 gives the full value_weight);
+- context = 1 + reach_weight × social reach (0-1) + churn_weight × max(0, -sentiment):
+  how far a complaint travels and how unhappy the customer is;
+- urgency = 1 + urgency_weight × max(0, 1 - hours left / urgency_horizon_hours):
+  how close the deadline is (the connecting flight's departure, the debit's due date).
+
+Worked example (README): a "negative post" task (medium, base 40) for a gold customer
+worth 22,000 (value 1.05 × (1 + 0.15 × 0.87) = 1.19) whose post reaches 0.82 and whose
+sentiment is -0.85 (context 1 + 0.5 × 0.82 + 0.2 × 0.85 = 1.58), no deadline (urgency 1):
+40 × 1.19 × 1.58 × 1 = 75. The same post from a customer with no profile and 40
+followers (reach 0.27, sentiment -0.51): 40 × 1 × 1.24 × 1 = 49.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from ctxi.schemas.events import Tier
+from ctxi.schemas.task import PriorityBreakdown
+
+
+class PriorityWeights(BaseModel):
+    """The formula's tunables (``CTXI_ENGINE__PRIORITY__<FIELD>``)."""
+
+    tier_weights: dict[Tier, float] = Field(
+        default_factory=lambda: {Tier.STANDARD: 0.85, Tier.SILVER: 0.95, Tier.GOLD: 1.05, Tier.PLATINUM: 1.15}
+    )
+    value_weight: float = Field(0.15, ge=0, description="Extra weight of lifetime value (saturates at 100,000).")
+    reach_weight: float = Field(0.5, ge=0, description="Extra weight of a post's reach (0-1).")
+    churn_weight: float = Field(0.2, ge=0, description="Extra weight of negative sentiment (0-1).")
+    urgency_weight: float = Field(0.3, ge=0, description="Extra weight of a deadline about to pass.")
+    urgency_horizon_hours: float = Field(24, gt=0, description="Deadlines further than this add nothing.")
+
+
+def priority(
+    base: float,
+    *,
+    tier: Tier | None,
+    lifetime_value: float | None,
+    reach: float | None,
+    sentiment: float | None,
+    created_at: datetime,
+    due_by: datetime | None,
+    weights: PriorityWeights,
+) -> PriorityBreakdown:
+    tier_weight = weights.tier_weights.get(tier, 1.0) if tier is not None else 1.0
+    worth = min(1.0, math.log10(1 + lifetime_value) / 5) if lifetime_value else 0.0
+    value = tier_weight * (1 + weights.value_weight * worth)
+    context = 1 + weights.reach_weight * (reach or 0.0) + weights.churn_weight * max(0.0, -(sentiment or 0.0))
+    urgency = 1.0
+    if due_by is not None:
+        hours_left = (due_by - created_at).total_seconds() / 3600
+        urgency = 1 + weights.urgency_weight * max(0.0, min(1.0, 1 - hours_left / weights.urgency_horizon_hours))
+    score = max(0, min(100, round(base * value * context * urgency)))
+    return PriorityBreakdown(
+        base=base, value=round(value, 4), context=round(context, 4), urgency=round(urgency, 4), priority=score
+    )

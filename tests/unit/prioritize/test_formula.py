@@ -1,0 +1,108 @@
+"""The priority formula's ordering properties, and the README's worked example."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ctxi.enrichers.signals import BalanceShortfall, FlightDisruption
+from ctxi.prioritize.deadlines import due_by
+from ctxi.prioritize.formula import PriorityWeights, priority
+from ctxi.schemas.events import Tier
+
+WEIGHTS = PriorityWeights()
+NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
+bases = st.integers(min_value=0, max_value=100)
+values = st.floats(min_value=0, max_value=10_000_000)
+tiers = st.sampled_from([None, *Tier])
+reaches = st.one_of(st.none(), st.floats(min_value=0, max_value=1))
+sentiments = st.one_of(st.none(), st.floats(min_value=-1, max_value=1))
+hours = st.one_of(st.none(), st.floats(min_value=-48, max_value=24 * 30))
+
+
+def score(base=40, tier=None, value=None, reach=None, sentiment=None, hours_left=None):
+    deadline = None if hours_left is None else NOW + timedelta(hours=hours_left)
+    return priority(
+        base,
+        tier=tier,
+        lifetime_value=value,
+        reach=reach,
+        sentiment=sentiment,
+        created_at=NOW,
+        due_by=deadline,
+        weights=WEIGHTS,
+    )
+
+
+def test_the_readme_worked_example() -> None:
+    gold = score(40, Tier.GOLD, 22_000, reach=0.8176, sentiment=-0.85)
+    assert (gold.value, gold.context, gold.urgency, gold.priority) == (
+        pytest.approx(1.1868, abs=1e-4),
+        pytest.approx(1.5788, abs=1e-4),
+        1.0,
+        75,
+    )
+    assert score(40, None, None, reach=0.2688, sentiment=-0.5106).priority == 49
+
+
+@given(bases, tiers, values, values, reaches, sentiments, hours)
+def test_higher_lifetime_value_never_ranks_lower(base, tier, a, b, reach, sentiment, hours_left) -> None:
+    low, high = sorted((a, b))
+    assert (
+        score(base, tier, low, reach, sentiment, hours_left).priority
+        <= score(base, tier, high, reach, sentiment, hours_left).priority
+    )
+
+
+@given(bases, tiers, values, reaches, sentiments, hours, hours)
+def test_an_imminent_deadline_never_ranks_lower(base, tier, value, reach, sentiment, a, b) -> None:
+    if a is None or b is None:
+        return
+    sooner, later = sorted((a, b))
+    assert (
+        score(base, tier, value, reach, sentiment, sooner).priority
+        >= score(base, tier, value, reach, sentiment, later).priority
+    )
+
+
+@given(bases, tiers, values, reaches, sentiments, hours)
+def test_priority_is_the_product_of_its_factors_within_0_and_100(base, tier, value, reach, sentiment, h) -> None:
+    breakdown = score(base, tier, value, reach, sentiment, h)
+    assert 0 <= breakdown.priority <= 100
+    product = breakdown.base * breakdown.value * breakdown.context * breakdown.urgency
+    # the factors are shown rounded to 4 decimals: their product may differ by a rounding step
+    assert abs(breakdown.priority - max(0, min(100, product))) <= 1
+
+
+def test_more_reach_and_more_anger_rank_higher() -> None:
+    assert score(reach=0.8).priority > score(reach=0.2).priority
+    assert score(sentiment=-0.9).priority > score(sentiment=0.5).priority
+
+
+def test_higher_tier_ranks_higher() -> None:
+    ranks = [score(50, tier, 1000).priority for tier in (Tier.STANDARD, Tier.SILVER, Tier.GOLD, Tier.PLATINUM)]
+    assert ranks == sorted(ranks) and len(set(ranks)) == 4
+
+
+def test_deadlines_come_from_the_signals() -> None:
+    flight = FlightDisruption(
+        booking_id="P",
+        flight="BA178",
+        status="delayed",
+        delay_minutes=120,
+        next_departure_at=datetime(2026, 3, 4, 11, 10, tzinfo=UTC),
+    )
+    debit = BalanceShortfall(
+        balance=10.0,
+        currency="USD",
+        debit_amount=900.0,
+        payee="Rent",
+        due_date=datetime(2026, 3, 3).date(),
+        days_until_due=1,
+        shortfall=890.0,
+    )
+    assert due_by([flight, debit]) == datetime(2026, 3, 3, tzinfo=UTC)
+    assert due_by([]) is None
