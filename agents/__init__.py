@@ -3,5 +3,6 @@
 from ctxi.agents.context import join_and_enrich
 from ctxi.agents.ingest import ingest
 from ctxi.agents.rules import follow_published_rules
+from ctxi.agents.sinks import tasks_to_redis
 
-__all__ = ["follow_published_rules", "ingest", "join_and_enrich"]
+__all__ = ["follow_published_rules", "ingest", "join_and_enrich", "tasks_to_redis"]

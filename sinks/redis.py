@@ -1,10 +1,107 @@
-"""Redis connections for the sinks and the desktop gateway (redis-py's asyncio API)."""
+"""Tasks in Redis for desktops: a priority index per queue, the task bodies, live notifications.
+
+Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
+
+- ``<p>:task:<task_id>``: the task's JSON, expiring at its ``expires_at``;
+- ``<p>:queue:<queue>``: a sorted set of task ids, highest priority first, older first
+  among equals (score = priority × 10^10 + (10^10 − created_at in Unix seconds));
+- ``<p>:expiry:<queue>``: the same ids scored by ``expires_at``, to drop expired ones;
+- ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": "added"|"expired", "task_id"}``.
+
+A write is one Lua script, so it is atomic and idempotent by ``task_id``: a task written
+twice (a worker that crashed and reprocessed) is indexed and announced once.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import orjson
 import redis.asyncio as aioredis
+from faust.serializers import codecs
+
+from ctxi.schemas.task import Task
+from ctxi.streams.codecs import TASK_CODEC
+
+_SCORE_SPAN = 10**10
+
+_WRITE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
+  redis.call('PUBLISH', KEYS[4], ARGV[5])
+  return 1
+end
+return 0
+"""
 
 
 def connect_redis(url: str) -> aioredis.Redis:
     """A client for ``url``; connections are opened lazily and health-checked when idle."""
     return aioredis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5)
+
+
+def queue_score(task: Task) -> float:
+    return task.priority * _SCORE_SPAN + (_SCORE_SPAN - int(task.created_at.timestamp()))
+
+
+class RedisTaskStore:
+    """Writes tasks for desktops and reads a queue in priority order."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "ctxi") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._write = client.register_script(_WRITE)
+
+    def task_key(self, task_id: str) -> str:
+        return f"{self.prefix}:task:{task_id}"
+
+    def queue_key(self, queue: str) -> str:
+        return f"{self.prefix}:queue:{queue}"
+
+    def expiry_key(self, queue: str) -> str:
+        return f"{self.prefix}:expiry:{queue}"
+
+    def channel(self, queue: str) -> str:
+        return f"{self.prefix}:notify:{queue}"
+
+    async def write(self, task: Task) -> bool:
+        """Store, index and announce ``task``; False when it was already there."""
+        expires = int(task.expires_at.timestamp())
+        notice = orjson.dumps({"change": "added", "task_id": task.task_id, "priority": task.priority})
+        written = await self._write(
+            keys=[
+                self.task_key(task.task_id),
+                self.queue_key(task.queue),
+                self.expiry_key(task.queue),
+                self.channel(task.queue),
+            ],
+            args=[codecs.dumps(TASK_CODEC, task), expires, queue_score(task), task.task_id, notice],
+        )
+        return bool(written)
+
+    async def remove_expired(self, queue: str, now: datetime | None = None) -> list[str]:
+        """Drop the tasks of ``queue`` whose time has passed; announce each."""
+        now_epoch = int((now or datetime.now(UTC)).timestamp())
+        expired = [member.decode() for member in await self.client.zrangebyscore(self.expiry_key(queue), 0, now_epoch)]
+        if expired:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.zrem(self.queue_key(queue), *expired)
+                pipe.zrem(self.expiry_key(queue), *expired)
+                pipe.delete(*(self.task_key(task_id) for task_id in expired))
+                for task_id in expired:
+                    pipe.publish(self.channel(queue), orjson.dumps({"change": "expired", "task_id": task_id}))
+                await pipe.execute()
+        return expired
+
+    async def list_queue(self, queue: str, now: datetime | None = None, limit: int = 100) -> list[Task]:
+        """The queue's visible tasks, most urgent first: not expired, and past their ``not_before``."""
+        now = now or datetime.now(UTC)
+        await self.remove_expired(queue, now)
+        ids = await self.client.zrevrange(self.queue_key(queue), 0, -1)
+        if not ids:
+            return []
+        bodies = await self.client.mget([self.task_key(task_id.decode()) for task_id in ids])
+        tasks = [codecs.loads(TASK_CODEC, body) for body in bodies if body is not None]
+        visible = [task for task in tasks if task.not_before is None or task.not_before <= now]
+        return visible[:limit]

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma separated host:port."
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server URL.")
+    redis_prefix: str = Field("ctxi", description="Prefix of every Redis key and channel ctxi uses.")
 
     # --- stream worker --------------------------------------------------------------
     app_id: str = Field("ctxi", description="faust application id: the consumer group and topic prefix of its tables.")

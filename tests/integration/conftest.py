@@ -33,6 +33,7 @@ def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> N
     env = {
         "CTXI_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
         "CTXI_REDIS_URL": redis_url,
+        "CTXI_REDIS_PREFIX": name,
         "CTXI_APP_ID": f"ctxi-{name}",
         "CTXI_INPUT_TOPIC_PREFIX": f"{name}.events.",
         "CTXI_EVENTS_BY_CUSTOMER_TOPIC": f"{name}.events.by_customer",
