@@ -28,11 +28,13 @@ topics_app = typer.Typer(help="Kafka topics ctxi uses.", no_args_is_help=True)
 schemas_app = typer.Typer(help="JSON Schemas of the event and task contracts.", no_args_is_help=True)
 events_app = typer.Typer(help="Work with event files (JSONL, one event per line).", no_args_is_help=True)
 rules_app = typer.Typer(help="Rule packs: check, test, diff, publish, snooze.", no_args_is_help=True)
+desktop_app = typer.Typer(help="The desktop gateway: the HTTP API agent desktops use.")
 app.add_typer(devstack_app, name="devstack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(events_app, name="events")
 app.add_typer(rules_app, name="rules")
+app.add_typer(desktop_app, name="desktop")
 
 
 def _err(message: str) -> None:
@@ -133,6 +135,46 @@ def rules_snoozes(
         state = "" if snooze.until > now else " (expired)"
         typer.echo(f"{snooze.key} until {snooze.until.isoformat()}{state}: {snooze.reason} (by {snooze.by})")
     typer.echo(f"{len(shown)} snooze(s)")
+
+
+# --- desktop gateway ---------------------------------------------------------------------
+
+
+@desktop_app.callback(invoke_without_command=True)
+def desktop(context: typer.Context) -> None:
+    """Serve the desktop gateway on CTXI_DESKTOP_HOST:CTXI_DESKTOP_PORT."""
+    if context.invoked_subcommand is not None:
+        return
+    from aiohttp import web
+
+    from ctxi.gateway.server import build
+
+    settings = get_settings()
+    if not settings.agents:
+        _err("warning: no agents configured (CTXI_AGENTS): every request will get 401; see `ctxi desktop token`")
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    web.run_app(build(settings), host=settings.desktop_host, port=settings.desktop_port)
+
+
+@desktop_app.command("token")
+def desktop_token(
+    agent_id: Annotated[str, typer.Argument(help="The agent the token is for, e.g. A-17.")],
+    queues: Annotated[str, typer.Option("--queues", help="Comma-separated queues the agent may work.")],
+) -> None:
+    """Make a token for an agent: print it (once) and the CTXI_AGENTS entry that accepts it."""
+    from ctxi.gateway.auth import hash_token, new_token
+
+    allowed = [queue.strip() for queue in queues.split(",") if queue.strip()]
+    unknown = sorted(set(allowed) - set(get_settings().queues))
+    if not allowed or unknown:
+        _err(
+            f"error: --queues needs queues from {get_settings().queues}" + (f"; unknown: {unknown}" if unknown else "")
+        )
+        raise typer.Exit(2)
+    token = new_token()
+    typer.echo(f"token for {agent_id} (shown once): {token}")
+    entry = {agent_id: {"token_sha256": hash_token(token), "queues": allowed}}
+    typer.echo(f"add to CTXI_AGENTS: {orjson.dumps(entry).decode()}")
 
 
 # --- worker ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,3 +69,19 @@ class Task(BaseModel):
     dedup_key: str | None = Field(None, description="Tasks with the same key inside a cool-down are one task.")
     priority_breakdown: PriorityBreakdown | None = Field(None, description="Each factor of the priority formula.")
     context: TaskContext | None = None
+
+
+class TaskOutcome(BaseModel):
+    """What an agent did with a task, published on the outcomes topic for the context to learn from."""
+
+    model_config = TASK_CONFIG
+    task_id: NonEmptyStr
+    customer_id: NonEmptyStr
+    queue: NonEmptyStr
+    action: NonEmptyStr
+    rule_id: NonEmptyStr
+    rule_version: Annotated[int, Field(ge=1)]
+    agent_id: NonEmptyStr
+    outcome: Literal["completed", "dismissed"]
+    detail: str = Field(description="The result (completed) or the reason (dismissed), in the agent's words.")
+    at: Timestamp

@@ -25,6 +25,24 @@ from ctxi.streams.codecs import TASK_CODEC
 
 _SCORE_SPAN = 10**10
 
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
+  redis.call('PUBLISH', KEYS[3], ARGV[3])
+  return {1, ARGV[1]}
+end
+return {2, redis.call('GET', KEYS[2])}
+"""
+
+_CLOSE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('PUBLISH', KEYS[5], ARGV[3])
+return 1
+"""
+
 _WRITE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
@@ -52,6 +70,11 @@ class RedisTaskStore:
         self.client = client
         self.prefix = prefix
         self._write = client.register_script(_WRITE)
+        self._claim = client.register_script(_CLAIM)
+        self._close = client.register_script(_CLOSE)
+
+    def claim_key(self, task_id: str) -> str:
+        return f"{self.prefix}:claim:{task_id}"
 
     def task_key(self, task_id: str) -> str:
         return f"{self.prefix}:task:{task_id}"
@@ -79,6 +102,39 @@ class RedisTaskStore:
             args=[codecs.dumps(TASK_CODEC, task), expires, queue_score(task), task.task_id, notice],
         )
         return bool(written)
+
+    async def get(self, task_id: str) -> Task | None:
+        body = await self.client.get(self.task_key(task_id))
+        return None if body is None else codecs.loads(TASK_CODEC, body)
+
+    async def claimed_by(self, task_id: str) -> str | None:
+        holder = await self.client.get(self.claim_key(task_id))
+        return None if holder is None else holder.decode()
+
+    async def claim(self, task: Task, agent_id: str) -> tuple[bool, str | None]:
+        """Atomically give ``task`` to ``agent_id``: (True, agent) or (False, who has it; None if gone)."""
+        notice = orjson.dumps({"change": "claimed", "task_id": task.task_id, "agent_id": agent_id})
+        status, holder = await self._claim(
+            keys=[self.task_key(task.task_id), self.claim_key(task.task_id), self.channel(task.queue)],
+            args=[agent_id, int(task.expires_at.timestamp()), notice],
+        )
+        holder = holder.decode() if isinstance(holder, bytes) else holder or None
+        return status == 1, holder
+
+    async def close(self, task: Task, agent_id: str, change: str) -> bool:
+        """Take ``task`` off its queue (completed or dismissed) if ``agent_id`` holds its claim."""
+        notice = orjson.dumps({"change": change, "task_id": task.task_id, "agent_id": agent_id})
+        closed = await self._close(
+            keys=[
+                self.task_key(task.task_id),
+                self.claim_key(task.task_id),
+                self.queue_key(task.queue),
+                self.expiry_key(task.queue),
+                self.channel(task.queue),
+            ],
+            args=[agent_id, task.task_id, notice],
+        )
+        return bool(closed)
 
     async def remove_expired(self, queue: str, now: datetime | None = None) -> list[str]:
         """Drop the tasks of ``queue`` whose time has passed; announce each."""

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ctxi.engine.config import EngineConfig
+from ctxi.gateway.auth import AgentAccess
 from ctxi.schemas.events import SOURCES
 
 
@@ -47,6 +48,14 @@ class Settings(BaseSettings):
     shadow_task_topic: str = Field("tasks.shadow", description="What shadow rules would have proposed.")
     rules_topic: str = Field("ctxi.rules", description="Published rule packs (compacted), read by every worker.")
     snoozes_topic: str = Field("ctxi.snoozes", description="Rule snoozes (compacted), read by every worker.")
+    outcomes_topic: str = Field("tasks.outcomes", description="What agents did with tasks (from the gateway).")
+
+    # --- desktop gateway (ctxi desktop) --------------------------------------------------
+    desktop_host: str = Field("127.0.0.1", description="Address the desktop gateway listens on.")
+    desktop_port: int = Field(8080, ge=1, le=65535, description="Port of the desktop gateway.")
+    agents: dict[str, AgentAccess] = Field(
+        default_factory=dict, description="Agent tokens (hashed) and their queues; see `ctxi desktop token`."
+    )
     rules_dir: Path | None = Field(
         None, description="Rule packs a worker uses until packs are published (default: the built-in packs)."
     )

@@ -53,6 +53,7 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
             for queue in settings.queues
         ],
         TopicSpec(settings.shadow_task_topic, partitions, replicas, purpose="tasks shadow rules would propose"),
+        TopicSpec(settings.outcomes_topic, partitions, replicas, purpose="what agents did with tasks"),
         # One partition: every worker reads all of it, in publishing order.
         TopicSpec(settings.rules_topic, 1, replicas, config=COMPACTED, purpose="published rule packs"),
         TopicSpec(settings.snoozes_topic, 1, replicas, config=COMPACTED, purpose="rule snoozes"),

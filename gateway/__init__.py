@@ -1,0 +1,1 @@
+"""The desktop gateway (``ctxi desktop``): HTTP API for agent desktops, on Redis and Kafka."""

@@ -1,0 +1,199 @@
+"""The desktop gateway: the HTTP API desktops use to read, follow, claim and close tasks.
+
+Every route but ``/healthz`` needs ``Authorization: Bearer <token>``; an agent only sees
+and works the queues its token allows. Errors are JSON: ``{"error": "..."}``.
+
+    GET  /api/me                        the agent and its queues
+    GET  /api/queues/{queue}/tasks      visible tasks, most urgent first
+    GET  /api/queues/{queue}/events     Server-Sent Events: added, claimed, completed, ...
+    POST /api/tasks/{task_id}/claim     atomic: one agent wins, the others get 409
+    POST /api/tasks/{task_id}/complete  {"outcome": "..."}   (the claimer only)
+    POST /api/tasks/{task_id}/dismiss   {"reason": "..."}    (the claimer only)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ctxi.gateway.auth import Directory
+from ctxi.schemas.task import Task, TaskOutcome
+from ctxi.sinks.redis import RedisTaskStore
+
+logger = logging.getLogger(__name__)
+OutcomeSender = Callable[[TaskOutcome], Awaitable[None]]
+
+STORE = web.AppKey("store", RedisTaskStore)
+DIRECTORY = web.AppKey("directory", Directory)
+SEND_OUTCOME = web.AppKey("send_outcome", Callable)  # type: ignore[arg-type]
+AGENT = web.RequestKey("agent_id", str)
+QUEUES = web.RequestKey("queues", frozenset)
+
+
+class ApiError(Exception):
+    """A client error, answered as ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def error(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status)
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error(exc.status, exc.message)
+    except web.HTTPException as exc:  # aiohttp's own: no such route, wrong method
+        return error(exc.status, exc.reason)
+    except Exception:  # a bug must answer 500, not take the gateway down
+        logger.exception("gateway error on %s %s", request.method, request.path)
+        return error(500, "internal error")
+
+
+@web.middleware
+async def authenticated(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    if request.path == "/healthz":
+        return await handler(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    identity = request.app[DIRECTORY].authenticate(token) if scheme.lower() == "bearer" and token else None
+    if identity is None:
+        return error(401, "a valid agent token is required (Authorization: Bearer <token>)")
+    request[AGENT], request[QUEUES] = identity
+    return await handler(request)
+
+
+def _allowed_queue(request: web.Request) -> str:
+    queue = request.match_info["queue"]
+    if queue not in request[QUEUES]:
+        raise ApiError(403, f"this token may not use queue {queue!r}")
+    return queue
+
+
+async def _task_for(request: web.Request) -> Task:
+    """The task named in the path, if this agent's queues hold it (else 404: nothing is revealed)."""
+    task = await request.app[STORE].get(request.match_info["task_id"])
+    if task is None or task.queue not in request[QUEUES]:
+        raise ApiError(404, "no such task")
+    return task
+
+
+async def _text_field(request: web.Request, name: str) -> str:
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "the body must be JSON") from None
+    value = body.get(name) if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"the body needs a non-empty string {name!r}")
+    return value.strip()
+
+
+async def me(request: web.Request) -> web.Response:
+    return json_response({"agent_id": request[AGENT], "queues": sorted(request[QUEUES])})
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    queue = _allowed_queue(request)
+    store = request.app[STORE]
+    tasks = await store.list_queue(queue)
+    claims = [await store.claimed_by(task.task_id) for task in tasks]
+    return json_response(
+        {
+            "queue": queue,
+            "tasks": [{**t.model_dump(mode="json"), "claimed_by": c} for t, c in zip(tasks, claims, strict=True)],
+        }
+    )
+
+
+async def follow(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: one ``data:`` line per change on the queue, as it happens."""
+    queue = _allowed_queue(request)
+    store = request.app[STORE]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    pubsub = store.client.pubsub()
+    await pubsub.subscribe(store.channel(queue))
+    try:
+        await response.write(b": following " + queue.encode() + b"\n\n")
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15.0)
+            # a comment line every 15 s keeps proxies from closing a quiet stream
+            await response.write(b"data: " + message["data"] + b"\n\n" if message else b": keep-alive\n\n")
+    except (ConnectionResetError, RuntimeError):
+        pass  # the desktop went away
+    finally:
+        await pubsub.aclose()
+    return response
+
+
+async def claim(request: web.Request) -> web.Response:
+    task = await _task_for(request)
+    won, holder = await request.app[STORE].claim(task, request[AGENT])
+    if won:
+        return json_response({"task_id": task.task_id, "claimed_by": request[AGENT]})
+    if holder is None:
+        return error(404, "no such task")
+    return json_response({"error": "already claimed", "claimed_by": holder}, 409)
+
+
+async def _close(request: web.Request, change: str, field: str) -> web.Response:
+    task = await _task_for(request)
+    detail = await _text_field(request, field)
+    store = request.app[STORE]
+    if await store.claimed_by(task.task_id) != request[AGENT]:
+        return error(409, "claim the task before closing it")
+    outcome = TaskOutcome(
+        task_id=task.task_id,
+        customer_id=task.customer_id,
+        queue=task.queue,
+        action=task.action,
+        rule_id=task.rule_id,
+        rule_version=task.rule_version,
+        agent_id=request[AGENT],
+        outcome=change,
+        detail=detail,
+        at=datetime.now(UTC),
+    )
+    await request.app[SEND_OUTCOME](outcome)  # first: an outcome is never lost once the task is gone
+    if not await store.close(task, request[AGENT], change):
+        return error(409, "the task changed hands while closing it")
+    return json_response(outcome.model_dump(mode="json"))
+
+
+async def complete(request: web.Request) -> web.Response:
+    return await _close(request, "completed", "outcome")
+
+
+async def dismiss(request: web.Request) -> web.Response:
+    return await _close(request, "dismissed", "reason")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def create_app(store: RedisTaskStore, directory: Directory, send_outcome: OutcomeSender) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json, authenticated])
+    app[STORE], app[DIRECTORY], app[SEND_OUTCOME] = store, directory, send_outcome
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/api/queues/{queue}/tasks", list_tasks)
+    app.router.add_get("/api/queues/{queue}/events", follow)
+    app.router.add_post("/api/tasks/{task_id}/claim", claim)
+    app.router.add_post("/api/tasks/{task_id}/complete", complete)
+    app.router.add_post("/api/tasks/{task_id}/dismiss", dismiss)
+    return app

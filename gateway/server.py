@@ -1,0 +1,34 @@
+"""Run the gateway: Redis for tasks, a Kafka producer for outcomes, aiohttp for the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+
+from ctxi.gateway.app import create_app
+from ctxi.gateway.auth import Directory
+from ctxi.schemas.task import TaskOutcome
+from ctxi.sinks.redis import RedisTaskStore, connect_redis
+from ctxi.streams.settings import Settings
+
+
+def build(settings: Settings) -> web.Application:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
+    store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+
+    async def send_outcome(outcome: TaskOutcome) -> None:
+        await producer.send_and_wait(
+            settings.outcomes_topic, key=outcome.customer_id.encode(), value=outcome.model_dump_json().encode()
+        )
+
+    async def kafka_and_redis(app: web.Application) -> AsyncIterator[None]:
+        await producer.start()
+        yield
+        await producer.stop()
+        await store.client.aclose()
+
+    app = create_app(store, Directory(settings.agents), send_outcome)
+    app.cleanup_ctx.append(kafka_and_redis)
+    return app

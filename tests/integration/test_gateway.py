@@ -1,0 +1,127 @@
+"""The desktop gateway on the real Redis and Kafka: auth, order, atomic claims, outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from kafka import KafkaConsumer
+
+from ctxi.gateway.auth import AgentAccess, hash_token
+from ctxi.gateway.server import build
+from ctxi.schemas.task import TaskOutcome
+from ctxi.sinks.redis import RedisTaskStore, connect_redis
+from ctxi.streams.topics import catalogue, ensure_topics
+from tests.integration.conftest import Namespace
+from tests.integration.test_redis_sink import fresh
+
+TOKENS = {"fraud-1": "fraud-token-1", "fraud-2": "fraud-token-2", "travel-1": "travel-token-1"}
+QUEUES = {"fraud-1": ["fraud"], "fraud-2": ["fraud"], "travel-1": ["travel"]}
+
+
+def auth(agent: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[agent]}"}
+
+
+@pytest.fixture
+async def gateway(namespace: Namespace) -> AsyncIterator[tuple[TestClient, RedisTaskStore]]:
+    settings = namespace.settings.model_copy(
+        update={"agents": {a: AgentAccess(token_sha256=hash_token(t), queues=QUEUES[a]) for a, t in TOKENS.items()}}
+    )
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    client = TestClient(TestServer(build(settings)))
+    await client.start_server()
+    store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    yield client, store
+    await client.close()
+    await store.client.aclose()
+
+
+async def test_every_request_needs_a_valid_token(gateway) -> None:
+    client, _ = gateway
+    assert (await client.get("/api/me")).status == 401
+    response = await client.get("/api/queues/fraud/tasks", headers={"Authorization": "Bearer nope"})
+    assert response.status == 401
+    assert (await response.json())["error"].startswith("a valid agent token is required")
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_a_travel_token_is_refused_on_the_fraud_queue_and_learns_nothing(gateway) -> None:
+    client, store = gateway
+    await store.write(fresh(task_id="f1", queue="fraud"))
+    listed = await client.get("/api/queues/fraud/tasks", headers=auth("travel-1"))
+    assert listed.status == 403 and "f1" not in await listed.text()
+    claimed = await client.post("/api/tasks/f1/claim", headers=auth("travel-1"))
+    assert claimed.status == 404  # as if it did not exist
+    assert (await client.get("/api/me", headers=auth("travel-1"))).status == 200
+
+
+async def test_the_queue_is_listed_most_urgent_first(gateway) -> None:
+    client, store = gateway
+    for task_id, priority in (("low", 20), ("high", 90), ("mid", 55)):
+        await store.write(fresh(task_id=task_id, priority=priority))
+    response = await client.get("/api/queues/fraud/tasks", headers=auth("fraud-1"))
+    body = await response.json()
+    assert [task["task_id"] for task in body["tasks"]] == ["high", "mid", "low"]
+    assert body["tasks"][0]["claimed_by"] is None
+
+
+async def test_two_concurrent_claims_one_wins(gateway) -> None:
+    client, store = gateway
+    await store.write(fresh(task_id="contested"))
+    first, second = await asyncio.gather(
+        client.post("/api/tasks/contested/claim", headers=auth("fraud-1")),
+        client.post("/api/tasks/contested/claim", headers=auth("fraud-2")),
+    )
+    assert sorted([first.status, second.status]) == [200, 409]
+    loser = second if second.status == 409 else first
+    winner = "fraud-1" if loser is second else "fraud-2"
+    assert (await loser.json())["claimed_by"] == winner
+    listed = await (await client.get("/api/queues/fraud/tasks", headers=auth("fraud-1"))).json()
+    assert listed["tasks"][0]["claimed_by"] == winner
+
+
+async def test_completing_a_task_sends_its_outcome_and_takes_it_off_the_queue(gateway, namespace) -> None:
+    client, store = gateway
+    await store.write(fresh(task_id="done-1"))
+    not_claimed = await client.post("/api/tasks/done-1/complete", headers=auth("fraud-1"), json={"outcome": "ok"})
+    assert not_claimed.status == 409
+    assert (await client.post("/api/tasks/done-1/claim", headers=auth("fraud-1"))).status == 200
+    bad = await client.post("/api/tasks/done-1/complete", headers=auth("fraud-1"), data=b"not json")
+    assert bad.status == 400 and (await bad.json())["error"] == "the body must be JSON"
+    done = await client.post(
+        "/api/tasks/done-1/complete", headers=auth("fraud-1"), json={"outcome": "customer confirmed the purchase"}
+    )
+    assert done.status == 200, await done.text()
+    assert (await (await client.get("/api/queues/fraud/tasks", headers=auth("fraud-1"))).json())["tasks"] == []
+
+    consumer = KafkaConsumer(
+        namespace.settings.outcomes_topic,
+        bootstrap_servers=namespace.settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10000,
+    )
+    deadline, outcomes = time.monotonic() + 20, []
+    while not outcomes and time.monotonic() < deadline:
+        outcomes = [TaskOutcome.model_validate_json(r.value) for rs in consumer.poll(1000).values() for r in rs]
+    consumer.close()
+    [outcome] = outcomes
+    assert (outcome.task_id, outcome.agent_id, outcome.outcome) == ("done-1", "fraud-1", "completed")
+    assert outcome.detail == "customer confirmed the purchase"
+    assert orjson.loads(outcome.model_dump_json())["rule_id"] == "fraud.impossible_travel"
+
+
+async def test_dismiss_needs_a_reason(gateway) -> None:
+    client, store = gateway
+    await store.write(fresh(task_id="dismiss-1"))
+    await client.post("/api/tasks/dismiss-1/claim", headers=auth("fraud-1"))
+    missing = await client.post("/api/tasks/dismiss-1/dismiss", headers=auth("fraud-1"), json={})
+    assert missing.status == 400 and "reason" in (await missing.json())["error"]
+    ok = await client.post(
+        "/api/tasks/dismiss-1/dismiss", headers=auth("fraud-1"), json={"reason": "duplicate of a call"}
+    )
+    assert ok.status == 200 and (await ok.json())["outcome"] == "dismissed"
