@@ -11,9 +11,15 @@ COPY schemas schemas
 COPY ingest ingest
 COPY sinks sinks
 COPY devstack devstack
+COPY context context
+COPY enrichers enrichers
+COPY engine engine
+COPY rules rules
+COPY prioritize prioritize
+COPY gateway gateway
 RUN pip install . && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
 USER ctxi
 ENV CTXI_DATA_DIR=/var/lib/ctxi
-EXPOSE 6066
+EXPOSE 6066 8080
 ENTRYPOINT ["ctxi"]
 CMD ["worker"]

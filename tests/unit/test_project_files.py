@@ -37,3 +37,17 @@ def test_compose_worker_uses_only_real_settings_and_waits_for_healthy_services()
     pom = (ROOT / "devstack" / "pom.xml").read_text()
     version = compose["services"]["kafka"]["image"].split(":")[1]
     assert f"<kafka.version>{version}</kafka.version>" in pom
+
+
+def test_the_image_copies_every_package_folder() -> None:
+    import tomllib
+
+    folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert not [folder for folder in sorted(folders) if f"COPY {folder} {folder}" not in dockerfile]
+
+
+def test_compose_gateway_uses_only_real_settings() -> None:
+    gateway = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["gateway"]
+    assert set(gateway["environment"]) <= ENV_VARS
+    assert gateway["command"] == ["desktop"]

@@ -58,6 +58,7 @@ def test_catalogue_lists_every_topic_once_with_the_configured_layout() -> None:
         "tasks.travel",
         "tasks.service",
         "tasks.shadow",
+        "tasks.outcomes",
         "ctxi.rules",
         "ctxi.snoozes",
     } == set(names)
