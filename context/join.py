@@ -24,6 +24,7 @@ from ctxi.context.state import (
     PaymentFailure,
     PostSummary,
     Profile,
+    Rejection,
     SeenEvent,
 )
 from ctxi.engine.config import EngineConfig
@@ -47,6 +48,7 @@ from ctxi.schemas.events import (
     SessionEvent,
     TransactionStatus,
 )
+from ctxi.schemas.task import TaskOutcome
 
 
 class _Timed(Protocol):
@@ -248,6 +250,17 @@ def _recent(items: list[T], since: datetime, limit: int) -> list[T]:
 def _recent_times(times: list[TimeOrder], since: TimeOrder, limit: int) -> list[TimeOrder]:
     cut = max(bisect.bisect_left(times, since), len(times) - limit)
     return times[cut:] if cut > 0 else times
+
+
+def apply_outcome(context: CustomerContext | None, outcome: TaskOutcome, config: EngineConfig) -> CustomerContext:
+    """Remember a dismissal (once per task) for the contact policy; a completion changes nothing."""
+    context = context or CustomerContext(customer_id=outcome.customer_id)
+    if outcome.outcome == "dismissed" and all(r.task_id != outcome.task_id for r in context.rejections):
+        _insert_by_time(context.rejections, Rejection(task_id=outcome.task_id, action=outcome.action, at=outcome.at))
+        context.rejections = _recent(
+            context.rejections, outcome.at - timedelta(days=config.contact_policy_days), config.max_rejections
+        )
+    return context
 
 
 def _bound(context: CustomerContext, config: EngineConfig) -> None:

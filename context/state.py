@@ -126,6 +126,15 @@ class RecentTask(BaseModel):
     until: datetime
 
 
+class Rejection(BaseModel):
+    """An agent dismissed a task with this action for this customer (the contact policy counts them)."""
+
+    model_config = STATE_CONFIG
+    task_id: str
+    action: str
+    at: datetime
+
+
 class CustomerContext(BaseModel):
     """The per-customer join of every source, as stored in the context table."""
 
@@ -145,6 +154,7 @@ class CustomerContext(BaseModel):
     last_sentiment: float | None = None
     seen: list[SeenEvent] = []
     recent_tasks: list[RecentTask] = []
+    rejections: list[Rejection] = []
     late_events: int = 0
 
     def last_location(self) -> Observation | None:

@@ -47,6 +47,11 @@ class EngineConfig(BaseModel):
         3, ge=0, description="A non-urgent task for a customer on a phone waits this long (not_before)."
     )
 
+    contact_policy_rejects: int = Field(
+        3, ge=1, description="An action dismissed this many times for a customer is no longer proposed..."
+    )
+    contact_policy_days: float = Field(30, gt=0, description="...for this long after the last dismissal counted.")
+    max_rejections: int = Field(20, ge=1, description="Dismissals kept per customer.")
     priority: PriorityWeights = Field(default_factory=PriorityWeights, description="The priority formula.")
 
     # --- social and engagement -------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Annotated, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ctxi.context.fleet import FleetIndex, FleetIndexEntry, add_to_index, fan_out, rekey_location_alert
-from ctxi.context.join import JoinStatus, apply_event
+from ctxi.context.join import JoinStatus, apply_event, apply_outcome
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
@@ -25,14 +25,16 @@ from ctxi.enrichers.signals import Signal
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
+from ctxi.schemas.task import TaskOutcome
 
 logger = logging.getLogger(__name__)
 
 Routed = Annotated[
-    Union[(*EVENT_MODELS, FleetIndexEntry)],  # type: ignore[valid-type]
+    Union[(*EVENT_MODELS, FleetIndexEntry, TaskOutcome)],  # type: ignore[valid-type]
     Field(discriminator="type"),
 ]
-"""What travels on the by-customer topic: events, and the fleet index entries bookings make."""
+"""What travels on the by-customer topic: events, the fleet index entries bookings make, and
+the outcomes agents report (they feed the contact policy)."""
 ROUTED_ADAPTER: TypeAdapter[Routed] = TypeAdapter(Routed)
 
 
@@ -77,8 +79,13 @@ class Engine:
     def __post_init__(self) -> None:
         load_builtin_enrichers()
 
-    def handle(self, message: Event | FleetIndexEntry) -> Output:
-        if isinstance(message, FleetIndexEntry):
+    def handle(self, message: Event | FleetIndexEntry | TaskOutcome) -> Output:
+        if isinstance(message, TaskOutcome):
+            self.contexts[message.customer_id] = apply_outcome(
+                self.contexts.get(message.customer_id), message, self.config
+            )
+            output = Output("outcome")
+        elif isinstance(message, FleetIndexEntry):
             self.fleet_index[message.key] = add_to_index(self.fleet_index.get(message.key), message)
             output = Output("indexed")
         elif isinstance(message, FleetEventEnvelope) and message.customer_id is None:

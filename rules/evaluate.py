@@ -98,7 +98,7 @@ class RuleSet:
                 continue
             if task is None:
                 continue
-            why = _suppressed(compiled, task, context, snoozes, at)
+            why = _suppressed(compiled, task, context, snoozes, at, config)
             if why:
                 outcomes.suppressed.append((compiled, why))
                 continue
@@ -144,9 +144,18 @@ def signals_by_kind(signals: Sequence[Signal]) -> dict[str, dict[str, Any]]:
 
 
 def _suppressed(
-    compiled: CompiledRule, task: Task, context: CustomerContext, snoozes: Snoozes | None, at: datetime
+    compiled: CompiledRule,
+    task: Task,
+    context: CustomerContext,
+    snoozes: Snoozes | None,
+    at: datetime,
+    config: EngineConfig,
 ) -> str | None:
     dedup_key = task.dedup_key or ""
+    since = at - timedelta(days=config.contact_policy_days)
+    rejected = sum(1 for r in context.rejections if r.action == task.action and r.at >= since)
+    if rejected >= config.contact_policy_rejects:
+        return f"contact policy: {task.action} dismissed {rejected} times for this customer"
     if snoozes is not None:
         snooze = snoozes.find(compiled.rule.id, task.customer_id, dedup_key, at)
         if snooze is not None:

@@ -75,6 +75,7 @@ class TaskOutcome(BaseModel):
     """What an agent did with a task, published on the outcomes topic for the context to learn from."""
 
     model_config = TASK_CONFIG
+    type: Literal["ctxi.task_outcome"] = "ctxi.task_outcome"
     task_id: NonEmptyStr
     customer_id: NonEmptyStr
     queue: NonEmptyStr
@@ -85,3 +86,7 @@ class TaskOutcome(BaseModel):
     outcome: Literal["completed", "dismissed"]
     detail: str = Field(description="The result (completed) or the reason (dismissed), in the agent's words.")
     at: Timestamp
+
+    @property
+    def partition_key(self) -> str:
+        return self.customer_id

@@ -20,7 +20,7 @@ from ctxi.rules.publish import PublishedPack
 from ctxi.rules.snooze import Snooze
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_ADAPTER
-from ctxi.schemas.task import Task
+from ctxi.schemas.task import Task, TaskOutcome
 
 EVENT_CODEC = "ctxi_event"
 ROUTED_CODEC = "ctxi_routed"  # events and fleet index entries: the by-customer topic
@@ -31,6 +31,7 @@ FLEET_INDEX_CODEC = "ctxi_fleet_index"
 ENRICHED_CODEC = "ctxi_enriched"
 PUBLISHED_PACK_CODEC = "ctxi_published_pack"
 SNOOZE_CODEC = "ctxi_snooze"
+OUTCOME_CODEC = "ctxi_outcome"
 
 
 def dumps_model(adapter: TypeAdapter[Any], value: Any, *, exclude_defaults: bool = False) -> bytes:
@@ -69,6 +70,7 @@ for _name, _codec in {
     ENRICHED_CODEC: PydanticCodec(adapter=TypeAdapter(EnrichedEvent)),
     PUBLISHED_PACK_CODEC: PydanticCodec(adapter=TypeAdapter(PublishedPack)),
     SNOOZE_CODEC: PydanticCodec(adapter=TypeAdapter(Snooze)),
+    OUTCOME_CODEC: PydanticCodec(adapter=TypeAdapter(TaskOutcome)),
     CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), exclude_defaults=True),
     FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), exclude_defaults=True),
 }.items():

@@ -8,12 +8,13 @@ only within a partition; in event-time order the stream path and replay must agr
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 from faust.serializers import codecs
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 
 from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import EnrichedEvent
@@ -23,7 +24,7 @@ from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter
-from ctxi.schemas.task import Task
+from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.streams.codecs import CONTEXT_CODEC
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline
@@ -117,3 +118,35 @@ def test_a_restarted_worker_recovers_its_table(namespace: Namespace, run_worker:
     assert [e.event_id for e in pipeline.enriched].count("sc-002") == 0  # a check-in alone has no signal
     contexts = table_state(namespace, "customer_context", CONTEXT_CODEC)
     assert [seen.event_id for seen in contexts["C-1001"].seen] == ["sc-001", "sc-002", "sc-003"]
+
+
+def test_a_dismissal_reported_on_the_outcomes_topic_reaches_the_customers_context(
+    namespace: Namespace, run_worker: WorkerFactory
+) -> None:
+    run_worker(namespace)
+    pipeline = Pipeline(namespace)
+    try:
+        pipeline.feed(valid_lines_in_event_time_order()[0])  # any event: the worker is up and joined
+        outcome = TaskOutcome(
+            task_id="t-1",
+            customer_id="C-77",
+            queue="service",
+            action="warn_debit_will_fail",
+            rule_id="service.debit_will_fail",
+            rule_version=1,
+            agent_id="A-1",
+            outcome="dismissed",
+            detail="the customer already moved money",
+            at="2026-03-02T08:00:00Z",
+        )
+        producer = KafkaProducer(bootstrap_servers=namespace.settings.kafka_bootstrap_servers, acks="all")
+        producer.send(namespace.settings.outcomes_topic, key=b"C-77", value=outcome.model_dump_json().encode())
+        producer.flush()
+        producer.close()
+        deadline, contexts = time.monotonic() + 60, {}
+        while "C-77" not in contexts and time.monotonic() < deadline:
+            time.sleep(0.5)
+            contexts = table_state(namespace, "customer_context", CONTEXT_CODEC)
+    finally:
+        pipeline.close()
+    assert [(r.task_id, r.action) for r in contexts["C-77"].rejections] == [("t-1", "warn_debit_will_fail")]
