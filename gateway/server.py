@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from redis.exceptions import RedisError
 
 from ctxi.gateway.app import create_app
 from ctxi.gateway.auth import Directory
 from ctxi.schemas.task import TaskOutcome
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def build(settings: Settings) -> web.Application:
@@ -23,9 +28,22 @@ def build(settings: Settings) -> web.Application:
             settings.outcomes_topic, key=outcome.customer_id.encode(), value=outcome.model_dump_json().encode()
         )
 
+    async def sweep() -> None:
+        """Announce deferred tasks as they become visible and expired ones as they go."""
+        while True:
+            for queue in settings.queues:
+                try:
+                    await store.release_deferred(queue)
+                    await store.remove_expired(queue)
+                except (RedisError, OSError) as exc:
+                    logger.warning("sweeping queue %s failed: %s", queue, exc)
+            await asyncio.sleep(settings.desktop_sweep_seconds)
+
     async def kafka_and_redis(app: web.Application) -> AsyncIterator[None]:
         await producer.start()
+        sweeper = asyncio.create_task(sweep())
         yield
+        sweeper.cancel()
         await producer.stop()
         await store.client.aclose()
 

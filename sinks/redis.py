@@ -6,7 +6,9 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:queue:<queue>``: a sorted set of task ids, highest priority first, older first
   among equals (score = priority × 10^10 + (10^10 − created_at in Unix seconds));
 - ``<p>:expiry:<queue>``: the same ids scored by ``expires_at``, to drop expired ones;
-- ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": "added"|"expired", "task_id"}``.
+- ``<p>:deferred:<queue>``: ids scored by ``not_before``, to announce when they show;
+- ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
+  visible (a deferred task's time came), claimed, completed, dismissed, expired.
 
 A write is one Lua script, so it is atomic and idempotent by ``task_id``: a task written
 twice (a worker that crashed and reprocessed) is indexed and announced once.
@@ -47,6 +49,7 @@ _WRITE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
+  if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4]) end
   redis.call('PUBLISH', KEYS[4], ARGV[5])
   return 1
 end
@@ -85,6 +88,9 @@ class RedisTaskStore:
     def expiry_key(self, queue: str) -> str:
         return f"{self.prefix}:expiry:{queue}"
 
+    def deferred_key(self, queue: str) -> str:
+        return f"{self.prefix}:deferred:{queue}"
+
     def channel(self, queue: str) -> str:
         return f"{self.prefix}:notify:{queue}"
 
@@ -92,14 +98,16 @@ class RedisTaskStore:
         """Store, index and announce ``task``; False when it was already there."""
         expires = int(task.expires_at.timestamp())
         notice = orjson.dumps({"change": "added", "task_id": task.task_id, "priority": task.priority})
+        not_before = "" if task.not_before is None else int(task.not_before.timestamp())
         written = await self._write(
             keys=[
                 self.task_key(task.task_id),
                 self.queue_key(task.queue),
                 self.expiry_key(task.queue),
                 self.channel(task.queue),
+                self.deferred_key(task.queue),
             ],
-            args=[codecs.dumps(TASK_CODEC, task), expires, queue_score(task), task.task_id, notice],
+            args=[codecs.dumps(TASK_CODEC, task), expires, queue_score(task), task.task_id, notice, not_before],
         )
         return bool(written)
 
@@ -144,11 +152,24 @@ class RedisTaskStore:
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.zrem(self.queue_key(queue), *expired)
                 pipe.zrem(self.expiry_key(queue), *expired)
+                pipe.zrem(self.deferred_key(queue), *expired)
                 pipe.delete(*(self.task_key(task_id) for task_id in expired))
                 for task_id in expired:
                     pipe.publish(self.channel(queue), orjson.dumps({"change": "expired", "task_id": task_id}))
                 await pipe.execute()
         return expired
+
+    async def release_deferred(self, queue: str, now: datetime | None = None) -> list[str]:
+        """Announce the deferred tasks of ``queue`` whose ``not_before`` has come."""
+        now_epoch = int((now or datetime.now(UTC)).timestamp())
+        due = [member.decode() for member in await self.client.zrangebyscore(self.deferred_key(queue), 0, now_epoch)]
+        if due:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.zrem(self.deferred_key(queue), *due)
+                for task_id in due:
+                    pipe.publish(self.channel(queue), orjson.dumps({"change": "visible", "task_id": task_id}))
+                await pipe.execute()
+        return due
 
     async def list_queue(self, queue: str, now: datetime | None = None, limit: int = 100) -> list[Task]:
         """The queue's visible tasks, most urgent first: not expired, and past their ``not_before``."""

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # --- desktop gateway (ctxi desktop) --------------------------------------------------
     desktop_host: str = Field("127.0.0.1", description="Address the desktop gateway listens on.")
     desktop_port: int = Field(8080, ge=1, le=65535, description="Port of the desktop gateway.")
+    desktop_sweep_seconds: float = Field(
+        1.0, gt=0, description="How often the gateway announces deferred tasks showing and expired ones going."
+    )
     agents: dict[str, AgentAccess] = Field(
         default_factory=dict, description="Agent tokens (hashed) and their queues; see `ctxi desktop token`."
     )

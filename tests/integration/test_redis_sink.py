@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
+from redis.exceptions import RedisError
 
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
+from tests.conftest import free_port, unavailable
 from tests.factories import make_task
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline
@@ -132,4 +137,86 @@ async def test_a_worker_puts_tasks_in_redis_in_priority_order_once(
     assert [t.customer_id for t in tasks] == ["C-plat", "C-std"]  # platinum ranks higher
     assert tasks[0].priority > tasks[1].priority
     assert await store.client.zcard(store.queue_key("fraud")) == 2  # the duplicate added nothing
+    await store.client.aclose()
+
+
+async def test_tasks_wait_in_kafka_while_redis_is_down(
+    namespace: Namespace, run_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    """A Redis of the test's own, stopped while a task is made and started again: the task arrives."""
+    server = shutil.which("redis-server")
+    if server is None:
+        unavailable("redis-server is not installed")
+    port = free_port()
+
+    def start_redis() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    redis_process = start_redis()
+    url = f"redis://127.0.0.1:{port}/0"
+    namespace.env["CTXI_REDIS_URL"] = url
+    store = RedisTaskStore(connect_redis(url), prefix=namespace.settings.redis_prefix)
+    try:
+        run_worker(namespace)
+        redis_process.terminate()
+        redis_process.wait(timeout=10)
+        pipeline = Pipeline(namespace)
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=90)
+        try:
+            for raw in impossible_travel("C-down", "gold", start):
+                pipeline.feed(raw)
+        finally:
+            pipeline.close()
+        assert [t.customer_id for t in pipeline.tasks] == ["C-down"]  # on Kafka, not yet in Redis
+        await asyncio.sleep(2)  # the sink is retrying against a closed port
+        redis_process = start_redis()
+        deadline, tasks = time.monotonic() + 60, []
+        while not tasks and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            try:
+                tasks = await store.list_queue("fraud")
+            except (OSError, RedisError):
+                continue
+        assert [t.customer_id for t in tasks] == ["C-down"]
+    finally:
+        redis_process.terminate()
+        redis_process.wait(timeout=10)
+        await store.client.aclose()
+
+
+async def test_a_deferred_task_is_announced_when_it_shows(redis_url: str) -> None:
+    store = store_for(redis_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    pubsub = store.client.pubsub()
+    await pubsub.subscribe(store.channel("fraud"))
+    await pubsub.get_message(timeout=5)
+    await store.write(fresh(task_id="deferred", not_before=now + timedelta(seconds=30)))
+    await store.write(fresh(task_id="now"))
+    assert await store.release_deferred("fraud", now) == []
+    assert await store.release_deferred("fraud", now + timedelta(seconds=31)) == ["deferred"]
+    changes = []
+    for _ in range(50):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+        if message:
+            changes.append(orjson.loads(message["data"])["change"])
+        if len(changes) == 3:
+            break
+    assert changes == ["added", "added", "visible"]
+    await pubsub.aclose()
     await store.client.aclose()
