@@ -118,12 +118,15 @@ class SeenEvent(BaseModel):
 
 
 class RecentTask(BaseModel):
-    """A task proposed recently: the same rule and dedup key stay quiet until ``until``."""
+    """A task proposed recently: until ``until``, the same rule and dedup key update it."""
 
     model_config = STATE_CONFIG
     rule_id: str
     dedup_key: str
     until: datetime
+    task_id: str
+    created_at: datetime
+    revision: int = 1
 
 
 class Rejection(BaseModel):

@@ -102,13 +102,9 @@ class RuleSet:
             if why:
                 outcomes.suppressed.append((compiled, why))
                 continue
+            if compiled.rule.mode == "active":
+                task = _within_cooldown(compiled, task, context, at)
             outcomes.decisions.append(Decision(compiled, task))
-            if compiled.rule.mode == "active" and compiled.rule.then.cooldown:
-                context.recent_tasks.append(
-                    RecentTask(
-                        rule_id=compiled.rule.id, dedup_key=task.dedup_key or "", until=at + compiled.rule.then.cooldown
-                    )
-                )
         return outcomes
 
 
@@ -160,10 +156,31 @@ def _suppressed(
         snooze = snoozes.find(compiled.rule.id, task.customer_id, dedup_key, at)
         if snooze is not None:
             return f"snoozed until {snooze.until.isoformat()}: {snooze.reason}"
-    for recent in context.recent_tasks:
-        if recent.rule_id == compiled.rule.id and recent.dedup_key == dedup_key:
-            return f"cooling down until {recent.until.isoformat()}"
     return None
+
+
+def _within_cooldown(compiled: CompiledRule, task: Task, context: CustomerContext, at: datetime) -> Task:
+    """Inside the cool-down of an earlier task with the same rule and dedup key, ``task`` becomes
+    the next revision of that task (same id, age and deadline window; the latest facts);
+    otherwise it starts a cool-down of its own."""
+    for index, recent in enumerate(context.recent_tasks):
+        if recent.rule_id == compiled.rule.id and recent.dedup_key == task.dedup_key:
+            revision = recent.revision + 1
+            context.recent_tasks[index] = recent.model_copy(update={"revision": revision})
+            return task.model_copy(
+                update={"task_id": recent.task_id, "created_at": recent.created_at, "revision": revision}
+            )
+    if compiled.rule.then.cooldown:
+        context.recent_tasks.append(
+            RecentTask(
+                rule_id=compiled.rule.id,
+                dedup_key=task.dedup_key or "",
+                until=at + compiled.rule.then.cooldown,
+                task_id=task.task_id,
+                created_at=task.created_at,
+            )
+        )
+    return task
 
 
 def _task(

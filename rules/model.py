@@ -47,6 +47,8 @@ class TaskTemplate(BaseModel):
         None, description="A CEL expression for the priority (0-100); without it, the severity's."
     )
     expires_in: Duration
+    # Within the cool-down, the rule firing again with the same dedup key updates the task
+    # (same task_id, next revision) instead of adding one.
     cooldown: Duration = timedelta(0)
     dedup_key: str = "{{ customer.customer_id }}"
     channel: ContactChannel | None = None

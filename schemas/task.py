@@ -67,6 +67,7 @@ class Task(BaseModel):
     due_by: Timestamp | None = None
     channel: ContactChannel | None = Field(None, description="How to reach the customer now.")
     dedup_key: str | None = Field(None, description="Tasks with the same key inside a cool-down are one task.")
+    revision: Annotated[int, Field(ge=1)] = Field(1, description="Raised each time new facts update the task.")
     priority_breakdown: PriorityBreakdown | None = Field(None, description="Each factor of the priority formula.")
     context: TaskContext | None = None
 

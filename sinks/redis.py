@@ -10,8 +10,9 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
   visible (a deferred task's time came), claimed, completed, dismissed, expired.
 
-A write is one Lua script, so it is atomic and idempotent by ``task_id``: a task written
-twice (a worker that crashed and reprocessed) is indexed and announced once.
+A write is one Lua script, so it is atomic and idempotent by ``task_id`` and ``revision``:
+a task written twice (a worker that crashed and reprocessed) is indexed and announced
+once, and an older revision never overwrites a newer one (an update announces ``updated``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ return 1
 """
 
 _WRITE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
+local stored = tonumber(redis.call('GET', KEYS[6]) or '0')
+if stored >= tonumber(ARGV[7]) then return 0 end
+redis.call('SET', KEYS[6], ARGV[7], 'EXAT', ARGV[2])
+if redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2]) then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
   if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4]) end
@@ -88,6 +92,9 @@ class RedisTaskStore:
     def expiry_key(self, queue: str) -> str:
         return f"{self.prefix}:expiry:{queue}"
 
+    def revision_key(self, task_id: str) -> str:
+        return f"{self.prefix}:revision:{task_id}"
+
     def deferred_key(self, queue: str) -> str:
         return f"{self.prefix}:deferred:{queue}"
 
@@ -95,9 +102,10 @@ class RedisTaskStore:
         return f"{self.prefix}:notify:{queue}"
 
     async def write(self, task: Task) -> bool:
-        """Store, index and announce ``task``; False when it was already there."""
+        """Store, index and announce ``task``; False when this revision (or a later one) was there."""
         expires = int(task.expires_at.timestamp())
-        notice = orjson.dumps({"change": "added", "task_id": task.task_id, "priority": task.priority})
+        change = "added" if task.revision == 1 else "updated"
+        notice = orjson.dumps({"change": change, "task_id": task.task_id, "priority": task.priority})
         not_before = "" if task.not_before is None else int(task.not_before.timestamp())
         written = await self._write(
             keys=[
@@ -106,8 +114,17 @@ class RedisTaskStore:
                 self.expiry_key(task.queue),
                 self.channel(task.queue),
                 self.deferred_key(task.queue),
+                self.revision_key(task.task_id),
             ],
-            args=[codecs.dumps(TASK_CODEC, task), expires, queue_score(task), task.task_id, notice, not_before],
+            args=[
+                codecs.dumps(TASK_CODEC, task),
+                expires,
+                queue_score(task),
+                task.task_id,
+                notice,
+                not_before,
+                task.revision,
+            ],
         )
         return bool(written)
 
@@ -154,6 +171,7 @@ class RedisTaskStore:
                 pipe.zrem(self.expiry_key(queue), *expired)
                 pipe.zrem(self.deferred_key(queue), *expired)
                 pipe.delete(*(self.task_key(task_id) for task_id in expired))
+                pipe.delete(*(self.revision_key(task_id) for task_id in expired))
                 for task_id in expired:
                     pipe.publish(self.channel(queue), orjson.dumps({"change": "expired", "task_id": task_id}))
                 await pipe.execute()

@@ -220,3 +220,27 @@ async def test_a_deferred_task_is_announced_when_it_shows(redis_url: str) -> Non
     assert changes == ["added", "added", "visible"]
     await pubsub.aclose()
     await store.client.aclose()
+
+
+async def test_a_newer_revision_updates_the_task_and_an_older_one_is_ignored(redis_url: str) -> None:
+    store = store_for(redis_url)
+    first = fresh(task_id="t", priority=60)
+    update = first.model_copy(update={"revision": 2, "priority": 80, "reason": "a second purchase abroad"})
+    assert await store.write(first)
+    assert await store.write(update)
+    assert not await store.write(first)  # a reprocessed old revision
+    [listed] = await store.list_queue("fraud")
+    assert (listed.revision, listed.priority, listed.reason) == (2, 80, "a second purchase abroad")
+    assert await store.client.zcard(store.queue_key("fraud")) == 1
+    await store.client.aclose()
+
+
+async def test_a_closed_task_is_not_brought_back_by_reprocessing(redis_url: str) -> None:
+    store = store_for(redis_url)
+    task = fresh(task_id="closed")
+    await store.write(task)
+    assert (await store.claim(task, "A-1"))[0]
+    assert await store.close(task, "A-1", "completed")
+    assert not await store.write(task)
+    assert await store.list_queue("fraud") == []
+    await store.client.aclose()
