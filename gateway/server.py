@@ -20,11 +20,12 @@ logger = logging.getLogger(__name__)
 
 
 def build(settings: Settings) -> web.Application:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
     store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    # aiokafka binds its producer to the running loop, so it is made when the app starts.
+    producers: list[AIOKafkaProducer] = []
 
     async def send_outcome(outcome: TaskOutcome) -> None:
-        await producer.send_and_wait(
+        await producers[0].send_and_wait(
             settings.outcomes_topic, key=outcome.customer_id.encode(), value=outcome.model_dump_json().encode()
         )
 
@@ -40,7 +41,9 @@ def build(settings: Settings) -> web.Application:
             await asyncio.sleep(settings.desktop_sweep_seconds)
 
     async def kafka_and_redis(app: web.Application) -> AsyncIterator[None]:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
         await producer.start()
+        producers.append(producer)
         sweeper = asyncio.create_task(sweep())
         yield
         sweeper.cancel()

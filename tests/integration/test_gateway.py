@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 
 import orjson
@@ -16,6 +20,7 @@ from ctxi.gateway.server import build
 from ctxi.schemas.task import TaskOutcome
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams.topics import catalogue, ensure_topics
+from tests.conftest import free_port
 from tests.integration.conftest import Namespace
 from tests.integration.test_redis_sink import fresh
 
@@ -125,3 +130,29 @@ async def test_dismiss_needs_a_reason(gateway) -> None:
         "/api/tasks/dismiss-1/dismiss", headers=auth("fraud-1"), json={"reason": "duplicate of a call"}
     )
     assert ok.status == 200 and (await ok.json())["outcome"] == "dismissed"
+
+
+def test_ctxi_desktop_serves_from_the_command_line(namespace: Namespace) -> None:
+    """The real entry point, as an operator starts it (not the in-process test server)."""
+    port = free_port()
+    token = "cli-token"
+    agents = {"A-1": {"token_sha256": hash_token(token), "queues": ["fraud"]}}
+    env = {**os.environ, **namespace.env, "CTXI_DESKTOP_PORT": str(port), "CTXI_AGENTS": orjson.dumps(agents).decode()}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ctxi.cli", "desktop"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline, answer = time.monotonic() + 60, None
+        while answer is None and time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/me", headers={"Authorization": f"Bearer {token}"}
+                )
+                answer = orjson.loads(urllib.request.urlopen(request, timeout=2).read())
+            except OSError:
+                time.sleep(0.3)
+        assert answer == {"agent_id": "A-1", "queues": ["fraud"]}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
