@@ -1,8 +1,10 @@
 """Sink agent: tasks from the Kafka task topics into Redis, for desktops.
 
 The task topics are the buffer: a task is acknowledged (its offset committed) only once
-Redis has it. While Redis is down the agent retries with backoff, so nothing is lost and
-the consumer lag on the task topics shows the backlog.
+Redis has it. While Redis is unreachable the agent retries with backoff, so nothing is
+lost and the consumer lag on the task topics shows the backlog. A write Redis refuses
+outright (not a connection problem) is dead-lettered with the error rather than retried
+forever.
 """
 
 from __future__ import annotations
@@ -10,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ctxi.ingest import processing_failure
+from ctxi.schemas.dead_letter import KafkaOrigin
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams import codecs
-from ctxi.streams.app import app, settings
+from ctxi.streams.app import app, dead_letter_topic, settings
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30.0
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
 tasks_topic = app.topic(
@@ -31,13 +38,19 @@ tasks_topic = app.topic(
 @app.agent(tasks_topic)
 async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
     """Write each task to Redis (idempotently by task_id), retrying until Redis takes it."""
-    async for task in stream:
+    async for record in stream.events():
+        task, message = record.value, record.message
         backoff = 0.5
         while True:
             try:
                 await store.write(task)
                 break
-            except (RedisError, OSError) as exc:
+            except TRANSIENT as exc:
                 logger.warning("Redis write of task %s failed (%s); retrying in %.1fs", task.task_id, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            except RedisError as exc:
+                origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
+                logger.error("Redis refused task %s from %s: %s", task.task_id, origin, exc)
+                await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
+                break
