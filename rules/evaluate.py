@@ -161,7 +161,7 @@ def _suppressed(
 
 def _within_cooldown(compiled: CompiledRule, task: Task, context: CustomerContext, at: datetime) -> Task:
     """Inside the cool-down of an earlier task with the same rule and dedup key, ``task`` becomes
-    the next revision of that task (same id, age and deadline window; the latest facts);
+    the next revision of that task (same id and age; the latest facts, reason and expiry);
     otherwise it starts a cool-down of its own."""
     for index, recent in enumerate(context.recent_tasks):
         if recent.rule_id == compiled.rule.id and recent.dedup_key == task.dedup_key:
