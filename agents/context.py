@@ -9,6 +9,7 @@ from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
 from ctxi.streams.app import (
     app,
+    closures_topic,
     customer_contexts,
     dead_letter_topic,
     events_by_customer_topic,
@@ -49,3 +50,5 @@ async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
             task = decision.task
             topic = shadow_task_topic if decision.shadow else task_topics[task.queue]
             await topic.send(key=task.customer_id, value=task)
+        for closure in output.closures:
+            await closures_topic.send(key=closure.customer_id, value=closure)

@@ -54,3 +54,25 @@ async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
                 logger.error("Redis refused task %s from %s: %s", task.task_id, origin, exc)
                 await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
                 break
+
+
+closures_from_kafka = app.topic(
+    settings.closures_topic, key_type=str, key_serializer="raw", value_serializer=codecs.CLOSURE_CODEC
+)
+
+
+@app.agent(closures_from_kafka)
+async def closures_to_redis(stream):  # type: ignore[no-untyped-def]
+    """Close superseded tasks in Redis, retrying while Redis is unreachable."""
+    async for closure in stream:
+        backoff = 0.5
+        while True:
+            try:
+                closed = await store.close_superseded(closure)
+                if closed:
+                    logger.info("closed %s for %s: %s", ", ".join(closed), closure.customer_id, closure.reason)
+                break
+            except TRANSIENT as exc:
+                logger.warning("Redis unreachable closing tasks of %s (%s); retrying", closure.customer_id, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)

@@ -25,7 +25,7 @@ from ctxi.enrichers.signals import Signal
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
-from ctxi.schemas.task import TaskOutcome
+from ctxi.schemas.task import TaskClosure, TaskOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Output:
     enriched: EnrichedEvent | None = None
     forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    closures: list[TaskClosure] = field(default_factory=list)
 
 
 @dataclass
@@ -118,10 +119,11 @@ class Engine:
             for enricher in enrichers_for(event.type)
             for signal in enricher.function(event, result.context, self.config)
         ]
-        rules, decisions = self.rules, []
+        rules, decisions, closures = self.rules, [], []
         if rules is not None:
             outcomes = rules.evaluate(event, result.context, signals, self.config, self.snoozes)
             decisions = outcomes.decisions
+            closures = [closure.closure for closure in outcomes.closures]
             self.counts["rules_evaluated"] += outcomes.evaluated
             self.counts["rules_failed"] += len(outcomes.errors)
             self.counts["rules_suppressed"] += len(outcomes.suppressed)
@@ -138,4 +140,6 @@ class Engine:
                 late=result.late,
                 signals=signals,
             )
-        return Output("joined", enriched=enriched, forwards=list(result.index_entries), decisions=decisions)
+        return Output(
+            "joined", enriched=enriched, forwards=list(result.index_entries), decisions=decisions, closures=closures
+        )

@@ -23,6 +23,7 @@ from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import Event
+from ctxi.schemas.task import TaskClosure
 
 PROGRESS_EVERY_SECONDS = 5.0
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class ReplaySummary:
     rejected: int = 0
     failed: int = 0
     published: int = 0
+    closures: int = 0
     signals: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     fired: Counter[tuple[str, int]] = field(default_factory=Counter)
@@ -52,6 +54,7 @@ class ReplaySummary:
             f"duplicates: {self.outcomes['duplicate']}; "
             f"late: {self.outcomes['late']}; fleet events fanned out: {self.outcomes['fanned_out']}",
             f"published {self.published} enriched events; signals: {signals}",
+            f"closures (tasks superseded by newer facts): {self.closures}",
             *self.rule_report(),
         ]
 
@@ -76,11 +79,12 @@ def replay(
     rules: RuleSet | None = None,
     decide: Callable[[Decision], None] | None = None,
     snoozes: Snoozes | None = None,
+    close: Callable[[TaskClosure], None] | None = None,
 ) -> ReplaySummary:
     """Replay event files through the engine.
 
     ``publish`` gets every enriched event, ``decide`` every task a rule proposes (active
-    and shadow), in event-time order.
+    and shadow), ``close`` every closure of superseded tasks, in event-time order.
     """
     started = time.perf_counter()
     summary = ReplaySummary()
@@ -114,6 +118,10 @@ def replay(
                 summary.published += 1
                 summary.signals.update(signal.kind for signal in output.enriched.signals)
                 publish(output.enriched)
+            summary.closures += len(output.closures)
+            if close is not None:
+                for closure in output.closures:
+                    close(closure)
             for decision in output.decisions:
                 (summary.shadow_fired if decision.shadow else summary.fired)[decision.rule.key] += 1
                 samples = summary.samples.setdefault(decision.rule.key, [])

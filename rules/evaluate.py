@@ -22,7 +22,7 @@ from ctxi.rules.model import Severity
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import DeviceType, Event
-from ctxi.schemas.task import DeviceContext, Task, TaskContext
+from ctxi.schemas.task import DeviceContext, Task, TaskClosure, TaskContext
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +42,18 @@ class Decision:
         return self.rule.rule.mode == "shadow"
 
 
+@dataclass(frozen=True)
+class Closure:
+    """A rule fired that closes the customer's open tasks with these actions: they are superseded."""
+
+    rule: CompiledRule
+    closure: TaskClosure
+
+
 @dataclass
 class RuleOutcomes:
     decisions: list[Decision] = field(default_factory=list)
+    closures: list[Closure] = field(default_factory=list)
     evaluated: int = 0
     suppressed: list[tuple[CompiledRule, str]] = field(default_factory=list)  # (rule, why)
     errors: list[tuple[CompiledRule, str]] = field(default_factory=list)
@@ -89,13 +98,26 @@ class RuleSet:
             outcomes.evaluated += 1
             try:
                 fired = compiled.condition.execute(cel_context) is True
-                task = _task(compiled, event, context, signals, variables.all(), cel_context, config) if fired else None
+                task = None
+                if fired and compiled.rule.then is not None:
+                    task = _task(compiled, event, context, signals, variables.all(), cel_context, config)
             except Exception as exc:  # a condition can fail on data (a null where a number was expected)
                 logger.warning(
                     "rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version, event.event_id, exc
                 )
                 outcomes.errors.append((compiled, str(exc)))
                 continue
+            if fired and compiled.rule.supersedes and compiled.rule.mode == "active":
+                reason = f"superseded by {compiled.rule.id} v{compiled.rule.version} on {event.type} {event.event_id}"
+                closure = TaskClosure(
+                    customer_id=context.customer_id,
+                    actions=compiled.rule.supersedes,
+                    rule_id=compiled.rule.id,
+                    rule_version=compiled.rule.version,
+                    reason=reason,
+                    at=event.occurred_at,
+                )
+                outcomes.closures.append(Closure(compiled, closure))
             if task is None:
                 continue
             why = _suppressed(compiled, task, context, snoozes, at, config)

@@ -47,7 +47,7 @@ class CompiledRule:
     source: str  # file:line of the rule, for messages
     condition: Any  # cel.Program
     priority: Any  # cel.Program or None
-    title: Any  # jinja2.Template, likewise below
+    title: Any  # jinja2.Template, likewise below; None for a rule that only supersedes
     reason: Any
     steps: tuple[Any, ...]
     dedup_key: Any
@@ -147,15 +147,17 @@ def _compile(
     for index, event_type in enumerate(rule.on):
         if event_type not in EVENT_TYPES:
             error(("on", index), f"unknown event type {event_type!r} in 'on'")
-    if rule.then.queue not in queues:
-        error(("then", "queue"), f"unknown queue {rule.then.queue!r}; known queues: {sorted(queues)}")
     condition = _compile_cel(rule.when, ("when",), "when", error)
     priority = None
-    if rule.then.priority is not None:
-        priority = _compile_cel(rule.then.priority, ("then", "priority"), "priority", error)
     templates: dict[str, Any] = {}
-    fields = {"title": rule.then.title, "reason": rule.then.reason, "dedup_key": rule.then.dedup_key}
-    fields.update({f"steps.{i}": step for i, step in enumerate(rule.then.steps)})
+    fields: dict[str, str] = {}
+    if rule.then is not None:
+        if rule.then.queue not in queues:
+            error(("then", "queue"), f"unknown queue {rule.then.queue!r}; known queues: {sorted(queues)}")
+        if rule.then.priority is not None:
+            priority = _compile_cel(rule.then.priority, ("then", "priority"), "priority", error)
+        fields = {"title": rule.then.title, "reason": rule.then.reason, "dedup_key": rule.then.dedup_key}
+        fields.update({f"steps.{i}": step for i, step in enumerate(rule.then.steps)})
     for field_name, source_text in fields.items():
         path = ("then", *(int(p) if p.isdigit() else p for p in field_name.split(".")))
         try:
@@ -176,10 +178,10 @@ def _compile(
         source=source,
         condition=condition,
         priority=priority,
-        title=templates["title"],
-        reason=templates["reason"],
-        steps=tuple(templates[f"steps.{i}"] for i in range(len(rule.then.steps))),
-        dedup_key=templates["dedup_key"],
+        title=templates.get("title"),
+        reason=templates.get("reason"),
+        steps=tuple(templates[f"steps.{i}"] for i in range(len(rule.then.steps))) if rule.then else (),
+        dedup_key=templates.get("dedup_key"),
     )
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ctxi.schemas.events import ContactChannel
 
@@ -62,9 +62,18 @@ class Rule(BaseModel):
     description: str
     on: Annotated[list[str], Field(min_length=1)]
     when: str
-    then: TaskTemplate
+    then: TaskTemplate | None = None
+    # When the rule fires, the customer's open tasks with these actions are closed as
+    # superseded (the customer was rebooked: the rebooking task is done).
+    supersedes: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = []
     mode: Literal["active", "shadow"] = "active"
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Rule:
+        if self.then is None and not self.supersedes:
+            raise ValueError("a rule needs 'then' (the task it proposes), 'supersedes' (tasks it closes), or both")
+        return self
 
 
 class Expectation(BaseModel):

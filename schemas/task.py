@@ -72,6 +72,18 @@ class Task(BaseModel):
     context: TaskContext | None = None
 
 
+class TaskClosure(BaseModel):
+    """Close a customer's open tasks with these actions: a newer fact superseded them."""
+
+    model_config = TASK_CONFIG
+    customer_id: NonEmptyStr
+    actions: Annotated[list[NonEmptyStr], Field(min_length=1)]
+    rule_id: NonEmptyStr
+    rule_version: Annotated[int, Field(ge=1)]
+    reason: NonEmptyStr
+    at: Timestamp
+
+
 class TaskOutcome(BaseModel):
     """What an agent did with a task, published on the outcomes topic for the context to learn from."""
 

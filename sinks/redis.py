@@ -7,6 +7,7 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
   among equals (score = priority × 10^10 + (10^10 − created_at in Unix seconds));
 - ``<p>:expiry:<queue>``: the same ids scored by ``expires_at``, to drop expired ones;
 - ``<p>:deferred:<queue>``: ids scored by ``not_before``, to announce when they show;
+- ``<p>:customer:<customer_id>``: the ids of a customer's tasks, to close superseded ones;
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
   visible (a deferred task's time came), claimed, completed, dismissed, expired.
 
@@ -23,7 +24,7 @@ import orjson
 import redis.asyncio as aioredis
 from faust.serializers import codecs
 
-from ctxi.schemas.task import Task
+from ctxi.schemas.task import Task, TaskClosure
 from ctxi.streams.codecs import TASK_CODEC
 
 _SCORE_SPAN = 10**10
@@ -54,6 +55,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2]) then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
   if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4]) end
+  redis.call('SADD', KEYS[7], ARGV[4])
   redis.call('PUBLISH', KEYS[4], ARGV[5])
   return 1
 end
@@ -92,6 +94,9 @@ class RedisTaskStore:
     def expiry_key(self, queue: str) -> str:
         return f"{self.prefix}:expiry:{queue}"
 
+    def customer_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:customer:{customer_id}"
+
     def revision_key(self, task_id: str) -> str:
         return f"{self.prefix}:revision:{task_id}"
 
@@ -115,6 +120,7 @@ class RedisTaskStore:
                 self.channel(task.queue),
                 self.deferred_key(task.queue),
                 self.revision_key(task.task_id),
+                self.customer_key(task.customer_id),
             ],
             args=[
                 codecs.dumps(TASK_CODEC, task),
@@ -160,6 +166,29 @@ class RedisTaskStore:
             args=[agent_id, task.task_id, notice],
         )
         return bool(closed)
+
+    async def close_superseded(self, closure: TaskClosure) -> list[str]:
+        """Take the customer's open tasks with the closure's actions off their queues; announce each."""
+        ids = [member.decode() for member in await self.client.smembers(self.customer_key(closure.customer_id))]
+        bodies = await self.client.mget([self.task_key(task_id) for task_id in ids]) if ids else []
+        closed = []
+        for task_id, body in zip(ids, bodies, strict=True):
+            if body is None:
+                await self.client.srem(self.customer_key(closure.customer_id), task_id)  # expired or closed
+                continue
+            task = codecs.loads(TASK_CODEC, body)
+            if task.action not in closure.actions:
+                continue
+            notice = orjson.dumps({"change": "superseded", "task_id": task_id, "reason": closure.reason})
+            async with self.client.pipeline(transaction=True) as pipe:
+                for key in (self.queue_key(task.queue), self.expiry_key(task.queue), self.deferred_key(task.queue)):
+                    pipe.zrem(key, task_id)
+                pipe.delete(self.task_key(task_id), self.claim_key(task_id))
+                pipe.srem(self.customer_key(closure.customer_id), task_id)
+                pipe.publish(self.channel(task.queue), notice)
+                await pipe.execute()
+            closed.append(task_id)
+        return closed
 
     async def remove_expired(self, queue: str, now: datetime | None = None) -> list[str]:
         """Drop the tasks of ``queue`` whose time has passed; announce each."""

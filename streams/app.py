@@ -48,6 +48,7 @@ signals_topic = model_topic(settings.signals_topic, codecs.ENRICHED_CODEC)
 
 task_topics = {queue: model_topic(settings.task_topic(queue), codecs.TASK_CODEC) for queue in settings.queues}
 shadow_task_topic = model_topic(settings.shadow_task_topic, codecs.TASK_CODEC)
+closures_topic = model_topic(settings.closures_topic, codecs.CLOSURE_CODEC)
 
 
 def model_table(name: str, codec: str, help: str) -> faust.Table:

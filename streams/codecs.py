@@ -20,7 +20,7 @@ from ctxi.rules.publish import PublishedPack
 from ctxi.rules.snooze import Snooze
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_ADAPTER
-from ctxi.schemas.task import Task, TaskOutcome
+from ctxi.schemas.task import Task, TaskClosure, TaskOutcome
 
 EVENT_CODEC = "ctxi_event"
 ROUTED_CODEC = "ctxi_routed"  # events and fleet index entries: the by-customer topic
@@ -32,6 +32,7 @@ ENRICHED_CODEC = "ctxi_enriched"
 PUBLISHED_PACK_CODEC = "ctxi_published_pack"
 SNOOZE_CODEC = "ctxi_snooze"
 OUTCOME_CODEC = "ctxi_outcome"
+CLOSURE_CODEC = "ctxi_closure"
 
 
 def dumps_model(adapter: TypeAdapter[Any], value: Any, *, exclude_defaults: bool = False) -> bytes:
@@ -71,6 +72,7 @@ for _name, _codec in {
     PUBLISHED_PACK_CODEC: PydanticCodec(adapter=TypeAdapter(PublishedPack)),
     SNOOZE_CODEC: PydanticCodec(adapter=TypeAdapter(Snooze)),
     OUTCOME_CODEC: PydanticCodec(adapter=TypeAdapter(TaskOutcome)),
+    CLOSURE_CODEC: PydanticCodec(adapter=TypeAdapter(TaskClosure)),
     CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), exclude_defaults=True),
     FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), exclude_defaults=True),
 }.items():

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     rules_topic: str = Field("ctxi.rules", description="Published rule packs (compacted), read by every worker.")
     snoozes_topic: str = Field("ctxi.snoozes", description="Rule snoozes (compacted), read by every worker.")
     outcomes_topic: str = Field("tasks.outcomes", description="What agents did with tasks (from the gateway).")
+    closures_topic: str = Field("tasks.closures", description="Tasks superseded by newer facts, to close.")
 
     # --- desktop gateway (ctxi desktop) --------------------------------------------------
     desktop_host: str = Field("127.0.0.1", description="Address the desktop gateway listens on.")

@@ -54,6 +54,7 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         ],
         TopicSpec(settings.shadow_task_topic, partitions, replicas, purpose="tasks shadow rules would propose"),
         TopicSpec(settings.outcomes_topic, partitions, replicas, purpose="what agents did with tasks"),
+        TopicSpec(settings.closures_topic, partitions, replicas, purpose="tasks superseded by newer facts"),
         # One partition: every worker reads all of it, in publishing order.
         TopicSpec(settings.rules_topic, 1, replicas, config=COMPACTED, purpose="published rule packs"),
         TopicSpec(settings.snoozes_topic, 1, replicas, config=COMPACTED, purpose="rule snoozes"),

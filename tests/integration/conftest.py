@@ -44,6 +44,7 @@ def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> N
         "CTXI_RULES_TOPIC": f"{name}.rules",
         "CTXI_SNOOZES_TOPIC": f"{name}.snoozes",
         "CTXI_OUTCOMES_TOPIC": f"{name}.tasks.outcomes",
+        "CTXI_CLOSURES_TOPIC": f"{name}.tasks.closures",
         "CTXI_TOPIC_PARTITIONS": "2",
         "CTXI_DATA_DIR": str(tmp_path / "worker-data"),
     }

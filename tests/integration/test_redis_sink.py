@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 from redis.exceptions import RedisError
 
+from ctxi.schemas.task import TaskClosure
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from tests.conftest import free_port, unavailable
 from tests.factories import make_task
@@ -244,3 +245,96 @@ async def test_a_closed_task_is_not_brought_back_by_reprocessing(redis_url: str)
     assert not await store.write(task)
     assert await store.list_queue("fraud") == []
     await store.client.aclose()
+
+
+async def test_a_closure_takes_the_customers_superseded_tasks_off_their_queues(redis_url: str) -> None:
+    store = store_for(redis_url)
+    rebook = fresh(task_id="rebook", queue="travel", action="rebook_connection", customer_id="C-4")
+    weather = fresh(task_id="weather", queue="travel", action="protect_connection_from_weather", customer_id="C-4")
+    other = fresh(task_id="other", queue="travel", action="rebook_connection", customer_id="C-5")
+    for task in (rebook, weather, other):
+        await store.write(task)
+    closure = TaskClosure(
+        customer_id="C-4",
+        actions=["rebook_connection"],
+        rule_id="travel.rebooked",
+        rule_version=1,
+        reason="rebooked",
+        at=datetime.now(UTC),
+    )
+    assert await store.close_superseded(closure) == ["rebook"]
+    assert sorted(t.task_id for t in await store.list_queue("travel")) == ["other", "weather"]
+    assert not await store.write(rebook)  # reprocessing does not bring it back
+    await store.client.aclose()
+
+
+async def test_a_worker_closes_the_rebooking_task_when_the_customer_is_rebooked(
+    namespace: Namespace, run_worker: WorkerFactory, redis_url: str
+) -> None:
+    run_worker(namespace)
+    now = datetime.now(UTC).replace(microsecond=0)
+    first_leg, second_leg = now + timedelta(hours=2), now + timedelta(hours=10)
+    booking = {
+        "event_id": "b-1",
+        "type": "travel.booking",
+        "customer_id": "C-9",
+        "occurred_at": now.isoformat(),
+        "payload": {
+            "booking_id": "PNR-1",
+            "segments": [
+                {
+                    "flight": "BA178",
+                    "origin": "JFK",
+                    "destination": "LHR",
+                    "departs_at": first_leg.isoformat(),
+                    "arrives_at": (first_leg + timedelta(hours=7)).isoformat(),
+                },
+                {
+                    "flight": "BA548",
+                    "origin": "LHR",
+                    "destination": "FCO",
+                    "departs_at": second_leg.isoformat(),
+                    "arrives_at": (second_leg + timedelta(hours=2)).isoformat(),
+                },
+            ],
+        },
+    }
+    delay = {
+        "event_id": "s-1",
+        "type": "travel.flight_status",
+        "occurred_at": (now + timedelta(minutes=1)).isoformat(),
+        "payload": {
+            "flight": "BA178",
+            "scheduled_departure": first_leg.isoformat(),
+            "status": "delayed",
+            "delay_minutes": 120,
+        },
+    }
+    rebooked = {
+        **booking,
+        "event_id": "b-2",
+        "occurred_at": (now + timedelta(minutes=5)).isoformat(),
+        "payload": {"booking_id": "PNR-2", "segments": [booking["payload"]["segments"][0]]},
+    }
+    store = RedisTaskStore(connect_redis(redis_url), prefix=namespace.settings.redis_prefix)
+    pipeline = Pipeline(namespace)
+    try:
+        pipeline.feed(orjson.dumps(booking))
+        pipeline.feed(orjson.dumps(delay))
+        assert [t.action for t in await wait_for_tasks(store, "travel", 1)] == ["rebook_connection"]
+        pipeline.feed(orjson.dumps(rebooked))
+    finally:
+        pipeline.close()
+    deadline = time.monotonic() + 30
+    while await store.list_queue("travel") and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert await store.list_queue("travel") == []
+    await store.client.aclose()
+
+
+async def wait_for_tasks(store: RedisTaskStore, queue: str, count: int, timeout: float = 30) -> list:
+    deadline, tasks = time.monotonic() + timeout, []
+    while len(tasks) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        tasks = await store.list_queue(queue)
+    return tasks

@@ -17,6 +17,7 @@ from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.rules.snooze import Snooze, Snoozes
+from ctxi.schemas.task import TaskClosure
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "examples" / "scenarios.jsonl"
 QUEUES = frozenset({"fraud", "travel", "service"})
@@ -200,3 +201,35 @@ def test_rules_are_evaluated_only_for_their_event_types() -> None:
     rules = RuleSet(load_rule_dir(BUILTIN_PACKS, QUEUES))
     assert [r.rule.id for r in rules.rules_for("billing.balance_low")] == ["service.debit_will_fail"]
     assert rules.rules_for("crm.interaction") == ()
+
+
+def test_a_new_booking_supersedes_the_rebooking_task(tmp_path: Path) -> None:
+    lines = SCENARIOS.read_bytes().splitlines()
+    rebooked = {
+        "event_id": "sc-050",
+        "type": "travel.booking",
+        "customer_id": "C-4004",
+        "occurred_at": "2026-03-03T23:00:00Z",
+        "payload": {
+            "booking_id": "PNR-NEW",
+            "segments": [
+                {
+                    "flight": "BA552",
+                    "origin": "LHR",
+                    "destination": "FCO",
+                    "departs_at": "2026-03-04T14:00:00Z",
+                    "arrives_at": "2026-03-04T16:30:00Z",
+                }
+            ],
+        },
+    }
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join([*lines, orjson.dumps(rebooked)]) + b"\n")
+    closures: list[TaskClosure] = []
+    rules = RuleSet(load_rule_dir(BUILTIN_PACKS, QUEUES))
+    summary = replay([path], EngineConfig(), lambda e: None, lambda d: None, rules=rules, close=closures.append)
+    assert summary.closures == 4  # one per booking: the three of the file and the rebooking
+    last = closures[-1]
+    assert last.customer_id == "C-4004"
+    assert last.actions == ["rebook_connection", "rebook_cancelled_flight"]
+    assert last.reason == "superseded by travel.rebooked v1 on travel.booking sc-050"

@@ -59,6 +59,7 @@ def test_catalogue_lists_every_topic_once_with_the_configured_layout() -> None:
         "tasks.service",
         "tasks.shadow",
         "tasks.outcomes",
+        "tasks.closures",
         "ctxi.rules",
         "ctxi.snoozes",
     } == set(names)
