@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -25,6 +27,7 @@ from ctxi.streams.app import app, dead_letter_topic, settings
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30.0
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+T = TypeVar("T")
 
 store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
 tasks_topic = app.topic(
@@ -35,25 +38,29 @@ tasks_topic = app.topic(
 )
 
 
+async def until_redis_answers(what: str, write: Callable[[], Awaitable[T]]) -> T:
+    """Run ``write`` until Redis is reachable; other Redis errors are the caller's."""
+    backoff = 0.5
+    while True:
+        try:
+            return await write()
+        except TRANSIENT as exc:
+            logger.warning("Redis unreachable for %s (%s); retrying in %.1fs", what, exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+
 @app.agent(tasks_topic)
 async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
-    """Write each task to Redis (idempotently by task_id), retrying until Redis takes it."""
+    """Write each task to Redis (idempotently by task_id and revision), retrying until Redis takes it."""
     async for record in stream.events():
         task, message = record.value, record.message
-        backoff = 0.5
-        while True:
-            try:
-                await store.write(task)
-                break
-            except TRANSIENT as exc:
-                logger.warning("Redis write of task %s failed (%s); retrying in %.1fs", task.task_id, exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-            except RedisError as exc:
-                origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
-                logger.error("Redis refused task %s from %s: %s", task.task_id, origin, exc)
-                await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
-                break
+        try:
+            await until_redis_answers(f"task {task.task_id}", lambda task=task: store.write(task))
+        except RedisError as exc:
+            origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
+            logger.error("Redis refused task %s from %s: %s", task.task_id, origin, exc)
+            await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
 
 
 closures_from_kafka = app.topic(
@@ -65,14 +72,8 @@ closures_from_kafka = app.topic(
 async def closures_to_redis(stream):  # type: ignore[no-untyped-def]
     """Close superseded tasks in Redis, retrying while Redis is unreachable."""
     async for closure in stream:
-        backoff = 0.5
-        while True:
-            try:
-                closed = await store.close_superseded(closure)
-                if closed:
-                    logger.info("closed %s for %s: %s", ", ".join(closed), closure.customer_id, closure.reason)
-                break
-            except TRANSIENT as exc:
-                logger.warning("Redis unreachable closing tasks of %s (%s); retrying", closure.customer_id, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        closed = await until_redis_answers(
+            f"closing tasks of {closure.customer_id}", lambda closure=closure: store.close_superseded(closure)
+        )
+        if closed:
+            logger.info("closed %s for %s: %s", ", ".join(closed), closure.customer_id, closure.reason)
