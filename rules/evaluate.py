@@ -17,6 +17,7 @@ from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal, SocialSignal
 from ctxi.prioritize.deadlines import due_by
 from ctxi.prioritize.formula import priority
+from ctxi.rules.evidence import evidence
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Severity
 from ctxi.rules.snooze import Snoozes
@@ -218,6 +219,7 @@ def _task(
     dedup_key = compiled.dedup_key.render(**variables).strip()
     deadline = due_by(signals)
     social = next((s for s in signals if isinstance(s, SocialSignal)), None)
+    details = evidence(event, signals)
     breakdown = priority(
         _base_priority(compiled, cel_context),
         tier=context.profile.tier if context.profile else None,
@@ -240,7 +242,8 @@ def _task(
         due_by=deadline,
         reason=compiled.reason.render(**variables).strip(),
         steps=[step.render(**variables).strip() for step in compiled.steps],
-        evidence=_evidence(event, signals),
+        evidence=[item.event_id for item in details],
+        evidence_details=details,
         rule_id=rule.id,
         rule_version=rule.version,
         created_at=event.occurred_at,
@@ -275,17 +278,6 @@ def _base_priority(compiled: CompiledRule, cel_context: cel.Context) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"priority must be a number, got {value!r}")
     return max(0, min(100, round(value)))
-
-
-def _evidence(event: Event, signals: Sequence[Signal]) -> list[str]:
-    """The triggering event, then every event a signal rests on (the two sides of a conflict)."""
-    ids = [event.event_id]
-    for signal in signals:
-        for side in ("earlier", "later"):
-            observation = getattr(signal, side, None)
-            if observation is not None and observation.event_id not in ids:
-                ids.append(observation.event_id)
-    return ids
 
 
 def context_card(context: CustomerContext) -> TaskContext:

@@ -34,6 +34,16 @@ class TaskContext(BaseModel):
     device: DeviceContext | None = None
 
 
+class EvidenceItem(BaseModel):
+    """One event a task rests on, in words (rules/evidence.py): what the desktop shows."""
+
+    model_config = TASK_CONFIG
+    event_id: NonEmptyStr
+    type: NonEmptyStr
+    occurred_at: Timestamp
+    summary: NonEmptyStr
+
+
 class PriorityBreakdown(BaseModel):
     """Why a task ranks where it does: each factor of the priority formula (prioritize/formula.py)."""
 
@@ -59,6 +69,9 @@ class Task(BaseModel):
     reason: NonEmptyStr = Field(description="Why the task exists, in words.")
     steps: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(description="What to do, and how.")
     evidence: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(description="The event_ids the task rests on.")
+    evidence_details: list[EvidenceItem] = Field(
+        default_factory=list, description="The same events, each described in one readable line."
+    )
     rule_id: NonEmptyStr
     rule_version: Annotated[int, Field(ge=1)]
     created_at: Timestamp
