@@ -17,6 +17,7 @@ COPY engine engine
 COPY rules rules
 COPY prioritize prioritize
 COPY gateway gateway
+COPY desktop desktop
 RUN pip install . && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
 USER ctxi
 ENV CTXI_DATA_DIR=/var/lib/ctxi

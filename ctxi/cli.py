@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -479,6 +480,19 @@ def events_produce(
     topic: Annotated[
         str | None, typer.Option(help="Send every line here instead of routing by the event's source.")
     ] = None,
+    shift_to_now: Annotated[
+        bool,
+        typer.Option(
+            "--shift-to-now",
+            help="Move every timestamp by the same amount so the latest event happens now (current tasks).",
+        ),
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Seconds between messages, as a live source sends them (keeps their order across topics)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Send each line of FILE as one Kafka message to the input topics, as a source system would.
 
@@ -488,22 +502,32 @@ def events_produce(
     """
     from kafka import KafkaProducer
 
+    from ctxi.ingest.retime import latest_occurrence, shift_line
+
     settings = get_settings()
+    lines = [(number, line) for number, line in enumerate(file.read_bytes().splitlines(), start=1) if line.strip()]
+    if shift_to_now:
+        latest = latest_occurrence(line for _, line in lines)
+        if latest is None:
+            _err(f"error: {file} has no event with a readable occurred_at to shift from")
+            raise typer.Exit(1)
+        delta = datetime.now(UTC).replace(microsecond=0) - latest
+        lines = [(number, shift_line(line, delta)) for number, line in lines]
+        _err(f"shifted every timestamp by {delta} (latest event now)")
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
     sent: Counter[str] = Counter()
     unroutable = 0
-    with file.open("rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            line = line.rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            target, key = _route(line, settings.input_topic, topic)
-            if target is None:
-                unroutable += 1
-                _err(f"{file}:{number}: no known source in 'type'; not sent (use --topic to send it anyway)")
-                continue
-            producer.send(target, key=key, value=line)
-            sent[target] += 1
+    for number, line in lines:
+        target, key = _route(line, settings.input_topic, topic)
+        if target is None:
+            unroutable += 1
+            _err(f"{file}:{number}: no known source in 'type'; not sent (use --topic to send it anyway)")
+            continue
+        producer.send(target, key=key, value=line)
+        sent[target] += 1
+        if interval:
+            producer.flush()
+            time.sleep(interval)
     producer.flush()
     producer.close()
     for target, count in sorted(sent.items()):

@@ -1,8 +1,11 @@
-"""The desktop gateway: the HTTP API desktops use to read, follow, claim and close tasks.
+"""The desktop gateway: the agent desktop page, and the HTTP API it uses to read, follow,
+claim and close tasks.
 
-Every route but ``/healthz`` needs ``Authorization: Bearer <token>``; an agent only sees
-and works the queues its token allows. Errors are JSON: ``{"error": "..."}``.
+Every ``/api/`` route needs ``Authorization: Bearer <token>``; an agent only sees and
+works the queues its token allows. Errors are JSON: ``{"error": "..."}``. The page
+itself (``/`` and ``/desktop/``) holds no data: it signs in with a token and calls the API.
 
+    GET  /                              the agent desktop page (desktop/static/)
     GET  /api/me                        the agent and its queues
     GET  /api/queues/{queue}/tasks      visible tasks, most urgent first
     GET  /api/queues/{queue}/events     Server-Sent Events: added, claimed, completed, ...
@@ -13,15 +16,19 @@ and works the queues its token allows. Errors are JSON: ``{"error": "..."}``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+import ctxi.desktop
 from ctxi.gateway.auth import Directory
+from ctxi.prioritize.formula import priority_band
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.sinks.redis import RedisTaskStore
 
@@ -31,8 +38,17 @@ OutcomeSender = Callable[[TaskOutcome], Awaitable[None]]
 STORE = web.AppKey("store", RedisTaskStore)
 DIRECTORY = web.AppKey("directory", Directory)
 SEND_OUTCOME = web.AppKey("send_outcome", Callable)  # type: ignore[arg-type]
+FOLLOWERS = web.AppKey("followers", set)  # the handler tasks of open event streams
 AGENT = web.RequestKey("agent_id", str)
 QUEUES = web.RequestKey("queues", frozenset)
+
+PAGE_DIR = Path(ctxi.desktop.__file__).parent / "static"
+# The page runs only its own script and style and talks only to this origin, so a task
+# text that slipped markup past the page's textContent rendering could still run nothing.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 
 class ApiError(Exception):
@@ -66,7 +82,7 @@ async def errors_as_json(request: web.Request, handler: Callable[[web.Request], 
 
 @web.middleware
 async def authenticated(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
-    if request.path == "/healthz":
+    if not request.path.startswith("/api/"):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     identity = request.app[DIRECTORY].authenticate(token) if scheme.lower() == "bearer" and token else None
@@ -114,7 +130,10 @@ async def list_tasks(request: web.Request) -> web.Response:
     return json_response(
         {
             "queue": queue,
-            "tasks": [{**t.model_dump(mode="json"), "claimed_by": c} for t, c in zip(tasks, claims, strict=True)],
+            "tasks": [
+                {**t.model_dump(mode="json"), "band": priority_band(t.priority), "claimed_by": c}
+                for t, c in zip(tasks, claims, strict=True)
+            ],
         }
     )
 
@@ -127,6 +146,8 @@ async def follow(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     pubsub = store.client.pubsub()
     await pubsub.subscribe(store.channel(queue))
+    handler = asyncio.current_task()
+    request.app[FOLLOWERS].add(handler)
     try:
         await response.write(b": following " + queue.encode() + b"\n\n")
         while True:
@@ -136,8 +157,15 @@ async def follow(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, RuntimeError):
         pass  # the desktop went away
     finally:
+        request.app[FOLLOWERS].discard(handler)
         await pubsub.aclose()
     return response
+
+
+async def end_streams(app: web.Application) -> None:
+    """On shutdown, end the open event streams: they never finish by themselves (desktops reconnect)."""
+    for handler in list(app[FOLLOWERS]):
+        handler.cancel()
 
 
 async def claim(request: web.Request) -> web.Response:
@@ -186,9 +214,26 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(PAGE_DIR / "index.html")
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if not request.path.startswith("/api/"):
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.headers["Cache-Control"] = "no-cache"  # a new release's page is picked up at once
+
+
 def create_app(store: RedisTaskStore, directory: Directory, send_outcome: OutcomeSender) -> web.Application:
     app = web.Application(middlewares=[errors_as_json, authenticated])
     app[STORE], app[DIRECTORY], app[SEND_OUTCOME] = store, directory, send_outcome
+    app[FOLLOWERS] = set()
+    app.on_response_prepare.append(security_headers)
+    app.on_shutdown.append(end_streams)
+    app.router.add_get("/", page)
+    app.router.add_static("/desktop/", PAGE_DIR)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/me", me)
     app.router.add_get("/api/queues/{queue}/tasks", list_tasks)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -40,6 +41,18 @@ class PriorityWeights(BaseModel):
     churn_weight: float = Field(0.2, ge=0, description="Extra weight of negative sentiment (0-1).")
     urgency_weight: float = Field(0.3, ge=0, description="Extra weight of a deadline about to pass.")
     urgency_horizon_hours: float = Field(24, gt=0, description="Deadlines further than this add nothing.")
+
+
+PriorityBand = Literal["critical", "high", "medium", "low"]
+
+# Bands start at the severities' base priorities, so a critical rule's task reads "critical"
+# unless the formula lowered it (a customer with no profile, say).
+_BANDS: tuple[tuple[int, PriorityBand], ...] = ((75, "critical"), (60, "high"), (40, "medium"), (0, "low"))
+
+
+def priority_band(score: int) -> PriorityBand:
+    """The band a desktop shows beside the number: critical 75+, high 60+, medium 40+, low."""
+    return next(band for floor, band in _BANDS if score >= floor)
 
 
 def priority(

@@ -6,14 +6,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import orjson
 import pytest
 
+from ctxi.gateway.auth import hash_token
 from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue, ensure_topics
 from tests.conftest import free_port
@@ -59,23 +63,12 @@ class WorkerFactory(Protocol):
     def __call__(self, namespace: Namespace) -> subprocess.Popen[bytes]: ...
 
 
-@pytest.fixture
-def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
-    """Start ``ctxi worker`` processes; stop them at the end and show their logs if the test failed."""
-    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+class DesktopFactory(Protocol):
+    def __call__(self, namespace: Namespace, agents: dict[str, tuple[str, list[str]]]) -> str: ...
 
-    def start(namespace: Namespace) -> subprocess.Popen[bytes]:
-        log = tmp_path / f"worker-{len(started)}.log"
-        env = {**os.environ, **namespace.env, "CTXI_WEB_PORT": str(free_port()), "CTXI_LOG_LEVEL": "info"}
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "ctxi.cli", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        started.append((process, log))
-        process.log_path = log  # type: ignore[attr-defined]
-        return process
 
-    yield start
+def _stop(started: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
+    """Stop processes gracefully (SIGTERM, then SIGKILL) and show the end of their logs."""
     for process, log in started:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -86,3 +79,67 @@ def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
                 process.wait()
         sys.stderr.write(f"\n--- {log.name} (last 40 lines) ---\n")
         sys.stderr.write("\n".join(log.read_text(errors="replace").splitlines()[-40:]) + "\n")
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ctxi.cli", *command], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    process.log_path = log  # type: ignore[attr-defined]
+    return process
+
+
+@pytest.fixture
+def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Start ``ctxi worker`` processes; stop them at the end and show their logs."""
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(namespace: Namespace) -> subprocess.Popen[bytes]:
+        log = tmp_path / f"worker-{len(started)}.log"
+        env = {**os.environ, **namespace.env, "CTXI_WEB_PORT": str(free_port()), "CTXI_LOG_LEVEL": "info"}
+        process = _start(["worker"], env, log)
+        started.append((process, log))
+        return process
+
+    yield start
+    _stop(started)
+
+
+@pytest.fixture
+def run_desktop(tmp_path: Path) -> Iterator[DesktopFactory]:
+    """Start ``ctxi desktop`` as an operator does, for agents given as ``{agent: (token, queues)}``.
+
+    Returns the base URL once the gateway answers; the sweeper runs every 0.5 s so that
+    deferred and expired tasks show and go within a test's patience.
+    """
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(namespace: Namespace, agents: dict[str, tuple[str, list[str]]]) -> str:
+        port = free_port()
+        entries = {
+            agent: {"token_sha256": hash_token(token), "queues": queues} for agent, (token, queues) in agents.items()
+        }
+        env = {
+            **os.environ,
+            **namespace.env,
+            "CTXI_DESKTOP_PORT": str(port),
+            "CTXI_DESKTOP_SWEEP_SECONDS": "0.5",
+            "CTXI_AGENTS": orjson.dumps(entries).decode(),
+        }
+        log = tmp_path / f"desktop-{len(started)}.log"
+        process = _start(["desktop"], env, log)
+        started.append((process, log))
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, f"ctxi desktop exited: {log.read_text(errors='replace')}"
+            try:
+                urllib.request.urlopen(f"{base_url}/healthz", timeout=2).read()
+                return base_url
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"ctxi desktop did not answer within 60 s: {log.read_text(errors='replace')}")
+
+    yield start
+    _stop(started)

@@ -9,8 +9,9 @@ from faust.serializers import codecs
 from kafka import KafkaConsumer, KafkaProducer
 
 from ctxi.engine.pipeline import EnrichedEvent
-from ctxi.schemas.task import Task
+from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.streams.codecs import ENRICHED_CODEC, TASK_CODEC
+from ctxi.streams.settings import Settings
 from tests.integration.conftest import Namespace
 
 
@@ -74,3 +75,15 @@ class Pipeline:
     def close(self) -> None:
         self.producer.close()
         self.consumer.close()
+
+
+def read_outcomes(settings: Settings, timeout: float = 20.0) -> list[TaskOutcome]:
+    """The outcomes on the namespace's outcomes topic, waiting up to ``timeout`` for the first."""
+    consumer = KafkaConsumer(
+        settings.outcomes_topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    deadline, outcomes = time.monotonic() + timeout, []
+    while not outcomes and time.monotonic() < deadline:
+        outcomes = [TaskOutcome.model_validate_json(r.value) for rs in consumer.poll(1000).values() for r in rs]
+    consumer.close()
+    return outcomes

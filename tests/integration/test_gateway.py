@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from kafka import KafkaConsumer
 
 from ctxi.gateway.auth import AgentAccess, hash_token
 from ctxi.gateway.server import build
-from ctxi.schemas.task import TaskOutcome
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams.topics import catalogue, ensure_topics
-from tests.conftest import free_port
-from tests.integration.conftest import Namespace
+from tests.integration.conftest import DesktopFactory, Namespace
+from tests.integration.pipeline import read_outcomes
 from tests.integration.test_redis_sink import fresh
 
 TOKENS = {"fraud-1": "fraud-token-1", "fraud-2": "fraud-token-2", "travel-1": "travel-token-1"}
@@ -72,7 +66,19 @@ async def test_the_queue_is_listed_most_urgent_first(gateway) -> None:
     response = await client.get("/api/queues/fraud/tasks", headers=auth("fraud-1"))
     body = await response.json()
     assert [task["task_id"] for task in body["tasks"]] == ["high", "mid", "low"]
+    assert [task["band"] for task in body["tasks"]] == ["critical", "medium", "low"]
     assert body["tasks"][0]["claimed_by"] is None
+
+
+async def test_the_desktop_page_is_served_without_a_token_and_holds_no_data(gateway) -> None:
+    client, _ = gateway
+    page = await client.get("/")
+    assert page.status == 200 and page.content_type == "text/html"
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    script = await client.get("/desktop/desktop.js")
+    assert script.status == 200 and "javascript" in script.content_type
+    assert (await client.get("/desktop/missing.js")).status == 404
+    assert (await client.get("/api/queues/fraud/tasks")).status == 401  # the data still needs a token
 
 
 async def test_two_concurrent_claims_one_wins(gateway) -> None:
@@ -104,17 +110,7 @@ async def test_completing_a_task_sends_its_outcome_and_takes_it_off_the_queue(ga
     assert done.status == 200, await done.text()
     assert (await (await client.get("/api/queues/fraud/tasks", headers=auth("fraud-1"))).json())["tasks"] == []
 
-    consumer = KafkaConsumer(
-        namespace.settings.outcomes_topic,
-        bootstrap_servers=namespace.settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=10000,
-    )
-    deadline, outcomes = time.monotonic() + 20, []
-    while not outcomes and time.monotonic() < deadline:
-        outcomes = [TaskOutcome.model_validate_json(r.value) for rs in consumer.poll(1000).values() for r in rs]
-    consumer.close()
-    [outcome] = outcomes
+    [outcome] = read_outcomes(namespace.settings)
     assert (outcome.task_id, outcome.agent_id, outcome.outcome) == ("done-1", "fraud-1", "completed")
     assert outcome.detail == "customer confirmed the purchase"
     assert orjson.loads(outcome.model_dump_json())["rule_id"] == "fraud.impossible_travel"
@@ -132,27 +128,8 @@ async def test_dismiss_needs_a_reason(gateway) -> None:
     assert ok.status == 200 and (await ok.json())["outcome"] == "dismissed"
 
 
-def test_ctxi_desktop_serves_from_the_command_line(namespace: Namespace) -> None:
+def test_ctxi_desktop_serves_from_the_command_line(namespace: Namespace, run_desktop: DesktopFactory) -> None:
     """The real entry point, as an operator starts it (not the in-process test server)."""
-    port = free_port()
-    token = "cli-token"
-    agents = {"A-1": {"token_sha256": hash_token(token), "queues": ["fraud"]}}
-    env = {**os.environ, **namespace.env, "CTXI_DESKTOP_PORT": str(port), "CTXI_AGENTS": orjson.dumps(agents).decode()}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ctxi.cli", "desktop"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline, answer = time.monotonic() + 60, None
-        while answer is None and time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/api/me", headers={"Authorization": f"Bearer {token}"}
-                )
-                answer = orjson.loads(urllib.request.urlopen(request, timeout=2).read())
-            except OSError:
-                time.sleep(0.3)
-        assert answer == {"agent_id": "A-1", "queues": ["fraud"]}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    base_url = run_desktop(namespace, {"A-1": ("cli-token", ["fraud"])})
+    request = urllib.request.Request(f"{base_url}/api/me", headers={"Authorization": "Bearer cli-token"})
+    assert orjson.loads(urllib.request.urlopen(request, timeout=5).read()) == {"agent_id": "A-1", "queues": ["fraud"]}

@@ -1,17 +1,25 @@
-"""The ingest agent on a real broker: valid events are repartitioned, bad ones dead-lettered."""
+"""The ingest agent on a real broker: valid events are repartitioned, bad ones dead-lettered;
+and ``ctxi events produce``, which feeds the input topics as source systems do."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime
 
 import orjson
 from faust.serializers import codecs
 from kafka import KafkaConsumer, KafkaProducer
 
 from ctxi.schemas.dead_letter import DeadLetter
-from ctxi.schemas.events import CheckinEvent
+from ctxi.schemas.events import SOURCES, CheckinEvent
 from ctxi.streams.codecs import DEAD_LETTER_CODEC, EVENT_CODEC
+from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Namespace, WorkerFactory
+
+MORNING = REPO_ROOT / "examples" / "morning.jsonl"
 
 CHECKIN = {
     "event_id": "evt-it-01",
@@ -121,3 +129,24 @@ def test_garbage_is_dead_lettered_and_the_events_after_it_still_flow(
     assert reasons[3] == "not a JSON object"
     binary = next(letter for letter in letters if letter.origin.offset == 1)
     assert binary.original_encoding == "base64"
+
+
+def test_events_produce_routes_by_source_and_shifts_the_file_to_now(namespace: Namespace) -> None:
+    settings = namespace.settings
+    started = datetime.now(UTC).replace(microsecond=0)
+    result = subprocess.run(
+        [sys.executable, "-m", "ctxi.cli", "events", "produce", "--shift-to-now", "--interval", "0.01", str(MORNING)],
+        env={**os.environ, **namespace.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [line for line in MORNING.read_bytes().splitlines() if line.strip()]
+    assert "shifted every timestamp by" in result.stderr
+    records = consume(settings.kafka_bootstrap_servers, [settings.input_topic(s) for s in SOURCES], len(lines))
+    assert len(records) == len(lines)
+    times = [datetime.fromisoformat(orjson.loads(record.value)["occurred_at"]) for record in records]
+    assert started <= max(times) <= datetime.now(UTC)  # the latest event happened as it was sent
+    for record in records:
+        document = orjson.loads(record.value)
+        assert record.topic == settings.input_topic(document["type"].partition(".")[0])

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ctxi.enrichers.signals import BalanceShortfall, FlightDisruption
 from ctxi.prioritize.deadlines import due_by
-from ctxi.prioritize.formula import PriorityWeights, priority
+from ctxi.prioritize.formula import PriorityWeights, priority, priority_band
 from ctxi.schemas.events import Tier
 
 WEIGHTS = PriorityWeights()
@@ -106,3 +106,20 @@ def test_deadlines_come_from_the_signals() -> None:
     )
     assert due_by([flight, debit]) == datetime(2026, 3, 3, tzinfo=UTC)
     assert due_by([]) is None
+
+
+@pytest.mark.parametrize(
+    ("score", "band"),
+    [
+        (100, "critical"),
+        (75, "critical"),
+        (74, "high"),
+        (60, "high"),
+        (59, "medium"),
+        (40, "medium"),
+        (39, "low"),
+        (0, "low"),
+    ],
+)
+def test_bands_start_at_the_severities_base_priorities(score: int, band: str) -> None:
+    assert priority_band(score) == band

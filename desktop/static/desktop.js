@@ -1,0 +1,487 @@
+// The ctxi agent desktop: sign in with a token, list the allowed queues most urgent first,
+// follow their changes live (Server-Sent Events read through fetch, so the token travels
+// in a header and never in a URL), and claim, complete or dismiss tasks.
+//
+// Every text from a task is put in the page with textContent, never as markup.
+"use strict";
+
+const TOKEN_KEY = "ctxi.token"; // sessionStorage: gone when the tab closes
+const RECONNECT_MAX_MS = 10000;
+const URGENT_MINUTES = 15; // a countdown turns red below this
+
+const state = {
+  token: null,
+  agent: null,
+  queues: [],
+  filter: "all",
+  tasks: [], // merged over queues, most urgent first
+  cards: new Map(), // task_id -> <li>
+  following: null, // AbortController of the live streams
+  refreshing: null, // the listing under way
+  refreshQueued: null, // the one after it, which sees every change made until it starts
+  live: new Map(), // queue -> connected?
+  seen: new Set(), // task ids already shown, to flag new arrivals
+};
+
+const $ = (id) => document.getElementById(id);
+
+// --- small helpers -------------------------------------------------------------------
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+});
+
+function formatTime(iso) {
+  return timeFormat.format(new Date(iso));
+}
+
+function duration(ms) {
+  const total = Math.floor(Math.abs(ms) / 1000);
+  const days = Math.floor(total / 86400);
+  const hours = Math.floor((total % 86400) / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const seconds = total % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  if (days) return `${days}d ${hours}h ${pad(minutes)}m`;
+  if (hours) return `${hours}h ${pad(minutes)}m ${pad(seconds)}s`;
+  return `${minutes}m ${pad(seconds)}s`;
+}
+
+function ago(iso) {
+  const ms = Date.now() - new Date(iso).getTime();
+  return ms < 60000 ? "just now" : `${duration(ms).split(" ").slice(0, 2).join(" ")} ago`;
+}
+
+function capitalize(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+function place(location) {
+  if (!location) return null;
+  const named = [location.city, location.country].filter(Boolean).join(", ");
+  return named || `${location.lat.toFixed(3)}, ${location.lon.toFixed(3)}`;
+}
+
+function sentimentText(score) {
+  if (score === null || score === undefined) return null;
+  const mood = score <= -0.3 ? "negative" : score >= 0.3 ? "positive" : "neutral";
+  return `${mood} (${score.toFixed(2).replace("-", "−")})`;
+}
+
+// --- the API ---------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(path, { method = "GET", body } = {}) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401 && state.agent) {
+    signOut("Your token is no longer accepted: sign in again.");
+  }
+  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText, data);
+  return data;
+}
+
+// --- signing in and out ------------------------------------------------------------------
+
+async function signIn(token) {
+  state.token = token;
+  const me = await api("/api/me");
+  sessionStorage.setItem(TOKEN_KEY, token);
+  state.agent = me.agent_id;
+  state.queues = me.queues;
+  state.filter = "all";
+  $("agent-id").textContent = me.agent_id;
+  $("sign-in").hidden = true;
+  $("session").hidden = false;
+  $("work").hidden = false;
+  renderFilter();
+  follow();
+  await scheduleRefresh();
+  $("tasks").focus({ preventScroll: true });
+}
+
+function signOut(message = "") {
+  state.following?.abort();
+  state.following = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  Object.assign(state, { token: null, agent: null, queues: [], tasks: [] });
+  state.cards.clear();
+  state.seen.clear();
+  state.live.clear();
+  $("tasks").replaceChildren();
+  $("work").hidden = true;
+  $("session").hidden = true;
+  $("sign-in").hidden = false;
+  $("sign-in-error").textContent = message;
+  $("token").value = "";
+  $("token").focus();
+}
+
+// --- live updates ----------------------------------------------------------------------
+
+function follow() {
+  state.following?.abort();
+  state.following = new AbortController();
+  for (const queue of state.queues) followQueue(queue, state.following.signal);
+}
+
+async function followQueue(queue, signal) {
+  let backoff = 500;
+  while (!signal.aborted) {
+    try {
+      const response = await fetch(`/api/queues/${encodeURIComponent(queue)}/events`, {
+        headers: { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" }, signal,
+      });
+      if (response.status === 401) return signOut("Your token is no longer accepted: sign in again.");
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      let connected = false;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (!connected) {
+          // subscribed now: anything that changed before this is in a fresh listing
+          connected = true;
+          backoff = 500;
+          setLive(queue, true);
+          scheduleRefresh();
+        }
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          for (const line of block.split("\n")) {
+            if (line.startsWith("data:")) onChange(JSON.parse(line.slice(5)));
+          }
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+    }
+    setLive(queue, false);
+    await new Promise((resolve) => setTimeout(resolve, backoff));
+    backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
+  }
+}
+
+function setLive(queue, connected) {
+  state.live.set(queue, connected);
+  const all = state.queues.every((q) => state.live.get(q));
+  const live = $("live");
+  live.textContent = all ? "Live" : "Reconnecting…";
+  live.classList.toggle("offline", !all);
+}
+
+function onChange(change) {
+  if (change.change === "claimed" && change.agent_id !== state.agent) {
+    const task = state.tasks.find((t) => t.task_id === change.task_id);
+    if (task) notice(`“${task.title}” was claimed by ${change.agent_id}.`);
+  }
+  scheduleRefresh();
+}
+
+// Listings run one at a time, and a change during one queues exactly one more: the page
+// never shows an older listing after a newer one. Resolves once the page shows the change.
+function scheduleRefresh() {
+  if (!state.refreshing) {
+    state.refreshing = refresh().finally(() => {
+      state.refreshing = null;
+    });
+    return state.refreshing;
+  }
+  state.refreshQueued ??= state.refreshing.then(() => {
+    state.refreshQueued = null;
+    return scheduleRefresh();
+  });
+  return state.refreshQueued;
+}
+
+async function refresh() {
+  if (!state.agent) return;
+  try {
+    const listings = await Promise.all(state.queues.map((q) => api(`/api/queues/${encodeURIComponent(q)}/tasks`)));
+    state.tasks = listings
+      .flatMap((listing) => listing.tasks)
+      .sort((a, b) => b.priority - a.priority || a.created_at.localeCompare(b.created_at));
+    render();
+  } catch (error) {
+    if (state.agent) notice(`Could not load the tasks: ${error.message}`);
+  }
+}
+
+function notice(text) {
+  $("notice").textContent = text;
+}
+
+// --- rendering -------------------------------------------------------------------------
+
+function renderFilter() {
+  const group = $("queue-filter");
+  const options = state.queues.length > 1 ? ["all", ...state.queues] : state.queues;
+  group.replaceChildren(
+    ...options.map((queue) =>
+      h("button", {
+        type: "button",
+        class: "chip",
+        "aria-pressed": String(state.filter === queue || options.length === 1),
+        dataset: { queue },
+        onclick: () => {
+          state.filter = queue;
+          renderFilter();
+          render();
+        },
+      }, queue === "all" ? "All queues" : capitalize(queue)),
+    ),
+  );
+}
+
+function render() {
+  const list = $("tasks");
+  const shown = state.tasks.filter((t) => state.filter === "all" || t.queue === state.filter);
+  const focused = document.activeElement;
+  const keep = new Set(shown.map((t) => t.task_id));
+  for (const [id, card] of state.cards) {
+    if (!keep.has(id)) {
+      card.remove();
+      state.cards.delete(id);
+    }
+  }
+  shown.forEach((task, index) => {
+    let card = state.cards.get(task.task_id);
+    const signature = `${task.revision}|${task.priority}|${task.claimed_by ?? ""}`;
+    if (!card) {
+      card = h("li", {
+        class: "task", dataset: { taskId: task.task_id, customer: task.customer_id, queue: task.queue },
+      });
+      state.cards.set(task.task_id, card);
+      if (state.seen.size && !state.seen.has(task.task_id)) {
+        card.classList.add("arrived");
+        setTimeout(() => card.classList.remove("arrived"), 4000);
+      }
+    }
+    if (card.dataset.signature !== signature) {
+      fillCard(card, task);
+      card.dataset.signature = signature;
+    }
+    if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
+  });
+  for (const task of state.tasks) state.seen.add(task.task_id);
+  $("empty").hidden = shown.length > 0;
+  if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
+  tick();
+}
+
+function fillCard(card, task) {
+  // what the agent is typing survives a re-render (a new revision, someone's claim)
+  const typed = {};
+  for (const input of card.querySelectorAll("input")) typed[input.name] = input.value;
+  const titleId = `title-${task.task_id}`;
+  const deadline = task.due_by || task.expires_at;
+  card.setAttribute("aria-labelledby", titleId);
+  card.replaceChildren(
+    h("div", { class: "task-head" },
+      h("div", { class: `priority band-${task.band}`, "aria-label": `Priority ${task.priority}, ${task.band}` },
+        h("span", { class: "priority-number", "data-testid": "priority" }, task.priority),
+        h("span", { class: "priority-band" }, task.band)),
+      h("div", { class: "task-title" },
+        h("h3", { id: titleId }, task.title),
+        h("p", { class: "meta" },
+          h("span", { class: `queue-tag queue-${task.queue}` }, task.queue),
+          ` customer ${task.customer_id}`,
+          task.channel ? ` · reach by ${task.channel}` : "",
+          ` · ${task.rule_id} v${task.rule_version}`)),
+      h("div", { class: "deadline" },
+        h("span", { class: "deadline-label" }, task.due_by ? "Due in" : "Expires in"),
+        h("time", { class: "countdown", datetime: deadline, dataset: { deadline } }, ""),
+        h("span", { class: "deadline-at" }, formatTime(deadline)))),
+    h("p", { class: "reason" }, h("strong", {}, "Why: "), task.reason),
+    contextCard(task.context),
+    h("div", { class: "columns" },
+      h("section", { "aria-label": "What to do" },
+        h("h4", {}, "What to do"),
+        h("ol", { class: "steps" }, task.steps.map((step) => h("li", {}, step)))),
+      h("section", { "aria-label": "Evidence" },
+        h("h4", {}, "Evidence"),
+        evidenceList(task))),
+    breakdown(task),
+    actions(task, typed),
+  );
+}
+
+function contextCard(context) {
+  if (!context) return h("p", { class: "context-card empty-context" }, "No customer context yet.");
+  const device = context.device;
+  const onNow = device && device.device_type
+    ? `${capitalize(device.device_type)}${device.channel ? ` · ${device.channel}` : ""}` +
+      (device.seen_at ? ` (${ago(device.seen_at)})` : "")
+    : device && device.channel ? capitalize(device.channel) : null;
+  const entries = [
+    ["Tier", context.tier ? capitalize(context.tier) : null],
+    ["Lifetime value", context.lifetime_value != null ? number.format(context.lifetime_value) : null],
+    ["Last seen", place(context.last_location)],
+    ["Open cases", String(context.open_cases ?? 0)],
+    ["On now", onNow],
+    ["Sentiment", sentimentText(context.sentiment)],
+  ];
+  return h("dl", { class: "context-card", "aria-label": "Customer context" },
+    entries.map(([label, value]) =>
+      h("div", { class: "fact" }, h("dt", {}, label), h("dd", { class: value ? "" : "unknown" }, value ?? "unknown"))));
+}
+
+function evidenceList(task) {
+  const details = task.evidence_details?.length
+    ? task.evidence_details
+    : task.evidence.map((id) => ({ event_id: id, summary: `Event ${id}` }));
+  return h("ul", { class: "evidence" },
+    details.map((item) =>
+      h("li", {},
+        item.occurred_at
+          ? h("span", { class: "evidence-when" },
+            h("time", { datetime: item.occurred_at }, formatTime(item.occurred_at)),
+            item.type ? ` · ${item.type}` : "")
+          : null,
+        h("span", { class: "evidence-summary" }, item.summary))));
+}
+
+function breakdown(task) {
+  const b = task.priority_breakdown;
+  if (!b) return null;
+  const factor = (name, value, help) =>
+    h("div", { class: "fact" }, h("dt", {}, name), h("dd", {}, `${value}`), h("dd", { class: "help" }, help));
+  return h("details", { class: "breakdown" },
+    h("summary", {}, "Why this priority"),
+    h("dl", {},
+      factor("Base", b.base, "the rule's severity"),
+      factor("× Value", b.value.toFixed(2), "tier and lifetime value"),
+      factor("× Context", b.context.toFixed(2), "social reach and sentiment"),
+      factor("× Urgency", b.urgency.toFixed(2), "how close the deadline is"),
+      factor("= Priority", b.priority, "clamped to 0–100")));
+}
+
+function actions(task, typed) {
+  const mine = task.claimed_by === state.agent;
+  const holder = task.claimed_by;
+  const children = [];
+  if (!holder) {
+    children.push(h("button", { type: "button", class: "claim", onclick: () => claim(task) }, "Claim"));
+  } else if (!mine) {
+    children.push(h("p", { class: "claimed-by" }, "Claimed by ", h("strong", {}, holder)));
+  } else {
+    children.push(
+      h("p", { class: "claimed-by mine" }, "You have this task"),
+      closeForm(task, "complete", "outcome", "Outcome", "What was done, e.g. customer confirmed the purchase",
+        "Complete", typed),
+      closeForm(task, "dismiss", "reason", "Reason", "Why it needs no action, e.g. already handled by phone",
+        "Dismiss", typed),
+    );
+  }
+  return h("div", { class: "actions" }, children);
+}
+
+function closeForm(task, verb, field, label, placeholder, button, typed) {
+  const id = `${verb}-${task.task_id}`;
+  return h("form", {
+    class: `close-form ${verb}`,
+    onsubmit: (event) => {
+      event.preventDefault();
+      const value = event.target.elements[field].value.trim();
+      if (value) close(task, verb, field, value);
+    },
+  },
+  h("label", { for: id }, label),
+  h("input", { id, name: field, required: true, placeholder, value: typed[field] ?? "", autocomplete: "off" }),
+  h("button", { type: "submit", class: verb === "dismiss" ? "secondary" : "" }, button));
+}
+
+// --- actions ---------------------------------------------------------------------------
+
+async function claim(task) {
+  try {
+    await api(`/api/tasks/${encodeURIComponent(task.task_id)}/claim`, { method: "POST" });
+    notice(`You claimed “${task.title}”.`);
+  } catch (error) {
+    notice(error.status === 409 ? `Already claimed by ${error.body.claimed_by}.` : `Could not claim: ${error.message}`);
+  }
+  await scheduleRefresh();
+  // keep the keyboard where the work is: on the outcome field of the claimed task
+  state.cards.get(task.task_id)?.querySelector("input")?.focus();
+}
+
+async function close(task, verb, field, value) {
+  try {
+    await api(`/api/tasks/${encodeURIComponent(task.task_id)}/${verb}`, { method: "POST", body: { [field]: value } });
+    notice(verb === "complete" ? `Completed “${task.title}”: outcome sent.` : `Dismissed “${task.title}”.`);
+  } catch (error) {
+    notice(`Could not ${verb}: ${error.message}`);
+  }
+  scheduleRefresh();
+}
+
+// --- countdowns ------------------------------------------------------------------------
+
+function tick() {
+  const now = Date.now();
+  let expired = false;
+  for (const time of document.querySelectorAll("time.countdown")) {
+    const left = new Date(time.dataset.deadline).getTime() - now;
+    time.textContent = left >= 0 ? duration(left) : `overdue ${duration(left)}`;
+    time.classList.toggle("urgent", left < URGENT_MINUTES * 60000);
+  }
+  for (const task of state.tasks) {
+    if (new Date(task.expires_at).getTime() <= now) expired = true;
+  }
+  if (expired) {
+    state.tasks = state.tasks.filter((t) => new Date(t.expires_at).getTime() > now);
+    render();
+  }
+}
+
+// --- start -----------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("sign-in-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("sign-in-error").textContent = "";
+    try {
+      await signIn($("token").value.trim());
+    } catch (error) {
+      state.token = null;
+      $("sign-in-error").textContent =
+        error.status === 401 ? "That token is not valid." : `Could not sign in: ${error.message}`;
+    }
+  });
+  $("sign-out").addEventListener("click", () => signOut());
+  setInterval(tick, 1000);
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) signIn(saved).catch(() => signOut("Your session ended: sign in again."));
+});

@@ -1,0 +1,290 @@
+"""The agent desktop page in a real browser, on a real worker, broker, Redis and gateway.
+
+Debian's chromium is driven by Playwright through its executable path (browsers cannot be
+downloaded here). Every test runs its own worker and ``ctxi desktop`` on its own topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from ctxi.ingest.retime import latest_occurrence, shift_line
+from ctxi.sinks.redis import RedisTaskStore, connect_redis
+from tests.conftest import REPO_ROOT, unavailable
+from tests.integration.conftest import DesktopFactory, Namespace, WorkerFactory
+from tests.integration.pipeline import Pipeline, read_outcomes
+from tests.integration.test_redis_sink import fresh, impossible_travel
+
+# Chromium on these machines runs as root in a container, with no GPU and no network but loopback.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AGENTS = {
+    "fraud-1": ("fraud-token-1", ["fraud"]),
+    "fraud-2": ("fraud-token-2", ["fraud"]),
+    "travel-1": ("travel-token-1", ["travel"]),
+    "lead-1": ("lead-token-1", ["fraud", "travel", "service"]),
+}
+MORNING = REPO_ROOT / "examples" / "morning.jsonl"
+PATIENCE_MS = 30_000  # a worker's first task can take a few seconds after its start
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    executable = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        unavailable("no chromium on PATH (Debian: apt-get install chromium; or set CHROMIUM_PATH)")
+    async with async_playwright() as playwright:
+        # launch() gives every run a fresh, temporary user-data directory
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where screenshots go: ``--screenshots DIR`` (docs/images to refresh the README's), else tmp."""
+    chosen = request.config.getoption("--screenshots")
+    directory = Path(chosen) if chosen else tmp_path
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+class DesktopOpener(Protocol):
+    async def __call__(self, base_url: str, agent: str | None = None, **context_options: Any) -> Page: ...
+
+
+@pytest.fixture
+async def open_desktop(browser: Browser) -> AsyncIterator[DesktopOpener]:
+    """Open browser sessions (each its own context: its own storage), signed in as ``agent``."""
+    contexts: list[BrowserContext] = []
+
+    async def open_page(base_url: str, agent: str | None = None, **context_options: Any) -> Page:
+        context = await browser.new_context(**context_options)
+        contexts.append(context)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.errors = errors  # type: ignore[attr-defined]
+        await page.goto(base_url)
+        if agent is not None:
+            await page.get_by_label("Agent token").fill(AGENTS[agent][0])
+            await page.get_by_role("button", name="Sign in").click()
+            await expect(page.locator("#agent-id")).to_have_text(agent)
+            await expect(page.locator("#live")).to_have_text("Live", timeout=PATIENCE_MS)
+        return page
+
+    yield open_page
+    for context in contexts:
+        await context.close()
+
+
+def card(page: Page, customer: str):
+    return page.locator(f"li.task[data-customer='{customer}']")
+
+
+async def shown(page: Page) -> list[tuple[str, str, int]]:
+    """The tasks on the page, top to bottom: (customer, queue, priority)."""
+    return [
+        (customer, queue, int(priority))
+        for customer, queue, priority in await page.locator("li.task").evaluate_all(
+            """cards => cards.map(c => [c.dataset.customer, c.dataset.queue,
+                   c.querySelector("[data-testid=priority]").textContent])"""
+        )
+    ]
+
+
+async def feed(namespace: Namespace, events: Iterable[bytes]) -> None:
+    """Send events through the worker, each once it has settled (in a thread: the page stays live)."""
+
+    def send() -> None:
+        pipeline = Pipeline(namespace)
+        try:
+            for raw in events:
+                pipeline.feed(raw)
+        finally:
+            pipeline.close()
+
+    await asyncio.to_thread(send)
+
+
+def morning_now() -> list[bytes]:
+    """The example morning moved to now (as ``ctxi events produce --shift-to-now`` does).
+
+    Fed one event at a time: a flight's delay must reach the worker after the bookings on
+    that flight, which a burst over several topics does not promise.
+    """
+    lines = [line for line in MORNING.read_bytes().splitlines() if line.strip()]
+    delta = datetime.now(UTC) - latest_occurrence(lines)
+    return [shift_line(line, delta) for line in lines]
+
+
+def ninety_minutes_ago() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=90)
+
+
+async def test_tasks_arrive_most_urgent_first_and_a_more_urgent_one_jumps_above(
+    open_desktop: DesktopOpener, namespace: Namespace, run_worker: WorkerFactory, run_desktop: DesktopFactory
+) -> None:
+    run_worker(namespace)
+    page = await open_desktop(run_desktop(namespace, AGENTS), "fraud-1")
+    await expect(page.locator("#empty")).to_be_visible()
+    await page.evaluate("window.sameDocument = true")
+
+    await feed(namespace, impossible_travel("C-std", "standard", ninety_minutes_ago()))
+    await expect(card(page, "C-std")).to_be_visible(timeout=PATIENCE_MS)
+    std = card(page, "C-std")
+    await expect(std.locator("h3")).to_contain_text("Verify card activity")
+    await expect(std.locator(".reason")).to_contain_text("from the customer's check-in 90 min earlier")
+    await expect(std.locator(".evidence li")).to_have_count(2)
+    await expect(std.locator(".evidence")).to_contain_text("Card approved: EUR 99.00 at Shop")
+    await expect(std.locator(".context-card")).to_contain_text("Standard")
+    countdown = std.locator(".countdown")
+    await expect(countdown).to_have_text(re.compile(r"^3h \d\dm \d\ds$"))  # fraud tasks expire in 4 h
+    await expect(countdown).not_to_have_text(await countdown.inner_text())  # it counts down
+
+    await feed(namespace, impossible_travel("C-plat", "platinum", ninety_minutes_ago()))
+    await expect(page.locator("li.task")).to_have_count(2, timeout=PATIENCE_MS)
+    (first, _, high), (second, _, low) = await shown(page)
+    assert (first, second) == ("C-plat", "C-std") and high > low
+    assert await page.evaluate("window.sameDocument") is True  # live, not reloaded
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_claim_shows_in_a_second_session_and_completing_sends_the_outcome(
+    open_desktop: DesktopOpener, namespace: Namespace, run_worker: WorkerFactory, run_desktop: DesktopFactory
+) -> None:
+    run_worker(namespace)
+    base_url = run_desktop(namespace, AGENTS)
+    mine, theirs = await open_desktop(base_url, "fraud-1"), await open_desktop(base_url, "fraud-2")
+    await feed(namespace, impossible_travel("C-9", "gold", ninety_minutes_ago()))
+    for page in (mine, theirs):
+        await expect(card(page, "C-9").get_by_role("button", name="Claim")).to_be_visible(timeout=PATIENCE_MS)
+
+    await card(mine, "C-9").get_by_role("button", name="Claim").click()
+    await expect(card(mine, "C-9").locator(".claimed-by")).to_have_text("You have this task")
+    await expect(card(theirs, "C-9").locator(".claimed-by")).to_have_text("Claimed by fraud-1")
+    await expect(card(theirs, "C-9").get_by_role("button", name="Claim")).to_have_count(0)
+    await expect(theirs.locator("#notice")).to_contain_text("was claimed by fraud-1")
+
+    await card(mine, "C-9").get_by_label("Outcome").fill("customer confirmed the Paris purchase")
+    await card(mine, "C-9").get_by_role("button", name="Complete").click()
+    await expect(mine.locator("#notice")).to_contain_text("outcome sent")
+    for page in (mine, theirs):
+        await expect(card(page, "C-9")).to_have_count(0)
+    [outcome] = await asyncio.to_thread(read_outcomes, namespace.settings)
+    assert (outcome.customer_id, outcome.agent_id, outcome.outcome) == ("C-9", "fraud-1", "completed")
+    assert outcome.detail == "customer confirmed the Paris purchase"
+
+
+async def test_a_travel_agent_never_sees_a_fraud_task(
+    open_desktop: DesktopOpener,
+    namespace: Namespace,
+    run_worker: WorkerFactory,
+    run_desktop: DesktopFactory,
+    redis_url: str,
+) -> None:
+    run_worker(namespace)
+    page = await open_desktop(run_desktop(namespace, AGENTS), "travel-1")
+    await feed(namespace, morning_now())
+    await feed(namespace, impossible_travel("C-late", "platinum", ninety_minutes_ago()))  # one more fraud task
+    store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
+    assert len(await store.list_queue("fraud")) == 2  # they exist, for the fraud team
+    await store.client.aclose()
+
+    await expect(page.locator("li.task")).to_have_count(4, timeout=PATIENCE_MS)
+    assert {queue for _, queue, _ in await shown(page)} == {"travel"}
+    await expect(page.locator("#queue-filter button")).to_have_text(["Travel"])
+    assert "fraud" not in (await page.locator("main").inner_text()).lower()
+
+
+async def test_a_deferred_task_shows_at_its_time_and_an_expired_one_leaves(
+    open_desktop: DesktopOpener, namespace: Namespace, run_desktop: DesktopFactory, redis_url: str
+) -> None:
+    page = await open_desktop(run_desktop(namespace, AGENTS), "fraud-1")
+    store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
+    now = datetime.now(UTC)
+    await store.write(fresh(task_id="later", customer_id="C-later", not_before=now + timedelta(seconds=3)))
+    await store.write(fresh(task_id="brief", customer_id="C-brief", expires_at=now + timedelta(seconds=4)))
+    await store.client.aclose()
+
+    await expect(card(page, "C-brief")).to_be_visible()
+    await expect(card(page, "C-later")).to_have_count(0)
+    await expect(card(page, "C-later")).to_be_visible(timeout=10_000)
+    await expect(card(page, "C-brief")).to_have_count(0, timeout=10_000)
+
+
+async def test_signing_in_needs_a_valid_token_and_the_work_is_done_from_the_keyboard(
+    open_desktop: DesktopOpener, namespace: Namespace, run_desktop: DesktopFactory, redis_url: str
+) -> None:
+    base_url = run_desktop(namespace, AGENTS)
+    store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
+    await store.write(fresh(task_id="keys", customer_id="C-keys"))
+    await store.client.aclose()
+    page = await open_desktop(base_url)
+    await page.get_by_label("Agent token").fill("not-a-token")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#sign-in-error")).to_have_text("That token is not valid.")
+    await expect(page.locator("li.task")).to_have_count(0)
+
+    await page.get_by_label("Agent token").fill(AGENTS["fraud-1"][0])
+    await page.keyboard.press("Enter")
+    await expect(card(page, "C-keys")).to_be_visible()
+    for _ in range(40):  # Tab through the page to the Claim button, as a keyboard user does
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.textContent") == "Claim":
+            break
+    else:
+        pytest.fail("the Claim button cannot be reached with Tab")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_label("Outcome")).to_be_focused()  # the claim moves focus to the outcome
+    await page.keyboard.type("called the customer: all fine")
+    await page.keyboard.press("Enter")
+    await expect(card(page, "C-keys")).to_have_count(0)
+
+
+async def test_the_desktop_on_a_laptop_and_a_tablet(
+    open_desktop: DesktopOpener,
+    namespace: Namespace,
+    run_worker: WorkerFactory,
+    run_desktop: DesktopFactory,
+    redis_url: str,
+    screenshots: Path,
+) -> None:
+    """The example morning on a team lead's desktop: every queue, saved as the README's screenshot."""
+    run_worker(namespace)
+    base_url = run_desktop(namespace, AGENTS)
+    await feed(namespace, morning_now())
+    laptop = await open_desktop(base_url, "lead-1", viewport={"width": 1280, "height": 900})
+    await expect(laptop.locator("li.task")).to_have_count(8, timeout=PATIENCE_MS)
+    priorities = [priority for _, _, priority in await shown(laptop)]
+    assert priorities == sorted(priorities, reverse=True)
+    await laptop.get_by_role("button", name="Fraud").click()
+    await expect(laptop.locator("li.task")).to_have_count(1)
+    await laptop.get_by_role("button", name="All queues").click()
+    await expect(laptop.locator("li.task")).to_have_count(8)
+    await laptop.screenshot(path=screenshots / "desktop.png")
+
+    tablet = await open_desktop(base_url, "lead-1", viewport={"width": 768, "height": 1024}, has_touch=True)
+    await expect(tablet.locator("li.task")).to_have_count(8)
+    assert await tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    unlabelled = await tablet.evaluate(
+        "[...document.querySelectorAll('input, button')].filter(e => !(e.labels?.length || e.textContent.trim()))"
+        ".length"
+    )
+    assert unlabelled == 0
+    await tablet.screenshot(path=screenshots / "desktop-tablet.png")
