@@ -246,23 +246,24 @@ function notice(text) {
 // --- rendering -------------------------------------------------------------------------
 
 function renderFilter() {
-  const group = $("queue-filter");
   const options = state.queues.length > 1 ? ["all", ...state.queues] : state.queues;
-  group.replaceChildren(
+  $("queue-filter").replaceChildren(
     ...options.map((queue) =>
       h("button", {
         type: "button",
         class: "chip",
         "aria-pressed": String(state.filter === queue || options.length === 1),
         dataset: { queue },
-        onclick: () => {
-          state.filter = queue;
-          renderFilter();
-          render();
-        },
+        onclick: () => selectFilter(queue),
       }, queue === "all" ? "All queues" : capitalize(queue)),
     ),
   );
+}
+
+function selectFilter(queue) {
+  state.filter = queue;
+  for (const chip of $("queue-filter").children) chip.setAttribute("aria-pressed", String(chip.dataset.queue === queue));
+  render();
 }
 
 function render() {
@@ -305,6 +306,7 @@ function fillCard(card, task) {
   // what the agent is typing survives a re-render (a new revision, someone's claim)
   const typed = {};
   for (const input of card.querySelectorAll("input")) typed[input.name] = input.value;
+  const focusedField = card.contains(document.activeElement) ? document.activeElement.name : null;
   const titleId = `title-${task.task_id}`;
   const deadline = task.due_by || task.expires_at;
   card.setAttribute("aria-labelledby", titleId);
@@ -336,6 +338,7 @@ function fillCard(card, task) {
     breakdown(task),
     actions(task, typed),
   );
+  if (focusedField) card.querySelector(`input[name="${focusedField}"]`)?.focus();
 }
 
 function contextCard(context) {

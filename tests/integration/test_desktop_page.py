@@ -219,7 +219,7 @@ async def test_a_deferred_task_shows_at_its_time_and_an_expired_one_leaves(
     store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
     now = datetime.now(UTC)
     await store.write(fresh(task_id="later", customer_id="C-later", not_before=now + timedelta(seconds=3)))
-    await store.write(fresh(task_id="brief", customer_id="C-brief", expires_at=now + timedelta(seconds=4)))
+    await store.write(fresh(task_id="brief", customer_id="C-brief", expires_at=now + timedelta(seconds=6)))
     await store.client.aclose()
 
     await expect(card(page, "C-brief")).to_be_visible()
@@ -288,3 +288,24 @@ async def test_the_desktop_on_a_laptop_and_a_tablet(
     )
     assert unlabelled == 0
     await tablet.screenshot(path=screenshots / "desktop-tablet.png")
+
+
+async def test_an_update_to_a_task_keeps_what_the_agent_is_typing(
+    open_desktop: DesktopOpener, namespace: Namespace, run_desktop: DesktopFactory, redis_url: str
+) -> None:
+    store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
+    task = fresh(task_id="typing", customer_id="C-typing", priority=50)
+    await store.write(task)
+    page = await open_desktop(run_desktop(namespace, AGENTS), "fraud-1")
+    await card(page, "C-typing").get_by_role("button", name="Claim").click()
+    outcome = card(page, "C-typing").get_by_label("Outcome")
+    await expect(outcome).to_be_focused()
+    await page.keyboard.type("called, customer")
+
+    # new facts: the rule fired again inside its cool-down, and the task ranks higher
+    await store.write(task.model_copy(update={"revision": 2, "priority": 80, "reason": "a second card payment"}))
+    await store.client.aclose()
+    await expect(card(page, "C-typing").locator(".reason")).to_contain_text("a second card payment")
+    await expect(card(page, "C-typing").locator("[data-testid=priority]")).to_have_text("80")
+    await expect(outcome).to_have_value("called, customer")
+    await expect(outcome).to_be_focused()
