@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -505,19 +505,20 @@ def events_produce(
     from ctxi.ingest.retime import latest_occurrence, shift_line
 
     settings = get_settings()
-    lines = [(number, line) for number, line in enumerate(file.read_bytes().splitlines(), start=1) if line.strip()]
-    if shift_to_now:
-        latest = latest_occurrence(line for _, line in lines)
+    delta = None
+    if shift_to_now:  # a first pass finds the latest event; the file is streamed, never held whole
+        latest = latest_occurrence(line for _, line in _numbered_lines(file))
         if latest is None:
             _err(f"error: {file} has no event with a readable occurred_at to shift from")
             raise typer.Exit(1)
         delta = datetime.now(UTC).replace(microsecond=0) - latest
-        lines = [(number, shift_line(line, delta)) for number, line in lines]
-        _err(f"shifted every timestamp by {delta} (latest event now)")
+        _err(f"shifting every timestamp by {delta} (the latest event happens now)")
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
     sent: Counter[str] = Counter()
     unroutable = 0
-    for number, line in lines:
+    for number, line in _numbered_lines(file):
+        if delta is not None:
+            line = shift_line(line, delta)
         target, key = _route(line, settings.input_topic, topic)
         if target is None:
             unroutable += 1
@@ -534,6 +535,15 @@ def events_produce(
         typer.echo(f"{target}: {count} message(s)")
     if unroutable:
         raise typer.Exit(1)
+
+
+def _numbered_lines(file: Path) -> Iterator[tuple[int, bytes]]:
+    """The non-blank lines of ``file`` with their line numbers, without line endings."""
+    with file.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            line = line.rstrip(b"\r\n")
+            if line.strip():
+                yield number, line
 
 
 def _route(line: bytes, input_topic: Callable[[str], str], forced_topic: str | None) -> tuple[str | None, bytes | None]:

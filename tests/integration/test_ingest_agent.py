@@ -142,7 +142,7 @@ def test_events_produce_routes_by_source_and_shifts_the_file_to_now(namespace: N
         check=True,
     )
     lines = [line for line in MORNING.read_bytes().splitlines() if line.strip()]
-    assert "shifted every timestamp by" in result.stderr
+    assert "shifting every timestamp by" in result.stderr
     records = consume(settings.kafka_bootstrap_servers, [settings.input_topic(s) for s in SOURCES], len(lines))
     assert len(records) == len(lines)
     times = [datetime.fromisoformat(orjson.loads(record.value)["occurred_at"]) for record in records]

@@ -41,3 +41,11 @@ def test_events_check_reports_file_line_and_reason_and_fails() -> None:
     assert f"{bad}:1: not valid JSON: expected ident at line 1 column 2" in lines
     assert f"{bad}:4: payload.amount: Input should be a valid number" in lines
     assert "0 valid, 5 rejected" in result.output
+
+
+def test_events_produce_cannot_shift_a_file_without_event_times(tmp_path: Path) -> None:
+    events = tmp_path / "no-times.jsonl"
+    events.write_text('not json\n{"type": "crm.interaction"}\n')
+    result = runner.invoke(app, ["events", "produce", "--shift-to-now", str(events)])
+    assert result.exit_code == 1
+    assert "has no event with a readable occurred_at to shift from" in result.output
