@@ -18,6 +18,7 @@ COPY rules rules
 COPY prioritize prioritize
 COPY gateway gateway
 COPY desktop desktop
+COPY simulate simulate
 RUN pip install . && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
 USER ctxi
 ENV CTXI_DATA_DIR=/var/lib/ctxi

@@ -9,12 +9,20 @@ fleet events with that key, and the fan-out reads it without a remote lookup.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ctxi.enrichers.geo import airports_near
-from ctxi.schemas.events import BookingEvent, FleetEventEnvelope, FlightSegment, WeatherAlertEvent
+from ctxi.schemas.events import (
+    BookingEvent,
+    FleetEventEnvelope,
+    FlightSegment,
+    FlightStatusEvent,
+    WeatherAlertEvent,
+)
+
+FleetEvent = Annotated[FlightStatusEvent | WeatherAlertEvent, Field(discriminator="type")]
 
 
 class FleetIndexEntry(BaseModel):
@@ -26,6 +34,7 @@ class FleetIndexEntry(BaseModel):
     customer_id: str
     booking_id: str
     until: datetime
+    booked_at: datetime | None = Field(None, description="When the booking was made (event time).")
 
     @property
     def partition_key(self) -> str:
@@ -38,6 +47,9 @@ class FleetIndex(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str
     members: dict[str, datetime] = {}
+    # The latest fleet event on this key, for bookings processed after it although made
+    # before it: on a backlog, partitions are read in no particular order between them.
+    latest: FleetEvent | None = None
 
 
 def flight_key(flight: str, departure: datetime) -> str:
@@ -56,26 +68,43 @@ def index_entries(booking: BookingEvent, keep_after_arrival: timedelta) -> list[
     keys = [flight_key(segment.flight, segment.departs_at) for segment in segments]
     keys += list(dict.fromkeys(airport_key(code) for s in segments for code in (s.origin, s.destination)))
     return [
-        FleetIndexEntry(key=key, customer_id=booking.customer_id, booking_id=booking.payload.booking_id, until=until)
+        FleetIndexEntry(
+            key=key,
+            customer_id=booking.customer_id,
+            booking_id=booking.payload.booking_id,
+            until=until,
+            booked_at=booking.occurred_at,
+        )
         for key in keys
     ]
 
 
-def add_to_index(index: FleetIndex | None, entry: FleetIndexEntry) -> FleetIndex:
+def add_to_index(index: FleetIndex | None, entry: FleetIndexEntry) -> tuple[FleetIndex, list[FleetEventEnvelope]]:
+    """The index with the entry's customer; and the latest fleet event, for that customer,
+    when it came after the booking was made and while it was still on (it missed the fan-out)."""
     index = index or FleetIndex(key=entry.key)
     current = index.members.get(entry.customer_id)
     if current is None or entry.until > current:
         index.members[entry.customer_id] = entry.until
-    return index
+    latest = index.latest
+    missed = (
+        current is None
+        and latest is not None
+        and entry.booked_at is not None
+        and entry.booked_at <= latest.occurred_at <= entry.until
+    )
+    return index, [latest.model_copy(update={"customer_id": entry.customer_id})] if missed else []
 
 
-def fan_out(event: FleetEventEnvelope, index: FleetIndex | None) -> tuple[list[FleetEventEnvelope], FleetIndex | None]:
-    """Copies of a fleet event for every customer still booked; also the index without expired members."""
-    if index is None:
-        return [], None
+def fan_out(event: FleetEventEnvelope, index: FleetIndex | None) -> tuple[list[FleetEventEnvelope], FleetIndex]:
+    """Copies of a fleet event for every customer still booked; also the index without expired
+    members, remembering the event as the key's latest."""
+    index = index or FleetIndex(key=event.fleet_key)
     at = event.occurred_at
     index.members = {customer: until for customer, until in index.members.items() if until >= at}
     copies = [event.model_copy(update={"customer_id": customer}) for customer in sorted(index.members)]
+    if index.latest is None or index.latest.occurred_at <= at:
+        index.latest = event  # type: ignore[assignment]  # a flight status or a weather alert
     return copies, index
 
 

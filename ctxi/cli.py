@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -534,6 +536,162 @@ def events_produce(
     for target, count in sorted(sent.items()):
         typer.echo(f"{target}: {count} message(s)")
     if unroutable:
+        raise typer.Exit(1)
+
+
+# --- simulate and evaluate ---------------------------------------------------------------
+
+
+@contextmanager
+def _kafka_errors(settings: Any) -> Iterator[None]:
+    """A broker that cannot be reached ends the command with one clear line, not a traceback."""
+    from kafka.errors import KafkaError
+
+    try:
+        yield
+    except KafkaError as exc:
+        _err(f"error: Kafka at {settings.kafka_bootstrap_servers} failed: {exc} (is it up? ctxi devstack status)")
+        raise typer.Exit(1) from None
+
+
+def _truth_path(events: Path) -> Path:
+    return events.with_name(events.name.removesuffix(".jsonl") + ".truth.json")
+
+
+def _start_time(start: str) -> datetime:
+    if start == "now":
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        parsed = datetime.fromisoformat(start)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        _err(f"error: --start must be 'now' or a time with its offset, e.g. 2026-03-01T00:00:00Z; got {start!r}")
+        raise typer.Exit(2)
+    return parsed
+
+
+@app.command()
+def simulate(
+    out: Annotated[
+        Path | None, typer.Option("--out", dir_okay=False, help="Write the events here (JSONL) and the truth beside.")
+    ] = None,
+    kafka: Annotated[bool, typer.Option("--kafka", help="Send the events to the input topics instead.")] = False,
+    rate: Annotated[float | None, typer.Option(min=1, help="Events per second to Kafka (default: flat out).")] = None,
+    truth: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Where the ground truth goes (default: beside --out).")
+    ] = None,
+    customers: Annotated[int, typer.Option(min=1)] = 200,
+    seed: Annotated[int, typer.Option(help="The same seed (and start) gives the same stream.")] = 7,
+    hours: Annotated[float, typer.Option(min=0.1, help="Length of the simulated stretch.")] = 6.0,
+    start: Annotated[str, typer.Option(help="When the stretch starts: a time, or 'now'.")] = "2026-03-01T00:00:00Z",
+    malformed: Annotated[float, typer.Option(min=0, max=0.5, help="Bad lines, as a share of events.")] = 0.01,
+) -> None:
+    """Generate a realistic stream for N customers with planted situations and their ground truth.
+
+    Everyday life (payments and check-ins at home, app sessions, friendly posts) and, for
+    a share of customers, one planted situation each: impossible travel (also delivered
+    twice, or out of order) and its look-alikes (nearby cities, travel a booking explains),
+    missed connections and short delays, debits that will fail and distant ones,
+    influential and minor complaints; plus duplicates and malformed lines.
+    """
+    from ctxi.simulate.evaluate import send
+    from ctxi.simulate.stream import SimulationSpec
+    from ctxi.simulate.stream import simulate as generate
+
+    if (out is None) == (not kafka):
+        _err("error: give exactly one of --out FILE or --kafka")
+        raise typer.Exit(2)
+    truth_path = truth or (_truth_path(out) if out else Path("simulation.truth.json"))
+    spec = SimulationSpec(
+        customers=customers, seed=seed, hours=hours, start=_start_time(start), malformed_share=malformed
+    )
+    lines, ground_truth = generate(spec)
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    truth_path.write_text(ground_truth.model_dump_json(indent=2))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(b"\n".join(lines) + b"\n")
+        typer.echo(f"{out}: {len(lines):,} lines ({ground_truth.malformed} malformed)")
+    else:
+        with _kafka_errors(get_settings()):
+            send(lines, get_settings(), rate, progress=_err)
+        typer.echo(f"sent {len(lines):,} lines to the input topics ({ground_truth.malformed} malformed)")
+    kinds = Counter(planted.kind for planted in ground_truth.planted)
+    typer.echo(
+        f"{truth_path}: {len(ground_truth.planted)} planted situations: "
+        + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+    )
+
+
+@app.command()
+def evaluate(
+    events: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A stream from ctxi simulate.")],
+    truth: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Its ground truth (default: beside it).")
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Also run it through a real worker on the configured Kafka and compare.")
+    ] = False,
+    rate: Annotated[float, typer.Option(min=1, help="Events per second sent to the live worker.")] = 1000.0,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the live worker's tasks.")] = 300.0,
+    report: Annotated[Path | None, typer.Option(dir_okay=False, help="Also write the report here (Markdown).")] = None,
+) -> None:
+    """Score ctxi's decisions on a simulated stream: precision and recall per planted situation.
+
+    Always through the in-process engine (the replay path); with --live also through a
+    ctxi worker started for this run in a world of its own (app id, topics and Redis keys
+    under a fresh name) on the configured broker, and the two must agree. Exit 1 when a
+    situation misses the 0.95 target, the dead letters are off, or replay and live differ.
+    """
+    from ctxi.simulate.evaluate import collect, isolated_worker, replayed, send, wait_until_flowing
+    from ctxi.simulate.quality import disagreement, score
+    from ctxi.simulate.stream import GroundTruth
+
+    truth_path = truth or _truth_path(events)
+    if not truth_path.exists():
+        _err(f"error: no ground truth at {truth_path} (give --truth)")
+        raise typer.Exit(2)
+    ground_truth = GroundTruth.model_validate_json(truth_path.read_bytes())
+    settings = get_settings()
+    tasks, rejected = replayed(events, settings.engine, _load_rules(None))
+    replay_report = score(ground_truth, tasks, rejected)
+    sections = [f"## Replay (in process)\n\n{replay_report.table()}"]
+    passed = replay_report.passed
+    if live:
+        lines = [line for _, line in _numbered_lines(events)]
+        expected_tasks = len(tasks)
+        log = Path(tempfile.mkdtemp(prefix="ctxi-evaluate-")) / "worker.log"
+        with _kafka_errors(settings), isolated_worker(settings, log) as worker:
+            _err(f"worker starting (log: {log})")
+            wait_until_flowing(worker.settings)
+            _err(f"worker running; sending {len(lines):,} lines at {rate:,.0f}/s")
+            send(lines, worker.settings, rate, progress=_err)
+            collected = collect(
+                worker.settings,
+                done=lambda c: len(c.tasks) >= expected_tasks and c.dead_letters >= ground_truth.malformed,
+                quiet=5.0,
+                timeout=timeout,
+                progress=_err,
+            )
+        live_report = score(ground_truth, collected.tasks, collected.dead_letters)
+        only_replay, only_live = disagreement(tasks, collected.tasks)
+        agree = not only_replay and not only_live
+        sections.append(f"## Live (a ctxi worker on Kafka)\n\n{live_report.table()}")
+        sections.append(
+            "## Replay and live\n\n"
+            + (
+                "identical: the same tasks (customer, queue, action)"
+                if agree
+                else f"DIFFERENT: only in replay {only_replay[:10]}, only live {only_live[:10]}"
+            )
+        )
+        passed = passed and live_report.passed and agree
+    text = "\n\n".join(sections)
+    typer.echo(text)
+    if report is not None:
+        report.write_text(f"# Decision quality on {events.name}\n\n{text}\n")
+    if not passed:
         raise typer.Exit(1)
 
 

@@ -87,8 +87,8 @@ class Engine:
             )
             output = Output("outcome")
         elif isinstance(message, FleetIndexEntry):
-            self.fleet_index[message.key] = add_to_index(self.fleet_index.get(message.key), message)
-            output = Output("indexed")
+            self.fleet_index[message.key], missed = add_to_index(self.fleet_index.get(message.key), message)
+            output = Output("indexed", forwards=missed)
         elif isinstance(message, FleetEventEnvelope) and message.customer_id is None:
             output = self._fan_out(message)
         else:
@@ -100,9 +100,7 @@ class Engine:
         if isinstance(event, WeatherAlertEvent) and event.payload.airport is None:
             return Output("rekeyed", forwards=rekey_location_alert(event, self.config.weather_airport_radius_km))
         key = event.fleet_key
-        copies, index = fan_out(event, self.fleet_index.get(key))
-        if index is not None:
-            self.fleet_index[key] = index
+        copies, self.fleet_index[key] = fan_out(event, self.fleet_index.get(key))
         return Output("fanned_out", forwards=copies)
 
     def _join_and_enrich(self, event: Event) -> Output:

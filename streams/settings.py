@@ -95,6 +95,22 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCES)}")
         return sources
 
+    def isolated_env(self, name: str, data_dir: Path) -> dict[str, str]:
+        """``CTXI_*`` variables giving a worker its own world under ``name``: app id (consumer
+        group, tables), every topic, Redis keys and state directory. Test and evaluation runs
+        use it so that they never see each other's data on a shared broker."""
+        env = {
+            "CTXI_KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "CTXI_REDIS_URL": self.redis_url,
+            "CTXI_REDIS_PREFIX": name,
+            "CTXI_APP_ID": f"ctxi-{name}",
+            "CTXI_DATA_DIR": str(data_dir),
+        }
+        for field in type(self).model_fields:
+            if field.endswith(("_topic", "_topic_prefix")):
+                env[f"CTXI_{field.upper()}"] = f"{name}.{getattr(self, field)}"
+        return env
+
     def input_topic(self, source: str) -> str:
         return f"{self.input_topic_prefix}{source}"
 

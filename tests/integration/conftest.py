@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import orjson
 import pytest
 
 from ctxi.gateway.auth import hash_token
+from ctxi.simulate.evaluate import stop_gracefully
 from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue, ensure_topics
 from tests.conftest import free_port
@@ -34,27 +34,11 @@ class Namespace:
 @pytest.fixture
 def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> Namespace:
     name = f"t{uuid.uuid4().hex[:10]}"
-    env = {
-        "CTXI_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
-        "CTXI_REDIS_URL": redis_url,
-        "CTXI_REDIS_PREFIX": name,
-        "CTXI_APP_ID": f"ctxi-{name}",
-        "CTXI_INPUT_TOPIC_PREFIX": f"{name}.events.",
-        "CTXI_EVENTS_BY_CUSTOMER_TOPIC": f"{name}.events.by_customer",
-        "CTXI_DEAD_LETTER_TOPIC": f"{name}.dead_letters",
-        "CTXI_SIGNALS_TOPIC": f"{name}.signals",
-        "CTXI_TASK_TOPIC_PREFIX": f"{name}.tasks.",
-        "CTXI_SHADOW_TASK_TOPIC": f"{name}.tasks.shadow",
-        "CTXI_RULES_TOPIC": f"{name}.rules",
-        "CTXI_SNOOZES_TOPIC": f"{name}.snoozes",
-        "CTXI_OUTCOMES_TOPIC": f"{name}.tasks.outcomes",
-        "CTXI_CLOSURES_TOPIC": f"{name}.tasks.closures",
-        "CTXI_TOPIC_PARTITIONS": "2",
-        "CTXI_DATA_DIR": str(tmp_path / "worker-data"),
-    }
+    base = Settings(kafka_bootstrap_servers=kafka_bootstrap_servers, redis_url=redis_url)
+    env = {**base.isolated_env(name, tmp_path / "worker-data"), "CTXI_TOPIC_PARTITIONS": "2"}
     settings = Settings(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
     shared = [spec.name for spec in catalogue(settings) if not spec.name.startswith(name)]
-    assert not shared, f"topics shared between tests: {shared}; give them a CTXI_ variable here"
+    assert not shared, f"topics shared between tests: {shared}; name them in a *_topic setting"
     ensure_topics(kafka_bootstrap_servers, catalogue(settings))
     return Namespace(settings, env)
 
@@ -70,13 +54,7 @@ class DesktopFactory(Protocol):
 def _stop(started: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
     """Stop processes gracefully (SIGTERM, then SIGKILL) and show the end of their logs."""
     for process, log in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_gracefully(process)
         sys.stderr.write(f"\n--- {log.name} (last 40 lines) ---\n")
         sys.stderr.write("\n".join(log.read_text(errors="replace").splitlines()[-40:]) + "\n")
 

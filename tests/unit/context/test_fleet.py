@@ -24,7 +24,8 @@ def test_a_flight_status_fans_out_to_every_booked_customer() -> None:
     for customer in ("C-2", "C-1"):
         for entry in index_entries(booking(*JFK_LHR_FCO, customer_id=customer), timedelta(hours=24)):
             if entry.key == "flight:BA178:2026-03-03":
-                index = add_to_index(index, entry)
+                index, missed = add_to_index(index, entry)
+                assert missed == []
     status = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=120, at="2026-03-03T21:30:00Z")
     assert status.partition_key == "flight:BA178:2026-03-03"
     copies, index = fan_out(status, index)
@@ -37,13 +38,33 @@ def test_a_flight_status_fans_out_to_every_booked_customer() -> None:
 def test_expired_members_are_dropped() -> None:
     [entry, *_] = index_entries(booking(*JFK_LHR_FCO), timedelta(hours=1))
     status = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=5, at="2026-03-06T00:00:00Z")
-    copies, index = fan_out(status, add_to_index(None, entry))
-    assert copies == [] and index is not None and index.members == {}
+    copies, index = fan_out(status, add_to_index(None, entry)[0])
+    assert copies == [] and index.members == {}
 
 
 def test_nobody_booked_means_no_copies() -> None:
     status = flight_status("XX1", "2026-03-03T22:00:00Z", "cancelled", at="2026-03-03T21:30:00Z")
-    assert fan_out(status, None) == ([], None)
+    copies, index = fan_out(status, None)
+    assert copies == [] and index.members == {} and index.latest == status
+
+
+def test_a_booking_processed_after_a_later_status_still_gets_it() -> None:
+    """On a backlog a flight's status can be read before a booking made days earlier."""
+    status = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=120, at="2026-03-03T21:30:00Z")
+    copies, index = fan_out(status, None)
+    assert copies == []
+    [entry, *_] = index_entries(booking(*JFK_LHR_FCO, customer_id="C-late"), timedelta(hours=24))
+    index, missed = add_to_index(index, entry)
+    assert [(c.customer_id, c.event_id) for c in missed] == [("C-late", status.event_id)]
+    assert add_to_index(index, entry)[1] == []  # the same booking again: already caught up
+
+
+def test_a_booking_made_after_the_status_does_not_get_it() -> None:
+    status = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=120, at="2026-03-03T21:30:00Z")
+    _, index = fan_out(status, None)
+    [entry, *_] = index_entries(booking(*JFK_LHR_FCO, customer_id="C-new"), timedelta(hours=24))
+    late_booking = entry.model_copy(update={"booked_at": datetime(2026, 3, 3, 21, 45, tzinfo=UTC)})
+    assert add_to_index(index, late_booking)[1] == []  # replay, in event time, would not send it either
 
 
 def test_a_location_alert_becomes_an_alert_per_nearby_airport() -> None:

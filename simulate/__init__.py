@@ -1,0 +1,1 @@
+"""Synthetic customers and their events, with situations planted and the ground truth written beside them."""
