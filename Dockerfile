@@ -19,6 +19,7 @@ COPY prioritize prioritize
 COPY gateway gateway
 COPY desktop desktop
 COPY simulate simulate
+COPY benchmarks benchmarks
 RUN pip install . && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
 USER ctxi
 ENV CTXI_DATA_DIR=/var/lib/ctxi

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -644,8 +643,7 @@ def evaluate(
     under a fresh name) on the configured broker, and the two must agree. Exit 1 when a
     situation misses the 0.95 target, the dead letters are off, or replay and live differ.
     """
-    from ctxi.simulate.evaluate import collect, isolated_worker, replayed, send, wait_until_flowing
-    from ctxi.simulate.quality import disagreement, score
+    from ctxi.simulate.evaluate import evaluate_stream
     from ctxi.simulate.stream import GroundTruth
 
     truth_path = truth or _truth_path(events)
@@ -654,43 +652,75 @@ def evaluate(
         raise typer.Exit(2)
     ground_truth = GroundTruth.model_validate_json(truth_path.read_bytes())
     settings = get_settings()
-    tasks, rejected = replayed(events, settings.engine, _load_rules(None))
-    replay_report = score(ground_truth, tasks, rejected)
-    sections = [f"## Replay (in process)\n\n{replay_report.table()}"]
-    passed = replay_report.passed
-    if live:
-        lines = [line for _, line in _numbered_lines(events)]
-        expected_tasks = len(tasks)
-        log = Path(tempfile.mkdtemp(prefix="ctxi-evaluate-")) / "worker.log"
-        with _kafka_errors(settings), isolated_worker(settings, log) as worker:
-            _err(f"worker starting (log: {log})")
-            wait_until_flowing(worker.settings)
-            _err(f"worker running; sending {len(lines):,} lines at {rate:,.0f}/s")
-            send(lines, worker.settings, rate, progress=_err)
-            collected = collect(
-                worker.settings,
-                done=lambda c: len(c.tasks) >= expected_tasks and c.dead_letters >= ground_truth.malformed,
-                quiet=5.0,
-                timeout=timeout,
-                progress=_err,
-            )
-        live_report = score(ground_truth, collected.tasks, collected.dead_letters)
-        only_replay, only_live = disagreement(tasks, collected.tasks)
-        agree = not only_replay and not only_live
-        sections.append(f"## Live (a ctxi worker on Kafka)\n\n{live_report.table()}")
-        sections.append(
-            "## Replay and live\n\n"
-            + (
-                "identical: the same tasks (customer, queue, action)"
-                if agree
-                else f"DIFFERENT: only in replay {only_replay[:10]}, only live {only_live[:10]}"
-            )
+    with _kafka_errors(settings):
+        sections, passed = evaluate_stream(
+            events, ground_truth, settings, _load_rules(None), live=live, rate=rate, timeout=timeout, progress=_err
         )
-        passed = passed and live_report.passed and agree
     text = "\n\n".join(sections)
     typer.echo(text)
     if report is not None:
         report.write_text(f"# Decision quality on {events.name}\n\n{text}\n")
+    if not passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    out: Annotated[Path, typer.Option(file_okay=False, help="Where results, plot, profile and reports go.")] = Path(
+        "docs/bench"
+    ),
+    customers: Annotated[int, typer.Option(min=10, help="Customers in the throughput stream.")] = 2000,
+    rates: Annotated[
+        str,
+        typer.Option(help="Offered events/s for the latency runs, comma separated; 'auto': 25/50/75% of sustained."),
+    ] = "auto",
+    seconds_per_rate: Annotated[float, typer.Option(min=1, help="Length of each latency run.")] = 20.0,
+    quality: Annotated[bool, typer.Option(help="Also write the decision-quality report (replay and live).")] = True,
+) -> None:
+    """The end-to-end benchmark on the configured (local) Kafka and Redis, and the quality report.
+
+    Engine alone (replay path) and its profile; sustained events/s of one worker against a
+    bare faust agent on the same broker; event-to-task latency p50/p95/p99, CPU, peak RSS
+    and consumer lag at several offered rates. Writes OUT/report.md, results.json,
+    latency.png, profile.txt and, with --quality, quality.md. Exit 1 only when decision
+    quality fails; timings never fail it.
+    """
+    from ctxi.benchmarks.endtoend import report, run_bench
+    from ctxi.simulate.evaluate import evaluate_stream
+    from ctxi.simulate.stream import GroundTruth
+
+    try:
+        offered = None if rates == "auto" else [float(rate) for rate in rates.split(",") if rate.strip()]
+    except ValueError:
+        _err(f"error: --rates must be 'auto' or numbers separated by commas, got {rates!r}")
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    rule_set = _load_rules(None)
+    command = " ".join(["ctxi", *sys.argv[1:]])
+    with _kafka_errors(settings):
+        results = run_bench(
+            settings,
+            rule_set,
+            out,
+            customers=customers,
+            rates=offered,
+            seconds_per_rate=seconds_per_rate,
+            command=command,
+            progress=_err,
+        )
+        text = report(results)
+        passed = True
+        if quality:
+            stream = out / "stream.jsonl"
+            truth = GroundTruth.model_validate_json((out / "stream.truth.json").read_bytes())
+            rate = max(100.0, round(results.ctxi_events_per_second / 2, -1))
+            sections, passed = evaluate_stream(
+                stream, truth, settings, rule_set, live=True, rate=rate, timeout=600, progress=_err
+            )
+            (out / "quality.md").write_text(f"# Decision quality on {stream.name}\n\n" + "\n\n".join(sections) + "\n")
+            text += "\n\n" + "\n\n".join(sections)
+    (out / "report.md").write_text(f"# ctxi bench\n\n{text}\n")
+    typer.echo(text)
     if not passed:
         raise typer.Exit(1)
 

@@ -20,7 +20,8 @@ import orjson
 
 from ctxi.engine.config import EngineConfig
 from ctxi.rules.evaluate import RuleSet
-from ctxi.simulate.quality import TaskKey
+from ctxi.simulate.quality import TaskKey, disagreement, score
+from ctxi.simulate.stream import GroundTruth
 from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue, ensure_topics
 
@@ -186,7 +187,7 @@ class LiveWorker:
     process: subprocess.Popen[bytes]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -204,7 +205,7 @@ def isolated_worker(base: Settings, log: Path, partitions: int = 4) -> Iterator[
         with log.open("wb") as out:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "ctxi.cli", "worker"],
-                env={**os.environ, **env, "CTXI_WEB_PORT": str(_free_port())},
+                env={**os.environ, **env, "CTXI_WEB_PORT": str(free_port())},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -212,3 +213,51 @@ def isolated_worker(base: Settings, log: Path, partitions: int = 4) -> Iterator[
             yield LiveWorker(settings, worker)
         finally:
             stop_gracefully(worker)
+
+
+def evaluate_stream(
+    path: Path,
+    truth: GroundTruth,
+    settings: Settings,
+    rules: RuleSet,
+    *,
+    live: bool,
+    rate: float,
+    timeout: float,
+    progress: Progress,
+) -> tuple[list[str], bool]:
+    """Score the stream at ``path`` in process and, if ``live``, on a worker of its own;
+    the report's sections (Markdown) and whether everything passed."""
+    tasks, rejected = replayed(path, settings.engine, rules)
+    replay_report = score(truth, tasks, rejected)
+    sections = [f"## Replay (in process)\n\n{replay_report.table()}"]
+    passed = replay_report.passed
+    if not live:
+        return sections, passed
+    lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+    log = Path(tempfile.mkdtemp(prefix="ctxi-evaluate-")) / "worker.log"
+    with isolated_worker(settings, log) as worker:
+        progress(f"worker starting (log: {log})")
+        wait_until_flowing(worker.settings)
+        progress(f"worker running; sending {len(lines):,} lines at {rate:,.0f}/s")
+        send(lines, worker.settings, rate, progress=progress)
+        collected = collect(
+            worker.settings,
+            done=lambda c: len(c.tasks) >= len(tasks) and c.dead_letters >= truth.malformed,
+            quiet=5.0,
+            timeout=timeout,
+            progress=progress,
+        )
+    live_report = score(truth, collected.tasks, collected.dead_letters)
+    only_replay, only_live = disagreement(tasks, collected.tasks)
+    agree = not only_replay and not only_live
+    sections.append(f"## Live (a ctxi worker on Kafka)\n\n{live_report.table()}")
+    sections.append(
+        "## Replay and live\n\n"
+        + (
+            "identical: the same tasks (customer, queue, action)"
+            if agree
+            else f"DIFFERENT: only in replay {only_replay[:10]}, only live {only_live[:10]}"
+        )
+    )
+    return sections, passed and live_report.passed and agree

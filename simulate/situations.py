@@ -43,7 +43,8 @@ class Stage:
     world: World
     customer_id: str
     at: datetime
-    serial: int  # unique per situation: flight numbers and ids never collide
+    serial: int  # unique per situation in a stream: its flight numbers never collide
+    airline: str = "ZZ"  # differs between seeds, so two streams' flights never collide either
     events: list[Delivery] = field(default_factory=list)
 
     def emit(self, kind: str, at: datetime, payload: dict[str, Any], *, customer: bool = True, tag: str = "") -> Event:
@@ -173,7 +174,7 @@ def _flight_time(origin: Hub, destination: Hub) -> timedelta:
 
 
 def _flight_number(stage: Stage, leg: int) -> str:
-    return f"ZZ{(stage.serial * 2 + leg) % 10000}"
+    return f"{stage.airline}{(stage.serial * 2 + leg) % 10000}"
 
 
 def _booking(

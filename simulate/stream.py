@@ -62,7 +62,7 @@ def simulate(spec: SimulationSpec) -> tuple[list[bytes], GroundTruth]:
     situation_customers = round(spec.customers * spec.situation_share)
     live_from, span = spec.start, timedelta(hours=spec.hours)
     for number in range(spec.customers):
-        customer_id = f"S-{number:06d}"
+        customer_id = f"S{spec.seed}-{number:06d}"  # the seed in ids: runs never share customers
         home = world.place()
         deliveries.append(
             _profile(world, customer_id, home, spec.start - timedelta(days=world.random.randint(30, 900)))
@@ -73,7 +73,7 @@ def simulate(spec: SimulationSpec) -> tuple[list[bytes], GroundTruth]:
             kind = SITUATIONS[kinds[number % len(kinds)]]  # round robin: every kind gets its share
             # the last hour is left free so that every situation's later events still fit in
             at = live_from + timedelta(seconds=world.random.uniform(0, max(span.total_seconds() - 3 * 3600, 60)))
-            stage = Stage(world, customer_id, at, serial=number)
+            stage = Stage(world, customer_id, at, serial=number, airline=_airline(spec.seed))
             kind.plant(stage)
             deliveries.extend(stage.events)
             planted.append(
@@ -92,6 +92,11 @@ def simulate(spec: SimulationSpec) -> tuple[list[bytes], GroundTruth]:
         spec=spec, events=len(deliveries), malformed=len(malformed), planted=planted, everyday_customers=everyday
     )
     return lines, truth
+
+
+def _airline(seed: int) -> str:
+    """A two-letter airline designator of the seed's own (Z plus a letter)."""
+    return "Z" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[seed % 26]
 
 
 def _profile(world: World, customer_id: str, home: Any, at: datetime) -> Delivery:

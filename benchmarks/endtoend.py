@@ -1,0 +1,422 @@
+"""The end-to-end benchmark behind ``ctxi bench``, on the real local broker and Redis.
+
+1. **Engine alone**: the simulated stream through the in-process engine (the ``ctxi
+   replay`` path, parsing included), median events/s of three runs, and a pyinstrument
+   profile of one run.
+2. **Sustained throughput**: the stream preloaded into the input topics, then one fresh
+   worker started on it; events/s from its first to its last published output (Kafka
+   record times). The same for the **ceiling**, a bare faust agent that re-produces
+   every message (``ceiling.py``); ctxi's figure is reported as a ratio of it.
+3. **Latency at offered rates**: a running worker gets streams at fixed rates (fractions
+   of the sustained rate); each task's latency is from its triggering event's send to the
+   task's ``added`` notice from Redis (the moment a desktop could show it): p50/p95/p99.
+   Meanwhile the worker's CPU, peak RSS and consumer lag (committed offsets against the
+   log end, every 0.5 s) are sampled.
+
+Each run uses a world of its own (app id, topics, Redis keys), so results never mix.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from ctxi.engine.replay import replay
+from ctxi.rules.evaluate import RuleSet
+from ctxi.simulate.evaluate import (
+    LiveWorker,
+    free_port,
+    isolated_worker,
+    send,
+    stop_gracefully,
+    wait_until_flowing,
+)
+from ctxi.simulate.stream import GroundTruth, SimulationSpec, simulate
+from ctxi.streams.settings import Settings
+from ctxi.streams.topics import TopicSpec, catalogue, ensure_topics
+
+try:
+    import psutil
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError('ctxi bench needs psutil, matplotlib and pyinstrument: pip install "ctxi[bench]"') from exc
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Sample:
+    at: float  # seconds since the run started
+    lag: int
+    cpu_percent: float
+    rss_mb: float
+
+
+@dataclass
+class RateRun:
+    offered: float
+    sent_per_second: float
+    events: int
+    tasks: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    cpu_percent: float
+    peak_rss_mb: float
+    max_lag: int
+    samples: list[Sample] = field(default_factory=list)
+
+
+@dataclass
+class BenchResults:
+    customers: int
+    events: int
+    engine_events_per_second: list[float]
+    ctxi_events_per_second: float
+    ceiling_events_per_second: float
+    runs: list[RateRun]
+    command: str
+
+    @property
+    def engine_median(self) -> float:
+        return statistics.median(self.engine_events_per_second)
+
+    @property
+    def ratio(self) -> float:
+        return self.ctxi_events_per_second / self.ceiling_events_per_second
+
+
+def _stream(spec: SimulationSpec, directory: Path, name: str) -> tuple[Path, list[bytes], GroundTruth]:
+    lines, truth = simulate(spec)
+    path = directory / f"{name}.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    (directory / f"{name}.truth.json").write_text(truth.model_dump_json(indent=2))
+    return path, lines, truth
+
+
+def engine_throughput(path: Path, settings: Settings, rules: RuleSet, repeats: int = 3) -> tuple[list[float], int]:
+    """Events/s of each in-process run over ``path``, and how many enriched events one run publishes."""
+    rates, published = [], 0
+    for _ in range(repeats):
+        summary = replay([path], settings.engine, lambda e: None, lambda d: None, rules=rules, decide=lambda d: None)
+        rates.append(summary.events / summary.seconds)
+        published = summary.published
+    return rates, published
+
+
+def profile_engine(path: Path, settings: Settings, rules: RuleSet, out: Path) -> None:
+    """A pyinstrument profile of one in-process run, as text."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    replay([path], settings.engine, lambda e: None, lambda d: None, rules=rules, decide=lambda d: None)
+    profiler.stop()
+    out.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+
+
+class Sampler(threading.Thread):
+    """Every 0.5 s: the worker process's CPU and RSS, and its consumer group's lag."""
+
+    def __init__(self, settings: Settings, pid: int, topics: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.topics = settings, topics
+        self.process = psutil.Process(pid)
+        self.samples: list[Sample] = []
+        self.stopping = threading.Event()
+
+    def lag(self, admin, consumer) -> int:  # type: ignore[no-untyped-def]
+        from kafka import TopicPartition
+
+        partitions = [TopicPartition(t, p) for t in self.topics for p in (consumer.partitions_for_topic(t) or ())]
+        ends = consumer.end_offsets(partitions)
+        committed = admin.list_group_offsets(self.settings.app_id).get(self.settings.app_id, {})
+        return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in ends.items())
+
+    def run(self) -> None:
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        servers = self.settings.kafka_bootstrap_servers.split(",")
+        admin, consumer = KafkaAdminClient(bootstrap_servers=servers), KafkaConsumer(bootstrap_servers=servers)
+        started = time.monotonic()
+        self.process.cpu_percent(None)
+        try:
+            while not self.stopping.wait(0.5):
+                with self.process.oneshot():
+                    cpu, rss = self.process.cpu_percent(None), self.process.memory_info().rss / 2**20
+                self.samples.append(Sample(time.monotonic() - started, self.lag(admin, consumer), cpu, rss))
+        finally:
+            admin.close()
+            consumer.close()
+
+
+def _record_times(
+    settings: Settings, topic: str, expected: int, process: subprocess.Popen[bytes], timeout: float, quiet: float = 15.0
+) -> list[int]:
+    """Kafka record times (ms) on ``topic``: until ``expected`` records came, nothing new came
+    for ``quiet`` seconds, or ``timeout`` passed. Fails at once if ``process`` (the writer) dies."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    times: list[int] = []
+    seen: set[tuple[int, int]] = set()
+    deadline, last_new = time.monotonic() + timeout, time.monotonic()
+    try:
+        while len(times) < expected and time.monotonic() < deadline:
+            if times and time.monotonic() - last_new > quiet:
+                break
+            if process.poll() is not None:
+                raise RuntimeError(f"the worker writing {topic} exited with status {process.returncode}")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if (record.partition, record.offset) not in seen:
+                        seen.add((record.partition, record.offset))
+                        times.append(record.timestamp)
+                        last_new = time.monotonic()
+    finally:
+        consumer.close()
+    if len(times) < 2:
+        raise TimeoutError(f"{topic}: {len(times)} records after {timeout:.0f}s; see the worker's log")
+    return sorted(times)
+
+
+def sustained_throughput(
+    base: Settings, lines: list[bytes], events: int, *, ceiling: bool, logs: Path, progress: Progress
+) -> float:
+    """Events/s of a worker started on a backlog of ``lines`` (ctxi's worker, or the ceiling)."""
+    from ctxi.benchmarks.ceiling import output_topic_name
+
+    name = f"bench{uuid.uuid4().hex[:8]}"
+    env = {**base.isolated_env(name, logs / name), "CTXI_TOPIC_PARTITIONS": str(base.topic_partitions)}
+    settings = Settings(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
+    output = output_topic_name(settings.app_id) if ceiling else settings.signals_topic
+    ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [*catalogue(settings), TopicSpec(output, settings.topic_partitions, settings.topic_replication_factor)],
+    )
+    send(lines, settings, rate=None)
+    command = ["-m", "ctxi.benchmarks.ceiling", "worker", "-l", "warn"] if ceiling else ["-m", "ctxi.cli", "worker"]
+    what = "bare faust ceiling" if ceiling else "ctxi worker"
+    progress(f"{what}: {len(lines):,} messages preloaded; starting it")
+    with (logs / f"{name}.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, *command],
+            env={**os.environ, **env, "CTXI_WEB_PORT": str(free_port())},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        times = _record_times(settings, output, events, process, timeout=600)
+    except (RuntimeError, TimeoutError) as exc:
+        tail = "\n".join((logs / f"{name}.log").read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"{what}: {exc}; the end of its log:\n{tail}") from None
+    finally:
+        stop_gracefully(process)
+    seconds = (times[-1] - times[0]) / 1000
+    rate = (len(times) - 1) / seconds
+    short = f" (of {events:,} expected)" if len(times) < events else ""
+    progress(f"{what}: {len(times):,} outputs{short} in {seconds:.1f}s: {rate:,.0f}/s")
+    return rate
+
+
+class TaskNotices(threading.Thread):
+    """When each task was announced ``added`` on the worker's Redis channels."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        import redis
+
+        self.client = redis.Redis.from_url(settings.redis_url)
+        self.prefix = settings.redis_prefix
+        self.added: dict[str, float] = {}
+        self.stopping = threading.Event()
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.psubscribe(f"{self.prefix}:notify:*")
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            message = self.pubsub.get_message(timeout=0.2)
+            if message is not None:
+                notice = orjson.loads(message["data"])
+                if notice.get("change") == "added":
+                    self.added.setdefault(notice["task_id"], time.time())
+
+    def triggering_events(self) -> dict[str, str]:
+        """task_id -> the event that made it (the first of its evidence)."""
+        ids = list(self.added)
+        bodies = self.client.mget([f"{self.prefix}:task:{task_id}" for task_id in ids]) if ids else []
+        return {task_id: orjson.loads(body)["evidence"][0] for task_id, body in zip(ids, bodies, strict=True) if body}
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def latency_run(worker: LiveWorker, lines: list[bytes], rate: float, progress: Progress) -> RateRun:
+    settings = worker.settings
+    notices = TaskNotices(settings)
+    sampler = Sampler(settings, worker.process.pid, [*settings.input_topics, settings.events_by_customer_topic])
+    notices.start()
+    sampler.start()
+    started = time.monotonic()
+    sent = send(lines, settings, rate)
+    sending = time.monotonic() - started
+    quiet_since, count = time.monotonic(), 0
+    while time.monotonic() - quiet_since < 5 and time.monotonic() - started < sending + 300:
+        time.sleep(0.5)
+        if len(notices.added) != count:
+            count, quiet_since = len(notices.added), time.monotonic()
+    sampler.stopping.set()
+    notices.stopping.set()
+    sampler.join()
+    notices.join()
+    sent_at: dict[str, float] = {}
+    for event_id, at in sent:
+        sent_at.setdefault(event_id.decode(), at)
+    latencies = [
+        (notices.added[task_id] - sent_at[event_id]) * 1000
+        for task_id, event_id in notices.triggering_events().items()
+        if event_id in sent_at
+    ]
+    samples = sampler.samples
+    run = RateRun(
+        offered=rate,
+        sent_per_second=len(lines) / sending,
+        events=len(lines),
+        tasks=len(latencies),
+        p50_ms=_percentile(latencies, 0.50),
+        p95_ms=_percentile(latencies, 0.95),
+        p99_ms=_percentile(latencies, 0.99),
+        cpu_percent=statistics.mean(s.cpu_percent for s in samples) if samples else 0.0,
+        peak_rss_mb=max((s.rss_mb for s in samples), default=0.0),
+        max_lag=max((s.lag for s in samples), default=0),
+        samples=samples,
+    )
+    progress(
+        f"offered {rate:,.0f}/s: {run.tasks} tasks, p50 {run.p50_ms or 0:.0f} ms, p99 {run.p99_ms or 0:.0f} ms, "
+        f"CPU {run.cpu_percent:.0f}%, peak RSS {run.peak_rss_mb:.0f} MiB, max lag {run.max_lag:,}"
+    )
+    return run
+
+
+def run_bench(
+    base: Settings,
+    rules: RuleSet,
+    out: Path,
+    *,
+    customers: int,
+    rates: list[float] | None,
+    seconds_per_rate: float,
+    command: str,
+    progress: Progress,
+) -> BenchResults:
+    out.mkdir(parents=True, exist_ok=True)
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    path, lines, truth = _stream(SimulationSpec(customers=customers, seed=101), out, "stream")
+    engine_rates, published = engine_throughput(path, base, rules)
+    progress(f"engine alone: median {statistics.median(engine_rates):,.0f} events/s over {len(lines):,} lines")
+    profile_engine(path, base, rules, out / "profile.txt")
+    ceiling = sustained_throughput(base, lines, len(lines), ceiling=True, logs=logs, progress=progress)
+    ctxi = sustained_throughput(base, lines, published, ceiling=False, logs=logs, progress=progress)
+    offered = rates or [round(ctxi * share, -1) for share in (0.25, 0.5, 0.75)]
+    runs = []
+    with isolated_worker(base, logs / "latency-worker.log") as worker:
+        wait_until_flowing(worker.settings)
+        for index, rate in enumerate(offered):
+            # current times (tasks must not be born expired) and ids of their own per run
+            events_wanted = rate * seconds_per_rate
+            spec = SimulationSpec(
+                customers=max(20, round(events_wanted / 5)),
+                seed=200 + index,
+                hours=4,
+                start=datetime.now(UTC) - timedelta(hours=4),
+                malformed_share=0,
+            )
+            run_lines, _ = simulate(spec)
+            runs.append(latency_run(worker, run_lines, rate, progress))
+    results = BenchResults(
+        customers=customers,
+        events=truth.events,
+        engine_events_per_second=engine_rates,
+        ctxi_events_per_second=ctxi,
+        ceiling_events_per_second=ceiling,
+        runs=runs,
+        command=command,
+    )
+    (out / "results.json").write_bytes(orjson.dumps(asdict(results), option=orjson.OPT_INDENT_2))
+    plot(results, out / "latency.png")
+    return results
+
+
+def plot(results: BenchResults, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency, lag) = plt.subplots(1, 2, figsize=(11, 4.2))
+    rates = [run.offered for run in results.runs]
+    for share, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
+        latency.plot(rates, [getattr(run, share) or 0 for run in results.runs], marker="o", label=label)
+    latency.axhline(100, color="grey", linestyle="--", linewidth=1, label="target p99 100 ms")
+    latency.set(xlabel="offered events/s", ylabel="event to task in Redis (ms)", title="Latency by offered rate")
+    latency.legend()
+    for run in results.runs:
+        lag.plot([s.at for s in run.samples], [s.lag for s in run.samples], label=f"{run.offered:,.0f}/s")
+    lag.set(xlabel="seconds into the run", ylabel="consumer lag (messages)", title="Consumer lag")
+    lag.legend()
+    figure.suptitle(
+        f"ctxi end to end: {results.ctxi_events_per_second:,.0f} events/s sustained "
+        f"({results.ratio:.0%} of bare faust); engine alone {results.engine_median:,.0f}/s"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def report(results: BenchResults) -> str:
+    """The results as Markdown tables."""
+    lines = [
+        f"Command: `{results.command}`",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| engine alone (replay path), median of {len(results.engine_events_per_second)} | "
+        f"{results.engine_median:,.0f} events/s |",
+        f"| ctxi worker, sustained (one process) | {results.ctxi_events_per_second:,.0f} events/s |",
+        f"| bare faust agent, same broker (ceiling) | {results.ceiling_events_per_second:,.0f} events/s |",
+        f"| ctxi / ceiling | {results.ratio:.0%} |",
+        "",
+        "| offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | worker CPU | peak RSS MiB | max lag |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in results.runs:
+        lines.append(
+            f"| {run.offered:,.0f} | {run.sent_per_second:,.0f} | {run.tasks} | {_ms(run.p50_ms)} | "
+            f"{_ms(run.p95_ms)} | {_ms(run.p99_ms)} | {run.cpu_percent:.0f}% | {run.peak_rss_mb:.0f} "
+            f"| {run.max_lag:,} |"
+        )
+    return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
