@@ -4,8 +4,8 @@
    replay`` path, parsing included), median events/s of three runs, and a pyinstrument
    profile of one run.
 2. **Sustained throughput**: the stream preloaded into the input topics, then one fresh
-   worker started on it; events/s from its first to its last published output (Kafka
-   record times). The same for the **ceiling**, a bare faust agent that re-produces
+   worker started on it; its messages over the time from its first to its last published
+   output (Kafka record times). The same for the **ceiling**, a bare faust agent that re-produces
    every message (``ceiling.py``); ctxi's figure is reported as a ratio of it.
 3. **Latency at offered rates**: a running worker gets streams at fixed rates (fractions
    of the sustained rate); each task's latency is from its triggering event's send to the
@@ -82,14 +82,24 @@ class BenchResults:
     customers: int
     events: int
     engine_events_per_second: list[float]
-    ctxi_events_per_second: float
-    ceiling_events_per_second: float
+    context_bytes_median: float
+    context_bytes_p95: float
+    ctxi_runs: list[float]
+    ceiling_runs: list[float]
     runs: list[RateRun]
     command: str
 
     @property
     def engine_median(self) -> float:
         return statistics.median(self.engine_events_per_second)
+
+    @property
+    def ctxi_events_per_second(self) -> float:
+        return statistics.median(self.ctxi_runs)
+
+    @property
+    def ceiling_events_per_second(self) -> float:
+        return statistics.median(self.ceiling_runs)
 
     @property
     def ratio(self) -> float:
@@ -104,14 +114,25 @@ def _stream(spec: SimulationSpec, directory: Path, name: str) -> tuple[Path, lis
     return path, lines, truth
 
 
-def engine_throughput(path: Path, settings: Settings, rules: RuleSet, repeats: int = 3) -> tuple[list[float], int]:
-    """Events/s of each in-process run over ``path``, and how many enriched events one run publishes."""
-    rates, published = [], 0
+@dataclass
+class EngineFigures:
+    events_per_second: list[float]  # one per run
+    published: int  # enriched events one run publishes
+    context_bytes: list[int]  # each customer's stored context (what its changelog holds), sorted
+
+
+def engine_throughput(path: Path, settings: Settings, rules: RuleSet, repeats: int = 3) -> EngineFigures:
+    """The in-process engine over ``path``: events/s of each run, its output, its state size."""
+    from faust.serializers import codecs
+
+    from ctxi.streams.codecs import CONTEXT_CODEC
+
+    rates = []
     for _ in range(repeats):
         summary = replay([path], settings.engine, lambda e: None, lambda d: None, rules=rules, decide=lambda d: None)
         rates.append(summary.events / summary.seconds)
-        published = summary.published
-    return rates, published
+    sizes = sorted(len(codecs.dumps(CONTEXT_CODEC, context)) for context in summary.contexts.values())
+    return EngineFigures(rates, summary.published, sizes)
 
 
 def profile_engine(path: Path, settings: Settings, rules: RuleSet, out: Path) -> None:
@@ -196,9 +217,10 @@ def _record_times(
 
 
 def sustained_throughput(
-    base: Settings, lines: list[bytes], events: int, *, ceiling: bool, logs: Path, progress: Progress
+    base: Settings, lines: list[bytes], outputs: int, *, ceiling: bool, logs: Path, progress: Progress
 ) -> float:
-    """Events/s of a worker started on a backlog of ``lines`` (ctxi's worker, or the ceiling)."""
+    """Messages/s of a worker started on a backlog of ``lines`` (ctxi's worker, or the ceiling),
+    which publishes ``outputs`` messages for them."""
     from ctxi.benchmarks.ceiling import output_topic_name
 
     name = f"bench{uuid.uuid4().hex[:8]}"
@@ -221,16 +243,18 @@ def sustained_throughput(
             stderr=subprocess.STDOUT,
         )
     try:
-        times = _record_times(settings, output, events, process, timeout=600)
+        times = _record_times(settings, output, outputs, process, timeout=600)
     except (RuntimeError, TimeoutError) as exc:
         tail = "\n".join((logs / f"{name}.log").read_text(errors="replace").splitlines()[-15:])
         raise RuntimeError(f"{what}: {exc}; the end of its log:\n{tail}") from None
     finally:
         stop_gracefully(process)
+    # From the first output to the last, the worker went through (nearly) the whole backlog:
+    # ctxi publishes only the events that yield signals, so outputs would undercount it.
     seconds = (times[-1] - times[0]) / 1000
-    rate = (len(times) - 1) / seconds
-    short = f" (of {events:,} expected)" if len(times) < events else ""
-    progress(f"{what}: {len(times):,} outputs{short} in {seconds:.1f}s: {rate:,.0f}/s")
+    rate = len(lines) / seconds
+    short = f" (of {outputs:,} expected)" if len(times) < outputs else ""
+    progress(f"{what}: {len(lines):,} messages in {seconds:.1f}s ({len(times):,} outputs{short}): {rate:,.0f}/s")
     return rate
 
 
@@ -325,6 +349,7 @@ def run_bench(
     customers: int,
     rates: list[float] | None,
     seconds_per_rate: float,
+    repeats: int,
     command: str,
     progress: Progress,
 ) -> BenchResults:
@@ -332,11 +357,16 @@ def run_bench(
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     path, lines, truth = _stream(SimulationSpec(customers=customers, seed=101), out, "stream")
-    engine_rates, published = engine_throughput(path, base, rules)
+    engine = engine_throughput(path, base, rules, repeats)
+    engine_rates, published = engine.events_per_second, engine.published
     progress(f"engine alone: median {statistics.median(engine_rates):,.0f} events/s over {len(lines):,} lines")
     profile_engine(path, base, rules, out / "profile.txt")
-    ceiling = sustained_throughput(base, lines, len(lines), ceiling=True, logs=logs, progress=progress)
-    ctxi = sustained_throughput(base, lines, published, ceiling=False, logs=logs, progress=progress)
+    # alternated, so that a slow spell of the machine does not land on one side only
+    ceiling_runs, ctxi_runs = [], []
+    for _ in range(repeats):
+        ceiling_runs.append(sustained_throughput(base, lines, len(lines), ceiling=True, logs=logs, progress=progress))
+        ctxi_runs.append(sustained_throughput(base, lines, published, ceiling=False, logs=logs, progress=progress))
+    ctxi = statistics.median(ctxi_runs)
     offered = rates or [round(ctxi * share, -1) for share in (0.25, 0.5, 0.75)]
     runs = []
     with isolated_worker(base, logs / "latency-worker.log") as worker:
@@ -357,12 +387,21 @@ def run_bench(
         customers=customers,
         events=truth.events,
         engine_events_per_second=engine_rates,
-        ctxi_events_per_second=ctxi,
-        ceiling_events_per_second=ceiling,
+        context_bytes_median=statistics.median(engine.context_bytes),
+        context_bytes_p95=engine.context_bytes[int(0.95 * (len(engine.context_bytes) - 1))],
+        ctxi_runs=ctxi_runs,
+        ceiling_runs=ceiling_runs,
         runs=runs,
         command=command,
     )
-    (out / "results.json").write_bytes(orjson.dumps(asdict(results), option=orjson.OPT_INDENT_2))
+    figures = {
+        **asdict(results),
+        "engine_median": results.engine_median,
+        "ctxi_events_per_second": results.ctxi_events_per_second,
+        "ceiling_events_per_second": results.ceiling_events_per_second,
+        "ratio": results.ratio,
+    }
+    (out / "results.json").write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
     plot(results, out / "latency.png")
     return results
 
@@ -402,8 +441,12 @@ def report(results: BenchResults) -> str:
         "|---|---:|",
         f"| engine alone (replay path), median of {len(results.engine_events_per_second)} | "
         f"{results.engine_median:,.0f} events/s |",
-        f"| ctxi worker, sustained (one process) | {results.ctxi_events_per_second:,.0f} events/s |",
-        f"| bare faust agent, same broker (ceiling) | {results.ceiling_events_per_second:,.0f} events/s |",
+        f"| context state per customer (stored bytes), median / p95 | "
+        f"{results.context_bytes_median:,.0f} / {results.context_bytes_p95:,.0f} |",
+        f"| ctxi worker, sustained (one process), median of {len(results.ctxi_runs)} | "
+        f"{results.ctxi_events_per_second:,.0f} events/s |",
+        f"| bare faust agent, same broker (ceiling), median of {len(results.ceiling_runs)} | "
+        f"{results.ceiling_events_per_second:,.0f} events/s |",
         f"| ctxi / ceiling | {results.ratio:.0%} |",
         "",
         "| offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | worker CPU | peak RSS MiB | max lag |",

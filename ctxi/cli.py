@@ -675,6 +675,7 @@ def bench(
         typer.Option(help="Offered events/s for the latency runs, comma separated; 'auto': 25/50/75% of sustained."),
     ] = "auto",
     seconds_per_rate: Annotated[float, typer.Option(min=1, help="Length of each latency run.")] = 20.0,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of each throughput measure (the median is reported).")] = 3,
     quality: Annotated[bool, typer.Option(help="Also write the decision-quality report (replay and live).")] = True,
 ) -> None:
     """The end-to-end benchmark on the configured (local) Kafka and Redis, and the quality report.
@@ -705,6 +706,7 @@ def bench(
             customers=customers,
             rates=offered,
             seconds_per_rate=seconds_per_rate,
+            repeats=repeats,
             command=command,
             progress=_err,
         )
