@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 from faust.serializers import codecs
@@ -150,3 +151,23 @@ def test_events_produce_routes_by_source_and_shifts_the_file_to_now(namespace: N
     for record in records:
         document = orjson.loads(record.value)
         assert record.topic == settings.input_topic(document["type"].partition(".")[0])
+
+
+def test_simulate_sends_its_stream_to_the_input_topics_at_a_rate(namespace: Namespace, tmp_path: Path) -> None:
+    settings = namespace.settings
+    truth = tmp_path / "sim.truth.json"
+    started = time.monotonic()
+    command = ["simulate", "--kafka", "--rate", "200", "--customers", "20", "--truth", str(truth)]
+    result = subprocess.run(
+        [sys.executable, "-m", "ctxi.cli", *command],
+        env={**os.environ, **namespace.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed = time.monotonic() - started
+    sent = int(result.stdout.split("sent ")[1].split(" lines")[0].replace(",", ""))
+    records = consume(settings.kafka_bootstrap_servers, [settings.input_topic(s) for s in SOURCES], sent)
+    assert len(records) == sent > 50
+    assert elapsed >= sent / 200  # the rate held them back
+    assert orjson.loads(truth.read_bytes())["planted"]
