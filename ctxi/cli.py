@@ -88,6 +88,40 @@ def topics_create() -> None:
         typer.echo(f"{spec.name:<28} {state:<8} partitions={spec.partitions} {spec.purpose}")
 
 
+@topics_app.command("describe")
+def topics_describe(
+    partitions: Annotated[
+        bool, typer.Option("--partitions", help="Show each consumer group's lag per partition.")
+    ] = False,
+) -> None:
+    """Show every topic ctxi uses as the broker has it: partitions, replicas, settings that
+    differ from the broker's defaults, messages held, and the lag of each consumer group
+    that committed offsets on it. Exit 1 if a topic is missing."""
+    from ctxi.streams.topics import describe_topics
+
+    settings = get_settings()
+    with _kafka_errors(settings):
+        states = describe_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    width = max(len(state.spec.name) for state in states)
+    typer.echo(f"{'topic':<{width}}  partitions  replicas  {'messages':>9}  settings")
+    for state in states:
+        if not state.exists:
+            typer.echo(f"{state.spec.name:<{width}}  MISSING ({state.spec.purpose}): run ctxi topics create")
+            continue
+        config = ", ".join(f"{key}={value}" for key, value in sorted(state.config.items())) or "-"
+        typer.echo(
+            f"{state.spec.name:<{width}}  {state.partitions:>10}  {state.replication_factor:>8}  "
+            f"{state.messages:>9,}  {config}"
+        )
+        for group, behind in sorted(state.lag.items()):
+            detail = ""
+            if partitions:
+                detail = " (" + ", ".join(f"p{p} {lag:,}" for p, lag in sorted(behind.items())) + ")"
+            typer.echo(f"{'':<{width}}    lag of group {group}: {sum(behind.values()):,}{detail}")
+    if not all(state.exists for state in states):
+        raise typer.Exit(1)
+
+
 @topics_app.command("tail")
 def topics_tail(
     topic: Annotated[str, typer.Argument(help="Topic to read, e.g. ctxi.dead_letters.")],

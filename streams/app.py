@@ -9,6 +9,7 @@ import faust
 
 from ctxi.streams import codecs
 from ctxi.streams.settings import get_settings
+from ctxi.streams.topics import TABLES, changelog_topic
 
 settings = get_settings()
 
@@ -60,7 +61,7 @@ def model_table(name: str, codec: str, help: str) -> faust.Table:
     encodes what it writes to that topic).
     """
     changelog = app.topic(
-        f"{app.conf.id}-{name}-changelog",  # faust's own naming for a table's changelog
+        changelog_topic(settings, name),
         key_type=str,
         key_serializer="raw",
         value_serializer=codec,
@@ -74,9 +75,5 @@ def model_table(name: str, codec: str, help: str) -> faust.Table:
     return table
 
 
-customer_contexts = model_table(
-    "customer_context", codecs.CONTEXT_CODEC, "Per-customer joined context (context/state.py)."
-)
-fleet_index = model_table(
-    "fleet_index", codecs.FLEET_INDEX_CODEC, "Customers booked per flight and airport (context/fleet.py)."
-)
+customer_contexts = model_table("customer_context", codecs.CONTEXT_CODEC, TABLES["customer_context"])
+fleet_index = model_table("fleet_index", codecs.FLEET_INDEX_CODEC, TABLES["fleet_index"])

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from ctxi.streams.settings import Settings
 
 DAY_MS = 24 * 60 * 60 * 1000
 COMPACTED = {"cleanup.policy": "compact"}
+# The worker's faust tables (streams/app.py), each backed by a compacted changelog topic.
+TABLES = {
+    "customer_context": "per-customer joined context",
+    "fleet_index": "customers booked per flight and airport",
+}
+
+
+def changelog_topic(settings: Settings, table: str) -> str:
+    """faust's own name for a table's changelog topic."""
+    return f"{settings.app_id}-{table}-changelog"
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,16 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
             replicas,
             purpose="validated events keyed by customer (the join's repartition)",
         ),
+        *[
+            TopicSpec(
+                changelog_topic(settings, table),
+                partitions,
+                replicas,
+                config=COMPACTED,
+                purpose=f"changelog of the {table} table: {purpose}",
+            )
+            for table, purpose in TABLES.items()
+        ],
         TopicSpec(
             settings.signals_topic,
             partitions,
@@ -89,4 +109,67 @@ def ensure_topics(bootstrap_servers: str, specs: list[TopicSpec]) -> list[str]:
                 pass  # another worker created it between list and create
         return created
     finally:
+        admin.close()
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """A catalogue topic as the broker has it: size, settings and each consumer group's lag."""
+
+    spec: TopicSpec
+    exists: bool
+    partitions: int = 0
+    replication_factor: int = 0
+    config: dict[str, str] = field(default_factory=dict)  # what differs from the broker's defaults
+    messages: int = 0  # held now: log end less log start, over the partitions
+    lag: dict[str, dict[int, int]] = field(default_factory=dict)  # group -> partition -> messages behind
+
+
+def describe_topics(bootstrap_servers: str, specs: list[TopicSpec]) -> list[TopicState]:
+    """What the broker holds for each of ``specs``, with the lag of every group that committed on it."""
+    servers = bootstrap_servers.split(",")
+    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="ctxi-admin")
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    try:
+        existing = set(admin.list_topics())
+        present = [spec for spec in specs if spec.name in existing]
+        metadata = {topic["name"]: topic for topic in admin.describe_topics([s.name for s in present])}
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, s.name) for s in present])
+        partitions = [
+            TopicPartition(name, p["partition_index"]) for name, topic in metadata.items() for p in topic["partitions"]
+        ]
+        ends = consumer.end_offsets(partitions) if partitions else {}
+        starts = consumer.beginning_offsets(partitions) if partitions else {}
+        groups = [group["group_id"] for group in admin.list_groups()]
+        committed = admin.list_group_offsets(groups) if groups else {}
+        states = []
+        for spec in specs:
+            topic = metadata.get(spec.name)
+            if topic is None:
+                states.append(TopicState(spec, exists=False))
+                continue
+            mine = [tp for tp in partitions if tp.topic == spec.name]
+            lag: dict[str, dict[int, int]] = {}
+            for group, offsets in committed.items():
+                behind = {
+                    tp.partition: max(0, ends[tp] - offsets[tp].offset)
+                    for tp in mine
+                    if tp in offsets and offsets[tp].offset >= 0  # -1: nothing committed there
+                }
+                if behind:
+                    lag[group] = behind
+            states.append(
+                TopicState(
+                    spec,
+                    exists=True,
+                    partitions=len(topic["partitions"]),
+                    replication_factor=max((len(p["replica_nodes"]) for p in topic["partitions"]), default=0),
+                    config={k: v["value"] for k, v in configs.get("topic", {}).get(spec.name, {}).items()},
+                    messages=sum(ends[tp] - starts[tp] for tp in mine),
+                    lag=lag,
+                )
+            )
+        return states
+    finally:
+        consumer.close()
         admin.close()
