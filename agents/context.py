@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from ctxi.engine.pipeline import Engine
 from ctxi.ingest import processing_failure
@@ -18,6 +19,14 @@ from ctxi.streams.app import (
     shadow_task_topic,
     signals_topic,
     task_topics,
+)
+from ctxi.streams.metrics import (
+    DEAD_LETTERS,
+    EVENT_TO_TASK_SECONDS,
+    RULES_FIRED,
+    STAGE_SECONDS,
+    TABLE_KEYS,
+    TASKS_OUT,
 )
 
 logger = logging.getLogger(__name__)
@@ -40,8 +49,11 @@ async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
         except Exception as error:
             origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
             logger.exception("engine failed on %s", origin)
+            DEAD_LETTERS.labels("engine_failure").inc()
             await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
             continue
+        for stage, seconds in output.timings.items():
+            STAGE_SECONDS.labels(stage).observe(seconds)
         for forward in output.forwards:
             await events_by_customer_topic.send(key=forward.partition_key, value=forward)
         if output.enriched is not None:
@@ -50,5 +62,17 @@ async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
             task = decision.task
             topic = shadow_task_topic if decision.shadow else task_topics[task.queue]
             await topic.send(key=task.customer_id, value=task)
+            RULES_FIRED.labels(task.rule_id, str(task.rule_version)).inc()
+            if not decision.shadow:
+                TASKS_OUT.labels(task.queue).inc()
+                # the record's time is when ingest forwarded the event: just after it arrived
+                EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
         for closure in output.closures:
             await closures_topic.send(key=closure.customer_id, value=closure)
+
+
+@app.timer(interval=5.0)
+async def measure_tables() -> None:
+    """Refresh the table-size gauges (the keys of the partitions this worker holds)."""
+    TABLE_KEYS.labels("customer_context").set(len(customer_contexts))
+    TABLE_KEYS.labels("fleet_index").set(len(fleet_index))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from ctxi.ingest import validate_event
 from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
 from ctxi.streams.app import app, dead_letter_topic, events_by_customer_topic, input_topic
+from ctxi.streams.metrics import DEAD_LETTERS, EVENTS_IN, STAGE_SECONDS
+
+ingest_seconds = STAGE_SECONDS.labels("ingest")
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +32,14 @@ async def ingest(stream):  # type: ignore[no-untyped-def]
             offset=message.offset,
             key=message.key.decode("utf-8", "replace") if message.key is not None else None,
         )
+        started = time.perf_counter()
         outcome = validate_event(message.value, origin)
+        ingest_seconds.observe(time.perf_counter() - started)
         if isinstance(outcome, DeadLetter):
+            DEAD_LETTERS.labels(outcome.errors[0].type if outcome.errors else "unknown").inc()
             # The reason names fields, never their values: no personal data in logs.
             logger.warning("dead letter from %s: %s", origin, outcome.reason)
             await dead_letter_topic.send(key=message.key, value=outcome)
         else:
+            EVENTS_IN.labels(outcome.source, outcome.type).inc()
             await events_by_customer_topic.send(key=outcome.partition_key, value=outcome)

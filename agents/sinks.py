@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -23,6 +24,9 @@ from ctxi.schemas.dead_letter import KafkaOrigin
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams import codecs
 from ctxi.streams.app import app, dead_letter_topic, settings
+from ctxi.streams.metrics import DEAD_LETTERS, STAGE_SECONDS, TASKS_TO_REDIS
+
+sink_seconds = STAGE_SECONDS.labels("sink")
 
 logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30.0
@@ -55,12 +59,17 @@ async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
     """Write each task to Redis (idempotently by task_id and revision), retrying until Redis takes it."""
     async for record in stream.events():
         task, message = record.value, record.message
+        started = time.perf_counter()
         try:
-            await until_redis_answers(f"task {task.task_id}", lambda task=task: store.write(task))
+            written = await until_redis_answers(f"task {task.task_id}", lambda task=task: store.write(task))
         except RedisError as exc:
             origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
             logger.error("Redis refused task %s from %s: %s", task.task_id, origin, exc)
+            DEAD_LETTERS.labels("redis_refused").inc()
             await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
+            continue
+        sink_seconds.observe(time.perf_counter() - started)  # retries while Redis was down included
+        TASKS_TO_REDIS.labels("written" if written else "already_there").inc()
 
 
 closures_from_kafka = app.topic(

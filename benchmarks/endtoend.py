@@ -238,7 +238,7 @@ def sustained_throughput(
     with (logs / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, *command],
-            env={**os.environ, **env, "CTXI_WEB_PORT": str(free_port())},
+            env={**os.environ, **env, "CTXI_WEB_PORT": str(free_port()), "CTXI_METRICS_PORT": str(free_port())},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -227,7 +227,9 @@ def worker() -> None:
         _err(f"created topics: {', '.join(created)}")
     from ctxi import agents  # noqa: F401  (registers the agents on the app)
     from ctxi.streams.app import app as faust_app
+    from ctxi.streams.metrics import serve
 
+    serve(settings)
     faust.Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
 
 

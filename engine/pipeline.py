@@ -8,6 +8,7 @@ the engine asks to send on is returned, never sent here: I/O stays with the runn
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class Output:
     forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     closures: list[TaskClosure] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
 
 
 @dataclass
@@ -106,7 +108,9 @@ class Engine:
     def _join_and_enrich(self, event: Event) -> Output:
         customer_id = event.customer_id
         assert customer_id is not None
+        started = time.perf_counter()
         result = apply_event(self.contexts.get(customer_id), event, self.config)
+        joined = time.perf_counter()
         if result.status is JoinStatus.DUPLICATE:
             return Output("duplicate")
         if result.late:
@@ -117,6 +121,7 @@ class Engine:
             for enricher in enrichers_for(event.type)
             for signal in enricher.function(event, result.context, self.config)
         ]
+        enriched_at = time.perf_counter()
         rules, decisions, closures = self.rules, [], []
         if rules is not None:
             outcomes = rules.evaluate(event, result.context, signals, self.config, self.snoozes)
@@ -126,6 +131,7 @@ class Engine:
             self.counts["rules_failed"] += len(outcomes.errors)
             self.counts["rules_suppressed"] += len(outcomes.suppressed)
             self.fired.update(decision.rule.key for decision in decisions)
+        timings = {"join": joined - started, "enrich": enriched_at - joined, "rules": time.perf_counter() - enriched_at}
         # stored once, after the rules: their cool-downs are part of the context
         self.contexts[customer_id] = result.context
         enriched = None
@@ -139,5 +145,10 @@ class Engine:
                 signals=signals,
             )
         return Output(
-            "joined", enriched=enriched, forwards=list(result.index_entries), decisions=decisions, closures=closures
+            "joined",
+            enriched=enriched,
+            forwards=list(result.index_entries),
+            decisions=decisions,
+            closures=closures,
+            timings=timings,
         )

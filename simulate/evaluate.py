@@ -205,7 +205,7 @@ def isolated_worker(base: Settings, log: Path, partitions: int = 4) -> Iterator[
         with log.open("wb") as out:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "ctxi.cli", "worker"],
-                env={**os.environ, **env, "CTXI_WEB_PORT": str(free_port())},
+                env={**os.environ, **env, "CTXI_WEB_PORT": str(free_port()), "CTXI_METRICS_PORT": str(free_port())},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

@@ -1,0 +1,49 @@
+"""The worker's Prometheus metrics (prometheus-client), served on ``CTXI_METRICS_PORT``.
+
+Agents update them as messages pass; a timer refreshes the table sizes. Labels are
+bounded sets (sources, event types, pydantic error types, rule ids, queues, tables), never
+customer ids.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from ctxi.streams.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# 0.1 ms to 5 s: a stage takes microseconds to milliseconds; an event-to-task wait up to seconds
+_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+EVENTS_IN = Counter("ctxi_events_in", "Valid events ingested.", ["source", "type"])
+DEAD_LETTERS = Counter("ctxi_dead_letters", "Messages dead-lettered, by the first error's type.", ["reason"])
+STAGE_SECONDS = Histogram(
+    "ctxi_stage_seconds",
+    "Time per message in each stage: ingest, join, enrich, rules, sink.",
+    ["stage"],
+    buckets=_BUCKETS,
+)
+EVENT_TO_TASK_SECONDS = Histogram(
+    "ctxi_event_to_task_seconds",
+    "From an event's arrival on the by-customer topic to its task being sent.",
+    buckets=_BUCKETS,
+)
+RULES_FIRED = Counter(
+    "ctxi_rules_fired", "Tasks proposed, by rule and version (shadow rules included).", ["rule", "version"]
+)
+TASKS_OUT = Counter("ctxi_tasks_out", "Tasks sent to a queue's topic.", ["queue"])
+TASKS_TO_REDIS = Counter("ctxi_tasks_to_redis", "Task writes to Redis: written, or already there.", ["result"])
+TABLE_KEYS = Gauge("ctxi_table_keys", "Keys of each table held by this worker (its partitions).", ["table"])
+
+
+def serve(settings: Settings) -> None:
+    """Start the /metrics endpoint in a thread; a busy port is logged, not fatal to the worker."""
+    if not settings.metrics_port:
+        return
+    try:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    except OSError as exc:
+        logger.error("metrics endpoint not started on %s:%s: %s", settings.metrics_host, settings.metrics_port, exc)

@@ -1,0 +1,63 @@
+"""A worker's Prometheus endpoint after a short run: the metrics listed, with real values."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.conftest import Namespace, WorkerFactory
+from tests.integration.pipeline import Pipeline
+from tests.integration.test_redis_sink import impossible_travel
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_events_dead_letters_stages_rules_tasks_and_tables(
+    namespace: Namespace, run_worker: WorkerFactory
+) -> None:
+    worker = run_worker(namespace)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=90)
+    pipeline = Pipeline(namespace)
+    try:
+        for raw in impossible_travel("C-m", "gold", start):
+            pipeline.feed(raw)
+        bad = b'{"event_id": "bad-1", "type": "crm.interaction", "occurred_at": "2026-03-01T10:00:00"}'
+        pipeline.producer.send(namespace.settings.input_topic("crm"), value=bad).get(timeout=30)
+    finally:
+        pipeline.close()
+    deadline, metrics = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        metrics = scrape(worker.metrics_port)  # type: ignore[attr-defined]
+        ready = [
+            ("ctxi_table_keys", (("table", "customer_context"),)),
+            ("ctxi_tasks_to_redis_total", (("result", "written"),)),
+            ("ctxi_dead_letters_total", (("reason", "missing"),)),
+        ]
+        if all(metrics.get(key, 0) >= 1 for key in ready):
+            break
+        time.sleep(1)
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    assert value("ctxi_events_in_total", source="social", type="social.checkin") == 1
+    assert value("ctxi_events_in_total", source="billing", type="billing.card_transaction") == 1
+    assert value("ctxi_dead_letters_total", reason="missing") == 1  # the bad line has no customer_id, no payload
+    for stage in ("ingest", "join", "enrich", "rules", "sink"):
+        assert value("ctxi_stage_seconds_count", stage=stage) >= 1, stage
+        assert value("ctxi_stage_seconds_sum", stage=stage) > 0, stage
+    assert value("ctxi_rules_fired_total", rule="fraud.impossible_travel", version="1") == 1
+    assert value("ctxi_tasks_out_total", queue="fraud") == 1
+    assert value("ctxi_event_to_task_seconds_count") == 1
+    assert value("ctxi_tasks_to_redis_total", result="written") == 1
+    assert value("ctxi_table_keys", table="customer_context") >= 1
