@@ -21,6 +21,9 @@ app = faust.App(
     web_port=settings.web_port,
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication_factor,
+    # a worker that dies without leaving (SIGKILL, a lost node) keeps its partitions this long
+    broker_session_timeout=settings.session_timeout_seconds,
+    broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     # Topics are created from the catalogue (streams/topics.py) before the worker starts.
     topic_allow_declare=True,
     autodiscover=False,

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
     log_level: str = Field("info", description="Worker log level.")
+    session_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long a silent worker keeps its partitions before the group moves them."
+    )
     metrics_host: str = Field("127.0.0.1", description="Address of the worker's Prometheus endpoint.")
     metrics_port: int = Field(9108, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0: off.")
     engine: EngineConfig = Field(
