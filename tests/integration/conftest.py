@@ -75,16 +75,16 @@ def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
 
     def start(namespace: Namespace) -> subprocess.Popen[bytes]:
         log = tmp_path / f"worker-{len(started)}.log"
-        metrics_port = free_port()
+        metrics_port, web_port = free_port(), free_port()
         env = {
             **os.environ,
             **namespace.env,
-            "CTXI_WEB_PORT": str(free_port()),
+            "CTXI_WEB_PORT": str(web_port),
             "CTXI_METRICS_PORT": str(metrics_port),
             "CTXI_LOG_LEVEL": "info",
         }
         process = _start(["worker"], env, log)
-        process.metrics_port = metrics_port  # type: ignore[attr-defined]
+        process.metrics_port, process.web_port = metrics_port, web_port  # type: ignore[attr-defined]
         started.append((process, log))
         return process
 

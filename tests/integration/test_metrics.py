@@ -1,11 +1,14 @@
-"""A worker's Prometheus endpoint after a short run: the metrics listed, with real values."""
+"""A worker's Prometheus endpoint after a short run: the metrics listed, with real values;
+and its liveness and readiness pages."""
 
 from __future__ import annotations
 
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Namespace, WorkerFactory
@@ -61,3 +64,21 @@ def test_metrics_count_events_dead_letters_stages_rules_tasks_and_tables(
     assert value("ctxi_event_to_task_seconds_count") == 1
     assert value("ctxi_tasks_to_redis_total", result="written") == 1
     assert value("ctxi_table_keys", table="customer_context") >= 1
+
+
+def test_the_worker_says_when_it_is_alive_and_ready(namespace: Namespace, run_worker: WorkerFactory) -> None:
+    worker = run_worker(namespace)
+    base = f"http://127.0.0.1:{worker.web_port}"  # type: ignore[attr-defined]
+    deadline, ready = time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        try:
+            ready = orjson.loads(urllib.request.urlopen(f"{base}/ready", timeout=2).read())
+            break
+        except urllib.error.HTTPError as exc:  # 503 while it rebalances or recovers
+            assert exc.code == 503
+            assert orjson.loads(exc.read())["ready"] is False
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.5)
+    assert ready is not None and ready["ready"] and ready["recovered"] and ready["partitions"] > 0
+    assert orjson.loads(urllib.request.urlopen(f"{base}/health", timeout=2).read()) == {"status": "ok"}
