@@ -48,7 +48,7 @@ async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
             output = engine.handle(record.value)
         except Exception as error:
             origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
-            logger.exception("engine failed on %s", origin)
+            logger.exception("engine failed on %s", origin, extra={"origin": origin})
             DEAD_LETTERS.labels("engine_failure").inc()
             await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
             continue

@@ -38,7 +38,12 @@ async def ingest(stream):  # type: ignore[no-untyped-def]
         if isinstance(outcome, DeadLetter):
             DEAD_LETTERS.labels(outcome.errors[0].type if outcome.errors else "unknown").inc()
             # The reason names fields, never their values: no personal data in logs.
-            logger.warning("dead letter from %s: %s", origin, outcome.reason)
+            logger.warning(
+                "dead letter from %s: %s",
+                origin,
+                outcome.reason,
+                extra={"event_id": outcome.event_id, "origin": origin},
+            )
             await dead_letter_topic.send(key=message.key, value=outcome)
         else:
             EVENTS_IN.labels(outcome.source, outcome.type).inc()

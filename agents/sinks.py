@@ -64,7 +64,13 @@ async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
             written = await until_redis_answers(f"task {task.task_id}", lambda task=task: store.write(task))
         except RedisError as exc:
             origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
-            logger.error("Redis refused task %s from %s: %s", task.task_id, origin, exc)
+            logger.error(
+                "Redis refused task %s from %s: %s",
+                task.task_id,
+                origin,
+                exc,
+                extra={"task_id": task.task_id, "customer_id": task.customer_id, "origin": origin},
+            )
             DEAD_LETTERS.labels("redis_refused").inc()
             await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
             continue

@@ -230,7 +230,11 @@ def worker() -> None:
     from ctxi.streams.metrics import serve
 
     serve(settings)
-    faust.Worker(faust_app, loglevel=settings.log_level).execute_from_commandline()
+    from ctxi.streams.logs import logging_config
+
+    faust.Worker(
+        faust_app, loglevel=settings.log_level, logging_config=logging_config(settings.log_format, settings.log_level)
+    ).execute_from_commandline()
 
 
 # --- replay ------------------------------------------------------------------------------

@@ -114,7 +114,13 @@ class Engine:
         if result.status is JoinStatus.DUPLICATE:
             return Output("duplicate")
         if result.late:
-            logger.info("late event %s for %s (watermark %s)", event.event_id, customer_id, result.context.watermark)
+            logger.info(
+                "late event %s for %s (watermark %s)",
+                event.event_id,
+                customer_id,
+                result.context.watermark,
+                extra={"event_id": event.event_id, "customer_id": customer_id},
+            )
             self.counts["late"] += 1
         signals = [
             signal

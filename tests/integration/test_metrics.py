@@ -82,3 +82,20 @@ def test_the_worker_says_when_it_is_alive_and_ready(namespace: Namespace, run_wo
         time.sleep(0.5)
     assert ready is not None and ready["ready"] and ready["recovered"] and ready["partitions"] > 0
     assert orjson.loads(urllib.request.urlopen(f"{base}/health", timeout=2).read()) == {"status": "ok"}
+
+
+def test_json_logs_carry_the_event_id_of_a_dead_letter(namespace: Namespace, run_worker: WorkerFactory) -> None:
+    worker = run_worker(Namespace(namespace.settings, {**namespace.env, "CTXI_LOG_FORMAT": "json"}))
+    bad = b'{"event_id": "bad-json-1", "type": "crm.interaction", "occurred_at": "2025-07-14T09:31:07"}'
+    pipeline = Pipeline(namespace)
+    pipeline.producer.send(namespace.settings.input_topic("crm"), value=bad).get(timeout=30)
+    pipeline.close()
+    deadline, lines = time.monotonic() + 60, []
+    while time.monotonic() < deadline and not lines:
+        text = worker.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+        lines = [orjson.loads(line) for line in text.splitlines() if '"bad-json-1"' in line]
+        time.sleep(0.5)
+    [line] = lines
+    assert line["level"] == "warning" and line["event_id"] == "bad-json-1"
+    assert line["message"].startswith("dead letter from ")
+    assert "2025-07-14T09:31:07" not in text  # the reason names fields, never their values
