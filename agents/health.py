@@ -1,4 +1,5 @@
-"""Liveness and readiness on the worker's web server (``CTXI_WEB_PORT``), for probes.
+"""Liveness and readiness on the worker's web server (``CTXI_WEB_PORT``), for probes; and
+the consumer lag and stall detector, every few seconds.
 
 ``/health`` answers while the worker's event loop runs. ``/ready`` answers 200 once the
 worker holds partitions and has recovered their tables from the changelogs, 503 while it
@@ -7,9 +8,18 @@ rebalances or recovers: a load balancer or a rollout should wait for it.
 
 from __future__ import annotations
 
+import logging
+import time
+
 from faust import web
 
-from ctxi.streams.app import app
+from ctxi.streams.app import app, settings
+from ctxi.streams.metrics import CONSUMER_LAG, STALLED
+from ctxi.streams.stalls import StallDetector
+
+logger = logging.getLogger(__name__)
+detector = StallDetector(settings.stall_seconds)
+reported: set[tuple[str, int]] = set()  # stalls already logged, so each is logged when it starts
 
 
 @app.page("/health")
@@ -26,3 +36,34 @@ class Ready(web.View):
         ready = recovered and not app.rebalancing and partitions > 0
         body = {"ready": ready, "recovered": recovered, "rebalancing": app.rebalancing, "partitions": partitions}
         return self.json(body, status=200 if ready else 503)
+
+
+@app.timer(interval=min(5.0, settings.stall_seconds / 4))
+async def watch_partitions() -> None:
+    """Lag per assigned partition, and stalls. Table changelogs are left out: after recovery
+    they are only written to, so their position stands still by design."""
+    assigned = {tp for tp in app.consumer.assignment() if not tp.topic.endswith("-changelog")}
+    detector.forget({(tp.topic, tp.partition) for tp in assigned})
+    for tp in assigned:
+        highwater, position = app.consumer.highwater(tp), await app.consumer.position(tp)
+        if highwater is None or position is None:
+            continue
+        labels = (tp.topic, str(tp.partition))
+        CONSUMER_LAG.labels(*labels).set(max(0, highwater - position))
+        partition = (tp.topic, tp.partition)
+        stalled = detector.observe(partition, highwater, position, time.monotonic())
+        if stalled and partition not in reported:
+            logger.warning(
+                "partition %s[%s] stalled: %d messages waiting, position %d unchanged for %.0fs",
+                tp.topic,
+                tp.partition,
+                highwater - position,
+                position,
+                settings.stall_seconds,
+                extra={"origin": f"{tp.topic}[{tp.partition}]"},
+            )
+        if stalled:
+            reported.add(partition)
+        else:
+            reported.discard(partition)
+        STALLED.labels(*labels).set(1 if stalled else 0)

@@ -36,6 +36,16 @@ RULES_FIRED = Counter(
 )
 TASKS_OUT = Counter("ctxi_tasks_out", "Tasks sent to a queue's topic.", ["queue"])
 TASKS_TO_REDIS = Counter("ctxi_tasks_to_redis", "Task writes to Redis: written, or already there.", ["result"])
+CONSUMER_LAG = Gauge(
+    "ctxi_consumer_lag",
+    "Messages waiting on each assigned partition (high-water less fetch position).",
+    ["topic", "partition"],
+)
+STALLED = Gauge(
+    "ctxi_partition_stalled",
+    "1 while an assigned partition is stalled (see CTXI_STALL_SECONDS).",
+    ["topic", "partition"],
+)
 TABLE_KEYS = Gauge("ctxi_table_keys", "Keys of each table held by this worker (its partitions).", ["table"])
 
 

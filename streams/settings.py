@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(
         60.0, gt=0, description="How long a silent worker keeps its partitions before the group moves them."
     )
+    stall_seconds: float = Field(
+        60.0, gt=0, description="An assigned partition with a backlog and no progress this long is stalled."
+    )
     metrics_host: str = Field("127.0.0.1", description="Address of the worker's Prometheus endpoint.")
     metrics_port: int = Field(9108, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0: off.")
     engine: EngineConfig = Field(

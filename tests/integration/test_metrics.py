@@ -46,6 +46,7 @@ def test_metrics_count_events_dead_letters_stages_rules_tasks_and_tables(
             ("ctxi_tasks_to_redis_total", (("result", "written"),)),
             ("ctxi_dead_letters_total", (("reason", "missing"),)),
         ]
+        ready.append(next((key for key in metrics if key[0] == "ctxi_consumer_lag"), ("ctxi_consumer_lag", ())))
         if all(metrics.get(key, 0) >= 1 for key in ready):
             break
         time.sleep(1)
@@ -64,6 +65,9 @@ def test_metrics_count_events_dead_letters_stages_rules_tasks_and_tables(
     assert value("ctxi_event_to_task_seconds_count") == 1
     assert value("ctxi_tasks_to_redis_total", result="written") == 1
     assert value("ctxi_table_keys", table="customer_context") >= 1
+    input_lag = [key for key in metrics if key[0] == "ctxi_consumer_lag" and dict(key[1])["topic"].endswith("crm")]
+    assert input_lag, "no lag gauge for the input partitions"
+    assert not any(v for key, v in metrics.items() if key[0] == "ctxi_partition_stalled")  # nothing is stuck
 
 
 def test_the_worker_says_when_it_is_alive_and_ready(namespace: Namespace, run_worker: WorkerFactory) -> None:
