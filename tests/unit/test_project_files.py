@@ -51,3 +51,33 @@ def test_compose_gateway_uses_only_real_settings() -> None:
     gateway = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["gateway"]
     assert set(gateway["environment"]) <= ENV_VARS
     assert gateway["command"] == ["desktop"]
+
+
+def test_compose_runs_two_workers_scraped_by_prometheus() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    worker = compose["services"]["worker"]
+    assert worker["deploy"]["replicas"] == 2
+    assert worker["environment"]["CTXI_METRICS_HOST"] == "0.0.0.0"
+    assert "/ready" in " ".join(worker["healthcheck"]["test"])
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    [job] = prometheus["scrape_configs"]
+    assert job["dns_sd_configs"][0]["port"] == Settings().metrics_port
+
+
+def test_the_kubernetes_example_uses_real_settings_ports_and_probes() -> None:
+    manifest = (ROOT / "deploy" / "kubernetes" / "ctxi.yaml").read_text()
+    documents = {(doc["kind"], doc["metadata"]["name"]): doc for doc in yaml.safe_load_all(manifest)}
+    config, secret = documents["ConfigMap", "ctxi"]["data"], documents["Secret", "ctxi-agents"]["stringData"]
+    assert set(config) | set(secret) <= ENV_VARS
+    settings = Settings()
+    [worker] = documents["Deployment", "ctxi-worker"]["spec"]["template"]["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in worker["ports"]}
+    assert ports == {"web": settings.web_port, "metrics": settings.metrics_port}
+    assert (worker["livenessProbe"]["httpGet"]["path"], worker["readinessProbe"]["httpGet"]["path"]) == (
+        "/health",
+        "/ready",
+    )
+    replicas = documents["Deployment", "ctxi-worker"]["spec"]["replicas"]
+    assert replicas <= int(config["CTXI_TOPIC_PARTITIONS"])  # no idle worker
+    [gateway] = documents["Deployment", "ctxi-gateway"]["spec"]["template"]["spec"]["containers"]
+    assert gateway["args"] == ["desktop"] and gateway["readinessProbe"]["httpGet"]["path"] == "/healthz"
