@@ -168,7 +168,8 @@ class RedisTaskStore:
         return bool(closed)
 
     async def close_superseded(self, closure: TaskClosure) -> list[str]:
-        """Take the customer's open tasks with the closure's actions off their queues; announce each."""
+        """Take the customer's open tasks with the closure's actions, made before the closure's
+        fact, off their queues; announce each."""
         ids = [member.decode() for member in await self.client.smembers(self.customer_key(closure.customer_id))]
         bodies = await self.client.mget([self.task_key(task_id) for task_id in ids]) if ids else []
         closed = []
@@ -177,7 +178,9 @@ class RedisTaskStore:
                 await self.client.srem(self.customer_key(closure.customer_id), task_id)  # expired or closed
                 continue
             task = codecs.loads(TASK_CODEC, body)
-            if task.action not in closure.actions:
+            # only tasks the new fact came after: a closure processed late (partitions are read
+            # in no order between them) must not take a task made from a later event
+            if task.action not in closure.actions or task.created_at > closure.at:
                 continue
             notice = orjson.dumps({"change": "superseded", "task_id": task_id, "reason": closure.reason})
             async with self.client.pipeline(transaction=True) as pipe:

@@ -268,6 +268,25 @@ async def test_a_closure_takes_the_customers_superseded_tasks_off_their_queues(r
     await store.client.aclose()
 
 
+async def test_a_closure_read_late_leaves_tasks_made_after_its_fact(redis_url: str) -> None:
+    """A booking read after the flight's delay it precedes: its closure must not take the new task."""
+    store = store_for(redis_url)
+    booked_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    later = fresh(task_id="later", queue="travel", action="rebook_connection", customer_id="C-6")
+    await store.write(later)
+    closure = TaskClosure(
+        customer_id="C-6",
+        actions=["rebook_connection"],
+        rule_id="travel.rebooked",
+        rule_version=1,
+        reason="rebooked",
+        at=booked_at,
+    )
+    assert await store.close_superseded(closure) == []
+    assert [t.task_id for t in await store.list_queue("travel")] == ["later"]
+    await store.client.aclose()
+
+
 async def test_a_worker_closes_the_rebooking_task_when_the_customer_is_rebooked(
     namespace: Namespace, run_worker: WorkerFactory, redis_url: str
 ) -> None:
