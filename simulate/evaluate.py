@@ -90,7 +90,6 @@ def send(
 @dataclass
 class Collected:
     tasks: list[TaskKey] = field(default_factory=list)
-    task_order: list[str] = field(default_factory=list)  # the task_id of each of ``tasks``
     task_ids: dict[str, float] = field(default_factory=dict)  # first seen, wall time
     dead_letters: int = 0
 
@@ -127,7 +126,6 @@ def collect(
                         continue
                     task = orjson.loads(record.value)
                     collected.tasks.append((task["customer_id"], task["queue"], task["action"]))
-                    collected.task_order.append(task["task_id"])
                     collected.task_ids.setdefault(task["task_id"], time.time())
             if done(collected) and time.monotonic() - last_new >= quiet:
                 break
