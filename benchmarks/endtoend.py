@@ -225,7 +225,7 @@ def sustained_throughput(
 
     name = f"bench{uuid.uuid4().hex[:8]}"
     env = {**base.isolated_env(name, logs / name), "CTXI_TOPIC_PARTITIONS": str(base.topic_partitions)}
-    settings = Settings(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
+    settings = Settings.from_env(env)
     output = output_topic_name(settings.app_id) if ceiling else settings.signals_topic
     ensure_topics(
         settings.kafka_bootstrap_servers,

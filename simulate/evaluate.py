@@ -200,7 +200,7 @@ def isolated_worker(base: Settings, log: Path, partitions: int = 4) -> Iterator[
     name = f"run{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="ctxi-run-") as data_dir:
         env = {**base.isolated_env(name, Path(data_dir)), "CTXI_TOPIC_PARTITIONS": str(partitions)}
-        settings = Settings(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
+        settings = Settings.from_env(env)
         ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
         with log.open("wb") as out:
             worker = subprocess.Popen(

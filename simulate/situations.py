@@ -28,15 +28,6 @@ class Delivery:
 
 
 @dataclass
-class Planted:
-    kind: str
-    customer_id: str
-    deliveries: list[Delivery]
-    expect: list[str]
-    watch: list[str]
-
-
-@dataclass
 class Stage:
     """What a situation function gets: the world, its customer and when it happens."""
 

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown source(s) {unknown}; known: {list(SOURCES)}")
         return sources
 
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Settings:
+        """Settings from ``CTXI_*`` variables given as a mapping (a worker's environment)."""
+        return cls(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
+
     def isolated_env(self, name: str, data_dir: Path) -> dict[str, str]:
         """``CTXI_*`` variables giving a worker its own world under ``name``: app id (consumer
         group, tables), every topic, Redis keys and state directory. Test and evaluation runs

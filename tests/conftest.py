@@ -13,7 +13,6 @@ and fail in CI (``CI`` set): a missing broker must never pass silently there.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ctxi.devstack import DevStack, DevStackError
+from ctxi.simulate.evaluate import free_port
 from ctxi.streams.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +40,6 @@ def unavailable(reason: str) -> None:
     if in_ci():
         pytest.fail(f"{reason} (CI is set: a missing service is a failure, not a skip)", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _docker_answers() -> bool:

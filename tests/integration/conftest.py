@@ -36,7 +36,7 @@ def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> N
     name = f"t{uuid.uuid4().hex[:10]}"
     base = Settings(kafka_bootstrap_servers=kafka_bootstrap_servers, redis_url=redis_url)
     env = {**base.isolated_env(name, tmp_path / "worker-data"), "CTXI_TOPIC_PARTITIONS": "2"}
-    settings = Settings(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
+    settings = Settings.from_env(env)
     shared = [spec.name for spec in catalogue(settings) if name not in spec.name]
     assert not shared, f"topics shared between tests: {shared}; name them in a *_topic setting"
     ensure_topics(kafka_bootstrap_servers, catalogue(settings))

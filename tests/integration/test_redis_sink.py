@@ -25,6 +25,18 @@ def store_for(redis_url: str) -> RedisTaskStore:
     return RedisTaskStore(connect_redis(redis_url), prefix=f"test-{uuid.uuid4().hex[:8]}")
 
 
+def rebooked(customer_id: str, at: datetime) -> TaskClosure:
+    """The closure the built-in travel.rebooked rule sends for a customer's new booking."""
+    return TaskClosure(
+        customer_id=customer_id,
+        actions=["rebook_connection"],
+        rule_id="travel.rebooked",
+        rule_version=1,
+        reason="rebooked",
+        at=at,
+    )
+
+
 def fresh(**fields):
     now = datetime.now(UTC).replace(microsecond=0)
     return make_task(**{"created_at": now, "expires_at": now + timedelta(hours=1), **fields})
@@ -254,14 +266,7 @@ async def test_a_closure_takes_the_customers_superseded_tasks_off_their_queues(r
     other = fresh(task_id="other", queue="travel", action="rebook_connection", customer_id="C-5")
     for task in (rebook, weather, other):
         await store.write(task)
-    closure = TaskClosure(
-        customer_id="C-4",
-        actions=["rebook_connection"],
-        rule_id="travel.rebooked",
-        rule_version=1,
-        reason="rebooked",
-        at=datetime.now(UTC),
-    )
+    closure = rebooked("C-4", at=datetime.now(UTC))
     assert await store.close_superseded(closure) == ["rebook"]
     assert sorted(t.task_id for t in await store.list_queue("travel")) == ["other", "weather"]
     assert not await store.write(rebook)  # reprocessing does not bring it back
@@ -274,14 +279,7 @@ async def test_a_closure_read_late_leaves_tasks_made_after_its_fact(redis_url: s
     booked_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     later = fresh(task_id="later", queue="travel", action="rebook_connection", customer_id="C-6")
     await store.write(later)
-    closure = TaskClosure(
-        customer_id="C-6",
-        actions=["rebook_connection"],
-        rule_id="travel.rebooked",
-        rule_version=1,
-        reason="rebooked",
-        at=booked_at,
-    )
+    closure = rebooked("C-6", at=booked_at)
     assert await store.close_superseded(closure) == []
     assert [t.task_id for t in await store.list_queue("travel")] == ["later"]
     await store.client.aclose()
