@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+
+from faust.types import EventT
 
 from ctxi.engine.pipeline import Engine
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
+from ctxi.streams.acks import process_each
 from ctxi.streams.app import (
     app,
     closures_topic,
@@ -35,40 +39,52 @@ engine = Engine(settings.engine, customer_contexts, fleet_index)
 
 @app.agent(events_by_customer_topic)
 async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
-    """Run every routed message through the engine; send on what it returns.
+    """Run every routed message through the engine; send on what it returns, then store the state.
 
     Index entries and fanned-out copies go back to the by-customer topic keyed by
     flight/airport or customer, so each lands on the partition that owns its table row.
+    The table rows are written only once the forwards, tasks and closures are on the broker,
+    and the message is acknowledged after that (at-least-once): were the changelog written
+    first, a worker dying before its sends left would hand the next owner a context that
+    has the event, which would then call the redone message a duplicate and the task would
+    be lost. Redone, a task is sent again with the same id, and the sinks keep it once.
     A message the engine fails on (a bug: its input was validated) is dead-lettered with
     the error, and the stream carries on.
     """
-    async for record in stream.events():
-        message = record.message
-        try:
-            output = engine.handle(record.value)
-        except Exception as error:
-            origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
-            logger.exception("engine failed on %s", origin, extra={"origin": origin})
-            DEAD_LETTERS.labels("engine_failure").inc()
-            await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
-            continue
-        for stage, seconds in output.timings.items():
-            STAGE_SECONDS.labels(stage).observe(seconds)
-        for forward in output.forwards:
-            await events_by_customer_topic.send(key=forward.partition_key, value=forward)
-        if output.enriched is not None:
-            await signals_topic.send(key=output.enriched.customer_id, value=output.enriched)
-        for decision in output.decisions:
-            task = decision.task
-            topic = shadow_task_topic if decision.shadow else task_topics[task.queue]
-            await topic.send(key=task.customer_id, value=task)
-            RULES_FIRED.labels(task.rule_id, str(task.rule_version)).inc()
-            if not decision.shadow:
-                TASKS_OUT.labels(task.queue).inc()
-                # the record's time is when ingest forwarded the event: just after it arrived
-                EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
-        for closure in output.closures:
-            await closures_topic.send(key=closure.customer_id, value=closure)
+    await process_each(stream, decide_send_store)
+
+
+async def decide_send_store(record: EventT) -> None:
+    message = record.message
+    try:
+        output = engine.decide(record.value)
+    except Exception as error:
+        origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
+        logger.exception("engine failed on %s", origin, extra={"origin": origin})
+        DEAD_LETTERS.labels("engine_failure").inc()
+        await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
+        return
+    for stage, seconds in output.timings.items():
+        STAGE_SECONDS.labels(stage).observe(seconds)
+    deliveries = [
+        await events_by_customer_topic.send(key=forward.partition_key, value=forward) for forward in output.forwards
+    ]
+    if output.enriched is not None:
+        deliveries.append(await signals_topic.send(key=output.enriched.customer_id, value=output.enriched))
+    for decision in output.decisions:
+        task = decision.task
+        topic = shadow_task_topic if decision.shadow else task_topics[task.queue]
+        deliveries.append(await topic.send(key=task.customer_id, value=task))
+        RULES_FIRED.labels(task.rule_id, str(task.rule_version)).inc()
+        if not decision.shadow:
+            TASKS_OUT.labels(task.queue).inc()
+            # the record's time is when ingest forwarded the event: just after it arrived
+            EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
+    for closure in output.closures:
+        deliveries.append(await closures_topic.send(key=closure.customer_id, value=closure))
+    if deliveries:
+        await asyncio.gather(*deliveries)
+    engine.store(output)
 
 
 @app.timer(interval=5.0)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
+from faust.types import EventT
+
 from ctxi.ingest import validate_event
 from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
+from ctxi.streams.acks import process_each
 from ctxi.streams.app import app, dead_letter_topic, events_by_customer_topic, input_topic
 from ctxi.streams.metrics import DEAD_LETTERS, EVENTS_IN, STAGE_SECONDS
 
@@ -24,27 +27,30 @@ async def ingest(stream):  # type: ignore[no-untyped-def]
     original bytes, the reason and the topic/partition/offset it came from. A bad
     message is never raised: the stream moves on.
     """
-    async for record in stream.events():
-        message = record.message
-        origin = KafkaOrigin(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key.decode("utf-8", "replace") if message.key is not None else None,
+    await process_each(stream, validate_and_route)
+
+
+async def validate_and_route(record: EventT) -> None:
+    message = record.message
+    origin = KafkaOrigin(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key.decode("utf-8", "replace") if message.key is not None else None,
+    )
+    started = time.perf_counter()
+    outcome = validate_event(message.value, origin)
+    ingest_seconds.observe(time.perf_counter() - started)
+    if isinstance(outcome, DeadLetter):
+        DEAD_LETTERS.labels(outcome.errors[0].type if outcome.errors else "unknown").inc()
+        # The reason names fields, never their values: no personal data in logs.
+        logger.warning(
+            "dead letter from %s: %s",
+            origin,
+            outcome.reason,
+            extra={"event_id": outcome.event_id, "origin": origin},
         )
-        started = time.perf_counter()
-        outcome = validate_event(message.value, origin)
-        ingest_seconds.observe(time.perf_counter() - started)
-        if isinstance(outcome, DeadLetter):
-            DEAD_LETTERS.labels(outcome.errors[0].type if outcome.errors else "unknown").inc()
-            # The reason names fields, never their values: no personal data in logs.
-            logger.warning(
-                "dead letter from %s: %s",
-                origin,
-                outcome.reason,
-                extra={"event_id": outcome.event_id, "origin": origin},
-            )
-            await dead_letter_topic.send(key=message.key, value=outcome)
-        else:
-            EVENTS_IN.labels(outcome.source, outcome.type).inc()
-            await events_by_customer_topic.send(key=outcome.partition_key, value=outcome)
+        await dead_letter_topic.send(key=message.key, value=outcome)
+    else:
+        EVENTS_IN.labels(outcome.source, outcome.type).inc()
+        await events_by_customer_topic.send(key=outcome.partition_key, value=outcome)

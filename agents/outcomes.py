@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from faust.types import EventT
+
 from ctxi.streams import codecs
+from ctxi.streams.acks import process_each
 from ctxi.streams.app import app, events_by_customer_topic, settings
 
 outcomes_topic = app.topic(
@@ -13,5 +16,8 @@ outcomes_topic = app.topic(
 @app.agent(outcomes_topic)
 async def outcomes_to_context(stream):  # type: ignore[no-untyped-def]
     """Re-key each outcome onto the by-customer topic, where the context agent records it."""
-    async for outcome in stream:
-        await events_by_customer_topic.send(key=outcome.partition_key, value=outcome)
+    await process_each(stream, rekey_outcome)
+
+
+async def rekey_outcome(record: EventT) -> None:
+    await events_by_customer_topic.send(key=record.value.partition_key, value=record.value)

@@ -1,10 +1,10 @@
 """Sink agent: tasks from the Kafka task topics into Redis, for desktops.
 
 The task topics are the buffer: a task is acknowledged (its offset committed) only once
-Redis has it. While Redis is unreachable the agent retries with backoff, so nothing is
-lost and the consumer lag on the task topics shows the backlog. A write Redis refuses
-outright (not a connection problem) is dead-lettered with the error rather than retried
-forever.
+Redis has it, even when the worker stops while Redis is down (``streams/acks.py``). While
+Redis is unreachable the agent retries with backoff, so nothing is lost and the consumer
+lag on the task topics shows the backlog. A write Redis refuses outright (not a connection
+problem) is dead-lettered with the error rather than retried forever.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from faust.types import EventT
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -23,6 +24,7 @@ from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams import codecs
+from ctxi.streams.acks import process_each
 from ctxi.streams.app import app, dead_letter_topic, settings
 from ctxi.streams.metrics import DEAD_LETTERS, STAGE_SECONDS, TASKS_TO_REDIS
 
@@ -57,25 +59,28 @@ async def until_redis_answers(what: str, write: Callable[[], Awaitable[T]]) -> T
 @app.agent(tasks_topic)
 async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
     """Write each task to Redis (idempotently by task_id and revision), retrying until Redis takes it."""
-    async for record in stream.events():
-        task, message = record.value, record.message
-        started = time.perf_counter()
-        try:
-            written = await until_redis_answers(f"task {task.task_id}", lambda task=task: store.write(task))
-        except RedisError as exc:
-            origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
-            logger.error(
-                "Redis refused task %s from %s: %s",
-                task.task_id,
-                origin,
-                exc,
-                extra={"task_id": task.task_id, "customer_id": task.customer_id, "origin": origin},
-            )
-            DEAD_LETTERS.labels("redis_refused").inc()
-            await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
-            continue
-        sink_seconds.observe(time.perf_counter() - started)  # retries while Redis was down included
-        TASKS_TO_REDIS.labels("written" if written else "already_there").inc()
+    await process_each(stream, write_task)
+
+
+async def write_task(record: EventT) -> None:
+    task, message = record.value, record.message
+    started = time.perf_counter()
+    try:
+        written = await until_redis_answers(f"task {task.task_id}", lambda: store.write(task))
+    except RedisError as exc:
+        origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
+        logger.error(
+            "Redis refused task %s from %s: %s",
+            task.task_id,
+            origin,
+            exc,
+            extra={"task_id": task.task_id, "customer_id": task.customer_id, "origin": origin},
+        )
+        DEAD_LETTERS.labels("redis_refused").inc()
+        await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
+        return
+    sink_seconds.observe(time.perf_counter() - started)  # retries while Redis was down included
+    TASKS_TO_REDIS.labels("written" if written else "already_there").inc()
 
 
 closures_from_kafka = app.topic(
@@ -86,9 +91,13 @@ closures_from_kafka = app.topic(
 @app.agent(closures_from_kafka)
 async def closures_to_redis(stream):  # type: ignore[no-untyped-def]
     """Close superseded tasks in Redis, retrying while Redis is unreachable."""
-    async for closure in stream:
-        closed = await until_redis_answers(
-            f"closing tasks of {closure.customer_id}", lambda closure=closure: store.close_superseded(closure)
-        )
-        if closed:
-            logger.info("closed %s for %s: %s", ", ".join(closed), closure.customer_id, closure.reason)
+    await process_each(stream, close_tasks)
+
+
+async def close_tasks(record: EventT) -> None:
+    closure = record.value
+    closed = await until_redis_answers(
+        f"closing tasks of {closure.customer_id}", lambda: store.close_superseded(closure)
+    )
+    if closed:
+        logger.info("closed %s for %s: %s", ", ".join(closed), closure.customer_id, closure.reason)

@@ -47,9 +47,15 @@ class FleetIndex(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str
     members: dict[str, datetime] = {}
-    # The latest fleet event on this key, for bookings processed after it although made
-    # before it: on a backlog, partitions are read in no particular order between them.
-    latest: FleetEvent | None = None
+    # The last fleet events on this key, oldest first, for bookings processed after them
+    # although made before them: on a backlog (a restart, a rebalance) partitions are read
+    # in no particular order between them, and a late booking must still see each status
+    # in turn (a 20-minute delay, then the cancellation), as a replay in event time would.
+    recent: list[FleetEvent] = []
+
+
+RECENT_FLEET_EVENTS = 16
+"""Fleet events a key remembers for late bookings (a flight has a handful of statuses a day)."""
 
 
 def flight_key(flight: str, departure: datetime) -> str:
@@ -80,31 +86,30 @@ def index_entries(booking: BookingEvent, keep_after_arrival: timedelta) -> list[
 
 
 def add_to_index(index: FleetIndex | None, entry: FleetIndexEntry) -> tuple[FleetIndex, list[FleetEventEnvelope]]:
-    """The index with the entry's customer; and the latest fleet event, for that customer,
-    when it came after the booking was made and while it was still on (it missed the fan-out)."""
+    """The index with the entry's customer; and, for that customer, the fleet events that came
+    after the booking was made and while it was still on (it missed their fan-out), in event time."""
     index = index or FleetIndex(key=entry.key)
     current = index.members.get(entry.customer_id)
     if current is None or entry.until > current:
         index.members[entry.customer_id] = entry.until
-    latest = index.latest
-    missed = (
-        current is None
-        and latest is not None
-        and entry.booked_at is not None
-        and entry.booked_at <= latest.occurred_at <= entry.until
-    )
-    return index, [latest.model_copy(update={"customer_id": entry.customer_id})] if missed else []
+    if current is not None or entry.booked_at is None:
+        return index, []
+    booked_at = entry.booked_at
+    missed = [event for event in index.recent if booked_at <= event.occurred_at <= entry.until]
+    return index, [event.model_copy(update={"customer_id": entry.customer_id}) for event in missed]
 
 
 def fan_out(event: FleetEventEnvelope, index: FleetIndex | None) -> tuple[list[FleetEventEnvelope], FleetIndex]:
     """Copies of a fleet event for every customer still booked; also the index without expired
-    members, remembering the event as the key's latest."""
+    members, remembering the event among the key's recent ones."""
     index = index or FleetIndex(key=event.fleet_key)
     at = event.occurred_at
     index.members = {customer: until for customer, until in index.members.items() if until >= at}
     copies = [event.model_copy(update={"customer_id": customer}) for customer in sorted(index.members)]
-    if index.latest is None or index.latest.occurred_at <= at:
-        index.latest = event  # type: ignore[assignment]  # a flight status or a weather alert
+    if all(known.event_id != event.event_id for known in index.recent):
+        index.recent.append(event)  # type: ignore[arg-type]  # a flight status or a weather alert
+        index.recent.sort(key=lambda known: known.occurred_at)
+        del index.recent[:-RECENT_FLEET_EVENTS]
     return copies, index
 
 

@@ -64,6 +64,18 @@ def devstack_down(
     DevStack(get_settings(), echo=_err).down(wipe=wipe)
 
 
+@devstack_app.command("stop")
+def devstack_stop(
+    services: Annotated[list[str], typer.Argument(help="kafka and/or redis.", show_default=False)],
+) -> None:
+    """Stop one service, keeping its data: rehearse a broker or Redis outage; `up` brings it back."""
+    try:
+        DevStack(get_settings(), echo=_err).stop(*services)
+    except DevStackError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+
+
 @devstack_app.command("status")
 def devstack_status() -> None:
     """Show whether Kafka answers metadata and Redis answers PING; exit 1 unless both do."""

@@ -31,6 +31,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 POM = PACKAGE_DIR / "pom.xml"
 
 
+SERVICES = ("kafka", "redis")
+
+
 class DevStackError(RuntimeError):
     """The stack could not be brought up; the message says what to do."""
 
@@ -74,11 +77,18 @@ class DevStack:
 
     def down(self, wipe: bool = False) -> None:
         """Stop both services (SIGTERM, then SIGKILL after a grace period); ``wipe`` deletes their data."""
-        for name in ("kafka", "redis"):
-            self._stop(name)
+        self.stop("kafka", "redis")
         if wipe and self.root.exists():
             shutil.rmtree(self.root)
             self.echo(f"removed {self.root}")
+
+    def stop(self, *names: str) -> None:
+        """Stop the named services ("kafka", "redis"), keeping their data: ``up`` starts them again
+        as they were (the failure tests take the broker or Redis away this way)."""
+        for name in names:
+            if name not in SERVICES:
+                raise DevStackError(f"unknown service {name!r}; the dev stack runs {', '.join(SERVICES)}")
+            self._stop(name)
 
     def status(self) -> list[ServiceStatus]:
         return [

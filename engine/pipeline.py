@@ -1,8 +1,11 @@
 """The engine: what happens to one message on the by-customer topic.
 
-Both runners call :meth:`Engine.handle`: the faust agent (``agents/context.py``) with
-faust tables as the stores, and ``ctxi replay`` (``engine/replay.py``) with dicts. What
-the engine asks to send on is returned, never sent here: I/O stays with the runner.
+Both runners call :meth:`Engine.decide` and :meth:`Engine.store`: the faust agent
+(``agents/context.py``) with faust tables as the stores, and ``ctxi replay``
+(``engine/replay.py``) with dicts, through :meth:`Engine.handle`. What the engine asks to
+send on is returned, never sent here: I/O stays with the runner. So is the state it
+changed, until the runner stores it: the worker stores it only once what it led to is on
+the broker, so a crash in between makes the next owner redo the message, not skip it.
 """
 
 from __future__ import annotations
@@ -53,9 +56,12 @@ class EnrichedEvent(BaseModel):
 
 @dataclass
 class Output:
-    """What one message produced: an enriched event to publish, and messages to route on."""
+    """What one message produced: an enriched event to publish, messages to route on, tasks and
+    closures; and the table rows it changed, to store after they are sent."""
 
     outcome: str
+    context: CustomerContext | None = None
+    fleet_index: FleetIndex | None = None
     enriched: EnrichedEvent | None = None
     forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
@@ -83,14 +89,26 @@ class Engine:
         load_builtin_enrichers()
 
     def handle(self, message: Event | FleetIndexEntry | TaskOutcome) -> Output:
+        """Decide and store at once: for runners whose sends cannot fail (replay, tests)."""
+        output = self.decide(message)
+        self.store(output)
+        return output
+
+    def store(self, output: Output) -> None:
+        """Write the table rows ``output`` changed."""
+        if output.context is not None:
+            self.contexts[output.context.customer_id] = output.context
+        if output.fleet_index is not None:
+            self.fleet_index[output.fleet_index.key] = output.fleet_index
+
+    def decide(self, message: Event | FleetIndexEntry | TaskOutcome) -> Output:
+        """What ``message`` leads to, with the rows to store (not stored yet)."""
         if isinstance(message, TaskOutcome):
-            self.contexts[message.customer_id] = apply_outcome(
-                self.contexts.get(message.customer_id), message, self.config
-            )
-            output = Output("outcome")
+            context = apply_outcome(self.contexts.get(message.customer_id), message, self.config)
+            output = Output("outcome", context=context)
         elif isinstance(message, FleetIndexEntry):
-            self.fleet_index[message.key], missed = add_to_index(self.fleet_index.get(message.key), message)
-            output = Output("indexed", forwards=missed)
+            index, missed = add_to_index(self.fleet_index.get(message.key), message)
+            output = Output("indexed", fleet_index=index, forwards=missed)
         elif isinstance(message, FleetEventEnvelope) and message.customer_id is None:
             output = self._fan_out(message)
         else:
@@ -101,9 +119,8 @@ class Engine:
     def _fan_out(self, event: FleetEventEnvelope) -> Output:
         if isinstance(event, WeatherAlertEvent) and event.payload.airport is None:
             return Output("rekeyed", forwards=rekey_location_alert(event, self.config.weather_airport_radius_km))
-        key = event.fleet_key
-        copies, self.fleet_index[key] = fan_out(event, self.fleet_index.get(key))
-        return Output("fanned_out", forwards=copies)
+        copies, index = fan_out(event, self.fleet_index.get(event.fleet_key))
+        return Output("fanned_out", fleet_index=index, forwards=copies)
 
     def _join_and_enrich(self, event: Event) -> Output:
         customer_id = event.customer_id
@@ -138,8 +155,6 @@ class Engine:
             self.counts["rules_suppressed"] += len(outcomes.suppressed)
             self.fired.update(decision.rule.key for decision in decisions)
         timings = {"join": joined - started, "enrich": enriched_at - joined, "rules": time.perf_counter() - enriched_at}
-        # stored once, after the rules: their cool-downs are part of the context
-        self.contexts[customer_id] = result.context
         enriched = None
         if signals:  # an event that says nothing new is joined but not published
             enriched = EnrichedEvent(
@@ -152,6 +167,7 @@ class Engine:
             )
         return Output(
             "joined",
+            context=result.context,  # after the rules: their cool-downs are part of it
             enriched=enriched,
             forwards=list(result.index_entries),
             decisions=decisions,

@@ -12,6 +12,7 @@ itself (``/`` and ``/desktop/``) holds no data: it signs in with a token and cal
     POST /api/tasks/{task_id}/claim     atomic: one agent wins, the others get 409
     POST /api/tasks/{task_id}/complete  {"outcome": "..."}   (the claimer only)
     POST /api/tasks/{task_id}/dismiss   {"reason": "..."}    (the claimer only)
+    GET  /metrics                       Prometheus metrics (no token: no customer data in them)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aiohttp import web
 
 import ctxi.desktop
 from ctxi.gateway.auth import Directory
+from ctxi.gateway.metrics import EVENT_STREAMS, TASK_ACTIONS, measured, metrics
 from ctxi.prioritize.formula import priority_band
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.sinks.redis import RedisTaskStore
@@ -148,6 +150,7 @@ async def follow(request: web.Request) -> web.StreamResponse:
     await pubsub.subscribe(store.channel(queue))
     handler = asyncio.current_task()
     request.app[FOLLOWERS].add(handler)
+    EVENT_STREAMS.inc()
     try:
         await response.write(b": following " + queue.encode() + b"\n\n")
         while True:
@@ -157,6 +160,7 @@ async def follow(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, RuntimeError):
         pass  # the desktop went away
     finally:
+        EVENT_STREAMS.dec()
         request.app[FOLLOWERS].discard(handler)
         await pubsub.aclose()
     return response
@@ -171,6 +175,7 @@ async def end_streams(app: web.Application) -> None:
 async def claim(request: web.Request) -> web.Response:
     task = await _task_for(request)
     won, holder = await request.app[STORE].claim(task, request[AGENT])
+    TASK_ACTIONS.labels("claim", "won" if won else "missing" if holder is None else "taken").inc()
     if won:
         return json_response({"task_id": task.task_id, "claimed_by": request[AGENT]})
     if holder is None:
@@ -183,6 +188,7 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
     detail = await _text_field(request, field)
     store = request.app[STORE]
     if await store.claimed_by(task.task_id) != request[AGENT]:
+        TASK_ACTIONS.labels(change, "refused").inc()
         return error(409, "claim the task before closing it")
     outcome = TaskOutcome(
         task_id=task.task_id,
@@ -198,7 +204,9 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
     )
     await request.app[SEND_OUTCOME](outcome)  # first: an outcome is never lost once the task is gone
     if not await store.close(task, request[AGENT], change):
+        TASK_ACTIONS.labels(change, "refused").inc()
         return error(409, "the task changed hands while closing it")
+    TASK_ACTIONS.labels(change, "done").inc()
     return json_response(outcome.model_dump(mode="json"))
 
 
@@ -227,7 +235,7 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 
 def create_app(store: RedisTaskStore, directory: Directory, send_outcome: OutcomeSender) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json, authenticated])
+    app = web.Application(middlewares=[measured, errors_as_json, authenticated])
     app[STORE], app[DIRECTORY], app[SEND_OUTCOME] = store, directory, send_outcome
     app[FOLLOWERS] = set()
     app.on_response_prepare.append(security_headers)
@@ -235,6 +243,7 @@ def create_app(store: RedisTaskStore, directory: Directory, send_outcome: Outcom
     app.router.add_get("/", page)
     app.router.add_static("/desktop/", PAGE_DIR)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/me", me)
     app.router.add_get("/api/queues/{queue}/tasks", list_tasks)
     app.router.add_get("/api/queues/{queue}/events", follow)

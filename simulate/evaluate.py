@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,7 +91,8 @@ def send(
 @dataclass
 class Collected:
     tasks: list[TaskKey] = field(default_factory=list)
-    task_ids: dict[str, float] = field(default_factory=dict)  # first seen, wall time
+    by_id: dict[str, TaskKey] = field(default_factory=dict)  # each task once, however often it was sent
+    records: Counter[str] = field(default_factory=Counter)  # task records read per task_id
     dead_letters: int = 0
 
 
@@ -108,6 +110,7 @@ def collect(
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",  # a worker's aborted transactions are not its output
     )
     collected, seen = Collected(), set()
     deadline = time.monotonic() + timeout
@@ -125,8 +128,10 @@ def collect(
                         collected.dead_letters += 1
                         continue
                     task = orjson.loads(record.value)
-                    collected.tasks.append((task["customer_id"], task["queue"], task["action"]))
-                    collected.task_ids.setdefault(task["task_id"], time.time())
+                    key = (task["customer_id"], task["queue"], task["action"])
+                    collected.tasks.append(key)
+                    collected.by_id.setdefault(task["task_id"], key)
+                    collected.records[task["task_id"]] += 1
             if done(collected) and time.monotonic() - last_new >= quiet:
                 break
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,24 +67,30 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
             yield Services(kafka.get_bootstrap_server(), f"redis://{host}:{port}/0")
     else:
-        settings = Settings(
-            devstack_dir=tmp_path_factory.mktemp("devstack"),
-            devstack_kafka_port=free_port(),
-            devstack_controller_port=free_port(),
-            devstack_redis_port=free_port(),
-        )
-        stack = DevStack(settings)
-        try:
-            stack.up()
-        except DevStackError as exc:
-            stack.down()
-            unavailable(
-                f"no Kafka/Redis: KAFKA_BOOTSTRAP_SERVERS/REDIS_URL unset, no Docker, and the dev stack failed: {exc}"
-            )
-        try:
+        with own_devstack(tmp_path_factory.mktemp("devstack")) as stack:
             yield Services(stack.kafka_address, stack.redis_url)
-        finally:
-            stack.down()
+
+
+@contextmanager
+def own_devstack(directory: Path) -> Iterator[DevStack]:
+    """A dev stack (broker and Redis) of the caller's own on free ports, stopped at the end;
+    unavailable (skipped locally, failed in CI) if it cannot start."""
+    settings = Settings(
+        devstack_dir=directory,
+        devstack_kafka_port=free_port(),
+        devstack_controller_port=free_port(),
+        devstack_redis_port=free_port(),
+    )
+    stack = DevStack(settings)
+    try:
+        stack.up()
+    except DevStackError as exc:
+        stack.down()
+        unavailable(f"no Kafka/Redis of our own: the dev stack could not start: {exc}")
+    try:
+        yield stack
+    finally:
+        stack.down()
 
 
 @pytest.fixture(scope="session")

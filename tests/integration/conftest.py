@@ -8,16 +8,25 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 import orjson
 import pytest
+import redis
 
+from ctxi.engine.config import EngineConfig
 from ctxi.gateway.auth import hash_token
-from ctxi.simulate.evaluate import stop_gracefully
+from ctxi.rules import BUILTIN_PACKS
+from ctxi.rules.evaluate import RuleSet
+from ctxi.rules.loader import load_rule_dir
+from ctxi.simulate.evaluate import Collected, collect, replayed, stop_gracefully
+from ctxi.simulate.quality import TaskKey
+from ctxi.simulate.stream import SimulationSpec, simulate
 from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue, ensure_topics
 from tests.conftest import free_port
@@ -129,3 +138,37 @@ def run_desktop(tmp_path: Path) -> Iterator[DesktopFactory]:
 
     yield start
     _stop(started)
+
+
+def planted_stream(settings: Settings, path: Path, customers: int, seed: int) -> tuple[list[bytes], list[TaskKey]]:
+    """A simulated stream of the last four hours (so tasks are current), written to ``path``,
+    and the tasks the in-process engine makes of it: what the workers must deliver."""
+    lines, _ = simulate(
+        SimulationSpec(
+            customers=customers, seed=seed, hours=4, start=datetime.now(UTC) - timedelta(hours=4), malformed_share=0
+        )
+    )
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    rules = RuleSet(load_rule_dir(BUILTIN_PACKS, frozenset(settings.queues)))
+    expected, _ = replayed(path, EngineConfig(), rules)
+    return lines, expected
+
+
+def assert_each_task_once(settings: Settings, expected: list[TaskKey], label: str) -> Collected:
+    """Every expected task reached its topic under one task_id, and Redis holds each once.
+
+    A task may reach its topic more than once with the same task_id (at-least-once: a
+    redone message sends again); that is printed, not failed: the sinks keep it once.
+    """
+    collected = collect(settings, done=lambda c: len(c.by_id) >= len(expected), quiet=5.0, timeout=180, progress=None)
+    assert Counter(collected.by_id.values()) == Counter(expected), "tasks lost or made under a second id"
+    repeated = sum(count - 1 for count in collected.records.values())
+    print(f"{label}: {len(collected.by_id)} tasks, {repeated} repeated records (same task_id)")
+    client = redis.Redis.from_url(settings.redis_url)
+    deadline, in_redis = time.monotonic() + 60, 0
+    while in_redis < len(expected) and time.monotonic() < deadline:  # the sink may still be catching up
+        in_redis = sum(client.zcard(f"{settings.redis_prefix}:queue:{queue}") for queue in settings.queues)
+        time.sleep(0.5)
+    client.close()
+    assert in_redis == len(expected), f"Redis holds {in_redis} tasks, expected {len(expected)}"
+    return collected

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from ctxi.gateway.auth import AgentAccess, hash_token
 from ctxi.gateway.server import build
@@ -133,3 +134,40 @@ def test_ctxi_desktop_serves_from_the_command_line(namespace: Namespace, run_des
     base_url = run_desktop(namespace, {"A-1": ("cli-token", ["fraud"])})
     request = urllib.request.Request(f"{base_url}/api/me", headers={"Authorization": "Bearer cli-token"})
     assert orjson.loads(urllib.request.urlopen(request, timeout=5).read()) == {"agent_id": "A-1", "queues": ["fraud"]}
+
+
+def sample(exposition: str, name: str, **labels: str) -> float:
+    """A sample's value in Prometheus' text format (0 when the series does not exist yet)."""
+    for family in text_string_to_metric_families(exposition):
+        for found in family.samples:
+            if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
+                return found.value
+    return 0.0
+
+
+async def test_metrics_count_requests_claims_closes_and_open_streams(gateway) -> None:
+    client, store = gateway
+    before = await (await client.get("/metrics")).text()
+    await store.write(fresh(task_id="metered"))
+    await client.get("/api/queues/fraud/tasks", headers=auth("fraud-1"))
+    await client.post("/api/tasks/metered/claim", headers=auth("fraud-1"))
+    await client.post("/api/tasks/metered/claim", headers=auth("fraud-2"))
+    await client.post("/api/tasks/metered/complete", headers=auth("fraud-1"), json={"outcome": "verified"})
+    stream = await client.get("/api/queues/fraud/events", headers=auth("fraud-1"))
+    await stream.content.readline()  # the stream is open
+
+    response = await client.get("/metrics")
+    assert response.status == 200 and response.content_type == "text/plain"
+    after = await response.text()
+
+    def grew(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert grew("ctxi_gateway_requests_total", route="/api/queues/{queue}/tasks", method="GET", status="200") == 1
+    assert grew("ctxi_gateway_task_actions_total", action="claim", result="won") == 1
+    assert grew("ctxi_gateway_task_actions_total", action="claim", result="taken") == 1
+    assert grew("ctxi_gateway_task_actions_total", action="completed", result="done") == 1
+    assert sample(after, "ctxi_gateway_event_streams") >= 1
+    assert sample(after, "ctxi_gateway_request_seconds_count", route="/api/tasks/{task_id}/claim") >= 2
+    assert "metered" not in after  # ids never become labels
+    stream.close()

@@ -60,8 +60,10 @@ def test_compose_runs_two_workers_scraped_by_prometheus() -> None:
     assert worker["environment"]["CTXI_METRICS_HOST"] == "0.0.0.0"
     assert "/ready" in " ".join(worker["healthcheck"]["test"])
     prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
-    [job] = prometheus["scrape_configs"]
-    assert job["dns_sd_configs"][0]["port"] == Settings().metrics_port
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    assert jobs["ctxi-worker"]["dns_sd_configs"][0]["port"] == Settings().metrics_port
+    [gateway] = jobs["ctxi-gateway"]["static_configs"][0]["targets"]
+    assert gateway == f"gateway:{Settings().desktop_port}"
 
 
 def test_the_kubernetes_example_uses_real_settings_ports_and_probes() -> None:
@@ -81,3 +83,5 @@ def test_the_kubernetes_example_uses_real_settings_ports_and_probes() -> None:
     assert replicas <= int(config["CTXI_TOPIC_PARTITIONS"])  # no idle worker
     [gateway] = documents["Deployment", "ctxi-gateway"]["spec"]["template"]["spec"]["containers"]
     assert gateway["args"] == ["desktop"] and gateway["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    annotations = documents["Deployment", "ctxi-gateway"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(gateway["ports"][0]["containerPort"])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ctxi.context.fleet import add_to_index, fan_out, index_entries, rekey_location_alert
+from ctxi.context.fleet import RECENT_FLEET_EVENTS, add_to_index, fan_out, index_entries, rekey_location_alert
 from tests.factories import JFK_LHR_FCO, booking, flight_status, make_event
 
 
@@ -45,7 +45,7 @@ def test_expired_members_are_dropped() -> None:
 def test_nobody_booked_means_no_copies() -> None:
     status = flight_status("XX1", "2026-03-03T22:00:00Z", "cancelled", at="2026-03-03T21:30:00Z")
     copies, index = fan_out(status, None)
-    assert copies == [] and index.members == {} and index.latest == status
+    assert copies == [] and index.members == {} and index.recent == [status]
 
 
 def test_a_booking_processed_after_a_later_status_still_gets_it() -> None:
@@ -57,6 +57,29 @@ def test_a_booking_processed_after_a_later_status_still_gets_it() -> None:
     index, missed = add_to_index(index, entry)
     assert [(c.customer_id, c.event_id) for c in missed] == [("C-late", status.event_id)]
     assert add_to_index(index, entry)[1] == []  # the same booking again: already caught up
+
+
+def test_a_late_booking_gets_every_status_it_missed_in_event_time() -> None:
+    """A minor delay, then a cancellation, both read before the booking: the customer hears both, in turn."""
+    cancelled = flight_status("BA178", "2026-03-03T22:00:00Z", "cancelled", at="2026-03-03T21:50:00Z")
+    delayed = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=20, at="2026-03-03T21:30:00Z")
+    index = None
+    for status in (cancelled, delayed, delayed):  # read out of order, and once twice
+        _, index = fan_out(status, index)
+    [entry, *_] = index_entries(booking(*JFK_LHR_FCO, customer_id="C-late"), timedelta(hours=24))
+    _, missed = add_to_index(index, entry)
+    assert [c.event_id for c in missed] == [delayed.event_id, cancelled.event_id]
+
+
+def test_a_key_remembers_a_bounded_number_of_fleet_events() -> None:
+    index = None
+    for minute in range(RECENT_FLEET_EVENTS + 5):
+        status = flight_status(
+            "BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=minute, at=f"2026-03-03T20:{minute:02d}:00Z"
+        )
+        _, index = fan_out(status, index)
+    assert index is not None and len(index.recent) == RECENT_FLEET_EVENTS
+    assert index.recent[-1].payload.delay_minutes == RECENT_FLEET_EVENTS + 4  # the newest are kept
 
 
 def test_a_booking_made_after_the_status_does_not_get_it() -> None:

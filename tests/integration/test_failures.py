@@ -1,0 +1,67 @@
+"""The broker or Redis restarts while events flow: the worker reconnects and nothing is lost.
+
+These tests take services away, so they run on a broker and a Redis of their own (a dev
+stack on free ports), never on the session's shared ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ctxi.devstack import DevStack
+from ctxi.simulate.evaluate import collect, send, wait_until_flowing
+from tests.conftest import own_devstack
+from tests.integration.conftest import Namespace, WorkerFactory, assert_each_task_once, planted_stream
+
+DOWN_SECONDS = 5.0  # long enough for the worker to notice, short enough for its session to survive
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    with own_devstack(tmp_path_factory.mktemp("failure-stack")) as own:
+        yield own
+
+
+@pytest.fixture
+def kafka_bootstrap_servers(stack: DevStack) -> str:
+    return stack.kafka_address
+
+
+@pytest.fixture
+def redis_url(stack: DevStack) -> str:
+    return stack.redis_url
+
+
+# What the worker logs when it meets the outage: proof that the test took the service away
+# while the worker needed it (aiokafka's connection error; the Redis sink's retry).
+MET_THE_OUTAGE = {"kafka": "Unable connect to node", "redis": "Redis unreachable"}
+
+
+@pytest.mark.parametrize("service", ["kafka", "redis"])
+def test_a_service_restart_mid_stream_loses_nothing(
+    stack: DevStack, namespace: Namespace, run_worker: WorkerFactory, tmp_path: Path, service: str
+) -> None:
+    settings = namespace.settings
+    worker = run_worker(namespace)
+    wait_until_flowing(settings)
+    lines, expected = planted_stream(settings, tmp_path / "stream.jsonl", customers=200, seed=47)
+
+    half = len(lines) // 2
+    send(lines[:half], settings, rate=200)
+    assert collect(settings, done=lambda c: bool(c.by_id), quiet=0, timeout=30, progress=None).by_id, "no task yet"
+    stack.stop(service)  # the worker may still have a backlog as the service goes
+    if service == "redis":
+        send(lines[half:], settings, rate=200)  # tasks keep coming while Redis is away
+    time.sleep(DOWN_SECONDS)
+    assert worker.poll() is None, f"the worker died while {service} was down"
+    stack.up()
+    if service == "kafka":
+        send(lines[half:], settings, rate=200)  # the sources send again once the broker is back
+
+    assert_each_task_once(settings, expected, f"{service} restarted mid-stream")
+    assert worker.poll() is None, f"the worker died after {service} came back"
+    assert MET_THE_OUTAGE[service] in worker.log_path.read_text(errors="replace")  # type: ignore[attr-defined]

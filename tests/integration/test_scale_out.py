@@ -1,0 +1,65 @@
+"""Two workers in one group, one of them stopped mid-stream: nothing lost, nothing duplicated.
+
+The stream is a simulated one with known expected tasks (the in-process engine's). The
+stopped worker's partitions move to the survivor, which recovers their tables from the
+changelogs and carries on. SIGTERM is a hand-over (commit, leave the group); SIGKILL is a
+crash, found out only when the session times out, after which the survivor redoes what the
+dead worker had read but not committed. At-least-once: a redone task may reach its topic
+again, always with the same task_id (the sinks keep it once); never under a second id,
+and never missing.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.errors import CoordinatorNotAvailableError
+
+from ctxi.simulate.evaluate import collect, send, wait_until_flowing
+from tests.integration.conftest import Namespace, WorkerFactory, assert_each_task_once, planted_stream
+
+
+def wait_for_members(bootstrap: str, group: str, count: int, timeout: float = 90.0) -> None:
+    """Until the consumer group is stable with ``count`` members (the partitions are shared)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                state = admin.describe_groups([group])[group]
+            except CoordinatorNotAvailableError:  # the group is not known yet
+                state = {"group_state": "Unknown", "members": []}
+            if state["group_state"] == "Stable" and len(state["members"]) == count:
+                return
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    raise AssertionError(f"group {group} did not become stable with {count} members")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=lambda stop: stop.name)
+def test_a_stopped_worker_hands_its_partitions_over_and_no_task_is_lost_or_doubled(
+    namespace: Namespace, run_worker: WorkerFactory, tmp_path: Path, stop: signal.Signals
+) -> None:
+    settings = namespace.settings
+    group = Namespace(settings, {**namespace.env, "CTXI_SESSION_TIMEOUT_SECONDS": "10"})
+    survivor, stopped = run_worker(group), run_worker(group)
+    wait_for_members(settings.kafka_bootstrap_servers, settings.app_id, 2)
+    wait_until_flowing(settings)
+
+    lines, expected = planted_stream(settings, tmp_path / "stream.jsonl", customers=300, seed=31)
+    rate = 200
+    sender = threading.Thread(target=send, args=(lines, settings), kwargs={"rate": rate})
+    sender.start()
+    time.sleep(len(lines) / rate / 2)  # mid-stream: the stopped worker is busy with its share
+    assert collect(settings, done=lambda c: bool(c.by_id), quiet=0, timeout=30, progress=None).by_id, "no task yet"
+    stopped.send_signal(stop)
+    stopped.wait(timeout=60)
+    sender.join()
+    assert_each_task_once(settings, expected, f"two workers, one stopped with {stop.name}")
+    assert survivor.poll() is None, "the surviving worker died"
