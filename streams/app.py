@@ -5,13 +5,41 @@ Agents live in ``agents/`` and register themselves on :data:`app` when imported.
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
+from faust.serializers import codecs as faust_codecs
+from faust.types import CodecArg, FutureMessage
 
 from ctxi.streams import codecs
 from ctxi.streams.settings import get_settings
 from ctxi.streams.topics import TABLES, changelog_topic
 
 settings = get_settings()
+
+
+class SnapshotTable(faust.Table):
+    """A table whose changelog record is the value as it was when it was set.
+
+    faust serializes a changelog record when its producer buffer gets to it, a moment
+    later; the engine builds a customer's next context on the same object, so the record
+    could carry state whose outputs are not on the broker yet (a crash then would lose
+    them: the next owner would call the redone event a duplicate). Serialized here, at
+    once, a record is exactly what was stored: the serialization happens once either way.
+    """
+
+    def send_changelog(  # type: ignore[override]
+        self,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_serializer: CodecArg | None = None,
+        value_serializer: CodecArg | None = None,
+    ) -> FutureMessage:
+        if value is not None and value_serializer is None:
+            value, value_serializer = faust_codecs.dumps(self.value_serializer, value), "raw"
+        return super().send_changelog(partition, key, value, key_serializer, value_serializer)
+
 
 app = faust.App(
     settings.app_id,
@@ -27,6 +55,7 @@ app = faust.App(
     # Topics are created from the catalogue (streams/topics.py) before the worker starts.
     topic_allow_declare=True,
     autodiscover=False,
+    Table=SnapshotTable,
 )
 
 # Input arrives as raw bytes: judging it is the ingest agent's job, not the codec's,
