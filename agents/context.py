@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 
 from faust.types import EventT
 
 from ctxi.engine.pipeline import Engine
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
-from ctxi.streams.acks import process_each
+from ctxi.streams.acks import StoresInOrder, process_each
 from ctxi.streams.app import (
     app,
     closures_topic,
@@ -35,6 +35,7 @@ from ctxi.streams.metrics import (
 
 logger = logging.getLogger(__name__)
 engine = Engine(settings.engine, customer_contexts, fleet_index)
+stores = StoresInOrder()
 
 
 @app.agent(events_by_customer_topic)
@@ -43,18 +44,20 @@ async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
 
     Index entries and fanned-out copies go back to the by-customer topic keyed by
     flight/airport or customer, so each lands on the partition that owns its table row.
-    The table rows are written only once the forwards, tasks and closures are on the broker,
-    and the message is acknowledged after that (at-least-once): were the changelog written
-    first, a worker dying before its sends left would hand the next owner a context that
-    has the event, which would then call the redone message a duplicate and the task would
-    be lost. Redone, a task is sent again with the same id, and the sinks keep it once.
+    The table rows are written only once the message's outputs (forwards, signals, tasks,
+    closures) are on the broker, and the message is acknowledged after that (at-least-once):
+    were the changelog written first, a worker dying before its sends left would hand the
+    next owner a context that has the event, which would then call the redone message a
+    duplicate and the task would be lost. Redone, a task is sent again with the same id,
+    and the sinks keep it once. The wait for the broker overlaps the next messages.
     A message the engine fails on (a bug: its input was validated) is dead-lettered with
     the error, and the stream carries on.
     """
     await process_each(stream, decide_send_store)
 
 
-async def decide_send_store(record: EventT) -> None:
+async def decide_send_store(record: EventT) -> Awaitable[None] | None:
+    """Decide and send the outputs; return the store that follows their delivery (None: nothing to store)."""
     message = record.message
     try:
         output = engine.decide(record.value)
@@ -63,7 +66,7 @@ async def decide_send_store(record: EventT) -> None:
         logger.exception("engine failed on %s", origin, extra={"origin": origin})
         DEAD_LETTERS.labels("engine_failure").inc()
         await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
-        return
+        return None
     for stage, seconds in output.timings.items():
         STAGE_SECONDS.labels(stage).observe(seconds)
     deliveries = [
@@ -82,9 +85,10 @@ async def decide_send_store(record: EventT) -> None:
             EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
     for closure in output.closures:
         deliveries.append(await closures_topic.send(key=closure.customer_id, value=closure))
-    if deliveries:
-        await asyncio.gather(*deliveries)
-    engine.store(output)
+    if not deliveries and output.context is None and output.fleet_index is None:
+        return None
+    return stores.after(deliveries, lambda: engine.store(output))
+
 
 
 @app.timer(interval=5.0)

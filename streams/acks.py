@@ -4,30 +4,78 @@ faust acknowledges an event in a ``finally`` as the agent's loop leaves it, so a
 stopped in the middle of an event (SIGTERM, a shutdown, a crash) still has its offset
 committed, and the unfinished part (a task not yet sent, a context not yet stored, a
 Redis write still retrying) is never done by anyone. Here acknowledgement is manual
-(faust's ``noack``): an event is acknowledged after ``process`` returns, so an event left
-unfinished stays uncommitted and the partition's next owner does it again; the sinks and
-the context's duplicate check make that redo harmless.
+(faust's ``noack``): an event is acknowledged once its processing has finished, so an
+event left unfinished stays uncommitted and the partition's next owner does it again;
+the sinks and the context's duplicate check make that redo harmless.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 from faust.types import EventT
 
-Process = Callable[[EventT], Awaitable[Any]]
+logger = logging.getLogger(__name__)
+
+Process = Callable[[EventT], Awaitable[Awaitable[Any] | None]]
 
 
 async def process_each(stream: faust.StreamT, process: Process) -> None:
-    """Run ``process`` on every event of ``stream``, acknowledging each once it returned.
+    """Run ``process`` on every event of ``stream``; acknowledge each once it has finished.
 
-    An exception from ``process`` leaves its event unacknowledged (the partition's offset
-    stops there until a rebalance redoes it); agents turn expected failures into dead
-    letters instead of raising.
+    ``process`` returns None when it is done with the event, or an awaitable for the rest
+    of the work (the broker taking the event's outputs, then the store): the agent goes on
+    to the next event meanwhile, and this one is acknowledged when that is done. Should the
+    rest fail, the event stays unacknowledged and the worker crashes, so the partition is
+    redone from its last commit instead of skipped. An exception from ``process`` itself
+    leaves its event unacknowledged too (agents dead-letter what they expect to fail).
     """
     manual = stream.noack()
+    finishing: set[asyncio.Task[None]] = set()  # the event loop holds tasks only weakly
     async for event in manual.events():
-        await process(event)
-        await manual.ack(event)
+        rest = await process(event)
+        if rest is None:
+            await manual.ack(event)
+        else:
+            task = asyncio.ensure_future(_ack_when_done(rest, manual, event))
+            finishing.add(task)
+            task.add_done_callback(finishing.discard)
+
+
+async def _ack_when_done(rest: Awaitable[Any], stream: faust.StreamT, event: EventT) -> None:
+    try:
+        await rest
+    except Exception as exc:
+        message = event.message
+        logger.critical("could not finish %s[%s]@%s: %r", message.topic, message.partition, message.offset, exc)
+        await stream.app.crash(exc)
+        return
+    await stream.ack(event)
+
+
+class StoresInOrder:
+    """Table writes that each wait for their message's deliveries and for the write before them.
+
+    So the agent decides the next messages while the broker takes this one's outputs, and a
+    row still never reaches its changelog ahead of what it led to, nor after a newer row.
+    """
+
+    def __init__(self) -> None:
+        self.last: asyncio.Future[None] | None = None
+
+    def after(self, deliveries: list[Awaitable[Any]], store: Callable[[], None]) -> asyncio.Future[None]:
+        self.last = asyncio.ensure_future(self._store(deliveries, self.last, store))
+        return self.last
+
+    @staticmethod
+    async def _store(
+        deliveries: list[Awaitable[Any]], previous: Awaitable[None] | None, store: Callable[[], None]
+    ) -> None:
+        await asyncio.gather(*deliveries)
+        if previous is not None:
+            await previous  # a failure there fails this one too: nothing after it is stored
+        store()

@@ -11,7 +11,7 @@ from ctxi.context.fleet import FleetIndex, index_entries
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine
-from tests.factories import JFK_LHR_FCO, booking, checkin, flight_status
+from tests.factories import JFK_LHR_FCO, booking, card, checkin, flight_status
 
 
 def engine() -> Engine:
@@ -20,16 +20,43 @@ def engine() -> Engine:
     return Engine(EngineConfig(), contexts, index)
 
 
-def test_decide_does_not_store_and_a_redo_before_the_store_decides_the_same() -> None:
+def test_decide_does_not_store_and_the_next_owner_redoes_what_was_not_stored() -> None:
     e = engine()
     event = booking(*JFK_LHR_FCO, customer_id="C-9")
     first = e.decide(event)
     assert e.contexts == {} and first.context is not None
-    again = e.decide(event)  # the worker died before storing: the next owner redoes the message
+    # the worker died before storing: the partition's next owner has the same tables
+    next_owner = Engine(EngineConfig(), e.contexts, e.fleet_index)
+    again = next_owner.decide(event)
     assert again.outcome == "joined" and again.forwards == first.forwards
-    e.store(again)
-    assert e.contexts["C-9"] is again.context
-    assert e.decide(event).outcome == "duplicate"  # once stored, a redelivery is one
+    next_owner.store(again)
+    assert next_owner.contexts["C-9"] is again.context
+    assert next_owner.decide(event).outcome == "duplicate"  # once stored, a redelivery is one
+
+
+def test_the_next_message_builds_on_a_copy_of_the_row_not_stored_yet() -> None:
+    e = engine()
+    new_york = e.decide(checkin("2026-03-03T10:00:00Z", 40.71, -74.0))
+    paris = e.decide(card("2026-03-03T11:30:00Z", 48.86, 2.35))
+    assert e.contexts == {}  # neither stored yet, and the card saw the check-in
+    assert any(signal.kind == "location_conflict" for signal in paris.enriched.signals)
+    assert new_york.context is not paris.context
+    e.store(new_york)
+    assert [seen.event_id for seen in e.contexts["C-1"].seen] == [new_york.context.seen[0].event_id]
+    assert e.unstored_contexts["C-1"] is paris.context  # the older store leaves the newer row pending
+    e.store(paris)
+    assert e.unstored_contexts == {} and len(e.contexts["C-1"].seen) == 2
+
+
+def test_fan_outs_in_a_row_each_keep_their_own_index() -> None:
+    e = engine()
+    [entry, *_] = index_entries(booking(*JFK_LHR_FCO, customer_id="C-9"), timedelta(hours=24))
+    indexed = e.decide(entry)
+    delayed = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=90, at="2026-03-03T21:30:00Z")
+    fanned = e.decide(delayed)
+    assert [copy.customer_id for copy in fanned.forwards] == ["C-9"]  # it saw the pending entry
+    assert indexed.fleet_index is not None and indexed.fleet_index.recent == []  # its own row, unchanged
+    assert fanned.fleet_index is not None and fanned.fleet_index.recent == [delayed]
 
 
 def test_fleet_index_rows_are_stored_by_store() -> None:
