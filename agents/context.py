@@ -90,7 +90,6 @@ async def decide_send_store(record: EventT) -> Awaitable[None] | None:
     return stores.after(deliveries, lambda: engine.store(output))
 
 
-
 @app.timer(interval=5.0)
 async def measure_tables() -> None:
     """Refresh the table-size gauges (the keys of the partitions this worker holds)."""
