@@ -49,3 +49,9 @@ def test_events_produce_cannot_shift_a_file_without_event_times(tmp_path: Path) 
     result = runner.invoke(app, ["events", "produce", "--shift-to-now", str(events)])
     assert result.exit_code == 1
     assert "has no event with a readable occurred_at to shift from" in result.output
+
+
+def test_devstack_stop_names_the_services_it_knows() -> None:
+    result = runner.invoke(app, ["devstack", "stop", "zookeeper"])
+    assert result.exit_code == 1
+    assert "unknown service 'zookeeper'; the dev stack runs kafka, redis" in result.output
