@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable
+from datetime import timedelta
 
 from faust.types import EventT
 
+from ctxi.context.fleet import FleetIndexExpiry, is_expired
 from ctxi.engine.pipeline import Engine
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
@@ -85,9 +87,29 @@ async def decide_send_store(record: EventT) -> Awaitable[None] | None:
             EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
     for closure in output.closures:
         deliveries.append(await closures_topic.send(key=closure.customer_id, value=closure))
-    if not deliveries and output.context is None and output.fleet_index is None:
+    if not deliveries and not output.changes_rows:
         return None
     return stores.after(deliveries, lambda: engine.store(output))
+
+
+@app.timer(interval=settings.fleet_index_sweep_seconds)
+async def sweep_fleet_index() -> None:
+    """Ask for each fleet index row nobody needs any more to be dropped.
+
+    A flight's row outlives its flight, and an airport's its travellers: without this the
+    table grows with every flight ever booked. The expiry travels through the row's
+    partition, where the context agent checks it again and deletes the row (a tombstone in
+    the changelog): a table is only written while handling one of its partition's messages.
+    """
+    as_of = engine.stream_time
+    if as_of is None:
+        return
+    keep = timedelta(hours=settings.engine.itinerary_keep_hours)
+    expired = [key for key, index in list(fleet_index.items()) if is_expired(index, as_of, keep)]
+    for key in expired:
+        await events_by_customer_topic.send(key=key, value=FleetIndexExpiry(key=key, as_of=as_of))
+    if expired:
+        logger.info("asked to drop %d fleet index rows (as of %s)", len(expired), as_of.isoformat())
 
 
 @app.timer(interval=5.0)

@@ -54,6 +54,20 @@ class FleetIndex(BaseModel):
     recent: list[FleetEvent] = []
 
 
+class FleetIndexExpiry(BaseModel):
+    """'Drop the row of ``key`` if nothing in it matters any more as of ``as_of``' (an internal
+    message: the worker's sweep sends it through the row's partition, where rows are written)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["ctxi.fleet_index_expiry"] = "ctxi.fleet_index_expiry"
+    key: str
+    as_of: datetime = Field(description="The worker's stream time: the latest event time it has read.")
+
+    @property
+    def partition_key(self) -> str:
+        return self.key
+
+
 RECENT_FLEET_EVENTS = 16
 """Fleet events a key remembers for late bookings (a flight has a handful of statuses a day)."""
 
@@ -111,6 +125,14 @@ def fan_out(event: FleetEventEnvelope, index: FleetIndex | None) -> tuple[list[F
         index.recent.sort(key=lambda known: known.occurred_at)
         del index.recent[:-RECENT_FLEET_EVENTS]
     return copies, index
+
+
+def is_expired(index: FleetIndex, as_of: datetime, keep: timedelta) -> bool:
+    """Nobody on the key is booked any more, and its fleet events are older than ``keep``: too old
+    for a late booking (one read that far behind the stream is not waited for)."""
+    return all(until < as_of for until in index.members.values()) and all(
+        event.occurred_at < as_of - keep for event in index.recent
+    )
 
 
 def rekey_location_alert(event: WeatherAlertEvent, radius_km: float) -> list[WeatherAlertEvent]:

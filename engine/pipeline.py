@@ -15,12 +15,20 @@ import time
 from collections import Counter
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from ctxi.context.fleet import FleetIndex, FleetIndexEntry, add_to_index, fan_out, rekey_location_alert
+from ctxi.context.fleet import (
+    FleetIndex,
+    FleetIndexEntry,
+    FleetIndexExpiry,
+    add_to_index,
+    fan_out,
+    is_expired,
+    rekey_location_alert,
+)
 from ctxi.context.join import JoinStatus, apply_event, apply_outcome
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
@@ -34,11 +42,12 @@ from ctxi.schemas.task import TaskClosure, TaskOutcome
 logger = logging.getLogger(__name__)
 
 Routed = Annotated[
-    Union[(*EVENT_MODELS, FleetIndexEntry, TaskOutcome)],  # type: ignore[valid-type]
+    Union[(*EVENT_MODELS, FleetIndexEntry, FleetIndexExpiry, TaskOutcome)],  # type: ignore[valid-type]
     Field(discriminator="type"),
 ]
-"""What travels on the by-customer topic: events, the fleet index entries bookings make, and
-the outcomes agents report (they feed the contact policy)."""
+"""What travels on the by-customer topic: events, the fleet index entries bookings make, the
+sweep's expiries of fleet index rows, and the outcomes agents report (they feed the contact
+policy)."""
 ROUTED_ADAPTER: TypeAdapter[Routed] = TypeAdapter(Routed)
 
 
@@ -62,11 +71,16 @@ class Output:
     outcome: str
     context: CustomerContext | None = None
     fleet_index: FleetIndex | None = None
+    dropped_index: str | None = None  # the key of a fleet index row to delete
     enriched: EnrichedEvent | None = None
     forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     closures: list[TaskClosure] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
+
+    @property
+    def changes_rows(self) -> bool:
+        return self.context is not None or self.fleet_index is not None or self.dropped_index is not None
 
 
 @dataclass
@@ -91,6 +105,7 @@ class Engine:
     fired: Counter[tuple[str, int]] = field(default_factory=Counter)
     unstored_contexts: dict[str, CustomerContext] = field(default_factory=dict, repr=False)
     unstored_index: dict[str, FleetIndex] = field(default_factory=dict, repr=False)
+    stream_time: datetime | None = None  # the latest event time decided on: the sweep's clock
 
     def __post_init__(self) -> None:
         load_builtin_enrichers()
@@ -111,6 +126,8 @@ class Engine:
             self.fleet_index[index.key] = index
             if self.unstored_index.get(index.key) is index:
                 del self.unstored_index[index.key]
+        if (key := output.dropped_index) is not None:
+            self.fleet_index.pop(key, None)
 
     def _context(self, customer_id: str) -> CustomerContext | None:
         pending = self.unstored_contexts.get(customer_id)
@@ -133,6 +150,8 @@ class Engine:
         elif isinstance(message, FleetIndexEntry):
             index, missed = add_to_index(self._index(message.key), message)
             output = Output("indexed", fleet_index=index, forwards=missed)
+        elif isinstance(message, FleetIndexExpiry):
+            output = self._expire(message)
         elif isinstance(message, FleetEventEnvelope) and message.customer_id is None:
             output = self._fan_out(message)
         else:
@@ -141,8 +160,18 @@ class Engine:
             self.unstored_contexts[output.context.customer_id] = output.context
         if output.fleet_index is not None:
             self.unstored_index[output.fleet_index.key] = output.fleet_index
+        if isinstance(message, EVENT_MODELS) and (self.stream_time is None or message.occurred_at > self.stream_time):
+            self.stream_time = message.occurred_at
         self.counts[output.outcome] += 1
         return output
+
+    def _expire(self, expiry: FleetIndexExpiry) -> Output:
+        index = self._index(expiry.key)
+        keep = timedelta(hours=self.config.itinerary_keep_hours)
+        if index is None or not is_expired(index, expiry.as_of, keep):
+            return Output("index_kept")  # a booking came since the sweep looked, or it is gone already
+        self.unstored_index.pop(expiry.key, None)
+        return Output("index_expired", dropped_index=expiry.key)
 
     def _fan_out(self, event: FleetEventEnvelope) -> Output:
         if isinstance(event, WeatherAlertEvent) and event.payload.airport is None:

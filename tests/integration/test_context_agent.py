@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -16,6 +17,7 @@ import pytest
 from faust.serializers import codecs
 from kafka import KafkaConsumer, KafkaProducer
 
+from ctxi.context.fleet import index_entries
 from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import EnrichedEvent
 from ctxi.engine.replay import replay
@@ -26,6 +28,7 @@ from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.streams.codecs import CONTEXT_CODEC
+from tests.factories import JFK_LHR_FCO, booking, checkin
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline
 
@@ -150,3 +153,36 @@ def test_a_dismissal_reported_on_the_outcomes_topic_reaches_the_customers_contex
     finally:
         pipeline.close()
     assert [(r.task_id, r.action) for r in contexts["C-77"].rejections] == [("t-1", "warn_debit_will_fail")]
+
+
+def test_fleet_index_rows_nobody_needs_are_dropped(namespace: Namespace, run_worker: WorkerFactory) -> None:
+    """A booking's flights and airports are indexed; once the stream has moved past the trip
+    (and the keep window), the sweep drops their rows: tombstones in the changelog."""
+    settings = namespace.settings
+    run_worker(Namespace(settings, {**namespace.env, "CTXI_FLEET_INDEX_SWEEP_SECONDS": "1"}))
+    trip = booking(*JFK_LHR_FCO, customer_id="C-trip")
+    keys = {entry.key for entry in index_entries(trip, timedelta(hours=EngineConfig().itinerary_keep_hours))}
+    later = checkin("2026-03-09T10:00:00Z", 40.71, -74.0)  # another customer, days after the trip
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    for event in (trip, later):
+        producer.send(
+            settings.input_topic(event.source), key=event.customer_id.encode(), value=event.model_dump_json().encode()
+        )
+    producer.flush()
+    producer.close()
+
+    consumer = KafkaConsumer(
+        f"{settings.app_id}-fleet_index-changelog",
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1000,
+    )
+    written: set[str] = set()
+    dropped: set[str] = set()
+    deadline = time.monotonic() + 90
+    while dropped != keys and time.monotonic() < deadline:
+        for record in consumer:
+            (dropped if record.value is None else written).add(record.key.decode())
+    consumer.close()
+    assert written == keys  # indexed first
+    assert dropped == keys

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ctxi.context.fleet import RECENT_FLEET_EVENTS, add_to_index, fan_out, index_entries, rekey_location_alert
+from ctxi.context.fleet import (
+    RECENT_FLEET_EVENTS,
+    add_to_index,
+    fan_out,
+    index_entries,
+    is_expired,
+    rekey_location_alert,
+)
 from tests.factories import JFK_LHR_FCO, booking, flight_status, make_event
 
 
@@ -106,3 +113,16 @@ def test_a_location_alert_becomes_an_alert_per_nearby_airport() -> None:
     rekeyed = rekey_location_alert(alert, 5)
     assert [a.payload.airport for a in rekeyed] == ["LHR"]
     assert rekeyed[0].partition_key == "airport:LHR"
+
+
+def test_a_row_expires_once_nobody_is_booked_and_its_events_are_old() -> None:
+    [entry, *_] = index_entries(booking(*JFK_LHR_FCO, customer_id="C-1"), timedelta(hours=24))
+    index, _ = add_to_index(None, entry)  # booked until 2026-03-05 13:40
+    status = flight_status("BA178", "2026-03-03T22:00:00Z", "delayed", delay_minutes=30, at="2026-03-03T21:30:00Z")
+    _, index = fan_out(status, index)
+    keep = timedelta(hours=24)
+    assert not is_expired(index, datetime(2026, 3, 5, 12, tzinfo=UTC), keep)  # still booked
+    assert is_expired(index, datetime(2026, 3, 5, 14, tzinfo=UTC), keep)  # booking over, status a day and more old
+    fresh = flight_status("BA178", "2026-03-03T22:00:00Z", "on_time", at="2026-03-05T10:00:00Z")
+    _, index = fan_out(fresh, index)
+    assert not is_expired(index, datetime(2026, 3, 5, 14, tzinfo=UTC), keep)  # a late booking could still want it

@@ -5,9 +5,9 @@ The worker relies on this split to store state only after what it led to is on t
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from ctxi.context.fleet import FleetIndex, index_entries
+from ctxi.context.fleet import FleetIndex, FleetIndexExpiry, index_entries
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine
@@ -75,3 +75,22 @@ def test_handle_decides_and_stores() -> None:
     e = engine()
     output = e.handle(checkin("2026-03-03T10:00:00Z", 40.71, -74.0))
     assert e.contexts["C-1"] is output.context
+
+
+def test_an_expiry_drops_a_row_nobody_needs_and_keeps_one_booked_since() -> None:
+    e = engine()
+    [entry, *_] = index_entries(booking(*JFK_LHR_FCO, customer_id="C-9"), timedelta(hours=24))
+    e.handle(entry)
+    later = datetime(2026, 3, 9, tzinfo=UTC)
+    kept = e.handle(FleetIndexExpiry(key=entry.key, as_of=datetime(2026, 3, 4, tzinfo=UTC)))  # C-9 still booked
+    assert kept.outcome == "index_kept" and entry.key in e.fleet_index
+    dropped = e.handle(FleetIndexExpiry(key=entry.key, as_of=later))
+    assert dropped.outcome == "index_expired" and entry.key not in e.fleet_index
+    assert e.handle(FleetIndexExpiry(key=entry.key, as_of=later)).outcome == "index_kept"  # gone already
+
+
+def test_stream_time_is_the_latest_event_time_decided_on() -> None:
+    e = engine()
+    e.handle(checkin("2026-03-03T10:00:00Z", 40.71, -74.0))
+    e.handle(checkin("2026-03-03T09:00:00Z", 40.71, -74.0))  # out of order: the clock does not go back
+    assert e.stream_time == datetime(2026, 3, 3, 10, tzinfo=UTC)
