@@ -110,7 +110,7 @@ class Engine:
     def __post_init__(self) -> None:
         load_builtin_enrichers()
 
-    def handle(self, message: Event | FleetIndexEntry | TaskOutcome) -> Output:
+    def handle(self, message: Event | FleetIndexEntry | FleetIndexExpiry | TaskOutcome) -> Output:
         """Decide and store at once: for runners whose sends cannot fail (replay, tests)."""
         output = self.decide(message)
         self.store(output)
@@ -142,7 +142,7 @@ class Engine:
         # the events and dates in it are never changed in place: copying the containers is enough
         return pending.model_copy(update={"members": dict(pending.members), "recent": list(pending.recent)})
 
-    def decide(self, message: Event | FleetIndexEntry | TaskOutcome) -> Output:
+    def decide(self, message: Event | FleetIndexEntry | FleetIndexExpiry | TaskOutcome) -> Output:
         """What ``message`` leads to, with the rows to store (not stored yet)."""
         if isinstance(message, TaskOutcome):
             context = apply_outcome(self._context(message.customer_id), message, self.config)
