@@ -59,7 +59,7 @@ def test_compose_runs_two_workers_scraped_by_prometheus() -> None:
     assert worker["deploy"]["replicas"] == 2
     assert worker["environment"]["CTXI_METRICS_HOST"] == "0.0.0.0"
     assert "/ready" in " ".join(worker["healthcheck"]["test"])
-    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     assert jobs["ctxi-worker"]["dns_sd_configs"][0]["port"] == Settings().metrics_port
     [gateway] = jobs["ctxi-gateway"]["static_configs"][0]["targets"]
