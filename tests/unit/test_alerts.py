@@ -46,3 +46,10 @@ def test_every_metric_an_alert_reads_is_one_ctxi_exports() -> None:
     ]
     read = {name for rule in rules for name in re.findall(r"\bctxi_[a-z_]+\b", rule["expr"])}
     assert read and read <= names, sorted(read - names)
+
+
+def test_every_scrape_job_an_alert_names_is_scraped() -> None:
+    jobs = {job["job_name"] for job in yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())["scrape_configs"]}
+    alerts = (PROMETHEUS / "alerts.yml").read_text()
+    named = set(re.findall(r'job="([^"]+)"', alerts))
+    assert named and named <= jobs
