@@ -7,10 +7,10 @@ import time
 from collections.abc import Awaitable
 from datetime import timedelta
 
-from faust.types import EventT
+from faust.types import EventT, FutureMessage
 
 from ctxi.context.fleet import FleetIndexExpiry, is_expired
-from ctxi.engine.pipeline import Engine
+from ctxi.engine.pipeline import Engine, Output
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
 from ctxi.streams.acks import StoresInOrder, process_each
@@ -89,7 +89,13 @@ async def decide_send_store(record: EventT) -> Awaitable[None] | None:
         deliveries.append(await closures_topic.send(key=closure.customer_id, value=closure))
     if not deliveries and not output.changes_rows:
         return None
-    return stores.after(deliveries, lambda: engine.store(output))
+    return stores.after(deliveries, lambda: store_rows(output))
+
+
+def store_rows(output: Output) -> list[FutureMessage]:
+    """Write what ``output`` changed; return the changelog records that carry it."""
+    engine.store(output)
+    return [*customer_contexts.take_sent(), *fleet_index.take_sent()]
 
 
 @app.timer(interval=settings.fleet_index_sweep_seconds)

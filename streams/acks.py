@@ -62,20 +62,40 @@ class StoresInOrder:
 
     So the agent decides the next messages while the broker takes this one's outputs, and a
     row still never reaches its changelog ahead of what it led to, nor after a newer row.
+    The future :meth:`after` returns resolves once the write's own changelog records are on
+    the broker too: only then may the message be acknowledged (and its offset committed).
     """
 
     def __init__(self) -> None:
-        self.last: asyncio.Future[None] | None = None
+        self.last_stored: asyncio.Future[None] | None = None
 
-    def after(self, deliveries: list[Awaitable[Any]], store: Callable[[], None]) -> asyncio.Future[None]:
-        self.last = asyncio.ensure_future(self._store(deliveries, self.last, store))
-        return self.last
+    def after(
+        self, deliveries: list[Awaitable[Any]], store: Callable[[], list[Awaitable[Any]]]
+    ) -> asyncio.Future[None]:
+        """Run ``store`` (which returns its changelog records) once ``deliveries`` are done and the
+        previous store ran; the result resolves when the records are on the broker."""
+        stored = asyncio.get_running_loop().create_future()
+        done = asyncio.ensure_future(self._store(deliveries, self.last_stored, store, stored))
+        self.last_stored = stored
+        return done
 
     @staticmethod
     async def _store(
-        deliveries: list[Awaitable[Any]], previous: Awaitable[None] | None, store: Callable[[], None]
+        deliveries: list[Awaitable[Any]],
+        previous: asyncio.Future[None] | None,
+        store: Callable[[], list[Awaitable[Any]]],
+        stored: asyncio.Future[None],
     ) -> None:
-        await asyncio.gather(*deliveries)
-        if previous is not None:
-            await previous  # a failure there fails this one too: nothing after it is stored
-        store()
+        try:
+            await asyncio.gather(*deliveries)
+            if previous is not None:
+                await previous  # a failure there fails this one too: nothing after it is stored
+            records = store()
+        except asyncio.CancelledError:
+            stored.cancel()
+            raise
+        except Exception as exc:
+            stored.set_exception(exc)
+            raise
+        stored.set_result(None)
+        await asyncio.gather(*records)  # the next store need not wait for these: the buffer keeps order

@@ -1,4 +1,5 @@
-"""Stores wait for their message's deliveries and for the store before them."""
+"""Stores wait for their message's deliveries and for the store before them; a message is
+finished only once its store's changelog records are on the broker."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ async def test_stores_happen_in_decision_order_whatever_order_the_broker_answers
     first_sent, second_sent = loop.create_future(), loop.create_future()
     stored: list[str] = []
     stores = StoresInOrder()
-    first = stores.after([first_sent], lambda: stored.append("first"))
-    second = stores.after([second_sent], lambda: stored.append("second"))
+    first = stores.after([first_sent], lambda: stored.append("first") or [])
+    second = stores.after([second_sent], lambda: stored.append("second") or [])
     second_sent.set_result(None)  # the second message's outputs are on the broker first
     await asyncio.sleep(0.01)
     assert stored == []  # its store waits for the first one
@@ -24,13 +25,30 @@ async def test_stores_happen_in_decision_order_whatever_order_the_broker_answers
     assert stored == ["first", "second"]
 
 
+async def test_a_message_is_finished_once_its_changelog_records_are_on_the_broker() -> None:
+    loop = asyncio.get_running_loop()
+    first_record, second_record = loop.create_future(), loop.create_future()
+    stored: list[str] = []
+    stores = StoresInOrder()
+    first = stores.after([], lambda: stored.append("first") or [first_record])
+    second = stores.after([], lambda: stored.append("second") or [second_record])
+    await asyncio.sleep(0.01)
+    assert stored == ["first", "second"]  # the second store did not wait for the first record
+    assert not first.done() and not second.done()  # neither message may be acknowledged yet
+    second_record.set_result(None)
+    await asyncio.sleep(0.01)
+    assert second.done() and not first.done()
+    first_record.set_result(None)
+    await first
+
+
 async def test_a_failed_delivery_stores_nothing_after_it() -> None:
     loop = asyncio.get_running_loop()
     failed, sent = loop.create_future(), loop.create_future()
     stored: list[str] = []
     stores = StoresInOrder()
-    first = stores.after([failed], lambda: stored.append("first"))
-    second = stores.after([sent], lambda: stored.append("second"))
+    first = stores.after([failed], lambda: stored.append("first") or [])
+    second = stores.after([sent], lambda: stored.append("second") or [])
     failed.set_exception(ConnectionError("broker gone"))
     sent.set_result(None)
     for store in (first, second):

@@ -23,3 +23,11 @@ def test_the_record_is_serialized_when_the_value_is_set() -> None:
 def test_a_deleted_key_is_still_a_tombstone() -> None:
     record = customer_contexts.send_changelog(0, "C-1", None, value_serializer="raw").message  # as faust deletes
     assert record.value is None
+
+
+def test_the_records_sent_are_kept_for_the_writer_to_wait_for() -> None:
+    customer_contexts.take_sent()
+    first = customer_contexts.send_changelog(0, "C-1", CustomerContext(customer_id="C-1"))
+    second = customer_contexts.send_changelog(1, "C-2", CustomerContext(customer_id="C-2"))
+    assert customer_contexts.take_sent() == [first, second]
+    assert customer_contexts.take_sent() == []
