@@ -77,7 +77,7 @@ class DevStack:
 
     def down(self, wipe: bool = False) -> None:
         """Stop both services (SIGTERM, then SIGKILL after a grace period); ``wipe`` deletes their data."""
-        self.stop("kafka", "redis")
+        self.stop(*SERVICES)
         if wipe and self.root.exists():
             shutil.rmtree(self.root)
             self.echo(f"removed {self.root}")
@@ -85,9 +85,10 @@ class DevStack:
     def stop(self, *names: str) -> None:
         """Stop the named services ("kafka", "redis"), keeping their data: ``up`` starts them again
         as they were (the failure tests take the broker or Redis away this way)."""
+        unknown = [name for name in names if name not in SERVICES]
+        if unknown:
+            raise DevStackError(f"unknown service {unknown[0]!r}; the dev stack runs {', '.join(SERVICES)}")
         for name in names:
-            if name not in SERVICES:
-                raise DevStackError(f"unknown service {name!r}; the dev stack runs {', '.join(SERVICES)}")
             self._stop(name)
 
     def status(self) -> list[ServiceStatus]:

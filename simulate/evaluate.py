@@ -110,7 +110,6 @@ def collect(
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        isolation_level="read_committed",  # a worker's aborted transactions are not its output
     )
     collected, seen = Collected(), set()
     deadline = time.monotonic() + timeout
