@@ -154,6 +154,11 @@ def planted_stream(settings: Settings, path: Path, customers: int, seed: int) ->
     return lines, expected
 
 
+def wait_for_a_first_task(settings: Settings) -> None:
+    """Until a first task is on a task topic: the worker is busy with the stream."""
+    assert collect(settings, done=lambda c: bool(c.by_id), quiet=0, timeout=30, progress=None).by_id, "no task yet"
+
+
 def assert_each_task_once(settings: Settings, expected: list[TaskKey], label: str) -> Collected:
     """Every expected task reached its topic under one task_id, and Redis holds each once.
 

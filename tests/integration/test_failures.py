@@ -13,9 +13,15 @@ from pathlib import Path
 import pytest
 
 from ctxi.devstack import DevStack
-from ctxi.simulate.evaluate import collect, send, wait_until_flowing
+from ctxi.simulate.evaluate import send, wait_until_flowing
 from tests.conftest import own_devstack
-from tests.integration.conftest import Namespace, WorkerFactory, assert_each_task_once, planted_stream
+from tests.integration.conftest import (
+    Namespace,
+    WorkerFactory,
+    assert_each_task_once,
+    planted_stream,
+    wait_for_a_first_task,
+)
 
 DOWN_SECONDS = 5.0  # long enough for the worker to notice, short enough for its session to survive
 
@@ -52,7 +58,7 @@ def test_a_service_restart_mid_stream_loses_nothing(
 
     half = len(lines) // 2
     send(lines[:half], settings, rate=200)
-    assert collect(settings, done=lambda c: bool(c.by_id), quiet=0, timeout=30, progress=None).by_id, "no task yet"
+    wait_for_a_first_task(settings)
     stack.stop(service)  # the worker may still have a backlog as the service goes
     if service == "redis":
         send(lines[half:], settings, rate=200)  # tasks keep coming while Redis is away

@@ -27,8 +27,14 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError
 
-from ctxi.simulate.evaluate import collect, send, wait_until_flowing
-from tests.integration.conftest import Namespace, WorkerFactory, assert_each_task_once, planted_stream
+from ctxi.simulate.evaluate import send, wait_until_flowing
+from tests.integration.conftest import (
+    Namespace,
+    WorkerFactory,
+    assert_each_task_once,
+    planted_stream,
+    wait_for_a_first_task,
+)
 
 
 def wait_for_members(bootstrap: str, group: str, count: int, timeout: float = 90.0) -> None:
@@ -65,7 +71,7 @@ def test_a_stopped_worker_hands_its_partitions_over_and_no_task_is_lost_or_doubl
     sender = threading.Thread(target=send, args=(lines, settings), kwargs={"rate": rate})
     sender.start()
     time.sleep(len(lines) / rate / 2)  # mid-stream: the stopped worker is busy with its share
-    assert collect(settings, done=lambda c: bool(c.by_id), quiet=0, timeout=30, progress=None).by_id, "no task yet"
+    wait_for_a_first_task(settings)
     stopped.send_signal(stop)
     stopped.wait(timeout=60)
     sender.join()

@@ -10,9 +10,13 @@ import pytest
 from ctxi.streams.acks import StoresInOrder
 
 
-async def test_stores_happen_in_decision_order_whatever_order_the_broker_answers_in() -> None:
+def pending(count: int) -> list[asyncio.Future[None]]:
     loop = asyncio.get_running_loop()
-    first_sent, second_sent = loop.create_future(), loop.create_future()
+    return [loop.create_future() for _ in range(count)]
+
+
+async def test_stores_happen_in_decision_order_whatever_order_the_broker_answers_in() -> None:
+    first_sent, second_sent = pending(2)
     stored: list[str] = []
     stores = StoresInOrder()
     first = stores.after([first_sent], lambda: stored.append("first") or [])
@@ -26,8 +30,7 @@ async def test_stores_happen_in_decision_order_whatever_order_the_broker_answers
 
 
 async def test_a_message_is_finished_once_its_changelog_records_are_on_the_broker() -> None:
-    loop = asyncio.get_running_loop()
-    first_record, second_record = loop.create_future(), loop.create_future()
+    first_record, second_record = pending(2)
     stored: list[str] = []
     stores = StoresInOrder()
     first = stores.after([], lambda: stored.append("first") or [first_record])
@@ -43,8 +46,7 @@ async def test_a_message_is_finished_once_its_changelog_records_are_on_the_broke
 
 
 async def test_a_failed_delivery_stores_nothing_after_it() -> None:
-    loop = asyncio.get_running_loop()
-    failed, sent = loop.create_future(), loop.create_future()
+    failed, sent = pending(2)
     stored: list[str] = []
     stores = StoresInOrder()
     first = stores.after([failed], lambda: stored.append("first") or [])
