@@ -14,6 +14,7 @@ from faust.types import CodecArg, FutureMessage
 from ctxi.streams import codecs
 from ctxi.streams.settings import get_settings
 from ctxi.streams.topics import TABLES, changelog_topic
+from ctxi.streams.transport import SCHEME
 
 settings = get_settings()
 
@@ -59,7 +60,9 @@ class SnapshotTable(faust.Table):
 
 app = faust.App(
     settings.app_id,
-    broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
+    broker=[f"{SCHEME}://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
+    # where a partition with no committed offset starts; the transport rewinds to it too
+    consumer_auto_offset_reset="earliest",
     store=settings.store,
     datadir=str(settings.data_dir),
     web_port=settings.web_port,
