@@ -36,11 +36,11 @@ from ctxi.engine.replay import replay
 from ctxi.rules.evaluate import RuleSet
 from ctxi.simulate.evaluate import (
     LiveWorker,
-    free_port,
     isolated_worker,
     send,
     stop_gracefully,
     wait_until_flowing,
+    worker_ports,
 )
 from ctxi.simulate.stream import GroundTruth, SimulationSpec, simulate
 from ctxi.streams.settings import Settings
@@ -238,7 +238,7 @@ def sustained_throughput(
     with (logs / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, *command],
-            env={**os.environ, **env, "CTXI_WEB_PORT": str(free_port()), "CTXI_METRICS_PORT": str(free_port())},
+            env={**os.environ, **env, **worker_ports()},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,10 +191,24 @@ class LiveWorker:
     process: subprocess.Popen[bytes]
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different free loopback ports (all held at once: asked one by one, the
+    kernel may hand out the same port twice)."""
+    with ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def worker_ports() -> dict[str, str]:
+    """Environment giving a ``ctxi worker`` free ports of its own for its web and metrics servers."""
+    web, metrics = free_ports(2)
+    return {"CTXI_WEB_PORT": str(web), "CTXI_METRICS_PORT": str(metrics)}
 
 
 @contextmanager
@@ -209,7 +223,7 @@ def isolated_worker(base: Settings, log: Path, partitions: int = 4) -> Iterator[
         with log.open("wb") as out:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "ctxi.cli", "worker"],
-                env={**os.environ, **env, "CTXI_WEB_PORT": str(free_port()), "CTXI_METRICS_PORT": str(free_port())},
+                env={**os.environ, **env, **worker_ports()},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ctxi.devstack import DevStack, DevStackError
-from ctxi.simulate.evaluate import free_port
+from ctxi.simulate.evaluate import free_ports
 from ctxi.streams.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,11 +75,12 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
 def own_devstack(directory: Path) -> Iterator[DevStack]:
     """A dev stack (broker and Redis) of the caller's own on free ports, stopped at the end;
     unavailable (skipped locally, failed in CI) if it cannot start."""
+    kafka_port, controller_port, redis_port = free_ports(3)
     settings = Settings(
         devstack_dir=directory,
-        devstack_kafka_port=free_port(),
-        devstack_controller_port=free_port(),
-        devstack_redis_port=free_port(),
+        devstack_kafka_port=kafka_port,
+        devstack_controller_port=controller_port,
+        devstack_redis_port=redis_port,
     )
     stack = DevStack(settings)
     try:

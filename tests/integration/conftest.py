@@ -24,12 +24,11 @@ from ctxi.gateway.auth import hash_token
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
-from ctxi.simulate.evaluate import Collected, collect, replayed, stop_gracefully
+from ctxi.simulate.evaluate import Collected, collect, free_port, replayed, stop_gracefully, worker_ports
 from ctxi.simulate.quality import TaskKey
 from ctxi.simulate.stream import SimulationSpec, simulate
 from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue, ensure_topics
-from tests.conftest import free_port
 
 
 @dataclass(frozen=True)
@@ -84,16 +83,11 @@ def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
 
     def start(namespace: Namespace) -> subprocess.Popen[bytes]:
         log = tmp_path / f"worker-{len(started)}.log"
-        metrics_port, web_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            **namespace.env,
-            "CTXI_WEB_PORT": str(web_port),
-            "CTXI_METRICS_PORT": str(metrics_port),
-            "CTXI_LOG_LEVEL": "info",
-        }
+        ports = worker_ports()
+        env = {**os.environ, **namespace.env, **ports, "CTXI_LOG_LEVEL": "info"}
         process = _start(["worker"], env, log)
-        process.metrics_port, process.web_port = metrics_port, web_port  # type: ignore[attr-defined]
+        process.metrics_port = int(ports["CTXI_METRICS_PORT"])  # type: ignore[attr-defined]
+        process.web_port = int(ports["CTXI_WEB_PORT"])  # type: ignore[attr-defined]
         started.append((process, log))
         return process
 

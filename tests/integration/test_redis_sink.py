@@ -14,8 +14,9 @@ import orjson
 from redis.exceptions import RedisError
 
 from ctxi.schemas.task import TaskClosure
+from ctxi.simulate.evaluate import free_port
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
-from tests.conftest import free_port, unavailable
+from tests.conftest import unavailable
 from tests.factories import make_task
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline
