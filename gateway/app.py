@@ -26,6 +26,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import ctxi.desktop
 from ctxi.gateway.auth import Directory
@@ -65,6 +68,9 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
+REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+
 def error(status: int, message: str) -> web.Response:
     return json_response({"error": message}, status)
 
@@ -77,6 +83,9 @@ async def errors_as_json(request: web.Request, handler: Callable[[web.Request], 
         return error(exc.status, exc.message)
     except web.HTTPException as exc:  # aiohttp's own: no such route, wrong method
         return error(exc.status, exc.reason)
+    except REDIS_UNREACHABLE as exc:  # an outage, not a bug: the desktop retries
+        logger.warning("task store unreachable on %s %s: %s", request.method, request.path, exc)
+        return error(503, "the task store is unreachable; try again shortly")
     except Exception:  # a bug must answer 500, not take the gateway down
         logger.exception("gateway error on %s %s", request.method, request.path)
         return error(500, "internal error")
@@ -141,15 +150,27 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 
 async def follow(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: one ``data:`` line per change on the queue, as it happens."""
+    """Server-Sent Events: one ``data:`` line per change on the queue, as it happens.
+
+    Should Redis go away the stream ends, and the desktop reconnects (answered 503 until
+    Redis is back) and lists the queue again: changes made meanwhile are in that listing.
+    """
     queue = _allowed_queue(request)
     store = request.app[STORE]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-    await response.prepare(request)
     pubsub = store.client.pubsub()
-    await pubsub.subscribe(store.channel(queue))
+    try:
+        await pubsub.subscribe(store.channel(queue))  # before the 200 goes out: an outage answers 503
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        await _relay(pubsub, response, queue, request.app)
+    finally:
+        await pubsub.aclose()
+    return response
+
+
+async def _relay(pubsub: PubSub, response: web.StreamResponse, queue: str, app: web.Application) -> None:
     handler = asyncio.current_task()
-    request.app[FOLLOWERS].add(handler)
+    app[FOLLOWERS].add(handler)
     EVENT_STREAMS.inc()
     try:
         await response.write(b": following " + queue.encode() + b"\n\n")
@@ -159,11 +180,11 @@ async def follow(request: web.Request) -> web.StreamResponse:
             await response.write(b"data: " + message["data"] + b"\n\n" if message else b": keep-alive\n\n")
     except (ConnectionResetError, RuntimeError):
         pass  # the desktop went away
+    except REDIS_UNREACHABLE as exc:
+        logger.warning("task store unreachable: ending the %s event stream (the desktop reconnects): %s", queue, exc)
     finally:
         EVENT_STREAMS.dec()
-        request.app[FOLLOWERS].discard(handler)
-        await pubsub.aclose()
-    return response
+        app[FOLLOWERS].discard(handler)
 
 
 async def end_streams(app: web.Application) -> None:

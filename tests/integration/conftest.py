@@ -9,7 +9,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,15 +18,18 @@ from typing import Protocol
 import orjson
 import pytest
 import redis
+from aiohttp.test_utils import TestClient, TestServer
 
 from ctxi.engine.config import EngineConfig
-from ctxi.gateway.auth import hash_token
+from ctxi.gateway.auth import AgentAccess, hash_token
+from ctxi.gateway.server import build
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.simulate.evaluate import Collected, collect, free_port, replayed, stop_gracefully, worker_ports
 from ctxi.simulate.quality import TaskKey
 from ctxi.simulate.stream import SimulationSpec, simulate
+from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue, ensure_topics
 
@@ -49,6 +52,30 @@ def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> N
     assert not shared, f"topics shared between tests: {shared}; name them in a *_topic setting"
     ensure_topics(kafka_bootstrap_servers, catalogue(settings))
     return Namespace(settings, env)
+
+
+# desktop agents of the in-process gateway: two on the fraud queue, one on the travel queue
+TOKENS = {"fraud-1": "fraud-token-1", "fraud-2": "fraud-token-2", "travel-1": "travel-token-1"}
+QUEUES = {"fraud-1": ["fraud"], "fraud-2": ["fraud"], "travel-1": ["travel"]}
+
+
+def auth(agent: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[agent]}"}
+
+
+@pytest.fixture
+async def gateway(namespace: Namespace) -> AsyncIterator[tuple[TestClient, RedisTaskStore]]:
+    """The desktop gateway in process, for the agents above, and a store on its Redis."""
+    settings = namespace.settings.model_copy(
+        update={"agents": {a: AgentAccess(token_sha256=hash_token(t), queues=QUEUES[a]) for a, t in TOKENS.items()}}
+    )
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    client = TestClient(TestServer(build(settings)))
+    await client.start_server()
+    store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    yield client, store
+    await client.close()
+    await store.client.aclose()
 
 
 class WorkerFactory(Protocol):

@@ -1,4 +1,5 @@
-"""The broker or Redis restarts while events flow: the worker reconnects and nothing is lost.
+"""The broker or Redis restarts while events flow: the worker reconnects and nothing is lost;
+the desktop gateway says Redis is away (503) and its event streams follow again once it is back.
 
 These tests take services away, so they run on a broker and a Redis of their own (a dev
 stack on free ports), never on the session's shared ones.
@@ -6,22 +7,28 @@ stack on free ports), never on the session's shared ones.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from ctxi.devstack import DevStack
 from ctxi.simulate.evaluate import send, wait_until_flowing
+from ctxi.sinks.redis import RedisTaskStore
 from tests.conftest import own_devstack
 from tests.integration.conftest import (
     Namespace,
     WorkerFactory,
     assert_each_task_once,
+    auth,
     planted_stream,
     wait_for_a_first_task,
 )
+from tests.integration.test_redis_sink import fresh
 
 DOWN_SECONDS = 5.0  # long enough for the worker to notice, short enough for its session to survive
 
@@ -71,3 +78,29 @@ def test_a_service_restart_mid_stream_loses_nothing(
     assert_each_task_once(settings, expected, f"{service} restarted mid-stream")
     assert worker.poll() is None, f"the worker died after {service} came back"
     assert MET_THE_OUTAGE[service] in worker.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+async def test_the_gateway_answers_503_while_redis_is_away_and_its_event_streams_follow_again_after(
+    stack: DevStack, gateway: tuple[TestClient, RedisTaskStore], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, store = gateway
+    following = await client.get("/api/queues/fraud/events", headers=auth("fraud-1"))
+    assert (await following.content.readline()).startswith(b": following")
+
+    stack.stop("redis")
+    await asyncio.wait_for(following.content.read(), timeout=30)  # the open stream ends: the desktop reconnects
+    for path in ("/api/queues/fraud/tasks", "/api/queues/fraud/events"):
+        away = await client.get(path, headers=auth("fraud-1"))
+        assert away.status == 503, path
+        assert "unreachable" in (await away.json())["error"]
+
+    stack.up()
+    again = await client.get("/api/queues/fraud/events", headers=auth("fraud-1"))
+    assert again.status == 200 and (await again.content.readline()).startswith(b": following")
+    await store.write(fresh(task_id="after-the-restart"))
+    while b"after-the-restart" not in await asyncio.wait_for(again.content.readline(), timeout=10):
+        pass
+    again.close()
+    assert "task store unreachable" in caplog.text
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.split(".")[0] in ("ctxi", "aiohttp")]
+    assert not errors, "an outage is not a bug"

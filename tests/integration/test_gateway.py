@@ -4,41 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from ctxi.gateway.auth import AgentAccess, hash_token
-from ctxi.gateway.server import build
-from ctxi.sinks.redis import RedisTaskStore, connect_redis
-from ctxi.streams.topics import catalogue, ensure_topics
-from tests.integration.conftest import DesktopFactory, Namespace
+from tests.integration.conftest import DesktopFactory, Namespace, auth
 from tests.integration.pipeline import read_outcomes
 from tests.integration.test_redis_sink import fresh
-
-TOKENS = {"fraud-1": "fraud-token-1", "fraud-2": "fraud-token-2", "travel-1": "travel-token-1"}
-QUEUES = {"fraud-1": ["fraud"], "fraud-2": ["fraud"], "travel-1": ["travel"]}
-
-
-def auth(agent: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKENS[agent]}"}
-
-
-@pytest.fixture
-async def gateway(namespace: Namespace) -> AsyncIterator[tuple[TestClient, RedisTaskStore]]:
-    settings = namespace.settings.model_copy(
-        update={"agents": {a: AgentAccess(token_sha256=hash_token(t), queues=QUEUES[a]) for a, t in TOKENS.items()}}
-    )
-    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
-    client = TestClient(TestServer(build(settings)))
-    await client.start_server()
-    store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
-    yield client, store
-    await client.close()
-    await store.client.aclose()
 
 
 async def test_every_request_needs_a_valid_token(gateway) -> None:
