@@ -1,15 +1,14 @@
-"""ctxi's Kafka transport: faust's aiokafka driver, mended where it lost records in a rebalance.
+"""ctxi's Kafka transport: faust's aiokafka driver, with a rewind that covers every partition.
 
-The rewind (:func:`seek_to_committed`): during a rebalance faust drops records it has
-fetched, a batch that arrives while the flow is stopped and the rest of a batch when the
-flow stops or the group's generation changes, and counts on seeking every partition back
-to its committed offset afterwards to fetch them again. aiokafka's ``seek_to_committed``
-leaves a partition alone when its committed offset is missing or 0, so there the dropped
-records were never fetched again: lost (the two-worker test caught it on a task topic
-whose first records arrived during a hand-over: they never reached Redis). Here such a
-partition goes back to its beginning, where a consumer with no committed offset starts
-anyway (``consumer_auto_offset_reset="earliest"`` on the app). The read offsets: see
-:class:`Consumer`.
+During a rebalance faust drops records it has fetched: a batch that arrives while the flow
+is stopped, and the rest of a batch when the flow stops or the group's generation changes.
+It counts on seeking every partition back to its committed offset afterwards to fetch them
+again. aiokafka's ``seek_to_committed`` leaves a partition alone when its committed offset
+is missing or 0, so there the dropped records were never fetched again: lost (the
+two-worker test caught it on a task topic whose first records arrived during a hand-over:
+they never reached Redis). Here such a partition goes back to its beginning, where a
+consumer with no committed offset starts anyway (``consumer_auto_offset_reset="earliest"``
+on the app).
 
 The app selects this driver by its broker URL scheme, ``ctxi://`` (the ``faust.transports``
 entry point in pyproject.toml), the way faust picks any transport.
