@@ -16,7 +16,7 @@ entry point in pyproject.toml), the way faust picks any transport.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -25,18 +25,14 @@ from faust.types import TP
 SCHEME = "ctxi"
 
 
-async def seek_to_committed(
-    consumer: AIOKafkaConsumer, leave: Collection[str] = ()
-) -> Mapping[TopicPartition, int | None]:
+async def seek_to_committed(consumer: AIOKafkaConsumer) -> Mapping[TopicPartition, int | None]:
     """Seek each assigned partition to its committed offset, or to its beginning if it has none.
 
-    Partitions of the ``leave`` topics with nothing committed stay where they are: table
-    changelogs, whose positions faust's recovery sets (the group never commits there).
     Returns the committed offsets (None: nothing committed yet), as aiokafka's own does.
     """
     committed = await consumer.seek_to_committed()
     # aiokafka seeks only where the committed offset is > 0; 0 and None stay where they were
-    from_start = [tp for tp, offset in committed.items() if not offset and tp.topic not in leave]
+    from_start = [tp for tp, offset in committed.items() if not offset]
     if from_start:
         await consumer.seek_to_beginning(*from_start)
     return committed
@@ -44,7 +40,7 @@ async def seek_to_committed(
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[TP, int]:
-        return await self.call_thread(seek_to_committed, self._ensure_consumer(), self.app.tables.changelog_topics)
+        return await self.call_thread(seek_to_committed, self._ensure_consumer())
 
 
 class Consumer(faust_aiokafka.Consumer):

@@ -68,11 +68,3 @@ async def test_a_committed_partition_goes_back_to_its_committed_offset(
     await consumer.commit({partition: OffsetAndMetadata(3, "")})
     assert await seek_to_committed(consumer) == {partition: 3}
     assert await consumer.position(partition) == 3
-
-
-async def test_a_table_changelog_with_nothing_committed_is_left_where_faust_recovery_put_it(
-    read_all: tuple[AIOKafkaConsumer, TopicPartition],
-) -> None:
-    consumer, partition = read_all
-    assert await seek_to_committed(consumer, leave={partition.topic}) == {partition: None}
-    assert await consumer.position(partition) == 5
