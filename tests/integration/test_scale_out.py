@@ -8,13 +8,12 @@ dead worker had read but not committed. At-least-once: a redone task may reach i
 again, always with the same task_id (the sinks keep it once); never under a second id,
 and never missing.
 
-On a loaded machine this found records fetched during the rebalance and dropped by faust
-on a partition with nothing committed yet (a task topic's first tasks, a customer's first
-check-in): aiokafka's rewind skipped such partitions, so they were never read again.
-streams/transport.py rewinds them to their beginning; tests/integration/test_transport.py
-checks that rewind directly. A second, rarer loss is known and not fixed yet (a stale read
-offset after a revocation; README, "Operating the workers"): if this test fails with a
-few tasks missing, that is the first suspect.
+On a loaded machine this found two ways faust lost records across a rebalance, both fixed
+in streams/transport.py: records fetched during it and dropped on a partition with nothing
+committed yet (a task topic's first tasks), which aiokafka's rewind skipped, so they were
+never read again (tests/integration/test_transport.py checks that rewind directly); and a
+stale read offset written just after a revocation, below which the survivor dropped the
+re-fetched records as read and then committed past them.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from faust.transport import by_url
+from faust.types import TP
 
 from ctxi.streams import transport
 from ctxi.streams.app import app
@@ -12,3 +13,52 @@ def test_the_app_brokers_resolve_to_the_ctxi_transport() -> None:
     for url in [*app.conf.broker_consumer, *app.conf.broker_producer]:
         assert url.scheme == transport.SCHEME
         assert by_url(url) is transport.Transport
+
+
+TP0 = TP("ctxi-input-crm", 0)
+
+
+class Generation:
+    """The app's consumer generation, moved by a rebalance."""
+
+    def __init__(self) -> None:
+        self.id = 1
+
+    def __call__(self) -> int:
+        return self.id
+
+
+def read_offsets_at(offset: int) -> tuple[transport.ReadOffsets, Generation]:
+    generation = Generation()
+    offsets = transport.ReadOffsets(generation)
+    offsets.handed_on_generation = generation.id
+    offsets[TP0] = offset
+    return offsets, generation
+
+
+def test_the_fetch_loop_moves_the_read_offset_of_a_record_of_this_generation() -> None:
+    offsets, _ = read_offsets_at(7)
+    assert offsets[TP0] == 7
+    assert offsets[TP("ctxi-input-crm", 1)] is None  # nothing read yet
+
+
+def test_a_late_write_after_revocation_is_ignored_until_the_partition_is_sought() -> None:
+    offsets, generation = read_offsets_at(7)
+    offsets.revoke([TP0])
+    offsets.pop(TP0)  # faust forgets a revoked partition's read offset
+    offsets[TP0] = 9  # the fetch loop, woken by the stopped flow, writes where it was
+    assert offsets[TP0] is None
+    generation.id = 2
+    offsets.update({TP0: 4})  # faust's seek to the committed offsets
+    offsets.handed_on_generation = 2
+    offsets[TP0] = 4
+    offsets[TP0] = 5
+    assert offsets[TP0] == 5
+
+
+def test_a_record_of_an_earlier_generation_does_not_move_the_read_offset() -> None:
+    offsets, generation = read_offsets_at(7)
+    generation.id = 2
+    offsets.seek(TP0, 3)
+    offsets[TP0] = 9  # handed on in generation 1, written after the rebalance
+    assert offsets[TP0] == 3
