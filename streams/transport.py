@@ -102,6 +102,18 @@ class Consumer(faust_aiokafka.Consumer):
         self._read_offset.revoke(revoked)
         await super().on_partitions_revoked(revoked)
 
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets with the flow stopped (faust's recovery resumes it after).
+
+        faust's recovery seeks with the flow running (it resumed it to read the changelogs),
+        then resumes its flow control, which empties the agents' queues: a record handed on
+        in between was thrown away with its read offset already past it, so it was not read
+        again until the next rebalance (a start-up probe sat unprocessed for minutes).
+        """
+        if self.flow_active:
+            self.stop_flow()
+        await super().perform_seek()
+
     # faust's seeks write the read offset as the fetch loop does; write it again as a seek
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)
