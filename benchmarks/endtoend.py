@@ -193,6 +193,7 @@ def _record_times(
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",  # exactly-once: only what the worker committed
     )
     times: list[int] = []
     seen: set[tuple[int, int]] = set()

@@ -110,6 +110,7 @@ def collect(
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",  # under exactly-once, what a crash aborted is not a task
     )
     collected, seen = Collected(), set()
     deadline = time.monotonic() + timeout
@@ -159,6 +160,7 @@ def wait_until_flowing(settings: Settings, timeout: float = 120.0) -> None:
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
     producer.send(settings.input_topic("crm"), key=probe_id.encode(), value=orjson.dumps(probe)).get(timeout=30)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import faust
@@ -33,8 +34,18 @@ async def process_each(stream: faust.StreamT, process: Process) -> None:
     rest fail, the event stays unacknowledged and the worker crashes, so the partition is
     redone from its last commit instead of skipped. An exception from ``process`` itself
     leaves its event unacknowledged too (agents dead-letter what they expect to fail).
+
+    Under exactly-once the events go one at a time, each with its rest, inside
+    :data:`between_events`, so that a transaction never commits half an event.
     """
     manual = stream.noack()
+    if stream.app.in_transaction:
+        # exactly-once: one event at a time, so every commit falls between two events
+        async for event in manual.events():
+            async with between_events.event():
+                rest = await process(event)
+                await (manual.ack(event) if rest is None else _ack_when_done(rest, manual, event))
+        return
     finishing: set[asyncio.Task[None]] = set()  # the event loop holds tasks only weakly
     async for event in manual.events():
         rest = await process(event)
@@ -99,3 +110,48 @@ class StoresInOrder:
             raise
         stored.set_result(None)
         await asyncio.gather(*records)  # the next store need not wait for these: the buffer keeps order
+
+
+class EventGate:
+    """Lets events through (from any number of agents at once) or a commit, never both.
+
+    Under exactly-once a transaction holds the records of every event its partition's
+    agents finished since the last commit; committing in the middle of an event would
+    commit part of what it led to (its tasks without its context and offset), and a crash
+    then would redo the event and send them again. A commit waits for the events inside to
+    finish and holds new ones back until it is done.
+    """
+
+    def __init__(self) -> None:
+        self._inside = 0
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._committing = asyncio.Lock()
+
+    @asynccontextmanager
+    async def event(self) -> AsyncIterator[None]:
+        while not self._open.is_set():  # checked again on waking: a commit may have closed it since
+            await self._open.wait()
+        self._inside += 1
+        self._empty.clear()
+        try:
+            yield
+        finally:
+            self._inside -= 1
+            if not self._inside:
+                self._empty.set()
+
+    @asynccontextmanager
+    async def commit(self) -> AsyncIterator[None]:
+        async with self._committing:
+            self._open.clear()
+            try:
+                await self._empty.wait()
+                yield
+            finally:
+                self._open.set()
+
+
+between_events = EventGate()

@@ -63,6 +63,7 @@ app = faust.App(
     broker=[f"{SCHEME}://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
     # where a partition with no committed offset starts; the transport rewinds to it too
     consumer_auto_offset_reset="earliest",
+    processing_guarantee=settings.processing_guarantee,
     store=settings.store,
     datadir=str(settings.data_dir),
     web_port=settings.web_port,

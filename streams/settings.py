@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
     log_level: str = Field("info", description="Worker log level.")
     log_format: Literal["text", "json"] = Field("text", description="Worker logs: faust's text, or JSON lines.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="at_least_once: a redone event may resend a task (same task_id; sinks keep it once). "
+        "exactly_once: Kafka transactions, one event at a time; tasks show after each commit.",
+    )
     session_timeout_seconds: float = Field(
         60.0, gt=0, description="How long a silent worker keeps its partitions before the group moves them."
     )

@@ -20,18 +20,27 @@ never processed (seen about once in twenty loaded two-worker runs). Here a read 
 moves for a record of the current generation on a partition that has been sought since it
 was revoked; until then the partition reads as "nothing read yet".
 
+Under ``processing_guarantee="exactly_once"`` its transactions follow the partition an
+event was read from (see :class:`Transactions`).
+
 The app selects this driver by its broker URL scheme, ``ctxi://`` (the ``faust.transports``
 entry point in pyproject.toml), the way faust picks any transport.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Set
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Set
 from typing import Any
 
+import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalOperation, ProducerFenced
+from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, Message
+from faust.types import TP, HeadersArg, Message, RecordMetadata
+
+from ctxi.streams.acks import between_events
 
 SCHEME = "ctxi"
 
@@ -83,6 +92,100 @@ class ReadOffsets(dict[TP, int | None]):
             self.seek(tp, offset)
 
 
+class Transactions(TransactionManager):
+    """Exactly-once: an event's records go in the transaction of the partition it was read from.
+
+    faust keeps a transactional producer per assigned partition and picks it by the
+    partition a record is *sent to*, which only exists on this worker when an agent writes
+    the partition number it reads; ctxi repartitions (by customer, by flight) and would
+    crash with "No transaction producer found". Here the event being processed decides, so
+    its outputs, its context's changelog and its offset commit together or not at all. A
+    changelog record (sent from faust's producer buffer, outside the event) goes by its own
+    partition, which is the one its table row was read from; a send outside any event (a
+    timer's) is not transactional. Commits wait for the events in progress (``EventGate``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: set[str] = set()  # transactional ids with a producer started here
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: HeadersArg | None,
+        *,
+        transactional_id: str | None = None,
+    ) -> Awaitable[RecordMetadata]:
+        if topic in self.app.tables.changelog_topics:
+            return await super().send(topic, key, value, partition, timestamp, headers)
+        event = faust.current_event()
+        if event is not None:
+            transactional_id = self.transactional_id(event.message.tp)
+        return await self.producer.send(
+            topic, key, value, partition, timestamp, headers, transactional_id=transactional_id
+        )
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP]) -> None:
+        """Hold a transactional producer for exactly the partitions assigned now.
+
+        faust's own begins a transaction for every assigned partition, also kept ones whose
+        transaction is open (aiokafka refuses), and can miss a partition that left: its
+        producer, fenced by the new owner's, would be used again should it come back.
+        """
+        wanted = self._tps_to_transactional_ids(assigned)
+        gone, new = sorted(self._held - wanted), sorted(wanted - self._held)
+        if gone:
+            self.log.info("stopping transactional producers of partitions gone: %s", ", ".join(gone))
+            await self._stop_transactions(gone)
+        if new:
+            self.log.info("starting transactional producers for partitions assigned: %s", ", ".join(new))
+            await self._start_transactions(new)
+        self._held = wanted
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Abort what the revoked partitions' transactions still hold.
+
+        faust forgets the offsets acknowledged since the last commit when partitions are
+        revoked, so those events will be redone; committing their records later (the
+        partition may stay here) would send their tasks twice.
+        """
+        await super().on_partitions_revoked(revoked)
+        for transactional_id in sorted(self._tps_to_transactional_ids(revoked) & self._held):
+            await self.producer.abort_transaction(transactional_id)
+            await self.producer.begin_transaction(transactional_id)
+
+    def transactional_id(self, tp: TP) -> str:
+        group = TopicPartitionGroup(tp.topic, tp.partition, self.app.assignor.group_for_topic(tp.topic))
+        return self.transactional_id_format.format(group_id=self.app.conf.id, tpg=group)
+
+    async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        """Commit each partition's transaction with its offsets, between events.
+
+        faust commits twice on a stop, the second time without a transaction open; one is
+        begun then, so the offsets still commit (and the stop does not fail).
+        """
+        by_id: defaultdict[str, dict[TP, int]] = defaultdict(dict)
+        for tp, offset in offsets.items():
+            by_id[self.transactional_id(tp)][tp] = offset
+        async with between_events.commit():
+            for transactional_id, its_offsets in by_id.items():
+                commit = {transactional_id: its_offsets}
+                try:
+                    try:
+                        await self.producer.commit_transactions(commit, self.app.conf.id, start_new_transaction)
+                    except IllegalOperation:  # not in a transaction
+                        await self.producer.begin_transaction(transactional_id)
+                        await self.producer.commit_transactions(commit, self.app.conf.id, start_new_transaction)
+                except ProducerFenced as fenced:  # another worker owns the partition now
+                    await self.app.crash(fenced)
+                    return False
+        return True
+
+
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(seek_to_committed, self._ensure_consumer())
@@ -130,3 +233,4 @@ class Consumer(faust_aiokafka.Consumer):
 
 class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
+    TransactionManager = Transactions
