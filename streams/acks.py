@@ -35,26 +35,32 @@ async def process_each(stream: faust.StreamT, process: Process) -> None:
     redone from its last commit instead of skipped. An exception from ``process`` itself
     leaves its event unacknowledged too (agents dead-letter what they expect to fail).
 
-    Under exactly-once the events go one at a time, each with its rest, inside
-    :data:`between_events`, so that a transaction never commits half an event.
+    Every event is inside :data:`between_events` from the moment it is taken until it is
+    acknowledged (or fails), so that under exactly-once a commit never falls in the middle
+    of one (under at-least-once nothing closes that gate).
     """
     manual = stream.noack()
-    if stream.app.in_transaction:
-        # exactly-once: one event at a time, so every commit falls between two events
-        async for event in manual.events():
-            async with between_events.event():
-                rest = await process(event)
-                await (manual.ack(event) if rest is None else _ack_when_done(rest, manual, event))
-        return
     finishing: set[asyncio.Task[None]] = set()  # the event loop holds tasks only weakly
+
+    def finished(task: asyncio.Task[None]) -> None:
+        finishing.discard(task)
+        between_events.leave()
+
     async for event in manual.events():
-        rest = await process(event)
+        await between_events.enter()
+        try:
+            rest = await process(event)
+            if rest is None:
+                await manual.ack(event)
+        except BaseException:
+            between_events.leave()  # before faust's error handling, which commits
+            raise
         if rest is None:
-            await manual.ack(event)
+            between_events.leave()
         else:
             task = asyncio.ensure_future(_ack_when_done(rest, manual, event))
             finishing.add(task)
-            task.add_done_callback(finishing.discard)
+            task.add_done_callback(finished)
 
 
 async def _ack_when_done(rest: Awaitable[Any], stream: faust.StreamT, event: EventT) -> None:
@@ -130,18 +136,18 @@ class EventGate:
         self._open.set()
         self._committing = asyncio.Lock()
 
-    @asynccontextmanager
-    async def event(self) -> AsyncIterator[None]:
+    async def enter(self) -> None:
+        """Let an event in, once no commit is running."""
         while not self._open.is_set():  # checked again on waking: a commit may have closed it since
             await self._open.wait()
         self._inside += 1
         self._empty.clear()
-        try:
-            yield
-        finally:
-            self._inside -= 1
-            if not self._inside:
-                self._empty.set()
+
+    def leave(self) -> None:
+        """An event that entered is done (acknowledged, or failed)."""
+        self._inside -= 1
+        if not self._inside:
+            self._empty.set()
 
     @asynccontextmanager
     async def commit(self) -> AsyncIterator[None]:

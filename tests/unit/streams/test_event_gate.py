@@ -12,9 +12,10 @@ async def test_a_commit_waits_for_the_events_inside_to_finish() -> None:
     finish = asyncio.Event()
 
     async def event(name: str) -> None:
-        async with gate.event():
-            await finish.wait()
-            log.append(name)
+        await gate.enter()
+        await finish.wait()
+        log.append(name)
+        gate.leave()
 
     async def commit() -> None:
         async with gate.commit():
@@ -40,8 +41,9 @@ async def test_an_event_waits_while_a_commit_runs() -> None:
             log.append("commit")
 
     async def event() -> None:
-        async with gate.event():
-            log.append("event")
+        await gate.enter()
+        log.append("event")
+        gate.leave()
 
     committing = asyncio.create_task(commit())
     await asyncio.sleep(0)
