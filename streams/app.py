@@ -12,6 +12,7 @@ from faust.serializers import codecs as faust_codecs
 from faust.types import CodecArg, FutureMessage
 
 from ctxi.streams import codecs
+from ctxi.streams.rollback import TransactionalTable
 from ctxi.streams.settings import get_settings
 from ctxi.streams.topics import TABLES, changelog_topic
 from ctxi.streams.transport import SCHEME
@@ -19,7 +20,7 @@ from ctxi.streams.transport import SCHEME
 settings = get_settings()
 
 
-class SnapshotTable(faust.Table):
+class SnapshotTable(TransactionalTable):
     """A table whose changelog records are the values as they were set, and can be waited for.
 
     faust serializes a changelog record when its producer buffer gets to it, a moment

@@ -41,6 +41,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, HeadersArg, Message, RecordMetadata
 
 from ctxi.streams.acks import between_events
+from ctxi.streams.rollback import TransactionalTable
 
 SCHEME = "ctxi"
 
@@ -154,9 +155,11 @@ class Transactions(TransactionManager):
         partition may stay here) would send their tasks twice.
         """
         await super().on_partitions_revoked(revoked)
-        for transactional_id in sorted(self._tps_to_transactional_ids(revoked) & self._held):
+        aborted = self._tps_to_transactional_ids(revoked) & self._held
+        for transactional_id in sorted(aborted):
             await self.producer.abort_transaction(transactional_id)
             await self.producer.begin_transaction(transactional_id)
+        self._ended(aborted, committed=False)
 
     def transactional_id(self, tp: TP) -> str:
         group = TopicPartitionGroup(tp.topic, tp.partition, self.app.assignor.group_for_topic(tp.topic))
@@ -183,7 +186,16 @@ class Transactions(TransactionManager):
                 except ProducerFenced as fenced:  # another worker owns the partition now
                     await self.app.crash(fenced)
                     return False
+                self._ended({transactional_id}, committed=True)
         return True
+
+    def _ended(self, transactional_ids: set[str], *, committed: bool) -> None:
+        """Tell the tables which of their partitions' transactions were committed, or aborted."""
+        for table in self.app.tables.values():
+            if isinstance(table, TransactionalTable):
+                topic = table.changelog_topic.get_topic_name()
+                ended = [p for p in table.changed if self.transactional_id(TP(topic, p)) in transactional_ids]
+                (table.committed if committed else table.aborted)(ended)
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
