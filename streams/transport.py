@@ -202,6 +202,15 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(seek_to_committed, self._ensure_consumer())
 
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        """The end of each partition, asked of the broker (read_committed: its last stable offset).
+
+        Under exactly-once faust takes the last stable offset aiokafka cached from its last
+        fetch, which a partition not fetched since its assignment does not have: recovery
+        took every changelog for empty and rebuilt no table after a rebalance.
+        """
+        return await self._ensure_consumer().end_offsets(partitions)
+
 
 class Consumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
