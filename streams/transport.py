@@ -238,6 +238,17 @@ class Consumer(faust_aiokafka.Consumer):
             self.stop_flow()
         await super().perform_seek()
 
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Record the offsets the fetch loop never saw (transaction markers, aborted records).
+
+        faust passes the record that ends the gap as its last offset; that record is
+        acknowledged itself, and counted twice it ended the run of consecutive offsets faust
+        commits up to. The commit then lagged behind the events done, which under
+        exactly-once commits their outputs without their offsets: redone after a
+        rebalance, their tasks were sent twice.
+        """
+        await super()._add_gap(tp, offset_from, offset_to - 1)
+
     # faust's seeks write the read offset as the fetch loop does; write it again as a seek
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)

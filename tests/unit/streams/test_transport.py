@@ -62,3 +62,12 @@ def test_a_record_of_an_earlier_generation_does_not_move_the_read_offset() -> No
     offsets.seek(TP0, 3)
     offsets[TP0] = 9  # handed on in generation 1, written after the rebalance
     assert offsets[TP0] == 3
+
+
+async def test_a_gap_stops_before_the_record_that_ends_it_so_the_commit_covers_every_event_done() -> None:
+    consumer = app.consumer  # not started: the offset bookkeeping needs no broker
+    tp = TP(app.conf.id + "-gap", 1)
+    consumer._committed_offset[tp] = 94
+    await consumer._add_gap(tp, 94, 95)  # the fetch loop read 93, then 95: 94 was a transaction marker
+    consumer._acked[tp].extend([95, 96, 97])
+    assert consumer._new_offset(tp) == 98  # faust's own gap (94-95) counted 95 twice and stopped at 96
