@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="at_least_once: a redone event may resend a task (same task_id; sinks keep it once). "
-        "exactly_once: Kafka transactions, one event at a time; tasks show after each commit.",
+        "exactly_once: Kafka transactions; each task committed once, shown after each commit.",
     )
     session_timeout_seconds: float = Field(
         60.0, gt=0, description="How long a silent worker keeps its partitions before the group moves them."
