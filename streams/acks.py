@@ -50,13 +50,14 @@ async def process_each(stream: faust.StreamT, process: Process) -> None:
         await between_events.enter()
         try:
             rest = await process(event)
-            if rest is None:
-                await manual.ack(event)
         except BaseException:
             between_events.leave()  # before faust's error handling, which commits
             raise
         if rest is None:
-            between_events.leave()
+            try:
+                await manual.ack(event)
+            finally:
+                between_events.leave()
         else:
             task = asyncio.ensure_future(_ack_when_done(rest, manual, event))
             finishing.add(task)
