@@ -1,4 +1,4 @@
-"""ctxi's Kafka transport: faust's aiokafka driver, with a rewind that covers every partition.
+"""ctxi's Kafka transport: faust's aiokafka driver, mended where the two-worker tests caught it.
 
 During a rebalance faust drops records it has fetched: a batch that arrives while the flow
 is stopped, and the rest of a batch when the flow stops or the group's generation changes.
@@ -20,8 +20,11 @@ never processed (seen about once in twenty loaded two-worker runs). Here a read 
 moves for a record of the current generation on a partition that has been sought since it
 was revoked; until then the partition reads as "nothing read yet".
 
-Under ``processing_guarantee="exactly_once"`` its transactions follow the partition an
-event was read from (see :class:`Transactions`).
+The seek to the committed offsets runs with the flow stopped, and a gap faust records in a
+partition's offsets stops before the record that ends it (see the methods of
+:class:`Consumer`). Under ``processing_guarantee="exactly_once"`` the transactions follow
+the partition an event was read from (see :class:`Transactions`), and recovery asks the
+broker where each changelog ends (:meth:`ConsumerThread._highwaters`).
 
 The app selects this driver by its broker URL scheme, ``ctxi://`` (the ``faust.transports``
 entry point in pyproject.toml), the way faust picks any transport.
