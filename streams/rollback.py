@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
-from faust.types import TP, CodecArg, FutureMessage
+from faust.types import TP
 
 
 class TransactionalTable(faust.Table):
@@ -33,17 +33,17 @@ class TransactionalTable(faust.Table):
         super().__init__(*args, **kwargs)
         self.changed: defaultdict[int, set[Any]] = defaultdict(set)  # partition: keys its open transaction changed
 
-    def send_changelog(  # type: ignore[override]
-        self,
-        partition: int | None,
-        key: Any,
-        value: Any,
-        key_serializer: CodecArg | None = None,
-        value_serializer: CodecArg | None = None,
-    ) -> FutureMessage:
-        if self.app.in_transaction and partition is not None:  # the record joins that partition's transaction
-            self.changed[partition].add(key)
-        return super().send_changelog(partition, key, value, key_serializer, value_serializer)
+    def on_key_set(self, key: Any, value: Any) -> None:
+        self._changing(key)
+        super().on_key_set(key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        self._changing(key)
+        super().on_key_del(key)
+
+    def _changing(self, key: Any) -> None:
+        if self.app.in_transaction:  # the changelog record joins its partition's transaction
+            self.changed[self.partition_for_key(key)].add(key)  # type: ignore[index]
 
     def committed(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
