@@ -14,7 +14,8 @@ in streams/transport.py: records fetched during it and dropped on a partition wi
 committed yet (a task topic's first tasks), which aiokafka's rewind skipped, so they were
 never read again (tests/integration/test_transport.py checks that rewind directly); and a
 stale read offset written just after a revocation, below which the survivor dropped the
-re-fetched records as read and then committed past them.
+re-fetched records as read and then committed past them. Under exactly-once it found four
+more (README, "Operating the workers"; streams/transport.py and streams/rollback.py).
 """
 
 from __future__ import annotations
