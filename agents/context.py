@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from faust.types import EventT, FutureMessage
+from faust.serializers import codecs as faust_codecs
+from faust.types import EventT, FutureMessage, TopicT
 
 from ctxi.context.fleet import FleetIndexExpiry, is_expired
 from ctxi.engine.pipeline import Engine, Output
@@ -61,9 +63,13 @@ async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
 async def decide_send_store(record: EventT) -> Awaitable[None] | None:
     """Decide and send the outputs; return the store that follows their delivery (None: nothing to store)."""
     message = record.message
+    output = None
     try:
         output = engine.decide(record.value)
+        outgoing = encoded(output)  # before anything is sent: what a codec refuses is this message's error
     except Exception as error:
+        if output is not None:
+            engine.discard(output)
         origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
         logger.exception("engine failed on %s", origin, extra={"origin": origin})
         DEAD_LETTERS.labels("engine_failure").inc()
@@ -71,25 +77,31 @@ async def decide_send_store(record: EventT) -> Awaitable[None] | None:
         return None
     for stage, seconds in output.timings.items():
         STAGE_SECONDS.labels(stage).observe(seconds)
-    deliveries = [
-        await events_by_customer_topic.send(key=forward.partition_key, value=forward) for forward in output.forwards
-    ]
-    if output.enriched is not None:
-        deliveries.append(await signals_topic.send(key=output.enriched.customer_id, value=output.enriched))
+    deliveries = [await topic.send(key=key, value=value) for topic, key, value in outgoing]
     for decision in output.decisions:
         task = decision.task
-        topic = shadow_task_topic if decision.shadow else task_topics[task.queue]
-        deliveries.append(await topic.send(key=task.customer_id, value=task))
         RULES_FIRED.labels(task.rule_id, str(task.rule_version)).inc()
         if not decision.shadow:
             TASKS_OUT.labels(task.queue).inc()
             # the record's time is when ingest forwarded the event: just after it arrived
             EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
-    for closure in output.closures:
-        deliveries.append(await closures_topic.send(key=closure.customer_id, value=closure))
     if not deliveries and not output.changes_rows:
         return None
     return stores.after(deliveries, lambda: store_rows(output))
+
+
+def encoded(output: Output) -> list[tuple[TopicT, str, bytes]]:
+    """Every message ``output`` asks to send, as (topic, key, bytes) in their codecs (faust sends bytes as they are)."""
+    messages: list[tuple[TopicT, str, Any]] = [
+        (events_by_customer_topic, forward.partition_key, forward) for forward in output.forwards
+    ]
+    if output.enriched is not None:
+        messages.append((signals_topic, output.enriched.customer_id, output.enriched))
+    for decision in output.decisions:
+        task = decision.task
+        messages.append((shadow_task_topic if decision.shadow else task_topics[task.queue], task.customer_id, task))
+    messages += [(closures_topic, closure.customer_id, closure) for closure in output.closures]
+    return [(topic, key, faust_codecs.dumps(topic.value_serializer, value)) for topic, key, value in messages]
 
 
 def store_rows(output: Output) -> list[FutureMessage]:
@@ -107,9 +119,11 @@ async def sweep_fleet_index() -> None:
     partition, where the context agent checks it again and deletes the row (a tombstone in
     the changelog): a table is only written while handling one of its partition's messages.
     """
-    as_of = engine.stream_time
-    if as_of is None:
+    if engine.stream_time is None:
         return
+    # Never ahead of the wall clock: an event dated ahead of it (ingest lets a day through)
+    # must not expire bookings that real time still needs.
+    as_of = min(engine.stream_time, datetime.now(UTC))
     keep = timedelta(hours=settings.engine.itinerary_keep_hours)
     expired = [key for key, index in list(fleet_index.items()) if is_expired(index, as_of, keep)]
     for key in expired:

@@ -330,6 +330,7 @@ def replay(
         summary = run_replay(
             events,
             settings.engine,
+            window=settings.event_time,
             publish=write if signals else lambda enriched: None,
             dead_letter=reject,
             progress=_err,
@@ -515,8 +516,9 @@ def schemas_export(directory: Annotated[Path, typer.Argument(help="Where to writ
 def events_check(files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Validate event files; print `file:line: reason` for each rejected line; exit 1 if any."""
     counts: Counter[str] = Counter()
+    window = get_settings().event_time
     for path in files:
-        for _, _, outcome in read_jsonl(path):
+        for _, _, outcome in read_jsonl(path, window):
             if isinstance(outcome, DeadLetter):
                 counts["rejected"] += 1
                 typer.echo(f"{outcome.origin}: {outcome.reason}")
@@ -554,6 +556,7 @@ def events_produce(
     customer_id; a line whose source cannot be read needs --topic.
     """
     from kafka import KafkaProducer
+    from kafka.errors import MessageSizeTooLargeError
 
     from ctxi.ingest.retime import latest_occurrence, shift_line
 
@@ -568,16 +571,33 @@ def events_produce(
         _err(f"shifting every timestamp by {delta} (the latest event happens now)")
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks="all")
     sent: Counter[str] = Counter()
-    unroutable = 0
+    not_sent = 0
+
+    def refused(number: int, target: str, size: int) -> Callable[[Exception], None]:
+        def report(error: Exception) -> None:
+            nonlocal not_sent
+            not_sent += 1
+            sent[target] -= 1
+            _err(f"{file}:{number}: not sent ({size} bytes): {type(error).__name__}: {error}")
+
+        return report
+
     for number, line in _numbered_lines(file):
         if delta is not None:
             line = shift_line(line, delta)
         target, key = _route(line, settings.input_topic, topic)
         if target is None:
-            unroutable += 1
+            not_sent += 1
             _err(f"{file}:{number}: no known source in 'type'; not sent (use --topic to send it anyway)")
             continue
-        producer.send(target, key=key, value=line)
+        try:
+            future = producer.send(target, key=key, value=line)
+        except MessageSizeTooLargeError:
+            not_sent += 1
+            limit = producer.config["max_request_size"]
+            _err(f"{file}:{number}: too large ({len(line)} bytes; a message may have {limit}); not sent")
+            continue
+        future.add_errback(refused(number, target, len(line)))  # the broker's own size limit, among others
         sent[target] += 1
         if interval:
             producer.flush()
@@ -586,7 +606,7 @@ def events_produce(
     producer.close()
     for target, count in sorted(sent.items()):
         typer.echo(f"{target}: {count} message(s)")
-    if unroutable:
+    if not_sent:
         raise typer.Exit(1)
 
 

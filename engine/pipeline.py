@@ -129,6 +129,14 @@ class Engine:
         if (key := output.dropped_index) is not None:
             self.fleet_index.pop(key, None)
 
+    def discard(self, output: Output) -> None:
+        """Forget the rows ``output`` changed, its message having failed after the decision (it was
+        dead-lettered): the next message builds on what is stored."""
+        if (context := output.context) is not None and self.unstored_contexts.get(context.customer_id) is context:
+            del self.unstored_contexts[context.customer_id]
+        if (index := output.fleet_index) is not None and self.unstored_index.get(index.key) is index:
+            del self.unstored_index[index.key]
+
     def _context(self, customer_id: str) -> CustomerContext | None:
         pending = self.unstored_contexts.get(customer_id)
         if pending is None:

@@ -18,7 +18,7 @@ from ctxi.context.fleet import FleetIndex, FleetIndexEntry
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine, EnrichedEvent
-from ctxi.ingest import JsonlRecord, processing_failure, read_jsonl
+from ctxi.ingest import DEFAULT_TIME_WINDOW, EventTimeWindow, JsonlRecord, processing_failure, read_jsonl
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.dead_letter import DeadLetter
@@ -80,17 +80,19 @@ def replay(
     decide: Callable[[Decision], None] | None = None,
     snoozes: Snoozes | None = None,
     close: Callable[[TaskClosure], None] | None = None,
+    window: EventTimeWindow = DEFAULT_TIME_WINDOW,
 ) -> ReplaySummary:
     """Replay event files through the engine.
 
     ``publish`` gets every enriched event, ``decide`` every task a rule proposes (active
-    and shadow), ``close`` every closure of superseded tasks, in event-time order.
+    and shadow), ``close`` every closure of superseded tasks, in event-time order;
+    ``dead_letter`` every line ingest refuses (``window``: the event times it believes).
     """
     started = time.perf_counter()
     summary = ReplaySummary()
     records: list[JsonlRecord] = []
     for path in paths:
-        for record in read_jsonl(path):
+        for record in read_jsonl(path, window):
             if isinstance(record.outcome, DeadLetter):
                 summary.rejected += 1
                 dead_letter(record.outcome)

@@ -1,6 +1,13 @@
 """Ingest: validate raw input into typed events; everything unusable becomes a dead letter."""
 
 from ctxi.ingest.jsonl import JsonlRecord, read_jsonl
-from ctxi.ingest.validation import processing_failure, validate_event
+from ctxi.ingest.validation import DEFAULT_TIME_WINDOW, EventTimeWindow, processing_failure, validate_event
 
-__all__ = ["JsonlRecord", "processing_failure", "read_jsonl", "validate_event"]
+__all__ = [
+    "DEFAULT_TIME_WINDOW",
+    "EventTimeWindow",
+    "JsonlRecord",
+    "processing_failure",
+    "read_jsonl",
+    "validate_event",
+]

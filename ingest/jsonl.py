@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from ctxi.ingest.validation import validate_event
+from ctxi.ingest.validation import DEFAULT_TIME_WINDOW, EventTimeWindow, validate_event
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.schemas.events import Event
 
@@ -17,11 +17,11 @@ class JsonlRecord(NamedTuple):
     outcome: Event | DeadLetter
 
 
-def read_jsonl(path: Path) -> Iterator[JsonlRecord]:
+def read_jsonl(path: Path, window: EventTimeWindow = DEFAULT_TIME_WINDOW) -> Iterator[JsonlRecord]:
     """Each non-blank line of ``path``, with where it came from and what it became."""
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             line = line.rstrip(b"\r\n")
             if line.strip():
                 origin = FileOrigin(path=str(path), line=number)
-                yield JsonlRecord(origin, line, validate_event(line, origin))
+                yield JsonlRecord(origin, line, validate_event(line, origin, window=window))

@@ -7,30 +7,76 @@ and ``ctxi events check`` (files) all call :func:`validate_event`.
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
-from pydantic import ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from ctxi.schemas.dead_letter import DeadLetter, FieldError, Origin
+from ctxi.schemas.dead_letter import MAX_ORIGINAL_BYTES, DeadLetter, FieldError, Origin
 from ctxi.schemas.events import EVENT_ADAPTER, Event
+
+MAX_ERRORS = 20  # a dead letter lists this many of an input's errors, and counts the rest
 
 # pydantic's error types for an input that is not a JSON object at all.
 _NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dict_type"}
 
 
-def validate_event(raw: bytes | None, origin: Origin, *, now: datetime | None = None) -> Event | DeadLetter:
+class EventTimeWindow(BaseModel):
+    """The event times ingest believes, around the wall clock when the event arrives.
+
+    One event dated far ahead would otherwise move time forward for everyone: its
+    customer's watermark (later real events would look late) and the worker's stream
+    time (the fleet sweep would drop bookings still needed).
+    """
+
+    model_config = ConfigDict(frozen=True)
+    not_before: AwareDatetime = Field(
+        datetime(2000, 1, 1, tzinfo=UTC), description="Events older than this are refused (a broken clock)."
+    )
+    max_ahead_hours: float = Field(
+        24, gt=0, le=24 * 366, description="Events dated more than this ahead of the wall clock are refused."
+    )
+
+    def problem(self, occurred_at: datetime, now: datetime) -> str | None:
+        """Why ``occurred_at`` is implausible at ``now``; None when it is fine."""
+        if occurred_at < self.not_before:
+            return f"occurred_at is before {self.not_before.isoformat()} (the earliest event time accepted)"
+        if occurred_at - now > timedelta(hours=self.max_ahead_hours):
+            return f"occurred_at is more than {self.max_ahead_hours:g} h ahead of the clock ({now.isoformat()})"
+        return None
+
+
+DEFAULT_TIME_WINDOW = EventTimeWindow()
+
+
+def validate_event(
+    raw: bytes | None,
+    origin: Origin,
+    *,
+    now: datetime | None = None,
+    window: EventTimeWindow = DEFAULT_TIME_WINDOW,
+) -> Event | DeadLetter:
     """Parse and validate one message. Never raises for bad input: it returns a :class:`DeadLetter`."""
     if not raw:
         return _dead_letter(
             raw or b"", origin, [FieldError(loc="", type="empty", msg="empty message")], "empty message", now
         )
     try:
-        return EVENT_ADAPTER.validate_json(raw)
+        event = EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
-        errors = [_field_error(detail) for detail in exc.errors(include_url=False, include_input=False)]
-        return _dead_letter(raw, origin, errors, _reason(errors), now)
+        details = exc.errors(include_url=False, include_input=False)
+        errors = [_field_error(detail) for detail in details[:MAX_ERRORS]]
+        reason = _reason(errors) + (
+            f"; and {len(details) - MAX_ERRORS} more errors" if len(details) > MAX_ERRORS else ""
+        )
+        return _dead_letter(raw, origin, errors, reason, now)
+    now = now or datetime.now(UTC)
+    problem = window.problem(event.occurred_at, now)
+    if problem is not None:
+        error = FieldError(loc="occurred_at", type="implausible_time", msg=problem)
+        return _dead_letter(raw, origin, [error], f"occurred_at: {problem}", now)
+    return event
 
 
 def processing_failure(raw: bytes, origin: Origin, error: Exception, *, now: datetime | None = None) -> DeadLetter:
@@ -54,6 +100,12 @@ def _field_error(detail: ErrorDetails) -> FieldError:
         msg = "timestamp without UTC offset (RFC 3339 needs one, e.g. 2026-03-01T10:00:00Z)"
     elif kind == "union_tag_invalid":
         loc, msg = ["type"], f"unknown event type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+    elif kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif kind == "finite_number":
+        msg = "not a finite number (NaN and infinities are refused)"
+    elif kind == "string_pattern_mismatch" and ctx.get("pattern") == r"\S":
+        msg = "blank (whitespace only)"
     elif kind == "union_tag_not_found":
         loc, msg = ["type"], "Field required"
     return FieldError(loc=".".join(str(part) for part in loc), type=kind, msg=msg)
@@ -64,16 +116,18 @@ def _reason(errors: list[FieldError]) -> str:
 
 
 def _dead_letter(raw: bytes, origin: Origin, errors: list[FieldError], reason: str, now: datetime | None) -> DeadLetter:
-    try:
-        original, encoding = raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        original, encoding = base64.b64encode(raw).decode("ascii"), "base64"
     event_id, event_type = _identity(raw)
+    kept = raw[:MAX_ORIGINAL_BYTES]
+    try:
+        original, encoding = kept.decode("utf-8", "replace" if len(kept) < len(raw) else "strict"), "utf-8"
+    except UnicodeDecodeError:
+        original, encoding = base64.b64encode(kept).decode("ascii"), "base64"
     return DeadLetter(
         reason=reason,
         errors=errors,
         original=original,
         original_encoding=encoding,
+        original_bytes=len(raw) if len(kept) < len(raw) else None,
         origin=origin,
         event_id=event_id,
         event_type=event_type,

@@ -2,25 +2,57 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 # Strict: JSON numbers stay numbers, booleans stay booleans, and a string like "12.5"
 # in a numeric field is an error rather than a silent conversion. Timestamps are still
-# parsed from RFC 3339 strings, which strict mode accepts for JSON input.
-STRICT = ConfigDict(strict=True, frozen=True)
+# parsed from RFC 3339 strings, which strict mode accepts for JSON input. NaN and the
+# infinities (and 1e400, which JSON parsers read as infinity) are refused: no sum, distance
+# or priority computed from them means anything, and JSON cannot carry them on.
+STRICT = ConfigDict(strict=True, frozen=True, allow_inf_nan=False)
 
-NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+# --- the contract's limits (docs/limits.md lists them for the people who send events) ---
+MAX_ID_LENGTH = 128
+MAX_NAME_LENGTH = 200
+MAX_TEXT_LENGTH = 10_000
+MAX_AMOUNT = 1e12  # a money amount or balance, in the currency's units
+MAX_INT64 = 2**63 - 1  # what Kafka's JSON consumers (Java's long, orjson) can all read
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+# An id or a name: never blank (whitespace only), bounded.
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"\S")]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")]
+# Free text (a post, a summary, a user agent): may be empty, bounded.
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
+# Text a person must read (a task's reason, a step): not blank, bounded.
+NonBlankText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_LENGTH, pattern=r"\S")]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]  # ISO 4217
 AirportCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]  # IATA
 # IATA flight designator: airline (2 letters/digits), 1-4 digits, optional suffix letter.
 FlightNumber = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2}[0-9]{1,4}[A-Z]?$")]
 Sentiment = Annotated[float, Field(ge=-1.0, le=1.0)]
-Money = Annotated[float, Field(ge=0)]
-# A timestamp with an explicit UTC offset; a naive one is rejected.
-Timestamp = AwareDatetime
+Money = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
+Balance = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]  # may be negative: an overdrawn account
+
+
+def _within_calendar(value: datetime) -> datetime:
+    if not EARLIEST_TIME <= value < LATEST_TIME:
+        raise ValueError(f"timestamp outside {EARLIEST_TIME.year}-{LATEST_TIME.year - 1}")
+    return value
+
+
+# A timestamp with an explicit UTC offset (a naive one is rejected), in years the engine
+# can add its windows to without leaving the calendar. How far an event's own time may
+# stray from the clock is ingest's to judge (ingest/validation.py).
+Timestamp = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
+
+
+MAX_ACCURACY_KM = 20_038.0  # half the Earth's circumference: anywhere at all
 
 
 class Location(BaseModel):
@@ -30,4 +62,4 @@ class Location(BaseModel):
     lon: Annotated[float, Field(ge=-180.0, le=180.0)]
     city: NonEmptyStr | None = None
     country: CountryCode | None = None
-    accuracy_km: Annotated[float, Field(ge=0)] | None = None
+    accuracy_km: Annotated[float, Field(ge=0, le=MAX_ACCURACY_KM)] | None = None

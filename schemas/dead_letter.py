@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ctxi.schemas.common import Timestamp
 
+MAX_ORIGINAL_BYTES = 128 * 1024
+"""What a dead letter keeps of its input: with JSON's escapes it still fits in one Kafka message."""
+
 
 class KafkaOrigin(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -48,8 +51,9 @@ class DeadLetter(BaseModel):
 
     reason: str
     errors: list[FieldError]
-    original: str
+    original: str = Field(description="The input as it came (its first MAX_ORIGINAL_BYTES bytes).")
     original_encoding: Literal["utf-8", "base64"]
+    original_bytes: int | None = Field(None, description="The input's size, when ``original`` is cut short.")
     origin: Origin
     event_id: str | None = None
     event_type: str | None = None

@@ -9,24 +9,35 @@ from __future__ import annotations
 
 import itertools
 from abc import abstractmethod
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from ctxi.schemas.common import (
+    MAX_INT64,
     AirportCode,
+    Balance,
     CurrencyCode,
     FlightNumber,
+    Identifier,
     Location,
     Money,
+    NonBlankText,
     NonEmptyStr,
     Sentiment,
+    Text,
     Timestamp,
 )
 
-PAYLOAD_CONFIG = ConfigDict(strict=True, frozen=True, extra="ignore")
+PAYLOAD_CONFIG = ConfigDict(strict=True, frozen=True, extra="ignore", allow_inf_nan=False)
+
+MAX_SEGMENTS = 16  # flights in one booking
+MAX_DELAY_MINUTES = 7 * 24 * 60  # a flight a week late is cancelled, not delayed
+MAX_FOLLOWERS = 10_000_000_000  # more than any account on any network has
+MAX_PAYLOAD_SPAN = timedelta(days=400)  # times in a payload (flights, validity, debits) from the event's own time
 
 
 # --- enumerations --------------------------------------------------------------------
@@ -109,28 +120,28 @@ class CustomerProfile(BaseModel):
 
 class CaseOpened(BaseModel):
     model_config = PAYLOAD_CONFIG
-    case_id: NonEmptyStr
-    subject: NonEmptyStr
+    case_id: Identifier
+    subject: NonBlankText
     severity: CaseSeverity
     channel: NonEmptyStr
 
 
 class CaseClosed(BaseModel):
     model_config = PAYLOAD_CONFIG
-    case_id: NonEmptyStr
-    resolution: str | None = None
+    case_id: Identifier
+    resolution: Text | None = None
 
 
 class Interaction(BaseModel):
     model_config = PAYLOAD_CONFIG
     channel: NonEmptyStr
     sentiment: Sentiment | None = None
-    summary: str | None = None
+    summary: Text | None = None
 
 
 class CardTransaction(BaseModel):
     model_config = PAYLOAD_CONFIG
-    transaction_id: NonEmptyStr
+    transaction_id: Identifier
     amount: Money
     currency: CurrencyCode
     merchant: NonEmptyStr
@@ -144,7 +155,7 @@ class PaymentFailed(BaseModel):
     amount: Money
     currency: CurrencyCode
     reason: NonEmptyStr
-    invoice_id: NonEmptyStr | None = None
+    invoice_id: Identifier | None = None
 
 
 class UpcomingDebit(BaseModel):
@@ -156,14 +167,14 @@ class UpcomingDebit(BaseModel):
 
 class BalanceLow(BaseModel):
     model_config = PAYLOAD_CONFIG
-    balance: float  # may be negative: an overdrawn account
+    balance: Balance
     currency: CurrencyCode
     upcoming_debit: UpcomingDebit | None = None
 
 
 class DisputeOpened(BaseModel):
     model_config = PAYLOAD_CONFIG
-    transaction_id: NonEmptyStr
+    transaction_id: Identifier
     amount: Money
     reason: NonEmptyStr
 
@@ -172,15 +183,15 @@ class Checkin(BaseModel):
     model_config = PAYLOAD_CONFIG
     network: NonEmptyStr
     location: Location
-    place_name: str | None = None
+    place_name: NonEmptyStr | None = None
 
 
 class Post(BaseModel):
     model_config = PAYLOAD_CONFIG
     network: NonEmptyStr
-    post_id: NonEmptyStr
-    text: str
-    followers: Annotated[int, Field(ge=0)]
+    post_id: Identifier
+    text: Text
+    followers: Annotated[int, Field(ge=0, le=MAX_FOLLOWERS)]
     mentions_brand: bool
     sentiment: Sentiment | None = None
 
@@ -204,8 +215,8 @@ class FlightSegment(BaseModel):
 
 class Booking(BaseModel):
     model_config = PAYLOAD_CONFIG
-    booking_id: NonEmptyStr
-    segments: Annotated[list[FlightSegment], Field(min_length=1)]
+    booking_id: Identifier
+    segments: Annotated[list[FlightSegment], Field(min_length=1, max_length=MAX_SEGMENTS)]
 
     @model_validator(mode="after")
     def _segments_in_order(self) -> Booking:
@@ -222,7 +233,7 @@ class FlightStatus(BaseModel):
     flight: FlightNumber
     scheduled_departure: Timestamp
     status: FlightStatusCode
-    delay_minutes: Annotated[int, Field(ge=0)] | None = None
+    delay_minutes: Annotated[int, Field(ge=0, le=MAX_DELAY_MINUTES)] | None = None
     estimated_departure: Timestamp | None = None
 
 
@@ -231,7 +242,7 @@ class WeatherAlert(BaseModel):
     airport: AirportCode | None = None
     location: Location | None = None
     severity: WeatherSeverity
-    description: NonEmptyStr
+    description: Text
     valid_from: Timestamp
     valid_to: Timestamp
 
@@ -247,11 +258,23 @@ class WeatherAlert(BaseModel):
 class Session(BaseModel):
     model_config = PAYLOAD_CONFIG
     actor: Actor
-    actor_id: NonEmptyStr | None = None
-    user_agent: str | None = None
+    actor_id: Identifier | None = None
+    user_agent: Text | None = None
     device_type: DeviceType | None = None
     channel: SessionChannel
     ip_location: Location | None = None
+
+
+def _times(value: object, path: str) -> Iterator[tuple[str, date]]:
+    """Every timestamp and date inside a payload, with its dotted path."""
+    if isinstance(value, date):  # a datetime is a date too
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _times(getattr(value, name), f"{path}.{name}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _times(item, f"{path}.{index}")
 
 
 # --- envelopes -----------------------------------------------------------------------
@@ -260,14 +283,22 @@ class Session(BaseModel):
 class EventEnvelope(BaseModel):
     """Fields every event carries. ``customer_id`` is the join key and the Kafka key."""
 
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid", allow_inf_nan=False)
 
-    event_id: NonEmptyStr
+    event_id: Identifier
     type: str  # narrowed to one Literal by each event model
-    customer_id: NonEmptyStr
+    customer_id: Identifier
     occurred_at: Timestamp
     source_system: NonEmptyStr | None = None
-    schema_version: Annotated[int, Field(ge=1)] = 1
+    schema_version: Annotated[int, Field(ge=1, le=MAX_INT64)] = 1
+
+    @model_validator(mode="after")
+    def _payload_times_near_event_time(self) -> EventEnvelope:
+        for path, value in _times(getattr(self, "payload", None), "payload"):
+            at = self.occurred_at if isinstance(value, datetime) else self.occurred_at.date()
+            if abs(value - at) > MAX_PAYLOAD_SPAN:
+                raise ValueError(f"{path} is more than {MAX_PAYLOAD_SPAN.days} days from occurred_at")
+        return self
 
     @property
     def source(self) -> str:
@@ -287,7 +318,7 @@ class FleetEventEnvelope(EventEnvelope):
     the fanned-out copies carry the customer's id.
     """
 
-    customer_id: NonEmptyStr | None = None  # type: ignore[assignment]
+    customer_id: Identifier | None = None  # type: ignore[assignment]
 
     @property
     @abstractmethod

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ctxi.schemas.common import Location, Money, NonEmptyStr, Sentiment, Timestamp
+from ctxi.schemas.common import Location, Money, NonBlankText, NonEmptyStr, Sentiment, Text, Timestamp
 from ctxi.schemas.events import ContactChannel, DeviceType, SessionChannel, Tier
 
 # Tasks are built in Python by the engine (enum values given as strings), so not strict.
@@ -41,7 +41,7 @@ class EvidenceItem(BaseModel):
     event_id: NonEmptyStr
     type: NonEmptyStr
     occurred_at: Timestamp
-    summary: NonEmptyStr
+    summary: NonBlankText
 
 
 class PriorityBreakdown(BaseModel):
@@ -64,10 +64,10 @@ class Task(BaseModel):
     customer_id: NonEmptyStr
     queue: NonEmptyStr
     action: NonEmptyStr = Field(description="Machine name of the action, e.g. verify_card_activity.")
-    title: NonEmptyStr
+    title: NonBlankText
     priority: Annotated[int, Field(ge=0, le=100)] = Field(description="0-100, higher is more urgent.")
-    reason: NonEmptyStr = Field(description="Why the task exists, in words.")
-    steps: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(description="What to do, and how.")
+    reason: NonBlankText = Field(description="Why the task exists, in words.")
+    steps: Annotated[list[NonBlankText], Field(min_length=1)] = Field(description="What to do, and how.")
     evidence: Annotated[list[NonEmptyStr], Field(min_length=1)] = Field(description="The event_ids the task rests on.")
     evidence_details: list[EvidenceItem] = Field(
         default_factory=list, description="The same events, each described in one readable line."
@@ -93,7 +93,7 @@ class TaskClosure(BaseModel):
     actions: Annotated[list[NonEmptyStr], Field(min_length=1)]
     rule_id: NonEmptyStr
     rule_version: Annotated[int, Field(ge=1)]
-    reason: NonEmptyStr
+    reason: NonBlankText
     at: Timestamp
 
 
@@ -110,7 +110,7 @@ class TaskOutcome(BaseModel):
     rule_version: Annotated[int, Field(ge=1)]
     agent_id: NonEmptyStr
     outcome: Literal["completed", "dismissed"]
-    detail: str = Field(description="The result (completed) or the reason (dismissed), in the agent's words.")
+    detail: Text = Field(description="The result (completed) or the reason (dismissed), in the agent's words.")
     at: Timestamp
 
     @property

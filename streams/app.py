@@ -12,6 +12,7 @@ from faust.serializers import codecs as faust_codecs
 from faust.types import CodecArg, FutureMessage
 
 from ctxi.streams import codecs
+from ctxi.streams.decode_errors import DeadLetteringTopic
 from ctxi.streams.rollback import TransactionalTable
 from ctxi.streams.settings import get_settings
 from ctxi.streams.topics import TABLES, changelog_topic
@@ -77,6 +78,7 @@ app = faust.App(
     topic_allow_declare=True,
     autodiscover=False,
     Table=SnapshotTable,
+    Topic=DeadLetteringTopic,
 )
 
 # Input arrives as raw bytes: judging it is the ingest agent's job, not the codec's,

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ctxi.engine.config import EngineConfig
 from ctxi.gateway.auth import AgentAccess
+from ctxi.ingest.validation import EventTimeWindow
 from ctxi.schemas.events import SOURCES
 
 
@@ -94,6 +95,10 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9108, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0: off.")
     engine: EngineConfig = Field(
         default_factory=EngineConfig, description="Join and enricher tunables (engine/config.py)."
+    )
+    event_time: EventTimeWindow = Field(
+        default_factory=EventTimeWindow,
+        description="Event times ingest accepts: CTXI_EVENT_TIME__NOT_BEFORE, CTXI_EVENT_TIME__MAX_AHEAD_HOURS.",
     )
 
     # --- local dev stack (ctxi devstack) ------------------------------------------------

@@ -7,12 +7,14 @@ from pathlib import Path
 import yaml
 
 from ctxi.engine.config import EngineConfig
+from ctxi.ingest import EventTimeWindow
 from ctxi.prioritize.formula import PriorityWeights
 from ctxi.streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_VARS = (
-    {f"CTXI_{name.upper()}" for name in Settings.model_fields if name != "engine"}
+    {f"CTXI_{name.upper()}" for name in Settings.model_fields if name not in ("engine", "event_time")}
+    | {f"CTXI_EVENT_TIME__{name.upper()}" for name in EventTimeWindow.model_fields}
     | {f"CTXI_ENGINE__{name.upper()}" for name in EngineConfig.model_fields if name != "priority"}
     | {f"CTXI_ENGINE__PRIORITY__{name.upper()}" for name in PriorityWeights.model_fields}
 )
