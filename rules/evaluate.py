@@ -20,6 +20,7 @@ from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Severity
+from ctxi.rules.sandbox import render
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import DeviceType, Event
@@ -216,7 +217,7 @@ def _task(
     config: EngineConfig,
 ) -> Task:
     rule, then = compiled.rule, compiled.rule.then
-    dedup_key = compiled.dedup_key.render(**variables).strip()
+    dedup_key = render(compiled.dedup_key, variables).strip()
     deadline = due_by(signals)
     social = next((s for s in signals if isinstance(s, SocialSignal)), None)
     details = evidence(event, signals)
@@ -236,12 +237,12 @@ def _task(
         customer_id=context.customer_id,
         queue=then.queue,
         action=then.action,
-        title=compiled.title.render(**variables).strip(),
+        title=render(compiled.title, variables).strip(),
         priority=breakdown.priority,
         priority_breakdown=breakdown,
         due_by=deadline,
-        reason=compiled.reason.render(**variables).strip(),
-        steps=[step.render(**variables).strip() for step in compiled.steps],
+        reason=render(compiled.reason, variables).strip(),
+        steps=[render(step, variables).strip() for step in compiled.steps],
         evidence=[item.event_id for item in details],
         evidence_details=details,
         rule_id=rule.id,

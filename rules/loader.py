@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import cel
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateSyntaxError, meta
 from pydantic import ValidationError
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, events
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from ctxi.rules.model import Pack, Rule
+from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_problems, template_problems
 from ctxi.schemas.events import EVENT_TYPES
 
 # What a condition or a template may refer to.
@@ -29,7 +29,8 @@ VARIABLES = frozenset({"event", "customer", "signals"})
 # CEL macros bind a variable of their own: `signals.exists(s, ...)`.
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
-TEMPLATES = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+MAX_PACK_BYTES = 256 * 1024
+MAX_PACK_NODES = 20_000  # YAML nodes of a pack once its aliases are expanded (an alias bomb has billions)
 
 
 class RulePackError(Exception):
@@ -84,6 +85,8 @@ def load_rule_dir(directory: Path, queues: frozenset[str]) -> LoadedPacks:
 
 def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPacks:
     """Packs given as {file name: YAML text} (files from disk, or messages from the rules topic)."""
+    from ctxi.rules.samples import render_problems  # it runs the engine, which imports this module
+
     loaded, errors = LoadedPacks(), []
     seen: dict[tuple[str, int], str] = {}
     for name, text in texts.items():
@@ -93,6 +96,7 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
         loaded.packs.append(pack[0])
         loaded.files[pack[0].pack] = text
         for compiled in pack[1]:
+            errors += [f"{compiled.source}: {compiled.rule.id}: {problem}" for problem in render_problems(compiled)]
             if compiled.key in seen:
                 errors.append(
                     f"{compiled.source}: duplicate rule {compiled.rule.id} version "
@@ -109,7 +113,17 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
 def _load_pack(
     name: str, text: str, queues: frozenset[str], errors: list[str]
 ) -> tuple[Pack, list[CompiledRule]] | None:
+    if len(text.encode()) > MAX_PACK_BYTES:
+        errors.append(f"{name}:1: {len(text.encode()):,} bytes; a rule pack may have {MAX_PACK_BYTES:,}")
+        return None
     try:
+        expanded = _expanded_nodes(text)
+        if expanded > MAX_PACK_NODES:
+            errors.append(
+                f"{name}:1: {expanded:,} YAML nodes once its aliases are expanded; a rule pack may have "
+                f"{MAX_PACK_NODES:,}"
+            )
+            return None
         document = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -137,6 +151,31 @@ def _load_pack(
     return (pack, compiled) if len(errors) == before else None
 
 
+def _expanded_nodes(text: str) -> int:
+    """How many nodes the YAML document becomes once every alias is expanded, counted from the
+    parser's events (nothing is expanded): an alias counts as the whole node it stands for."""
+    sizes: dict[str, int] = {}
+    open_collections: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far]; the first one is the stream
+    for event in YAML(typ="rt").parse(text):
+        if isinstance(event, events.CollectionStartEvent):
+            open_collections.append([event.anchor, 1])
+            continue
+        if isinstance(event, events.CollectionEndEvent):
+            anchor, count = open_collections.pop()
+        elif isinstance(event, events.ScalarEvent):
+            anchor, count = event.anchor, 1
+        elif isinstance(event, events.AliasEvent):
+            anchor, count = None, sizes.get(event.anchor, 1)
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = count
+        open_collections[-1][1] += count
+        if open_collections[-1][1] > MAX_PACK_NODES:
+            return open_collections[-1][1]
+    return open_collections[0][1]
+
+
 def _compile(
     rule: Rule, pack: str, source: str, node: CommentedMap, name: str, queues: frozenset[str], errors: list[str]
 ) -> CompiledRule | None:
@@ -160,10 +199,19 @@ def _compile(
         fields.update({f"steps.{i}": step for i, step in enumerate(rule.then.steps)})
     for field_name, source_text in fields.items():
         path = ("then", *(int(p) if p.isdigit() else p for p in field_name.split(".")))
+        if len(source_text) > MAX_TEMPLATE_LENGTH:
+            error(
+                path, f"{field_name} has {len(source_text):,} characters; a template may have {MAX_TEMPLATE_LENGTH:,}"
+            )
+            continue
         try:
             parsed = TEMPLATES.parse(source_text)
         except TemplateSyntaxError as exc:
             error(path, f"template syntax in {field_name}: {exc.message}")
+            continue
+        problems = list(template_problems(parsed))
+        if problems:
+            error(path, f"{field_name}: {'; '.join(problems)}")
             continue
         unknown = sorted(meta.find_undeclared_variables(parsed) - VARIABLES)
         if unknown:
@@ -186,6 +234,10 @@ def _compile(
 
 
 def _compile_cel(source: str, path: tuple[Any, ...], what: str, error: Any) -> Any:
+    problems = list(cel_problems(source))
+    if problems:
+        error(path, f"'{what}' is too costly: {'; '.join(problems)}")
+        return None
     try:
         program = cel.compile(source)
     except ValueError as exc:

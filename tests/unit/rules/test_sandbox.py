@@ -1,0 +1,99 @@
+"""Rule packs cannot hurt the pipeline: no rule changes what others read, and cost is bounded.
+
+Each hostile pack here once hung `ctxi rules check`, took gigabytes, or changed another
+rule's data; now `check` rejects it within seconds, naming the limit.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from ctxi.context.join import apply_event
+from ctxi.engine.config import EngineConfig
+from ctxi.rules.evaluate import RuleSet
+from ctxi.rules.loader import MAX_PACK_BYTES, RulePackError, load_rule_dir, load_rule_texts
+from ctxi.rules.sandbox import MAX_VALUE_LENGTH, cel_problems
+from tests.factories import make_event
+from tests.unit.rules.test_loader import GOOD_RULE, QUEUES
+
+ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]\n"
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def pack_with(title: str = "Check", when: str = "event.payload.amount > 1000.0") -> str:
+    return GOOD_RULE.replace('"Check {{ event.payload.amount }}"', repr(title)).replace(
+        "event.payload.amount > 1000.0", f'"{when}"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (pack_with("{{ 9**(9**9) }}"), "an exponent of 387,420,489; the limit is 64"),
+        (
+            pack_with("{{ 'a'*300000000 }}"),
+            f"'*' would make a value of 300,000,000 items; the limit is {MAX_VALUE_LENGTH:,}",
+        ),
+        (pack_with("{{ 'a'|center(300000000) }}"), "filter center was given 300,000,000"),
+        (pack_with("{{ 'a'.ljust(300000000) }}"), "ljust was given 300,000,000"),
+        (pack_with("{{ '%300000000s' % 'a' }}"), "a width of 300,000,000"),
+        (pack_with("{{ '{:>300000000}'.format(1) }}"), "a format field wider than"),
+        (pack_with("{% for i in range(10) %}{% for j in range(10) %}x{% endfor %}{% endfor %}"), "nested 2 deep"),
+        (pack_with("{% for i in range(100000) %}x{% endfor %}"), "range of 100,000 numbers; the limit is 1,000"),
+        (pack_with("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"), "'macro' is not allowed"),
+        (pack_with("{% set ns = namespace(s='a') %}{{ ns.s }}"), "'assign' is not allowed"),
+        (pack_with("{{ event.payload.update({'amount': 1}) }}"), "attribute 'update' of 'dict' object is unsafe"),
+        (pack_with("{{ event.__class__ }}"), "unsafe"),
+        (pack_with(when="[1].all(a, " * 7 + "true" + ")" * 7), "macros nested 7 deep; the limit is 2"),
+        (pack_with(when="[1, 2].map(a, " * 8 + "1" + ")" * 8 + ".size() > 0"), "8 macros"),
+        (pack_with(when="true || " * 400 + "true"), "characters; the limit is 2,000"),
+        (ALIAS_BOMB, "YAML nodes once its aliases are expanded"),
+        ("# " + "x" * MAX_PACK_BYTES, f"a rule pack may have {MAX_PACK_BYTES:,}"),
+    ],
+    ids=lambda value: value[:40] if isinstance(value, str) else value,
+)
+def test_check_rejects_a_costly_or_unsafe_pack_in_seconds(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "team.yaml").write_text(text)
+    started = time.perf_counter()
+    with pytest.raises(RulePackError) as caught:
+        load_rule_dir(tmp_path, QUEUES)
+    assert time.perf_counter() - started < 5
+    assert any(expected in error for error in caught.value.errors), caught.value.errors
+
+
+def test_macro_names_inside_strings_are_text_not_macros() -> None:
+    assert not list(cel_problems("event.payload.merchant == '.map(.all(.exists(.filter('"))
+    assert not list(cel_problems("signals.exists(s, s.map(x, x).size() > 0)"))
+
+
+def test_a_rule_cannot_change_what_the_next_rule_reads() -> None:
+    """Once, `update` in one rule's title made the next rule raise a critical fraud task."""
+    first = pack_with("{{ event.payload.update({'amount': 99999.0}) or 'x' }}").replace("big_spender", "a_first")
+    second = GOOD_RULE.replace("team.big_spender", "team.b_second").replace("pack: team", "pack: other")
+    with pytest.raises(RulePackError):
+        load_rule_texts({"first.yaml": first, "second.yaml": second}, QUEUES)
+
+
+def test_a_rule_past_a_limit_on_live_data_fails_fast_and_is_counted() -> None:
+    """The samples let it through (80,412 followers); a post with a billion does not stall the stream."""
+    text = pack_with("{{ ('x' * event.payload.followers) | length }}").replace(
+        "[billing.card_transaction]", "[social.post]"
+    )
+    rules = RuleSet(load_rule_texts({"team.yaml": text.replace('"event.payload.amount > 1000.0"', '"true"')}, QUEUES))
+    post = make_event(
+        "social.post",
+        {"network": "x", "post_id": "p1", "text": "hi", "followers": 1_000_000_000, "mentions_brand": True},
+        at="2026-03-01T10:00:00Z",
+    )
+    context = apply_event(None, post, EngineConfig()).context
+    started = time.perf_counter()
+    outcomes = rules.evaluate(post, context, [], EngineConfig())
+    assert time.perf_counter() - started < 1
+    assert not outcomes.decisions
+    [(_, error)] = outcomes.errors
+    assert "limit" in error
