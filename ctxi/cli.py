@@ -201,7 +201,8 @@ def desktop(context: typer.Context) -> None:
     if not settings.agents:
         _err("warning: no agents configured (CTXI_AGENTS): every request will get 401; see `ctxi desktop token`")
     ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
-    web.run_app(build(settings), host=settings.desktop_host, port=settings.desktop_port)
+    # a desktop that goes away ends its event stream's handler at once (freeing its place)
+    web.run_app(build(settings), host=settings.desktop_host, port=settings.desktop_port, handler_cancellation=True)
 
 
 @desktop_app.command("token")

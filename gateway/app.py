@@ -26,16 +26,17 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import ctxi.desktop
 from ctxi.gateway.auth import Directory
+from ctxi.gateway.feed import ENDED, QueueFeed, TooManyStreams
 from ctxi.gateway.metrics import EVENT_STREAMS, TASK_ACTIONS, measured, metrics
 from ctxi.prioritize.formula import priority_band
+from ctxi.schemas.common import MAX_TEXT_LENGTH
 from ctxi.schemas.task import Task, TaskOutcome
-from ctxi.sinks.redis import RedisTaskStore
+from ctxi.sinks.redis import CloseStart, RedisTaskStore
 
 logger = logging.getLogger(__name__)
 OutcomeSender = Callable[[TaskOutcome], Awaitable[None]]
@@ -44,6 +45,9 @@ STORE = web.AppKey("store", RedisTaskStore)
 DIRECTORY = web.AppKey("directory", Directory)
 SEND_OUTCOME = web.AppKey("send_outcome", Callable)  # type: ignore[arg-type]
 FOLLOWERS = web.AppKey("followers", set)  # the handler tasks of open event streams
+FEED = web.AppKey("feed", QueueFeed)
+KEEP_ALIVE_SECONDS = 15.0
+MAX_BODY_BYTES = 64 * 1024  # a claim or a close carries a few words (MAX_TEXT_LENGTH at most)
 AGENT = web.RequestKey("agent_id", str)
 QUEUES = web.RequestKey("queues", frozenset)
 
@@ -121,11 +125,17 @@ async def _task_for(request: web.Request) -> Task:
 async def _text_field(request: web.Request, name: str) -> str:
     try:
         body = orjson.loads(await request.read())
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(
+            413, f"the body is over {MAX_BODY_BYTES:,} bytes; {name!r} may have {MAX_TEXT_LENGTH:,} characters"
+        ) from None
     except orjson.JSONDecodeError:
         raise ApiError(400, "the body must be JSON") from None
     value = body.get(name) if isinstance(body, dict) else None
     if not isinstance(value, str) or not value.strip():
         raise ApiError(400, f"the body needs a non-empty string {name!r}")
+    if len(value.strip()) > MAX_TEXT_LENGTH:
+        raise ApiError(413, f"{name!r} has {len(value.strip()):,} characters; the limit is {MAX_TEXT_LENGTH:,}")
     return value.strip()
 
 
@@ -156,32 +166,33 @@ async def follow(request: web.Request) -> web.StreamResponse:
     Redis is back) and lists the queue again: changes made meanwhile are in that listing.
     """
     queue = _allowed_queue(request)
-    store = request.app[STORE]
-    pubsub = store.client.pubsub()
     try:
-        await pubsub.subscribe(store.channel(queue))  # before the 200 goes out: an outage answers 503
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await response.prepare(request)
-        await _relay(pubsub, response, queue, request.app)
-    finally:
-        await pubsub.aclose()
+        async with request.app[FEED].follow(request[AGENT], queue) as notices:  # an outage answers 503 here
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await _relay(notices, response, queue, request.app)
+    except TooManyStreams as exc:
+        raise ApiError(429, f"{exc}; close one (another tab?) first") from None
     return response
 
 
-async def _relay(pubsub: PubSub, response: web.StreamResponse, queue: str, app: web.Application) -> None:
+async def _relay(notices: asyncio.Queue[bytes], response: web.StreamResponse, queue: str, app: web.Application) -> None:
     handler = asyncio.current_task()
     app[FOLLOWERS].add(handler)
     EVENT_STREAMS.inc()
     try:
         await response.write(b": following " + queue.encode() + b"\n\n")
         while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15.0)
-            # a comment line every 15 s keeps proxies from closing a quiet stream
-            await response.write(b"data: " + message["data"] + b"\n\n" if message else b": keep-alive\n\n")
+            try:
+                notice = await asyncio.wait_for(notices.get(), timeout=KEEP_ALIVE_SECONDS)
+            except TimeoutError:  # a comment line keeps proxies from closing a quiet stream
+                await response.write(b": keep-alive\n\n")
+                continue
+            if notice == ENDED:
+                return
+            await response.write(b"data: " + notice + b"\n\n")
     except (ConnectionResetError, RuntimeError):
         pass  # the desktop went away
-    except REDIS_UNREACHABLE as exc:
-        logger.warning("task store unreachable: ending the %s event stream (the desktop reconnects): %s", queue, exc)
     finally:
         EVENT_STREAMS.dec()
         app[FOLLOWERS].discard(handler)
@@ -195,6 +206,9 @@ async def end_streams(app: web.Application) -> None:
 
 async def claim(request: web.Request) -> web.Response:
     task = await _task_for(request)
+    if task.not_before is not None and task.not_before > datetime.now(UTC):
+        TASK_ACTIONS.labels("claim", "deferred").inc()
+        raise ApiError(409, f"the task is deferred until {task.not_before.isoformat()}; it cannot be claimed before")
     won, holder = await request.app[STORE].claim(task, request[AGENT])
     TASK_ACTIONS.labels("claim", "won" if won else "missing" if holder is None else "taken").inc()
     if won:
@@ -208,9 +222,14 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
     task = await _task_for(request)
     detail = await _text_field(request, field)
     store = request.app[STORE]
-    if await store.claimed_by(task.task_id) != request[AGENT]:
+    # One close at a time: of concurrent closes by the claimer, the first goes on, the
+    # others are refused, so the outcome is sent once, for the close that happens.
+    started = await store.begin_close(task, request[AGENT])
+    if started is not CloseStart.STARTED:
         TASK_ACTIONS.labels(change, "refused").inc()
-        return error(409, "claim the task before closing it")
+        if started is CloseStart.NOT_CLAIMER:
+            return error(409, "claim the task before closing it")
+        return error(409, "the task is being closed already")
     outcome = TaskOutcome(
         task_id=task.task_id,
         customer_id=task.customer_id,
@@ -223,7 +242,11 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         detail=detail,
         at=datetime.now(UTC),
     )
-    await request.app[SEND_OUTCOME](outcome)  # first: an outcome is never lost once the task is gone
+    try:
+        await request.app[SEND_OUTCOME](outcome)  # first: an outcome is never lost once the task is gone
+    except BaseException:
+        await store.abort_close(task)  # the agent may try again
+        raise
     if not await store.close(task, request[AGENT], change):
         TASK_ACTIONS.labels(change, "refused").inc()
         return error(409, "the task changed hands while closing it")
@@ -250,14 +273,25 @@ async def page(request: web.Request) -> web.FileResponse:
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
-    if not request.path.startswith("/api/"):
+    response.headers["Server"] = "ctxi"  # no versions for whoever probes
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"  # customer data: never kept by a browser or a proxy
+    else:
         response.headers["Content-Security-Policy"] = PAGE_POLICY
         response.headers["Cache-Control"] = "no-cache"  # a new release's page is picked up at once
 
 
-def create_app(store: RedisTaskStore, directory: Directory, send_outcome: OutcomeSender) -> web.Application:
-    app = web.Application(middlewares=[measured, errors_as_json, authenticated])
+async def close_feed(app: web.Application) -> None:
+    await app[FEED].close()
+
+
+def create_app(
+    store: RedisTaskStore, directory: Directory, send_outcome: OutcomeSender, max_streams_per_agent: int
+) -> web.Application:
+    app = web.Application(middlewares=[measured, errors_as_json, authenticated], client_max_size=MAX_BODY_BYTES)
     app[STORE], app[DIRECTORY], app[SEND_OUTCOME] = store, directory, send_outcome
+    app[FEED] = QueueFeed(store, max_streams_per_agent)
+    app.on_cleanup.append(close_feed)
     app[FOLLOWERS] = set()
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(end_streams)

@@ -50,6 +50,6 @@ def build(settings: Settings) -> web.Application:
         await producer.stop()
         await store.client.aclose()
 
-    app = create_app(store, Directory(settings.agents), send_outcome)
+    app = create_app(store, Directory(settings.agents), send_outcome, settings.desktop_max_streams_per_agent)
     app.cleanup_ctx.append(kafka_and_redis)
     return app

@@ -8,6 +8,7 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:expiry:<queue>``: the same ids scored by ``expires_at``, to drop expired ones;
 - ``<p>:deferred:<queue>``: ids scored by ``not_before``, to announce when they show;
 - ``<p>:customer:<customer_id>``: the ids of a customer's tasks, to close superseded ones;
+- ``<p>:closing:<task_id>``: held while an agent's close of the task is under way;
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
   visible (a deferred task's time came), claimed, completed, dismissed, expired.
 
@@ -19,6 +20,7 @@ once, and an older revision never overwrites a newer one (an update announces ``
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import IntEnum
 
 import orjson
 import redis.asyncio as aioredis
@@ -38,11 +40,17 @@ end
 return {2, redis.call('GET', KEYS[2])}
 """
 
+_BEGIN_CLOSE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+return 2
+"""
+
 _CLOSE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[6])
 redis.call('PUBLISH', KEYS[5], ARGV[3])
 return 1
 """
@@ -63,6 +71,17 @@ return 0
 """
 
 
+CLOSING_SECONDS = 30  # a close whose gateway died before it finished frees the task after this
+
+
+class CloseStart(IntEnum):
+    """What :meth:`RedisTaskStore.begin_close` found."""
+
+    NOT_CLAIMER = 0
+    STARTED = 1
+    CLOSING = 2  # another close of the same task is under way
+
+
 def connect_redis(url: str) -> aioredis.Redis:
     """A client for ``url``; connections are opened lazily and health-checked when idle."""
     return aioredis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5)
@@ -81,9 +100,13 @@ class RedisTaskStore:
         self._write = client.register_script(_WRITE)
         self._claim = client.register_script(_CLAIM)
         self._close = client.register_script(_CLOSE)
+        self._begin_close = client.register_script(_BEGIN_CLOSE)
 
     def claim_key(self, task_id: str) -> str:
         return f"{self.prefix}:claim:{task_id}"
+
+    def closing_key(self, task_id: str) -> str:
+        return f"{self.prefix}:closing:{task_id}"
 
     def task_key(self, task_id: str) -> str:
         return f"{self.prefix}:task:{task_id}"
@@ -152,6 +175,18 @@ class RedisTaskStore:
         holder = holder.decode() if isinstance(holder, bytes) else holder or None
         return status == 1, holder
 
+    async def begin_close(self, task: Task, agent_id: str) -> CloseStart:
+        """Take the right to close ``task`` (its claimer only, one close at a time), for
+        ``CLOSING_SECONDS`` at most: the outcome is sent once, by the close that goes on."""
+        started = await self._begin_close(
+            keys=[self.claim_key(task.task_id), self.closing_key(task.task_id)], args=[agent_id, CLOSING_SECONDS]
+        )
+        return CloseStart(started)
+
+    async def abort_close(self, task: Task) -> None:
+        """Give up the close :meth:`begin_close` took (its outcome could not be sent): it may be tried again."""
+        await self.client.delete(self.closing_key(task.task_id))
+
     async def close(self, task: Task, agent_id: str, change: str) -> bool:
         """Take ``task`` off its queue (completed or dismissed) if ``agent_id`` holds its claim."""
         notice = orjson.dumps({"change": change, "task_id": task.task_id, "agent_id": agent_id})
@@ -162,6 +197,7 @@ class RedisTaskStore:
                 self.queue_key(task.queue),
                 self.expiry_key(task.queue),
                 self.channel(task.queue),
+                self.closing_key(task.task_id),
             ],
             args=[agent_id, task.task_id, notice],
         )

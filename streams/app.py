@@ -68,6 +68,7 @@ app = faust.App(
     processing_guarantee=settings.processing_guarantee,
     store=settings.store,
     datadir=str(settings.data_dir),
+    web_bind=settings.web_host,
     web_port=settings.web_port,
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication_factor,

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     desktop_sweep_seconds: float = Field(
         1.0, gt=0, description="How often the gateway announces deferred tasks showing and expired ones going."
     )
+    desktop_max_streams_per_agent: int = Field(
+        10, ge=1, description="Event streams one agent may hold open at once (desktop tabs); one more is answered 429."
+    )
     agents: dict[str, AgentAccess] = Field(
         default_factory=dict, description="Agent tokens (hashed) and their queues; see `ctxi desktop token`."
     )
@@ -72,6 +75,7 @@ class Settings(BaseSettings):
         description="faust table store: memory:// (rebuilt from the changelog at start) or rocksdb:// (on disk).",
     )
     data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
+    web_host: str = Field("127.0.0.1", description="Address of the worker's faust web server (health).")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
     log_level: str = Field("info", description="Worker log level.")
     log_format: Literal["text", "json"] = Field("text", description="Worker logs: faust's text, or JSON lines.")
