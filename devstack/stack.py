@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,15 @@ POM = PACKAGE_DIR / "pom.xml"
 
 
 SERVICES = ("kafka", "redis")
+
+
+def kafka_cluster_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A cluster id as Kafka's own ``random-uuid`` makes them: 16 random bytes, URL-safe base64,
+    never starting with '-' (StorageTool would read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class DevStackError(RuntimeError):
@@ -68,11 +76,16 @@ class DevStack:
     def up(self) -> None:
         """Start whatever is not running yet and wait until both services answer."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if self._pid("redis") is None:
-            self._start_redis()
-        if self._pid("kafka") is None:
-            self._start_kafka()
-        self._wait_ready()
+        started = []
+        try:
+            for name, start in (("redis", self._start_redis), ("kafka", self._start_kafka)):
+                if self._pid(name) is None:
+                    started.append(name)
+                    start()
+            self._wait_ready()
+        except BaseException:
+            self.stop(*started)  # a failed start leaves nothing of its own running
+            raise
         self.echo(f"dev stack ready: KAFKA_BOOTSTRAP_SERVERS={self.kafka_address} REDIS_URL={self.redis_url}")
 
     def down(self, wipe: bool = False) -> None:
@@ -149,9 +162,8 @@ class DevStack:
             classpath,
         ]
         if not (data_dir / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             formatted = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
+                [*jvm, "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(), "-c", str(properties)],
                 capture_output=True,
                 text=True,
             )

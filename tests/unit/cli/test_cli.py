@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import orjson
+import pytest
 from typer.testing import CliRunner
 
 from ctxi.cli import app
+from ctxi.devstack import DevStack, DevStackError
+from ctxi.devstack.stack import kafka_cluster_id
 from ctxi.schemas.events import EVENT_TYPES
+from ctxi.streams.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 runner = CliRunner()
@@ -55,3 +60,35 @@ def test_devstack_stop_names_the_services_it_knows() -> None:
     result = runner.invoke(app, ["devstack", "stop", "zookeeper"])
     assert result.exit_code == 1
     assert "unknown service 'zookeeper'; the dev stack runs kafka, redis" in result.output
+
+
+def test_a_kafka_cluster_id_never_starts_with_a_dash() -> None:
+    """StorageTool read such an id as an option: `devstack up` failed about one start in 64."""
+    draws = iter([b"\xf8" + bytes(15), b"\x01" * 16])  # the first encodes as '-...'
+    cluster_id = kafka_cluster_id(lambda size: next(draws))
+    assert cluster_id == "AQEBAQEBAQEBAQEBAQEBAQ"
+
+
+def test_a_failed_devstack_up_leaves_nothing_it_started_running(tmp_path) -> None:
+    """Kafka's port is taken: Redis, started first, is stopped again."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        redis_port = _free_port()
+        settings = Settings(
+            devstack_dir=tmp_path / "stack",
+            devstack_kafka_port=taken.getsockname()[1],
+            devstack_redis_port=redis_port,
+        )
+        stack = DevStack(settings, echo=lambda line: None)
+        with pytest.raises(DevStackError, match="is taken by another process"):
+            stack.up()
+        assert not (tmp_path / "stack" / "redis.pid").exists()
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", redis_port)) != 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
