@@ -31,6 +31,7 @@ from ctxi.streams.app import (
 from ctxi.streams.metrics import (
     DEAD_LETTERS,
     EVENT_TO_TASK_SECONDS,
+    RULES_FAILED,
     RULES_FIRED,
     STAGE_SECONDS,
     TABLE_KEYS,
@@ -77,6 +78,8 @@ async def decide_send_store(record: EventT) -> Awaitable[None] | None:
         return None
     for stage, seconds in output.timings.items():
         STAGE_SECONDS.labels(stage).observe(seconds)
+    for rule_id, version in output.failed_rules:
+        RULES_FAILED.labels(rule_id, str(version)).inc()
     deliveries = [await topic.send(key=key, value=value) for topic, key, value in outgoing]
     for decision in output.decisions:
         task = decision.task

@@ -554,7 +554,9 @@ def events_produce(
 
     Lines are sent as they are, bad ones included (so the dead-letter path can be seen).
     Each goes to the input topic of its `type`'s source (crm.* -> events.crm), keyed by
-    customer_id; a line whose source cannot be read needs --topic.
+    customer_id; a line whose source cannot be read needs --topic. A line that cannot be
+    sent (no source, over the broker's message size) is reported as file:line and the
+    rest are sent; the exit status is then 1.
     """
     from kafka import KafkaProducer
     from kafka.errors import MessageSizeTooLargeError

@@ -76,6 +76,7 @@ class Output:
     forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     closures: list[TaskClosure] = field(default_factory=list)
+    failed_rules: list[tuple[str, int]] = field(default_factory=list)  # (rule id, version) that raised
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
 
     @property
@@ -210,13 +211,14 @@ class Engine:
             for signal in enricher.function(event, result.context, self.config)
         ]
         enriched_at = time.perf_counter()
-        rules, decisions, closures = self.rules, [], []
+        rules, decisions, closures, failed = self.rules, [], [], []
         if rules is not None:
             outcomes = rules.evaluate(event, result.context, signals, self.config, self.snoozes)
             decisions = outcomes.decisions
             closures = [closure.closure for closure in outcomes.closures]
             self.counts["rules_evaluated"] += outcomes.evaluated
-            self.counts["rules_failed"] += len(outcomes.errors)
+            failed = [compiled.key for compiled, _ in outcomes.errors]
+            self.counts["rules_failed"] += len(failed)
             self.counts["rules_suppressed"] += len(outcomes.suppressed)
             self.fired.update(decision.rule.key for decision in decisions)
         timings = {"join": joined - started, "enrich": enriched_at - joined, "rules": time.perf_counter() - enriched_at}
@@ -237,5 +239,6 @@ class Engine:
             forwards=list(result.index_entries),
             decisions=decisions,
             closures=closures,
+            failed_rules=failed,
             timings=timings,
         )

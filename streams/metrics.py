@@ -34,6 +34,11 @@ EVENT_TO_TASK_SECONDS = Histogram(
 RULES_FIRED = Counter(
     "ctxi_rules_fired", "Tasks proposed, by rule and version (shadow rules included).", ["rule", "version"]
 )
+RULES_FAILED = Counter(
+    "ctxi_rules_failed",
+    "Rule evaluations that failed on an event (data a rule did not expect, or past a cost limit).",
+    ["rule", "version"],
+)
 TASKS_OUT = Counter("ctxi_tasks_out", "Tasks sent to a queue's topic.", ["queue"])
 TASKS_TO_REDIS = Counter("ctxi_tasks_to_redis", "Task writes to Redis: written, or already there.", ["result"])
 CONSUMER_LAG = Gauge(

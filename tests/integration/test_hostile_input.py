@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 from faust.serializers import codecs
+from kafka import KafkaProducer
 
 from ctxi.ingest import validate_event
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
@@ -99,4 +100,41 @@ def test_an_event_from_the_far_future_leaves_other_customers_travel_tasks_intact
     time.sleep(4)
     send([line for line in lines if line not in bookings], namespace.settings, rate=None)
     assert_each_task_once(namespace.settings, expected, "after an event from the future")
+    assert worker.poll() is None
+
+
+def test_what_no_codec_can_read_on_ctxi_own_topics_is_a_dead_letter(
+    namespace: Namespace, run_worker: WorkerFactory
+) -> None:
+    """Bytes another producer wrote to the by-customer topic, and an outcome with a
+    million-character text (the gateway refuses it; a direct producer might not), once each
+    crashed an agent and were lost."""
+    settings = namespace.settings
+    worker = run_worker(namespace)
+    wait_until_flowing(settings)
+    outcome = {
+        "type": "ctxi.task_outcome",
+        "task_id": "t-1",
+        "customer_id": "C-1",
+        "queue": "fraud",
+        "action": "verify_card_activity",
+        "rule_id": "fraud.impossible_travel",
+        "rule_version": 1,
+        "agent_id": "A-1",
+        "outcome": "completed",
+        "detail": "x" * 1_000_000,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, max_request_size=2_000_000)
+    producer.send(settings.events_by_customer_topic, key=b"C-1", value=b"\xff not json").get(timeout=30)
+    producer.send(settings.outcomes_topic, key=b"C-1", value=orjson.dumps(outcome)).get(timeout=30)
+    producer.close()
+
+    letters = consume(settings.kafka_bootstrap_servers, [settings.dead_letter_topic], expected=2, timeout=60)
+    decoded = [codecs.loads(DEAD_LETTER_CODEC, record.value) for record in letters]
+    assert len(decoded) == 2
+    assert {letter.origin.topic for letter in decoded} == {settings.events_by_customer_topic, settings.outcomes_topic}
+    assert all("ValueDecodeError" in letter.reason for letter in decoded)
+    assert all(letter.original_bytes is None or letter.original_bytes > 128 * 1024 for letter in decoded)
+    wait_until_flowing(settings)  # both agents still run
     assert worker.poll() is None

@@ -153,6 +153,31 @@ def test_events_produce_routes_by_source_and_shifts_the_file_to_now(namespace: N
         assert record.topic == settings.input_topic(document["type"].partition(".")[0])
 
 
+def test_events_produce_reports_a_line_too_large_to_send_and_sends_the_rest(
+    namespace: Namespace, tmp_path: Path
+) -> None:
+    """It once stopped at such a line with a traceback, never sending the lines after it."""
+    settings = namespace.settings
+    huge = {**CHECKIN, "event_id": "evt-huge", "payload": {**CHECKIN["payload"], "place_name": "x" * 2_000_000}}
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(
+        b"\n".join(orjson.dumps({**CHECKIN, "event_id": f"evt-{n}"}) for n in (1, 2)).replace(
+            b"\n", b"\n" + orjson.dumps(huge) + b"\n"
+        )
+        + b"\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "ctxi.cli", "events", "produce", str(events)],
+        env={**os.environ, **namespace.env},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1, result.stderr  # a line was not sent
+    assert f"{events}:2: too large (" in result.stderr and "Traceback" not in result.stderr
+    records = consume(settings.kafka_bootstrap_servers, [settings.input_topic("social")], expected=2)
+    assert sorted(orjson.loads(record.value)["event_id"] for record in records) == ["evt-1", "evt-2"]
+
+
 def test_simulate_sends_its_stream_to_the_input_topics_at_a_rate(namespace: Namespace, tmp_path: Path) -> None:
     settings = namespace.settings
     truth = tmp_path / "sim.truth.json"
