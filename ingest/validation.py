@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -38,11 +39,15 @@ class EventTimeWindow(BaseModel):
         24, gt=0, le=24 * 366, description="Events dated more than this ahead of the wall clock are refused."
     )
 
+    @cached_property
+    def max_ahead(self) -> timedelta:
+        return timedelta(hours=self.max_ahead_hours)
+
     def problem(self, occurred_at: datetime, now: datetime) -> str | None:
         """Why ``occurred_at`` is implausible at ``now``; None when it is fine."""
         if occurred_at < self.not_before:
             return f"occurred_at is before {self.not_before.isoformat()} (the earliest event time accepted)"
-        if occurred_at - now > timedelta(hours=self.max_ahead_hours):
+        if occurred_at - now > self.max_ahead:
             return f"occurred_at is more than {self.max_ahead_hours:g} h ahead of the clock ({now.isoformat()})"
         return None
 

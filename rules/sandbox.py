@@ -9,8 +9,8 @@ CEL has no side effects), and what a rule can compute is bounded before it ever 
   one level of ``for`` (no macros, ``set``, blocks, ``namespace`` or recursive loops,
   which are what makes work grow beyond the text's length); ``range`` up to
   ``MAX_RANGE``; ``*``, ``**`` and ``%`` and every filter or method argument bounded;
-  every value a filter, method or operator makes, and the rendered text, at most
-  ``MAX_RENDERED_LENGTH`` characters.
+  every value a filter, method or operator makes at most ``MAX_VALUE_LENGTH`` items, and
+  the rendered text at most ``MAX_RENDERED_LENGTH`` characters.
 - CEL: at most ``MAX_CEL_LENGTH`` characters, ``MAX_COMPREHENSIONS`` macros
   (``all``, ``exists``, ``exists_one``, ``map``, ``filter``) nested ``MAX_NESTING`` deep.
 
@@ -31,11 +31,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 MAX_TEMPLATE_LENGTH = 4_000
 MAX_RENDERED_LENGTH = 10_000
-MAX_VALUE_LENGTH = 100_000  # a string or list any step of a template makes
+MAX_VALUE_LENGTH = 10_000  # a string or list any step of a template makes (as long as the longest text of an event)
 MAX_ARGUMENT = 10_000  # an integer handed to a filter or method (a width, a count)
 MAX_RANGE = 1_000
 MAX_FOR_NESTING = 1
 MAX_POWER_EXPONENT = 64
+MAX_POWER_BITS = 4_096  # of an integer power's result
 MAX_CEL_LENGTH = 2_000
 MAX_COMPREHENSIONS = 4
 MAX_NESTING = 2
@@ -107,8 +108,11 @@ class RuleTemplates(ImmutableSandboxedEnvironment):
         self.globals = {"range": _bounded_range, "dict": dict}
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_EXPONENT:
-            raise RuleCostError(f"an exponent of {right:,}; the limit is {MAX_POWER_EXPONENT}")
+        if operator == "**" and isinstance(right, int | float):
+            if abs(right) > MAX_POWER_EXPONENT:
+                raise RuleCostError(f"an exponent of {right:,}; the limit is {MAX_POWER_EXPONENT}")
+            if isinstance(left, int) and left.bit_length() * right > MAX_POWER_BITS:
+                raise RuleCostError(f"a power of more than {MAX_POWER_BITS:,} bits")
         if operator == "*":
             for sequence, count in ((left, right), (right, left)):
                 if (

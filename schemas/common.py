@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 # Strict: JSON numbers stay numbers, booleans stay booleans, and a string like "12.5"
 # in a numeric field is an error rather than a silent conversion. Timestamps are still
@@ -40,16 +40,10 @@ Money = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
 Balance = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]  # may be negative: an overdrawn account
 
 
-def _within_calendar(value: datetime) -> datetime:
-    if not EARLIEST_TIME <= value < LATEST_TIME:
-        raise ValueError(f"timestamp outside {EARLIEST_TIME.year}-{LATEST_TIME.year - 1}")
-    return value
-
-
 # A timestamp with an explicit UTC offset (a naive one is rejected), in years the engine
 # can add its windows to without leaving the calendar. How far an event's own time may
 # stray from the clock is ingest's to judge (ingest/validation.py).
-Timestamp = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
+Timestamp = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, lt=LATEST_TIME)]
 
 
 MAX_ACCURACY_KM = 20_038.0  # half the Earth's circumference: anywhere at all

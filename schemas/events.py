@@ -7,14 +7,15 @@ so a source system can add data without its events being dead-lettered.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from abc import abstractmethod
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from ctxi.schemas.common import (
     MAX_INT64,
@@ -270,11 +271,25 @@ def _times(value: object, path: str) -> Iterator[tuple[str, date]]:
     if isinstance(value, date):  # a datetime is a date too
         yield path, value
     elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
+        for name in _time_fields(type(value)):
             yield from _times(getattr(value, name), f"{path}.{name}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _times(item, f"{path}.{index}")
+
+
+@functools.cache
+def _time_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model`` that may hold a date or a time (most payloads have none: nothing to walk)."""
+    return tuple(name for name, field in model.model_fields.items() if _may_hold_times(field.annotation))
+
+
+def _may_hold_times(annotation: object) -> bool:
+    if annotation in (date, datetime, AwareDatetime):
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return bool(_time_fields(annotation))
+    return any(_may_hold_times(argument) for argument in get_args(annotation))
 
 
 # --- envelopes -----------------------------------------------------------------------

@@ -16,11 +16,13 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
+from typer.testing import CliRunner
 
+from ctxi.cli import app
 from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import ROUTED_ADAPTER, Engine
 from ctxi.engine.replay import replay
-from ctxi.ingest import read_jsonl, validate_event
+from ctxi.ingest import validate_event
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
@@ -65,10 +67,12 @@ def test_what_validates_serializes_decodes_and_goes_through_the_engine(raw: byte
 def test_replay_and_events_check_account_for_every_line_alike(tmp_path_factory: Any, lines: list[bytes]) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    checked = [record.outcome for record in read_jsonl(path)]
+    checked = CliRunner().invoke(app, ["events", "check", str(path)])
+    reported = [line for line in checked.stdout.splitlines() if line.startswith(f"{path}:")]
     rejected: list[DeadLetter] = []
     summary = replay([path], EngineConfig(), lambda enriched: None, rejected.append, rules=RULES)
     assert summary.failed == 0
-    assert summary.rejected == len(rejected) == sum(isinstance(outcome, DeadLetter) for outcome in checked)
-    assert summary.events + summary.rejected == len(checked)
+    assert [f"{letter.origin}: {letter.reason}" for letter in rejected] == reported
+    assert summary.rejected == len(reported) and checked.exit_code == (1 if reported else 0)
+    assert summary.events + summary.rejected == len(lines)
     assert summary.outcomes["rules_failed"] == 0

@@ -35,6 +35,8 @@ def pack_with(title: str = "Check", when: str = "event.payload.amount > 1000.0")
     ("text", "expected"),
     [
         (pack_with("{{ 9**(9**9) }}"), "an exponent of 387,420,489; the limit is 64"),
+        (pack_with("{{ ((9**64)**64)**64 }}"), "a power of more than 4,096 bits"),
+        (pack_with("{{ 'ab'|replace('', 'x' * 3000)|replace('', 'x' * 3000) }}"), "filter replace made a value"),
         (
             pack_with("{{ 'a'*300000000 }}"),
             f"'*' would make a value of 300,000,000 items; the limit is {MAX_VALUE_LENGTH:,}",
@@ -81,7 +83,7 @@ def test_a_rule_cannot_change_what_the_next_rule_reads() -> None:
 
 def test_a_rule_past_a_limit_on_live_data_fails_fast_and_is_counted() -> None:
     """The samples let it through (80,412 followers); a post with a billion does not stall the stream."""
-    text = pack_with("{{ ('x' * event.payload.followers) | length }}").replace(
+    text = pack_with("{{ ('x' * (event.payload.followers // 10)) | length }}").replace(
         "[billing.card_transaction]", "[social.post]"
     )
     rules = RuleSet(load_rule_texts({"team.yaml": text.replace('"event.payload.amount > 1000.0"', '"true"')}, QUEUES))
