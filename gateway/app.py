@@ -242,12 +242,17 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         detail=detail,
         at=datetime.now(UTC),
     )
-    try:
-        await request.app[SEND_OUTCOME](outcome)  # first: an outcome is never lost once the task is gone
-    except BaseException:
-        await store.abort_close(task)  # the agent may try again
-        raise
-    if not await store.close(task, request[AGENT], change):
+
+    async def send_then_close() -> bool:
+        try:
+            await request.app[SEND_OUTCOME](outcome)  # first: an outcome is never lost once the task is gone
+        except BaseException:
+            await store.abort_close(task)  # the agent may try again
+            raise
+        return await store.close(task, request[AGENT], change)
+
+    # shielded: a desktop that goes away mid-close must not leave an outcome sent for a task still open
+    if not await asyncio.shield(send_then_close()):
         TASK_ACTIONS.labels(change, "refused").inc()
         return error(409, "the task changed hands while closing it")
     TASK_ACTIONS.labels(change, "done").inc()
