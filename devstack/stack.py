@@ -255,20 +255,31 @@ class DevStack:
         return pid if marker in cmdline and not _is_zombie(pid) else None
 
     def _stop(self, name: str, grace_seconds: float = 30.0) -> None:
-        pid = self._pid(name)
-        if pid is None:
+        # A process this object spawned is asked through Popen: just spawned, it may not
+        # have exec'd yet (its /proc cmdline is still ours), and a SIGTERM then can be lost
+        # to the handler it inherited, so the signal is repeated until it ends.
+        process = self._started.pop(name, None)
+        pid = process.pid if process is not None else self._pid(name)
+
+        def running() -> bool:
+            return process.poll() is None if process is not None else self._pid(name) is not None
+
+        if pid is None or not running():
             self.echo(f"{name}: not running")
         else:
             self.echo(f"stopping {name} (pid {pid})...")
-            os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + grace_seconds
-            while self._pid(name) is not None and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if self._pid(name) is not None:
+            while running() and time.monotonic() < deadline:
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(5):
+                    time.sleep(0.2)
+                    if not running():
+                        break
+            if running():
                 self.echo(f"{name} did not stop within {grace_seconds:.0f}s: killing it")
                 os.kill(pid, signal.SIGKILL)
-        if name in self._started:
-            self._started.pop(name).wait()
+            if process is not None:
+                process.wait()
         self._pid_file(name).unlink(missing_ok=True)
 
     def _wait_ready(self) -> None:
