@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections import Counter
@@ -210,7 +211,7 @@ def desktop_token(
     agent_id: Annotated[str, typer.Argument(help="The agent the token is for, e.g. A-17.")],
     queues: Annotated[str, typer.Option("--queues", help="Comma-separated queues the agent may work.")],
 ) -> None:
-    """Make a token for an agent: print it (once) and the CTXI_AGENTS entry that accepts it."""
+    """Make a token for an agent: print it (once) and a ready-to-paste command starting the gateway with it."""
     from ctxi.gateway.auth import hash_token, new_token
 
     allowed = [queue.strip() for queue in queues.split(",") if queue.strip()]
@@ -222,8 +223,11 @@ def desktop_token(
         raise typer.Exit(2)
     token = new_token()
     typer.echo(f"token for {agent_id} (shown once): {token}")
-    entry = {agent_id: {"token_sha256": hash_token(token), "queues": allowed}}
-    typer.echo(f"add to CTXI_AGENTS: {orjson.dumps(entry).decode()}")
+    agents = {name: access.model_dump() for name, access in get_settings().agents.items() if name != agent_id} | {
+        agent_id: {"token_sha256": hash_token(token), "queues": allowed}
+    }
+    typer.echo("start the gateway with it (agents already in CTXI_AGENTS kept):")
+    typer.echo(f"CTXI_AGENTS='{orjson.dumps(agents).decode()}' .venv/bin/ctxi desktop")
 
 
 # --- worker ------------------------------------------------------------------------------
@@ -556,7 +560,8 @@ def events_produce(
     Each goes to the input topic of its `type`'s source (crm.* -> events.crm), keyed by
     customer_id; a line whose source cannot be read needs --topic. A line that cannot be
     sent (no source, over the broker's message size) is reported as file:line and the
-    rest are sent; the exit status is then 1.
+    rest are sent. Exits 0 when it ran (as replay does), even with lines not sent; 1 when
+    the broker cannot be reached or nothing at all could be sent.
     """
     from kafka import KafkaProducer
     from kafka.errors import MessageSizeTooLargeError
@@ -610,6 +615,8 @@ def events_produce(
     for target, count in sorted(sent.items()):
         typer.echo(f"{target}: {count} message(s)")
     if not_sent:
+        _err(f"{not_sent} line(s) not sent (reported above)")
+    if not_sent and not sum(sent.values()):
         raise typer.Exit(1)
 
 
@@ -827,7 +834,29 @@ def _route(line: bytes, input_topic: Callable[[str], str], forced_topic: str | N
 
 
 def main() -> None:
-    app()
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        app()
+    except (SettingsError, ValidationError) as exc:  # a bad CTXI_* variable: one line, not a traceback
+        _err(f"error: {settings_problem(exc)}")
+        sys.exit(2)
+
+
+def settings_problem(exc: Exception) -> str:
+    """What is wrong with the CTXI_* environment, naming the variable."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"CTXI_{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+    field = re.search(r'field "(\w+)"', str(exc))
+    variable = f"CTXI_{field.group(1).upper()}" if field else "a CTXI_ variable"
+    cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+    return f"{variable} is not valid JSON{cause}"
 
 
 if __name__ == "__main__":

@@ -343,22 +343,31 @@ function fillCard(card, task) {
 
 function contextCard(context) {
   if (!context) return h("p", { class: "context-card empty-context" }, "No customer context yet.");
-  const device = context.device;
-  const onNow = device && device.device_type
-    ? `${capitalize(device.device_type)}${device.channel ? ` · ${device.channel}` : ""}` +
-      (device.seen_at ? ` (${ago(device.seen_at)})` : "")
-    : device && device.channel ? capitalize(device.channel) : null;
   const entries = [
     ["Tier", context.tier ? capitalize(context.tier) : null],
     ["Lifetime value", context.lifetime_value != null ? number.format(context.lifetime_value) : null],
     ["Last seen", place(context.last_location)],
     ["Open cases", String(context.open_cases ?? 0)],
-    ["On now", onNow],
+    ["Device", deviceText(context.device)],
     ["Sentiment", sentimentText(context.sentiment)],
   ];
   return h("dl", { class: "context-card", "aria-label": "Customer context" },
     entries.map(([label, value]) =>
       h("div", { class: "fact" }, h("dt", {}, label), h("dd", { class: value ? "" : "unknown" }, value ?? "unknown"))));
+}
+
+// A session this recent means the customer is on that device now (the engine's
+// CTXI_ENGINE__ON_PHONE_MINUTES, 30 by default); an older one is only where they were last.
+const ON_NOW_MS = 30 * 60000;
+
+function deviceText(device) {
+  if (!device || !(device.device_type || device.channel)) return null;
+  const what = device.device_type
+    ? `${capitalize(device.device_type)}${device.channel ? ` · ${device.channel}` : ""}`
+    : capitalize(device.channel);
+  if (!device.seen_at) return what;
+  const since = Date.now() - new Date(device.seen_at).getTime();
+  return since <= ON_NOW_MS ? `On now: ${what} (${ago(device.seen_at)})` : `Last seen on ${what} (${ago(device.seen_at)})`;
 }
 
 function evidenceList(task) {

@@ -19,6 +19,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from ctxi.ingest.retime import latest_occurrence, shift_line
+from ctxi.schemas.task import DeviceContext, TaskContext
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from tests.conftest import REPO_ROOT, unavailable
 from tests.integration.conftest import DesktopFactory, Namespace, WorkerFactory
@@ -226,6 +227,24 @@ async def test_a_deferred_task_shows_at_its_time_and_an_expired_one_leaves(
     await expect(card(page, "C-later")).to_have_count(0)
     await expect(card(page, "C-later")).to_be_visible(timeout=10_000)
     await expect(card(page, "C-brief")).to_have_count(0, timeout=10_000)
+
+
+async def test_on_now_only_for_a_recent_session_otherwise_last_seen(
+    open_desktop: DesktopOpener, namespace: Namespace, run_desktop: DesktopFactory, redis_url: str
+) -> None:
+    """A session from months ago once showed as "ON NOW: Phone · app (271d 15h ago)"."""
+    page = await open_desktop(run_desktop(namespace, AGENTS), "fraud-1")
+    store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
+    now = datetime.now(UTC)
+    for customer, seen in (("C-now", now - timedelta(minutes=5)), ("C-then", now - timedelta(days=271, hours=15))):
+        device = DeviceContext(device_type="phone", channel="app", seen_at=seen)
+        await store.write(fresh(task_id=f"t-{customer}", customer_id=customer, context=TaskContext(device=device)))
+    await store.client.aclose()
+
+    await expect(card(page, "C-now").locator(".context-card")).to_contain_text("On now: Phone · app (5m")
+    then = card(page, "C-then").locator(".context-card")
+    await expect(then).to_contain_text("Last seen on Phone · app (271d 15h ago)")
+    await expect(then).not_to_contain_text("On now")
 
 
 async def test_signing_in_needs_a_valid_token_and_the_work_is_done_from_the_keyboard(
