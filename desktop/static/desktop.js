@@ -21,7 +21,10 @@ const state = {
   refreshQueued: null, // the one after it, which sees every change made until it starts
   live: new Map(), // queue -> connected?
   seen: new Set(), // task ids already shown, to flag new arrivals
+  listed: false, // the first listing since sign-in is shown: what comes after it is new
 };
+
+const NEW_FOR_MS = 2 * 60000; // how long a task that arrived while the agent works is marked "New"
 
 const $ = (id) => document.getElementById(id);
 
@@ -135,6 +138,7 @@ function signOut(message = "") {
   Object.assign(state, { token: null, agent: null, queues: [], tasks: [] });
   state.cards.clear();
   state.seen.clear();
+  state.listed = false;
   state.live.clear();
   $("tasks").replaceChildren();
   $("work").hidden = true;
@@ -277,6 +281,7 @@ function render() {
       state.cards.delete(id);
     }
   }
+  const arrived = [];
   shown.forEach((task, index) => {
     let card = state.cards.get(task.task_id);
     const signature = `${task.revision}|${task.priority}|${task.claimed_by ?? ""}`;
@@ -285,9 +290,11 @@ function render() {
         class: "task", dataset: { taskId: task.task_id, customer: task.customer_id, queue: task.queue },
       });
       state.cards.set(task.task_id, card);
-      if (state.seen.size && !state.seen.has(task.task_id)) {
-        card.classList.add("arrived");
+      if (state.listed && !state.seen.has(task.task_id)) {
+        card.classList.add("arrived", "new");
+        arrived.push(task);
         setTimeout(() => card.classList.remove("arrived"), 4000);
+        setTimeout(() => card.classList.remove("new"), NEW_FOR_MS);
       }
     }
     if (card.dataset.signature !== signature) {
@@ -297,6 +304,15 @@ function render() {
     if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
   });
   for (const task of state.tasks) state.seen.add(task.task_id);
+  state.listed = true;
+  if (arrived.length) {
+    // said by the status line (a polite live region): heard with a screen reader, seen without
+    const top = arrived[0];
+    notice(
+      `New task${arrived.length > 1 ? `s (${arrived.length}), the most urgent` : ""}: ` +
+      `“${top.title}”, priority ${top.priority}, ${top.queue} queue, position ${shown.indexOf(top) + 1}.`,
+    );
+  }
   $("empty").hidden = shown.length > 0;
   if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
   tick();
@@ -316,6 +332,7 @@ function fillCard(card, task) {
         h("span", { class: "priority-number", "data-testid": "priority" }, task.priority),
         h("span", { class: "priority-band" }, task.band)),
       h("div", { class: "task-title" },
+        h("span", { class: "new-badge", "aria-hidden": "true" }, "New"),
         h("h3", { id: titleId }, task.title),
         h("p", { class: "meta" },
           h("span", { class: `queue-tag queue-${task.queue}` }, task.queue),

@@ -162,6 +162,10 @@ async def test_tasks_arrive_most_urgent_first_and_a_more_urgent_one_jumps_above(
     await expect(page.locator("li.task")).to_have_count(2, timeout=PATIENCE_MS)
     (first, _, high), (second, _, low) = await shown(page)
     assert (first, second) == ("C-plat", "C-std") and high > low
+    # a task that arrives while the agent works is said (status line, a live region) and marked
+    await expect(page.locator("#notice")).to_contain_text("New task: “Verify card activity")
+    await expect(page.locator("#notice")).to_contain_text(f"priority {high}, fraud queue, position 1.")
+    await expect(card(page, "C-plat").locator(".new-badge")).to_be_visible()
     assert await page.evaluate("window.sameDocument") is True  # live, not reloaded
     assert page.errors == []  # type: ignore[attr-defined]
 
