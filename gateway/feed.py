@@ -14,6 +14,7 @@ queue again); the next stream opened subscribes again, or is answered 503 meanwh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
@@ -41,7 +42,6 @@ class QueueFeed:
         self.max_per_agent = max_per_agent
         self._followers: defaultdict[bytes, set[asyncio.Queue[bytes]]] = defaultdict(set)  # channel -> streams
         self._per_agent: Counter[str] = Counter()
-        self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
 
@@ -79,7 +79,6 @@ class QueueFeed:
             except BaseException:
                 await pubsub.aclose()
                 raise
-            self._pubsub = pubsub
             self._reader = asyncio.create_task(self._read(pubsub), name="ctxi-gateway-feed")
 
     async def _read(self, pubsub: PubSub) -> None:
@@ -99,7 +98,8 @@ class QueueFeed:
             for streams in self._followers.values():
                 for notices in streams:
                     self._end(notices)
-            await pubsub.aclose()
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+                await pubsub.aclose()  # its connection may be gone with Redis: nothing left to close
 
     @staticmethod
     def _end(notices: asyncio.Queue[bytes]) -> None:
