@@ -45,6 +45,7 @@ class Profile(BaseModel):
     model_config = STATE_CONFIG
     tier: Tier
     lifetime_value: float
+    currency: str | None = None
     home_location: Location | None = None
     nps: int | None = None
     csat: int | None = None

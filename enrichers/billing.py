@@ -42,11 +42,14 @@ def balance_shortfall(
 def payment_failures(
     event: PaymentFailedEvent, context: CustomerContext, config: EngineConfig
 ) -> Sequence[PaymentFailures]:
-    failures = context.billing.payment_failures
+    currency = event.payload.currency
+    # amounts in two currencies never add up: count and total those in this failure's currency
+    failures = [f for f in context.billing.payment_failures if f.currency == currency]
     return [
         PaymentFailures(
             count=len(failures),
             total_amount=round(sum(f.amount for f in failures), 2),
+            currency=currency,
             window_days=config.payment_failure_horizon_days,
         )
     ]
@@ -67,6 +70,7 @@ def dispute(event: DisputeOpenedEvent, context: CustomerContext, config: EngineC
         DisputeSignal(
             transaction_id=event.payload.transaction_id,
             amount=event.payload.amount,
+            currency=event.payload.currency,
             open_disputes=len(context.billing.open_disputes),
         )
     ]

@@ -85,8 +85,9 @@ class BalanceShortfall(BaseModel):
 class PaymentFailures(BaseModel):
     model_config = SIGNAL_CONFIG
     kind: Literal["payment_failures"] = "payment_failures"
-    count: int
+    count: int  # failures in ``currency`` (the currency of the failure just seen) within the window
     total_amount: float
+    currency: str
     window_days: float
 
 
@@ -102,6 +103,7 @@ class DisputeSignal(BaseModel):
     kind: Literal["dispute"] = "dispute"
     transaction_id: str
     amount: float
+    currency: str | None = None
     open_disputes: int
 
 

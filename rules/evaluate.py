@@ -15,7 +15,7 @@ import cel
 from ctxi.context.state import CustomerContext, RecentTask
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal, SocialSignal
-from ctxi.prioritize.deadlines import due_by
+from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
 from ctxi.rules.loader import CompiledRule, LoadedPacks
@@ -218,7 +218,7 @@ def _task(
 ) -> Task:
     rule, then = compiled.rule, compiled.rule.then
     dedup_key = render(compiled.dedup_key, variables).strip()
-    deadline = due_by(signals)
+    due = deadline(signals)
     social = next((s for s in signals if isinstance(s, SocialSignal)), None)
     details = evidence(event, signals)
     breakdown = priority(
@@ -228,7 +228,7 @@ def _task(
         reach=social.reach if social else None,
         sentiment=context.last_sentiment,
         created_at=event.occurred_at,
-        due_by=deadline,
+        due_by=due.at if due else None,
         weights=config.priority,
     )
     digest = hashlib.sha256(f"{rule.id}|{rule.version}|{event.event_id}|{context.customer_id}".encode()).hexdigest()
@@ -240,7 +240,8 @@ def _task(
         title=render(compiled.title, variables).strip(),
         priority=breakdown.priority,
         priority_breakdown=breakdown,
-        due_by=deadline,
+        due_by=due.at if due else None,
+        due_for=due.what if due else None,
         reason=render(compiled.reason, variables).strip(),
         steps=[render(step, variables).strip() for step in compiled.steps],
         evidence=[item.event_id for item in details],
@@ -291,6 +292,7 @@ def context_card(context: CustomerContext) -> TaskContext:
     return TaskContext(
         tier=profile.tier if profile else None,
         lifetime_value=profile.lifetime_value if profile else None,
+        currency=profile.currency if profile else None,
         last_location=location,
         open_cases=len(context.open_cases),
         sentiment=context.last_sentiment,

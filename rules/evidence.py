@@ -12,6 +12,7 @@ from typing import Any
 
 from ctxi.context.state import Observation
 from ctxi.enrichers.signals import Signal
+from ctxi.rules.formatting import money
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import (
     BalanceLowEvent,
@@ -47,13 +48,9 @@ def place(location: Location | Observation) -> str:
     return named or f"{location.lat:.3f}, {location.lon:.3f}"
 
 
-def _money(amount: float, currency: str) -> str:
-    return f"{currency} {amount:,.2f}"
-
-
 def _profile(event: CustomerProfileEvent) -> str:
     p = event.payload
-    return f"Profile: {p.tier} tier, lifetime value {p.lifetime_value:,.0f}"
+    return f"Profile: {p.tier} tier, lifetime value {money(p.lifetime_value, p.currency)}"
 
 
 def _case_opened(event: CaseOpenedEvent) -> str:
@@ -75,27 +72,27 @@ def _card(event: CardTransactionEvent) -> str:
     p = event.payload
     how = "card present" if p.card_present else "card not present"
     where = f" in {place(p.location)}" if p.location else ""
-    return f"Card {p.status}: {_money(p.amount, p.currency)} at {p.merchant}{where} ({how})"
+    return f"Card {p.status}: {money(p.amount, p.currency)} at {p.merchant}{where} ({how})"
 
 
 def _payment_failed(event: PaymentFailedEvent) -> str:
     p = event.payload
     invoice = f" for invoice {p.invoice_id}" if p.invoice_id else ""
-    return f"Payment of {_money(p.amount, p.currency)}{invoice} failed: {p.reason}"
+    return f"Payment of {money(p.amount, p.currency)}{invoice} failed: {p.reason}"
 
 
 def _balance_low(event: BalanceLowEvent) -> str:
     p = event.payload
-    text = f"Balance low: {_money(p.balance, p.currency)}"
+    text = f"Balance low: {money(p.balance, p.currency)}"
     if p.upcoming_debit:
         debit = p.upcoming_debit
-        text += f"; {_money(debit.amount, p.currency)} to {debit.payee} due {debit.due_date.isoformat()}"
+        text += f"; {money(debit.amount, p.currency)} to {debit.payee} due {debit.due_date.isoformat()}"
     return text
 
 
 def _dispute(event: DisputeOpenedEvent) -> str:
     p = event.payload
-    return f"Dispute opened on transaction {p.transaction_id} ({p.amount:,.2f}): {p.reason}"
+    return f"Dispute opened on transaction {p.transaction_id} ({money(p.amount, p.currency)}): {p.reason}"
 
 
 def _checkin(event: CheckinEvent) -> str:

@@ -29,6 +29,8 @@ from typing import Any
 from jinja2 import StrictUndefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from ctxi.rules.formatting import money
+
 MAX_TEMPLATE_LENGTH = 4_000
 MAX_RENDERED_LENGTH = 10_000
 MAX_VALUE_LENGTH = 10_000  # a string or list any step of a template makes (as long as the longest text of an event)
@@ -105,6 +107,7 @@ class RuleTemplates(ImmutableSandboxedEnvironment):
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
         self.filters = {name: _bounded_filter(name, function) for name, function in self.filters.items()}
+        self.filters["money"] = _bounded_filter("money", money)
         self.globals = {"range": _bounded_range, "dict": dict}
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:

@@ -113,6 +113,7 @@ class CustomerProfile(BaseModel):
     model_config = PAYLOAD_CONFIG
     tier: Tier
     lifetime_value: Money
+    currency: CurrencyCode | None = None  # of lifetime_value
     home_location: Location | None = None
     nps: Annotated[int, Field(ge=0, le=10)] | None = None
     csat: Annotated[int, Field(ge=1, le=5)] | None = None
@@ -177,6 +178,7 @@ class DisputeOpened(BaseModel):
     model_config = PAYLOAD_CONFIG
     transaction_id: Identifier
     amount: Money
+    currency: CurrencyCode | None = None
     reason: NonEmptyStr
 
 

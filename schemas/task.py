@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ctxi.schemas.common import Location, Money, NonBlankText, NonEmptyStr, Sentiment, Text, Timestamp
+from ctxi.schemas.common import CurrencyCode, Location, Money, NonBlankText, NonEmptyStr, Sentiment, Text, Timestamp
 from ctxi.schemas.events import ContactChannel, DeviceType, SessionChannel, Tier
 
 # Tasks are built in Python by the engine (enum values given as strings), so not strict.
@@ -28,6 +28,7 @@ class TaskContext(BaseModel):
     model_config = TASK_CONFIG
     tier: Tier | None = None
     lifetime_value: Money | None = None
+    currency: CurrencyCode | None = None  # of lifetime_value
     last_location: Location | None = None
     open_cases: Annotated[int, Field(ge=0)] = 0
     sentiment: Sentiment | None = None
@@ -77,7 +78,8 @@ class Task(BaseModel):
     created_at: Timestamp
     not_before: Timestamp | None = Field(description="Deliver no earlier than this; null for now.")
     expires_at: Timestamp
-    due_by: Timestamp | None = None
+    due_by: Timestamp | None = Field(None, description="When the task stops being useful: a flight, a debit.")
+    due_for: NonBlankText | None = Field(None, description="What happens at due_by, e.g. 'BA548 leaves LHR'.")
     channel: ContactChannel | None = Field(None, description="How to reach the customer now.")
     dedup_key: str | None = Field(None, description="Tasks with the same key inside a cool-down are one task.")
     revision: Annotated[int, Field(ge=1)] = Field(1, description="Raised each time new facts update the task.")

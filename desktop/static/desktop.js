@@ -20,11 +20,12 @@ const state = {
   refreshing: null, // the listing under way
   refreshQueued: null, // the one after it, which sees every change made until it starts
   live: new Map(), // queue -> connected?
-  seen: new Set(), // task ids already shown, to flag new arrivals
+  seen: new Map(), // task id -> priority last shown: flags new arrivals and tasks that moved up
   listed: false, // the first listing since sign-in is shown: what comes after it is new
+  open: new Set(), // task ids shown in full; the rest are one compact row each
 };
 
-const NEW_FOR_MS = 2 * 60000; // how long a task that arrived while the agent works is marked "New"
+const NEW_FOR_MS = 2 * 60000; // how long a task that arrived or moved up while the agent works is marked
 
 const $ = (id) => document.getElementById(id);
 
@@ -46,7 +47,14 @@ function h(tag, attrs = {}, ...children) {
   return node;
 }
 
-const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+// Money as task texts write it (rules/formatting.py): "USD 1,337.60", one format on every card.
+const moneyFigure = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+function money(amount, currency) {
+  const figure = moneyFigure.format(amount);
+  return currency ? `${currency} ${figure}` : figure;
+}
+
 const timeFormat = new Intl.DateTimeFormat(undefined, {
   month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
 });
@@ -138,6 +146,7 @@ function signOut(message = "") {
   Object.assign(state, { token: null, agent: null, queues: [], tasks: [] });
   state.cards.clear();
   state.seen.clear();
+  state.open.clear();
   state.listed = false;
   state.live.clear();
   $("tasks").replaceChildren();
@@ -282,6 +291,7 @@ function render() {
     }
   }
   const arrived = [];
+  const raised = [];
   shown.forEach((task, index) => {
     let card = state.cards.get(task.task_id);
     const signature = `${task.revision}|${task.priority}|${task.claimed_by ?? ""}`;
@@ -290,12 +300,14 @@ function render() {
         class: "task", dataset: { taskId: task.task_id, customer: task.customer_id, queue: task.queue },
       });
       state.cards.set(task.task_id, card);
-      if (state.listed && !state.seen.has(task.task_id)) {
-        card.classList.add("arrived", "new");
-        arrived.push(task);
-        setTimeout(() => card.classList.remove("arrived"), 4000);
-        setTimeout(() => card.classList.remove("new"), NEW_FOR_MS);
-      }
+    }
+    const before = state.seen.get(task.task_id);
+    if (state.listed && before === undefined) {
+      mark(card, "new");
+      arrived.push(task);
+    } else if (state.listed && task.priority > before) {
+      mark(card, "raised");
+      raised.push({ task, before });
     }
     if (card.dataset.signature !== signature) {
       fillCard(card, task);
@@ -303,19 +315,45 @@ function render() {
     }
     if (list.children[index] !== card) list.insertBefore(card, list.children[index] ?? null);
   });
-  for (const task of state.tasks) state.seen.add(task.task_id);
+  for (const task of state.tasks) state.seen.set(task.task_id, task.priority);
   state.listed = true;
+  // said by the status line (a polite live region): heard with a screen reader, seen without
+  const position = (task) => `position ${shown.indexOf(task) + 1}`;
   if (arrived.length) {
-    // said by the status line (a polite live region): heard with a screen reader, seen without
     const top = arrived[0];
     notice(
       `New task${arrived.length > 1 ? `s (${arrived.length}), the most urgent` : ""}: ` +
-      `“${top.title}”, priority ${top.priority}, ${top.queue} queue, position ${shown.indexOf(top) + 1}.`,
+      `“${top.title}”, priority ${top.priority}, ${top.queue} queue, ${position(top)}.`,
     );
+  } else if (raised.length) {
+    const { task, before } = raised[0];
+    notice(`Priority up: “${task.title}” is now ${task.priority} (was ${before}), ${position(task)}.`);
   }
   $("empty").hidden = shown.length > 0;
   if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
   tick();
+}
+
+// A task that arrived ("new") or moved up ("raised") while the agent works: highlighted for a
+// moment, then badged for NEW_FOR_MS.
+function mark(card, why) {
+  card.classList.remove("new", "raised");
+  card.classList.add("arrived", why);
+  clearTimeout(card.markTimers?.[0]);
+  clearTimeout(card.markTimers?.[1]);
+  card.markTimers = [
+    setTimeout(() => card.classList.remove("arrived"), 4000),
+    setTimeout(() => card.classList.remove(why), NEW_FOR_MS),
+  ];
+}
+
+function toggle(card, taskId, open = !state.open.has(taskId)) {
+  if (open) state.open.add(taskId);
+  else state.open.delete(taskId);
+  card.classList.toggle("open", open);
+  card.querySelector(".task-open")?.setAttribute("aria-expanded", String(open));
+  const detail = card.querySelector(".task-detail");
+  if (detail) detail.hidden = !open;
 }
 
 function fillCard(card, task) {
@@ -324,36 +362,51 @@ function fillCard(card, task) {
   for (const input of card.querySelectorAll("input")) typed[input.name] = input.value;
   const focusedField = card.contains(document.activeElement) ? document.activeElement.name : null;
   const titleId = `title-${task.task_id}`;
+  const detailId = `detail-${task.task_id}`;
   const deadline = task.due_by || task.expires_at;
+  const open = state.open.has(task.task_id);
   card.setAttribute("aria-labelledby", titleId);
+  card.classList.toggle("open", open);
+  // one compact row (priority, title, queue, customer, reason, countdown, claim); the full card on opening it
   card.replaceChildren(
-    h("div", { class: "task-head" },
+    h("div", { class: "task-row" },
       h("div", { class: `priority band-${task.band}`, "aria-label": `Priority ${task.priority}, ${task.band}` },
         h("span", { class: "priority-number", "data-testid": "priority" }, task.priority),
         h("span", { class: "priority-band" }, task.band)),
-      h("div", { class: "task-title" },
-        h("span", { class: "new-badge", "aria-hidden": "true" }, "New"),
-        h("h3", { id: titleId }, task.title),
+      h("div", { class: "task-summary" },
+        h("h3", { id: titleId },
+          h("button", {
+            type: "button", class: "task-open", "aria-expanded": String(open), "aria-controls": detailId,
+            onclick: () => toggle(card, task.task_id),
+          },
+          h("span", { class: "new-badge" }, "New"),
+          h("span", { class: "raised-badge" }, "Up"),
+          h("span", { class: "task-title" }, task.title))),
         h("p", { class: "meta" },
           h("span", { class: `queue-tag queue-${task.queue}` }, task.queue),
-          ` customer ${task.customer_id}`,
-          task.channel ? ` · reach by ${task.channel}` : "",
-          ` · ${task.rule_id} v${task.rule_version}`)),
+          h("span", { class: "customer" }, task.customer_id),
+          h("span", { class: "reason" }, task.reason))),
       h("div", { class: "deadline" },
-        h("span", { class: "deadline-label" }, task.due_by ? "Due in" : "Expires in"),
-        h("time", { class: "countdown", datetime: deadline, dataset: { deadline } }, ""),
-        h("span", { class: "deadline-at" }, formatTime(deadline)))),
-    h("p", { class: "reason" }, h("strong", {}, "Why: "), task.reason),
-    contextCard(task.context),
-    h("div", { class: "columns" },
-      h("section", { "aria-label": "What to do" },
-        h("h4", {}, "What to do"),
-        h("ol", { class: "steps" }, task.steps.map((step) => h("li", {}, step)))),
-      h("section", { "aria-label": "Evidence" },
-        h("h4", {}, "Evidence"),
-        evidenceList(task))),
-    breakdown(task),
-    actions(task, typed),
+        h("span", {},
+          h("span", { class: "deadline-label" }, task.due_by ? "Due in " : "Expires in "),
+          h("time", { class: "countdown", datetime: deadline, dataset: { deadline } }, "")),
+        h("span", { class: "deadline-for" }, task.due_by && task.due_for ? `when ${task.due_for}` : formatTime(deadline))),
+      claimState(task)),
+    h("div", { class: "task-detail", id: detailId, hidden: !open },
+      h("p", { class: "meta-more" },
+        task.channel ? `Reach by ${task.channel} · ` : "",
+        task.due_by ? `Due ${formatTime(task.due_by)}${task.due_for ? ` (${task.due_for})` : ""} · ` : "",
+        `expires ${formatTime(task.expires_at)} · rule ${task.rule_id} v${task.rule_version}`),
+      contextCard(task.context),
+      h("div", { class: "columns" },
+        h("section", { "aria-label": "What to do" },
+          h("h4", {}, "What to do"),
+          h("ol", { class: "steps" }, task.steps.map((step) => h("li", {}, step)))),
+        h("section", { "aria-label": "Evidence" },
+          h("h4", {}, "Evidence"),
+          evidenceList(task))),
+      breakdown(task),
+      task.claimed_by === state.agent ? closeForms(task, typed) : null),
   );
   if (focusedField) card.querySelector(`input[name="${focusedField}"]`)?.focus();
 }
@@ -362,8 +415,8 @@ function contextCard(context) {
   if (!context) return h("p", { class: "context-card empty-context" }, "No customer context yet.");
   const entries = [
     ["Tier", context.tier ? capitalize(context.tier) : null],
-    ["Lifetime value", context.lifetime_value != null ? number.format(context.lifetime_value) : null],
-    ["Last seen", place(context.last_location)],
+    ["Lifetime value", context.lifetime_value != null ? money(context.lifetime_value, context.currency) : null],
+    ["Last location", place(context.last_location)],
     ["Open cases", String(context.open_cases ?? 0)],
     ["Device", deviceText(context.device)],
     ["Sentiment", sentimentText(context.sentiment)],
@@ -417,24 +470,20 @@ function breakdown(task) {
       factor("= Priority", b.priority, "clamped to 0–100")));
 }
 
-function actions(task, typed) {
-  const mine = task.claimed_by === state.agent;
+function claimState(task) {
   const holder = task.claimed_by;
-  const children = [];
-  if (!holder) {
-    children.push(h("button", { type: "button", class: "claim", onclick: () => claim(task) }, "Claim"));
-  } else if (!mine) {
-    children.push(h("p", { class: "claimed-by" }, "Claimed by ", h("strong", {}, holder)));
-  } else {
-    children.push(
-      h("p", { class: "claimed-by mine" }, "You have this task"),
-      closeForm(task, "complete", "outcome", "Outcome", "What was done, e.g. customer confirmed the purchase",
-        "Complete", typed),
-      closeForm(task, "dismiss", "reason", "Reason", "Why it needs no action, e.g. already handled by phone",
-        "Dismiss", typed),
-    );
-  }
-  return h("div", { class: "actions" }, children);
+  if (!holder) return h("div", { class: "claim-state" }, h("button", { type: "button", class: "claim", onclick: () => claim(task) }, "Claim"));
+  const mine = holder === state.agent;
+  return h("div", { class: "claim-state" },
+    h("p", { class: `claimed-by${mine ? " mine" : ""}` }, mine ? "You have this task" : ["Claimed by ", h("strong", {}, holder)]));
+}
+
+function closeForms(task, typed) {
+  return h("div", { class: "actions" },
+    closeForm(task, "complete", "outcome", "Outcome", "What was done, e.g. customer confirmed the purchase",
+      "Complete", typed),
+    closeForm(task, "dismiss", "reason", "Reason", "Why no action is needed, e.g. handled by phone",
+      "Dismiss", typed));
 }
 
 function closeForm(task, verb, field, label, placeholder, button, typed) {
@@ -461,9 +510,12 @@ async function claim(task) {
   } catch (error) {
     notice(error.status === 409 ? `Already claimed by ${error.body.claimed_by}.` : `Could not claim: ${error.message}`);
   }
+  state.open.add(task.task_id); // the claimed task opens in full, with its outcome field
   await scheduleRefresh();
+  const card = state.cards.get(task.task_id);
+  if (card) toggle(card, task.task_id, true);
   // keep the keyboard where the work is: on the outcome field of the claimed task
-  state.cards.get(task.task_id)?.querySelector("input")?.focus();
+  card?.querySelector("input")?.focus();
 }
 
 async function close(task, verb, field, value) {

@@ -151,6 +151,14 @@ async def test_tasks_arrive_most_urgent_first_and_a_more_urgent_one_jumps_above(
     std = card(page, "C-std")
     await expect(std.locator("h3")).to_contain_text("Verify card activity")
     await expect(std.locator(".reason")).to_contain_text("from the customer's check-in 90 min earlier")
+    # one compact row until it is opened; then the whole card
+    await expect(std.locator(".task-detail")).to_be_hidden()
+    assert (await std.bounding_box())["height"] < 90
+    await std.get_by_role("button", name=re.compile("Verify card activity")).click()
+    await expect(std.locator(".task-detail")).to_be_visible()
+    await expect(std.get_by_role("button", name=re.compile("Verify card activity"))).to_have_attribute(
+        "aria-expanded", "true"
+    )
     await expect(std.locator(".evidence li")).to_have_count(2)
     await expect(std.locator(".evidence")).to_contain_text("Card approved: EUR 99.00 at Shop")
     await expect(std.locator(".context-card")).to_contain_text("Standard")
@@ -300,6 +308,15 @@ async def test_the_desktop_on_a_laptop_and_a_tablet(
     await expect(laptop.locator("li.task")).to_have_count(1)
     await laptop.get_by_role("button", name="All queues").click()
     await expect(laptop.locator("li.task")).to_have_count(8)
+    # a compact list: the whole queue fits on a 1280x900 screen without scrolling
+    last = await laptop.locator("li.task").nth(7).bounding_box()
+    assert last is not None and last["y"] + last["height"] <= 900, last
+    missed = card(laptop, "C-4004").filter(has_text="Rebook the LHR")
+    await expect(missed.locator(".deadline-for")).to_have_text("when BA548 leaves LHR")  # which flight is due
+    fraud = card(laptop, "C-1001")
+    await fraud.get_by_role("button", name=re.compile("Verify card activity")).click()
+    await expect(fraud.locator(".context-card")).to_contain_text("Lifetime value")
+    await expect(fraud.locator(".context-card")).to_contain_text("USD 18,250.00")
     await laptop.screenshot(path=screenshots / "desktop.png")
 
     tablet = await open_desktop(base_url, "lead-1", viewport={"width": 768, "height": 1024}, has_touch=True)
@@ -310,6 +327,25 @@ async def test_the_desktop_on_a_laptop_and_a_tablet(
         ".length"
     )
     assert unlabelled == 0
+    # claiming opens the card; neither the status line nor the forms crowd the page
+    top_before = (await tablet.locator("li.task").first.bounding_box())["y"]
+    service = card(tablet, "C-3003").filter(has_text="Take ownership of critical case")
+    await service.get_by_role("button", name="Claim").click()
+    await expect(tablet.locator("#notice")).to_contain_text("You claimed")
+    assert (await tablet.locator("li.task").first.bounding_box())["y"] == top_before  # the list stays put
+    for field in ("Outcome", "Reason"):
+        cut = await service.get_by_label(field).evaluate(
+            """input => {
+                const style = getComputedStyle(input);
+                const measure = document.createElement("canvas").getContext("2d");
+                measure.font = style.font;
+                const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+                return measure.measureText(input.placeholder).width > room;
+            }"""
+        )
+        assert not cut, f"the {field} placeholder is cut off"
+    await expect(service.locator(".context-card")).to_contain_text("USD 22,000.00")
+    await service.scroll_into_view_if_needed()
     await tablet.screenshot(path=screenshots / "desktop-tablet.png")
 
 
@@ -330,5 +366,9 @@ async def test_an_update_to_a_task_keeps_what_the_agent_is_typing(
     await store.client.aclose()
     await expect(card(page, "C-typing").locator(".reason")).to_contain_text("a second card payment")
     await expect(card(page, "C-typing").locator("[data-testid=priority]")).to_have_text("80")
+    # a task that moves up is said and marked, like a new one
+    await expect(page.locator("#notice")).to_contain_text("Priority up: “")
+    await expect(page.locator("#notice")).to_contain_text("is now 80 (was 50), position 1.")
+    await expect(card(page, "C-typing").locator(".raised-badge")).to_be_visible()
     await expect(outcome).to_have_value("called, customer")
     await expect(outcome).to_be_focused()

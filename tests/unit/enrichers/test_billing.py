@@ -30,16 +30,22 @@ def test_low_balance_without_a_debit_is_no_signal() -> None:
     assert balance_shortfall(event, joined(event), CONFIG) == []
 
 
-def failure(at: str, amount: float = 50.0):
+def failure(at: str, amount: float = 50.0, currency: str = "USD"):
     return make_event(
-        "billing.payment_failed", {"amount": amount, "currency": "USD", "reason": "insufficient_funds"}, at=at
+        "billing.payment_failed", {"amount": amount, "currency": currency, "reason": "insufficient_funds"}, at=at
     )
 
 
 def test_repeated_payment_failures_are_counted_within_the_window() -> None:
     events = [failure("2026-01-01T00:00:00Z"), failure("2026-03-01T00:00:00Z"), failure("2026-03-02T00:00:00Z", 25)]
     [signal] = payment_failures(events[-1], joined(*events), CONFIG)
-    assert (signal.count, signal.total_amount) == (2, 75.0)  # January is outside the 30 days
+    assert (signal.count, signal.total_amount, signal.currency) == (2, 75.0, "USD")  # January is outside the 30 days
+
+
+def test_the_total_of_payment_failures_never_adds_two_currencies() -> None:
+    events = [failure("2026-03-01T00:00:00Z", 40, "EUR"), failure("2026-03-02T00:00:00Z", 25)]
+    [signal] = payment_failures(events[-1], joined(*events), CONFIG)
+    assert (signal.count, signal.total_amount, signal.currency) == (1, 25.0, "USD")
 
 
 def test_decline_burst_counts_declines_in_the_last_day() -> None:

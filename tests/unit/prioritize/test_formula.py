@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ctxi.enrichers.signals import BalanceShortfall, FlightDisruption
-from ctxi.prioritize.deadlines import due_by
+from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import PriorityWeights, priority, priority_band
 from ctxi.schemas.events import Tier
 
@@ -93,6 +93,8 @@ def test_deadlines_come_from_the_signals() -> None:
         flight="BA178",
         status="delayed",
         delay_minutes=120,
+        connecting_flight="BA548",
+        connection_airport="LHR",
         next_departure_at=datetime(2026, 3, 4, 11, 10, tzinfo=UTC),
     )
     debit = BalanceShortfall(
@@ -104,8 +106,9 @@ def test_deadlines_come_from_the_signals() -> None:
         days_until_due=1,
         shortfall=890.0,
     )
-    assert due_by([flight, debit]) == datetime(2026, 3, 3, tzinfo=UTC)
-    assert due_by([]) is None
+    assert deadline([flight, debit]) == (datetime(2026, 3, 3, tzinfo=UTC), "the Rent debit is taken")
+    assert deadline([flight]) == (datetime(2026, 3, 4, 11, 10, tzinfo=UTC), "BA548 leaves LHR")
+    assert deadline([]) is None
 
 
 @pytest.mark.parametrize(
