@@ -78,7 +78,7 @@ async def decide_send_store(record: EventT) -> Awaitable[None] | None:
         return None
     for stage, seconds in output.timings.items():
         STAGE_SECONDS.labels(stage).observe(seconds)
-    for rule_id, version in output.failed_rules:
+    for rule_id, version, _ in output.failed_rules:  # each is logged by the rule set, with its message
         RULES_FAILED.labels(rule_id, str(version)).inc()
     deliveries = [await topic.send(key=key, value=value) for topic, key, value in outgoing]
     for decision in output.decisions:

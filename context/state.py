@@ -46,6 +46,7 @@ class Profile(BaseModel):
     tier: Tier
     lifetime_value: float
     currency: str | None = None
+    attributes: dict[str, str | bool | int | float | None] = {}  # the profile's extra fields, for rules
     home_location: Location | None = None
     nps: int | None = None
     csat: int | None = None

@@ -16,7 +16,7 @@ import orjson
 import typer
 
 from ctxi.devstack import DevStack, DevStackError
-from ctxi.ingest import read_jsonl
+from ctxi.ingest import read_jsonl, unknown_fields
 from ctxi.schemas import EVENT_ADAPTER, EVENT_TYPES, SOURCES, DeadLetter, Task
 from ctxi.streams.settings import get_settings
 from ctxi.streams.topics import catalogue, ensure_topics
@@ -519,17 +519,28 @@ def schemas_export(directory: Annotated[Path, typer.Argument(help="Where to writ
 
 @events_app.command("check")
 def events_check(files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Validate event files; print `file:line: reason` for each rejected line; exit 1 if any."""
+    """Validate event files; print `file:line: reason` for each rejected line; exit 1 if any.
+
+    Fields the contract does not know are named too (`file:line: payload.x: ...`): events
+    keep flowing without them; send them in `payload.attributes` for rules to read them.
+    """
     counts: Counter[str] = Counter()
     window = get_settings().event_time
     for path in files:
-        for _, _, outcome in read_jsonl(path, window):
+        for origin, raw, outcome in read_jsonl(path, window):
             if isinstance(outcome, DeadLetter):
                 counts["rejected"] += 1
                 typer.echo(f"{outcome.origin}: {outcome.reason}")
-            else:
-                counts["valid"] += 1
-    _err(f"{counts['valid']} valid, {counts['rejected']} rejected")
+                continue
+            counts["valid"] += 1
+            for field_path in unknown_fields(orjson.loads(raw), outcome):
+                counts["unknown"] += 1
+                typer.echo(
+                    f"{origin}: {field_path}: not in the {outcome.type} contract, ignored "
+                    "(send it in payload.attributes for rules to read it)"
+                )
+    unknown = f"; {counts['unknown']} unknown field(s) ignored" if counts["unknown"] else ""
+    _err(f"{counts['valid']} valid, {counts['rejected']} rejected{unknown}")
     if counts["rejected"]:
         raise typer.Exit(1)
 

@@ -76,7 +76,7 @@ class Output:
     forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     closures: list[TaskClosure] = field(default_factory=list)
-    failed_rules: list[tuple[str, int]] = field(default_factory=list)  # (rule id, version) that raised
+    failed_rules: list[tuple[str, int, str]] = field(default_factory=list)  # (rule id, version, message)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
 
     @property
@@ -217,7 +217,7 @@ class Engine:
             decisions = outcomes.decisions
             closures = [closure.closure for closure in outcomes.closures]
             self.counts["rules_evaluated"] += outcomes.evaluated
-            failed = [compiled.key for compiled, _ in outcomes.errors]
+            failed = [(*compiled.key, message) for compiled, message in outcomes.errors]
             self.counts["rules_failed"] += len(failed)
             self.counts["rules_suppressed"] += len(outcomes.suppressed)
             self.fired.update(decision.rule.key for decision in decisions)

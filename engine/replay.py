@@ -41,6 +41,8 @@ class ReplaySummary:
     fired: Counter[tuple[str, int]] = field(default_factory=Counter)
     shadow_fired: Counter[tuple[str, int]] = field(default_factory=Counter)
     samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    rule_failures: Counter[tuple[str, int]] = field(default_factory=Counter)
+    failure_samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     seconds: float = 0.0
     contexts: dict[str, CustomerContext] = field(default_factory=dict)
 
@@ -51,6 +53,7 @@ class ReplaySummary:
             f"replayed {self.events} events for {len(self.contexts)} customers "
             f"in {self.seconds:.2f}s ({rate:,.0f} events/s)",
             f"rejected lines: {self.rejected}; failed in the engine: {self.failed}; "
+            f"rule failures: {sum(self.rule_failures.values())}; "
             f"duplicates: {self.outcomes['duplicate']}; "
             f"late: {self.outcomes['late']}; fleet events fanned out: {self.outcomes['fanned_out']}",
             f"published {self.published} enriched events; signals: {signals}",
@@ -61,12 +64,14 @@ class ReplaySummary:
     def rule_report(self) -> list[str]:
         """Per rule: how often it fired (shadow rules apart) and sample task titles: the backtest."""
         lines = []
-        for key in sorted(set(self.fired) | set(self.shadow_fired)):
+        for key in sorted(set(self.fired) | set(self.shadow_fired) | set(self.rule_failures)):
             rule_id, version = key
             shadow = " (shadow: not sent to desktops)" if key in self.shadow_fired else ""
             count = self.fired[key] + self.shadow_fired[key]
-            lines.append(f"rule {rule_id} v{version}: fired {count} time(s){shadow}")
+            failed = f"; FAILED {self.rule_failures[key]} time(s)" if key in self.rule_failures else ""
+            lines.append(f"rule {rule_id} v{version}: fired {count} time(s){shadow}{failed}")
             lines += [f"    e.g. {title}" for title in self.samples.get(key, [])]
+            lines += [f"    failed: {message}" for message in self.failure_samples.get(key, [])]
         return lines
 
 
@@ -120,6 +125,11 @@ def replay(
                 summary.published += 1
                 summary.signals.update(signal.kind for signal in output.enriched.signals)
                 publish(output.enriched)
+            for rule_id, version, message in output.failed_rules:
+                summary.rule_failures[(rule_id, version)] += 1
+                failures = summary.failure_samples.setdefault((rule_id, version), [])
+                if len(failures) < 3 and message not in failures:
+                    failures.append(message)
             summary.closures += len(output.closures)
             if close is not None:
                 for closure in output.closures:

@@ -84,6 +84,33 @@ def validate_event(
     return event
 
 
+def unknown_fields(document: object, event: BaseModel) -> list[str]:
+    """The fields of a valid event's JSON the contract does not know, as dotted paths.
+
+    Payloads ignore them (a source may add data without being dead-lettered), so
+    ``ctxi events check`` names them: rules can only read what arrives in ``payload.attributes``.
+    """
+    return list(_unknown(document, event, ""))
+
+
+def _unknown(document: object, model: BaseModel, path: str):
+    if not isinstance(document, dict):
+        return
+    fields = type(model).model_fields
+    for key, value in document.items():
+        where = f"{path}{key}"
+        if key not in fields:
+            yield where
+            continue
+        known = getattr(model, key)
+        if isinstance(known, BaseModel):
+            yield from _unknown(value, known, f"{where}.")
+        elif isinstance(known, list | tuple) and isinstance(value, list):
+            for index, (item, raw) in enumerate(zip(known, value, strict=False)):
+                if isinstance(item, BaseModel):
+                    yield from _unknown(raw, item, f"{where}.{index}.")
+
+
 def processing_failure(raw: bytes, origin: Origin, error: Exception, *, now: datetime | None = None) -> DeadLetter:
     """A valid event the engine failed on (a bug, not bad input): kept, with the error, for a replay."""
     message = f"processing failed: {type(error).__name__}: {error}"

@@ -19,7 +19,7 @@ from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
 from ctxi.rules.loader import CompiledRule, LoadedPacks
-from ctxi.rules.model import Severity
+from ctxi.rules.model import Severity, TaskTemplate
 from ctxi.rules.sandbox import render
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.common import Location
@@ -104,10 +104,11 @@ class RuleSet:
                 if fired and compiled.rule.then is not None:
                     task = _task(compiled, event, context, signals, variables.all(), cel_context, config)
             except Exception as exc:  # a condition can fail on data (a null where a number was expected)
+                message = failure_message(exc)
                 logger.warning(
-                    "rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version, event.event_id, exc
+                    "rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version, event.event_id, message
                 )
-                outcomes.errors.append((compiled, str(exc)))
+                outcomes.errors.append((compiled, message))
                 continue
             if fired and compiled.rule.supersedes and compiled.rule.mode == "active":
                 reason = f"superseded by {compiled.rule.id} v{compiled.rule.version} on {event.type} {event.event_id}"
@@ -129,7 +130,38 @@ class RuleSet:
             if compiled.rule.mode == "active":
                 task = _within_cooldown(compiled, task, context, at)
             outcomes.decisions.append(Decision(compiled, task))
+        if outcomes.closures:
+            _supersede_same_event(outcomes)
         return outcomes
+
+
+def _supersede_same_event(outcomes: RuleOutcomes) -> None:
+    """A closure also stops the tasks this same event raised, whichever pack (or order) raised
+    them: the closing rule's own tasks stay."""
+    kept = []
+    for decision in outcomes.decisions:
+        closing = next(
+            (
+                c.rule
+                for c in outcomes.closures
+                if decision.task.action in c.closure.actions and c.rule is not decision.rule
+            ),
+            None,
+        )
+        if closing is None:
+            kept.append(decision)
+        else:
+            outcomes.suppressed.append(
+                (decision.rule, f"superseded by {closing.rule.id} v{closing.rule.version} on the same event")
+            )
+    outcomes.decisions = kept
+
+
+def failure_message(exc: Exception) -> str:
+    """What a rule failure says: CEL and Jinja report a missing key as the bare key."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no field {exc.args[0]!r} in the data the rule read"
+    return str(exc) or type(exc).__name__
 
 
 class RuleVariables:
@@ -249,7 +281,7 @@ def _task(
         rule_id=rule.id,
         rule_version=rule.version,
         created_at=event.occurred_at,
-        not_before=_not_before(then.severity, context, event.occurred_at, config),
+        not_before=_not_before(then, context, event.occurred_at, config),
         expires_at=event.occurred_at + then.expires_in,
         channel=then.channel or (context.profile.preferred_channel if context.profile else None),
         context=context_card(context),
@@ -257,18 +289,20 @@ def _task(
     )
 
 
-def _not_before(severity: Severity, context: CustomerContext, at: datetime, config: EngineConfig) -> datetime | None:
+def _not_before(then: TaskTemplate, context: CustomerContext, at: datetime, config: EngineConfig) -> datetime | None:
     """Defer a non-urgent task while its customer is on a phone: better done on a large screen.
 
-    Critical tasks (fraud, a missed connection) are never deferred.
+    Critical tasks (a missed connection) and rules with ``defer: never`` (all of fraud) are never deferred.
     """
+    if then.severity is Severity.CRITICAL or then.defer == "never":
+        return None
     device = context.customer_device
     on_phone = (
         device is not None
         and device.device_type is DeviceType.PHONE
         and timedelta(0) <= at - device.seen_at <= timedelta(minutes=config.on_phone_minutes)
     )
-    if on_phone and severity is not Severity.CRITICAL:
+    if on_phone:
         return at + timedelta(hours=config.phone_defer_hours)
     return None
 

@@ -7,15 +7,16 @@ compiled in Jinja's sandbox and checked for unknown names.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import cel
 from jinja2 import TemplateSyntaxError, meta
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML, events
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -138,7 +139,13 @@ def _load_pack(
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
             path = ".".join(str(part) for part in error["loc"])
-            errors.append(f"{name}:{_line(document, error['loc'])}: {path}: {error['msg']}")
+            message = error["msg"]
+            if error["type"] == "extra_forbidden" and (allowed := allowed_keys(Pack, error["loc"][:-1])):
+                key = str(error["loc"][-1])
+                near = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                message = f"unknown key {key!r}; {hint}allowed here: {', '.join(allowed)}"
+            errors.append(f"{name}:{_line(document, error['loc'])}: {path}: {message}")
         return None
     before = len(errors)
     compiled = []
@@ -149,6 +156,33 @@ def _load_pack(
         if compiled_rule is not None:
             compiled.append(compiled_rule)
     return (pack, compiled) if len(errors) == before else None
+
+
+def allowed_keys(model: type[BaseModel], location: tuple[Any, ...]) -> list[str]:
+    """The keys the model found at ``location`` (field names and list indexes) accepts."""
+    current: Any = model
+    for part in location:
+        if isinstance(part, int):
+            continue  # an item of the list whose type was unwrapped below
+        field_info = current.model_fields.get(part) if _is_model(current) else None
+        if field_info is None:
+            return []
+        current = next((t for t in _inner_types(field_info.annotation) if _is_model(t)), None)
+    return list(current.model_fields) if _is_model(current) else []
+
+
+def _inner_types(annotation: Any) -> list[Any]:
+    """``list[Rule] | None`` -> [list[Rule], Rule, None, ...]: every type it is made of."""
+    found, todo = [], [annotation]
+    while todo:
+        item = todo.pop()
+        found.append(item)
+        todo += list(get_args(item))
+    return found
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def _expanded_nodes(text: str) -> int:

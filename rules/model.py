@@ -52,6 +52,11 @@ class TaskTemplate(BaseModel):
     cooldown: Duration = timedelta(0)
     dedup_key: str = "{{ customer.customer_id }}"
     channel: ContactChannel | None = None
+    defer: Literal["while_on_phone", "never"] = Field(
+        "while_on_phone",
+        description="'while_on_phone': a task below critical for a customer on a phone waits "
+        "(CTXI_ENGINE__PHONE_DEFER_HOURS) for a large screen; 'never': it goes out at once.",
+    )
 
 
 class Rule(BaseModel):
@@ -77,10 +82,44 @@ class Rule(BaseModel):
 
 
 class Expectation(BaseModel):
+    """A task a pack test expects; every field left out matches anything."""
+
     model_config = RULE_CONFIG
     queue: str
     action: str
     customer_id: str | None = None
+    priority_at_least: Annotated[int, Field(ge=0, le=100)] | None = None
+    priority_at_most: Annotated[int, Field(ge=0, le=100)] | None = None
+    deferred: bool | None = Field(None, description="true: not_before is set (held back); false: it goes out at once.")
+    channel: ContactChannel | None = None
+    evidence: list[str] | None = Field(None, description="event_ids the task's evidence must include.")
+
+    def matches(self, task: Any) -> bool:
+        return (
+            (task.queue, task.action) == (self.queue, self.action)
+            and self.customer_id in (None, task.customer_id)
+            and (self.priority_at_least is None or task.priority >= self.priority_at_least)
+            and (self.priority_at_most is None or task.priority <= self.priority_at_most)
+            and (self.deferred is None or (task.not_before is not None) == self.deferred)
+            and self.channel in (None, task.channel)
+            and (self.evidence is None or set(self.evidence) <= set(task.evidence))
+        )
+
+    def describe(self) -> str:
+        parts = [f"{self.queue}/{self.action}"]
+        if self.customer_id:
+            parts.append(f"for {self.customer_id}")
+        if self.priority_at_least is not None:
+            parts.append(f"priority >= {self.priority_at_least}")
+        if self.priority_at_most is not None:
+            parts.append(f"priority <= {self.priority_at_most}")
+        if self.deferred is not None:
+            parts.append("deferred" if self.deferred else "not deferred")
+        if self.channel:
+            parts.append(f"by {self.channel}")
+        if self.evidence:
+            parts.append(f"evidence {', '.join(self.evidence)}")
+        return " ".join(parts)
 
 
 class RuleTest(BaseModel):

@@ -16,6 +16,7 @@ from ctxi.rules.loader import LoadedPacks
 from ctxi.rules.model import Pack, RuleTest
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.schemas.events import Event
+from ctxi.schemas.task import Task
 
 
 @dataclass(frozen=True)
@@ -50,20 +51,36 @@ def _run(pack: Pack, test: RuleTest, rules: RuleSet, config: EngineConfig) -> Pa
     contexts: dict[str, CustomerContext] = {}
     index: dict[str, FleetIndex] = {}
     engine = Engine(config, contexts, index, rules=rules)
-    got: list[tuple[str, str, str]] = []
+    # an update inside the cool-down (same task_id, next revision) is the same task: keep its latest
+    got: dict[str, Task] = {}
     pending: list[Event | FleetIndexEntry] = sorted(events, key=lambda event: event.occurred_at)
     while pending:
         output = engine.handle(pending.pop(0))
         pending[:0] = output.forwards
         # a shadow rule decides as it would live; only where its task goes differs
-        got += [(d.task.queue, d.task.action, d.task.customer_id) for d in output.decisions]
-    expected = [(e.queue, e.action, e.customer_id) for e in test.expect]
-    matched = sorted((q, a) for q, a, _ in got) == sorted((q, a) for q, a, _ in expected) and all(
-        any((q, a) == (gq, ga) and (c is None or c == gc) for gq, ga, gc in got) for q, a, c in expected
-    )
-    detail = "ok" if matched else f"expected {_show(expected)}, got {_show(got)}"
-    return PackTestResult(pack.pack, test.name, matched, detail)
+        got.update((d.task.task_id, d.task) for d in output.decisions)
+    unmatched = list(got.values())
+    missing = []
+    # the most specific expectations first, so a loose one never takes the task a strict one needs
+    for expectation in sorted(test.expect, key=lambda e: -len(e.model_dump(exclude_none=True))):
+        match = next((task for task in unmatched if expectation.matches(task)), None)
+        if match is None:
+            missing.append(expectation.describe())
+        else:
+            unmatched.remove(match)
+    if not missing and not unmatched:
+        return PackTestResult(pack.pack, test.name, True, "ok")
+    problems = [f"no task {what}" for what in missing] + [f"unexpected {_show(task)}" for task in unmatched]
+    tasks = ", ".join(_show(task) for task in got.values()) or "no task"
+    return PackTestResult(pack.pack, test.name, False, f"{'; '.join(problems)} (got: {tasks})")
 
 
-def _show(tasks: list[tuple[str, str, str | None]]) -> str:
-    return "no task" if not tasks else ", ".join(f"{q}/{a}" + (f" for {c}" if c else "") for q, a, c in tasks)
+def _show(task: Task) -> str:
+    facts = [f"priority {task.priority}"]
+    if task.not_before is not None:
+        facts.append(f"deferred to {task.not_before.isoformat()}")
+    if task.channel:
+        facts.append(f"by {task.channel}")
+    if task.revision > 1:
+        facts.append(f"revision {task.revision}")
+    return f"{task.queue}/{task.action} for {task.customer_id} ({', '.join(facts)})"

@@ -39,6 +39,20 @@ Sentiment = Annotated[float, Field(ge=-1.0, le=1.0)]
 Money = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
 Balance = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]  # may be negative: an overdrawn account
 
+# Fields a source system sends before the contract knows them: rules read them as
+# ``event.payload.attributes.<key>``. Scalars only, bounded, so they cost what a field costs.
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_LENGTH = 1_000
+AttributeKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+AttributeValue = (
+    Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE_LENGTH)]
+    | bool
+    | Annotated[int, Field(ge=-MAX_INT64, le=MAX_INT64)]
+    | Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+    | None
+)
+Attributes = Annotated[dict[AttributeKey, AttributeValue], Field(max_length=MAX_ATTRIBUTES)]
+
 
 # A timestamp with an explicit UTC offset (a naive one is rejected), in years the engine
 # can add its windows to without leaving the calendar. How far an event's own time may

@@ -18,8 +18,10 @@ from typing import Annotated, Literal, Union, get_args
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from ctxi.schemas.common import (
+    MAX_ATTRIBUTES,
     MAX_INT64,
     AirportCode,
+    Attributes,
     Balance,
     CurrencyCode,
     FlightNumber,
@@ -109,8 +111,17 @@ class SessionChannel(StrEnum):
 # --- payloads ------------------------------------------------------------------------
 
 
-class CustomerProfile(BaseModel):
+class Payload(BaseModel):
+    """What every event's payload has: fields the contract does not know yet go in ``attributes``."""
+
     model_config = PAYLOAD_CONFIG
+    attributes: Attributes = Field(
+        default_factory=dict,
+        description=f"Up to {MAX_ATTRIBUTES} extra fields (name: string, number, boolean or null) rules can read.",
+    )
+
+
+class CustomerProfile(Payload):
     tier: Tier
     lifetime_value: Money
     currency: CurrencyCode | None = None  # of lifetime_value
@@ -120,29 +131,26 @@ class CustomerProfile(BaseModel):
     preferred_channel: ContactChannel | None = None
 
 
-class CaseOpened(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class CaseOpened(Payload):
     case_id: Identifier
     subject: NonBlankText
     severity: CaseSeverity
     channel: NonEmptyStr
 
 
-class CaseClosed(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class CaseClosed(Payload):
     case_id: Identifier
     resolution: Text | None = None
 
 
-class Interaction(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class Interaction(Payload):
     channel: NonEmptyStr
+    case_id: Identifier | None = None  # the open case the contact is about
     sentiment: Sentiment | None = None
     summary: Text | None = None
 
 
-class CardTransaction(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class CardTransaction(Payload):
     transaction_id: Identifier
     amount: Money
     currency: CurrencyCode
@@ -152,8 +160,7 @@ class CardTransaction(BaseModel):
     status: TransactionStatus
 
 
-class PaymentFailed(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class PaymentFailed(Payload):
     amount: Money
     currency: CurrencyCode
     reason: NonEmptyStr
@@ -167,30 +174,26 @@ class UpcomingDebit(BaseModel):
     payee: NonEmptyStr
 
 
-class BalanceLow(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class BalanceLow(Payload):
     balance: Balance
     currency: CurrencyCode
     upcoming_debit: UpcomingDebit | None = None
 
 
-class DisputeOpened(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class DisputeOpened(Payload):
     transaction_id: Identifier
     amount: Money
     currency: CurrencyCode | None = None
     reason: NonEmptyStr
 
 
-class Checkin(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class Checkin(Payload):
     network: NonEmptyStr
     location: Location
     place_name: NonEmptyStr | None = None
 
 
-class Post(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class Post(Payload):
     network: NonEmptyStr
     post_id: Identifier
     text: Text
@@ -216,8 +219,7 @@ class FlightSegment(BaseModel):
         return self
 
 
-class Booking(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class Booking(Payload):
     booking_id: Identifier
     segments: Annotated[list[FlightSegment], Field(min_length=1, max_length=MAX_SEGMENTS)]
 
@@ -231,8 +233,7 @@ class Booking(BaseModel):
         return self
 
 
-class FlightStatus(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class FlightStatus(Payload):
     flight: FlightNumber
     scheduled_departure: Timestamp
     status: FlightStatusCode
@@ -240,8 +241,7 @@ class FlightStatus(BaseModel):
     estimated_departure: Timestamp | None = None
 
 
-class WeatherAlert(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class WeatherAlert(Payload):
     airport: AirportCode | None = None
     location: Location | None = None
     severity: WeatherSeverity
@@ -258,8 +258,7 @@ class WeatherAlert(BaseModel):
         return self
 
 
-class Session(BaseModel):
-    model_config = PAYLOAD_CONFIG
+class Session(Payload):
     actor: Actor
     actor_id: Identifier | None = None
     user_agent: Text | None = None

@@ -92,3 +92,39 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_events_check_names_the_fields_the_contract_does_not_know(tmp_path: Path) -> None:
+    """They used to vanish silently: now named, the events still valid, attributes read as sent."""
+    interaction = {
+        "event_id": "i1",
+        "type": "crm.interaction",
+        "customer_id": "C-1",
+        "occurred_at": "2026-03-01T10:00:00Z",
+        "payload": {"channel": "phone", "case_id": "CASE-1", "topic": "refund", "attributes": {"wait_s": 340}},
+    }
+    segment = {
+        "flight": "BA1",
+        "origin": "JFK",
+        "destination": "LHR",
+        "departs_at": "2026-03-02T10:00:00Z",
+        "arrives_at": "2026-03-02T18:00:00Z",
+        "seat": "12A",
+    }
+    booking = {
+        **interaction,
+        "event_id": "b1",
+        "type": "travel.booking",
+        "payload": {"booking_id": "P", "segments": [segment]},
+    }
+    path = tmp_path / "new-fields.jsonl"
+    path.write_bytes(orjson.dumps(interaction) + b"\n" + orjson.dumps(booking) + b"\n")
+    result = runner.invoke(app, ["events", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert (
+        f"{path}:1: payload.topic: not in the crm.interaction contract, ignored "
+        "(send it in payload.attributes for rules to read it)"
+    ) in lines
+    assert any(line.startswith(f"{path}:2: payload.segments.0.seat: not in the travel.booking") for line in lines)
+    assert "2 valid, 0 rejected; 2 unknown field(s) ignored" in result.output

@@ -101,7 +101,7 @@ def test_cli_replay_writes_jsonl_dead_letters_and_a_summary(tmp_path: Path) -> N
     assert records == run()[0]
     assert len(letters.read_bytes().splitlines()) == 2
     assert "replayed 30 events for 8 customers" in result.output
-    assert "rejected lines: 2; failed in the engine: 0; duplicates: 1" in result.output
+    assert "rejected lines: 2; failed in the engine: 0; rule failures: 0; duplicates: 1" in result.output
 
 
 def test_cli_replay_rejects_a_missing_file(tmp_path: Path) -> None:

@@ -183,6 +183,11 @@ rules:
 """)
     decisions, summary = run(rules_dir)
     assert summary.outcomes["rules_failed"] == 1  # C-2002's profile has no NPS: null > 5 has no meaning
+    # the summary says so, per rule, with the message
+    report = summary.lines()
+    assert "rule failures: 1;" in report[1]
+    assert "rule odd.nps v1: fired 3 time(s); FAILED 1 time(s)" in report
+    assert any(line.startswith("    failed: ") for line in report)
     # the other profiles were evaluated: NPS 9, 6 and 8 fire, NPS 3 does not
     assert sorted(d.task.customer_id for d in decisions) == ["C-1001", "C-1002", "C-4004"]
 
@@ -233,3 +238,40 @@ def test_a_new_booking_supersedes_the_rebooking_task(tmp_path: Path) -> None:
     assert last.customer_id == "C-4004"
     assert last.actions == ["rebook_connection", "rebook_cancelled_flight"]
     assert last.reason == "superseded by travel.rebooked v1 on travel.booking sc-050"
+
+
+def test_supersedes_also_stops_a_task_another_pack_raises_on_the_same_event(tmp_path: Path) -> None:
+    """Service's "call back" and a combined rule of another pack fire on the same post: only the combined task."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "a_service.yaml").write_text("""\
+pack: service
+owner: me
+rules:
+  - id: service.call_back
+    version: 1
+    owner: me
+    description: any post
+    on: [social.post]
+    when: "true"
+    then: {queue: service, action: call_back, title: t, reason: r, steps: [s], severity: low, expires_in: 1h}
+""")
+    (rules_dir / "b_combined.yaml").write_text("""\
+pack: combined
+owner: me
+rules:
+  - id: combined.post_after_failures
+    version: 1
+    owner: me
+    description: one combined task instead of the call-back
+    on: [social.post]
+    when: "true"
+    then: {queue: service, action: combined_call, title: t, reason: r, steps: [s], severity: high, expires_in: 1h}
+    supersedes: [call_back]
+""")
+    for order in ("b_combined.yaml", "a_service.yaml"):  # whichever pack comes first
+        decisions, summary = run(rules_dir)
+        actions = {d.task.action for d in decisions}
+        assert actions == {"combined_call"}, order
+        assert summary.outcomes["rules_suppressed"] == 2  # the two posts of the scenarios
+        (rules_dir / order).rename(rules_dir / f"z_{order}")

@@ -86,6 +86,11 @@ def test_a_good_pack_loads(tmp_path: Path) -> None:
         ),
         (("    description: A large card payment.\n", ""), ":4: rules.0.description: Field required"),
         (
+            ("      severity: high\n", "      severity: high\n      deferr: never\n"),
+            ":17: rules.0.then.deferr: unknown key 'deferr'; did you mean 'defer'? allowed here: queue, action, "
+            "title, reason, steps, severity, priority, expires_in, cooldown, dedup_key, channel, defer",
+        ),
+        (
             ("      expires_in: 4h", "      expires_in: soon"),
             ":17: rules.0.then.expires_in: Input should be a valid timedelta",
         ),
@@ -132,4 +137,4 @@ def test_cli_check_and_test_pass_on_the_builtin_packs() -> None:
     assert checked.exit_code == 0 and "12 rules in 3 packs: OK" in checked.output
     tested = CliRunner().invoke(app, ["rules", "test", str(BUILTIN_PACKS)])
     assert tested.exit_code == 0, tested.output
-    assert "7 passed, 0 failed" in tested.output
+    assert "9 passed, 0 failed" in tested.output

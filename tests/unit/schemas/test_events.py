@@ -277,3 +277,22 @@ def test_schema_version_defaults_to_one_and_must_be_positive() -> None:
     document = example("social.post")
     document["schema_version"] = 0
     assert "schema_version" in errors_of(document)
+
+
+def test_attributes_carry_bounded_scalars_rules_can_read() -> None:
+    base = {"event_id": "i1", "type": "crm.interaction", "customer_id": "C-1", "occurred_at": "2026-03-01T10:00:00Z"}
+    ok = {"wait_s": 340, "topic": "refund", "vip": True, "score": 0.5, "note": None}
+    event = EVENT_ADAPTER.validate_json(orjson.dumps({**base, "payload": {"channel": "phone", "attributes": ok}}))
+    assert event.payload.attributes == ok and event.payload.case_id is None
+    for attributes, where in [
+        ({"nested": {"a": 1}}, "payload.attributes.nested"),
+        ({"bad key": 1}, "payload.attributes.bad key.[key]"),
+        ({f"k{i}": i for i in range(33)}, "payload.attributes"),
+        ({"text": "x" * 1001}, "payload.attributes.text"),
+    ]:
+        with pytest.raises(ValidationError) as caught:
+            EVENT_ADAPTER.validate_json(
+                orjson.dumps({**base, "payload": {"channel": "phone", "attributes": attributes}})
+            )
+        locations = {".".join(str(p) for p in error["loc"][1:]) for error in caught.value.errors()}
+        assert any(location.startswith(where) for location in locations), (where, locations)
