@@ -23,6 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from ctxi.rules.model import Pack, Rule
 from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_problems, template_problems
+from ctxi.rules.typecheck import cel_references, reference_problems, template_references
 from ctxi.schemas.events import EVENT_TYPES
 
 # What a condition or a template may refer to.
@@ -220,7 +221,8 @@ def _compile(
     for index, event_type in enumerate(rule.on):
         if event_type not in EVENT_TYPES:
             error(("on", index), f"unknown event type {event_type!r} in 'on'")
-    condition = _compile_cel(rule.when, ("when",), "when", error)
+    on_types = [t for t in rule.on if t in EVENT_TYPES]
+    condition = _compile_cel(rule.when, ("when",), "when", error, on_types, rule.when)
     priority = None
     templates: dict[str, Any] = {}
     fields: dict[str, str] = {}
@@ -228,7 +230,7 @@ def _compile(
         if rule.then.queue not in queues:
             error(("then", "queue"), f"unknown queue {rule.then.queue!r}; known queues: {sorted(queues)}")
         if rule.then.priority is not None:
-            priority = _compile_cel(rule.then.priority, ("then", "priority"), "priority", error)
+            priority = _compile_cel(rule.then.priority, ("then", "priority"), "priority", error, on_types, rule.when)
         fields = {"title": rule.then.title, "reason": rule.then.reason, "dedup_key": rule.then.dedup_key}
         fields.update({f"steps.{i}": step for i, step in enumerate(rule.then.steps)})
     for field_name, source_text in fields.items():
@@ -251,6 +253,11 @@ def _compile(
         if unknown:
             error(path, f"unknown variable(s) {unknown} in {field_name}; use {sorted(VARIABLES)}")
             continue
+        guards = f"{rule.when} {source_text}"
+        fields = list(reference_problems(template_references(parsed), on_types, guards, template=True))
+        if fields:
+            error(path, f"{field_name}: {'; '.join(fields)}")
+            continue
         templates[field_name] = TEMPLATES.from_string(source_text)
     if len(errors) != before or condition is None:
         return None
@@ -267,7 +274,7 @@ def _compile(
     )
 
 
-def _compile_cel(source: str, path: tuple[Any, ...], what: str, error: Any) -> Any:
+def _compile_cel(source: str, path: tuple[Any, ...], what: str, error: Any, on_types: list[str], when: str) -> Any:
     problems = list(cel_problems(source))
     if problems:
         error(path, f"'{what}' is too costly: {'; '.join(problems)}")
@@ -281,6 +288,10 @@ def _compile_cel(source: str, path: tuple[Any, ...], what: str, error: Any) -> A
     unknown = sorted(set(program.variables()) - VARIABLES - bound)
     if unknown:
         error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(VARIABLES)}")
+        return None
+    fields = list(reference_problems(cel_references(source), on_types, when))
+    if fields:
+        error(path, f"'{what}': {'; '.join(fields)}")
         return None
     return program
 

@@ -1,0 +1,145 @@
+"""What a rule can read, as types: ``event`` (per event type), ``customer`` and ``signals``.
+
+Built from the pydantic models the engine itself uses (the event contract, the customer
+context, the signal models and which enrichers produce them), so it can never drift from
+what rules see at run time. ``rules/typecheck.py`` checks rule packs against it and
+``ctxi rules reference`` writes it out for analysts (docs/rule-reference.md).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from functools import cache
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from pydantic import BaseModel
+
+from ctxi.context.state import CustomerContext
+from ctxi.enrichers.registry import load_builtin_enrichers, registered
+from ctxi.schemas.events import EVENT_TYPES
+
+# What RuleVariables leaves out of ``customer`` (rules/evaluate.py): bookkeeping, not facts.
+HIDDEN_CUSTOMER_FIELDS = frozenset({"seen", "recent_tasks"})
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The JSON shape of a value as rules see it."""
+
+    kind: Literal["object", "list", "map", "scalar"]
+    name: str  # "number", "string", "timestamp (string)", "Profile", ...
+    fields: dict[str, FieldSpec] = field(default_factory=dict)  # an object's
+    item: Shape | None = None  # a list's items, a map's values
+
+    def describe(self) -> str:
+        if self.kind == "list":
+            return f"list of {self.item.describe() if self.item else 'values'}"
+        if self.kind == "map":
+            return f"map of name to {self.item.describe() if self.item else 'value'}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    shape: Shape
+    nullable: bool  # may be null: reading a field below it needs a guard
+    description: str = ""
+
+
+@cache
+def model_shape(model: type[BaseModel], hidden: frozenset[str] = frozenset()) -> Shape:
+    fields = {}
+    for name, info in model.model_fields.items():
+        if name in hidden:
+            continue
+        shape, nullable = annotation_shape(info.annotation)
+        fields[name] = FieldSpec(shape, nullable, (info.description or "").strip())
+    return Shape("object", model.__name__, fields)
+
+
+def annotation_shape(annotation: Any) -> tuple[Shape, bool]:
+    """The shape of a field's type, and whether it may be null."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is typing.Annotated:
+        return annotation_shape(args[0])
+    if origin in (Union, types.UnionType):
+        members = [arg for arg in args if arg is not type(None)]
+        nullable = len(members) < len(args)
+        if len(members) == 1:
+            return annotation_shape(members[0])[0], nullable
+        shapes = [annotation_shape(member)[0] for member in members]
+        if all(shape.kind == "scalar" for shape in shapes):
+            return Shape("scalar", " or ".join(dict.fromkeys(shape.name for shape in shapes))), nullable
+        return Shape("scalar", "value"), nullable
+    if origin in (list, tuple, set, frozenset, typing.Sequence) or annotation in (list, tuple):
+        item = annotation_shape(args[0])[0] if args else None
+        return Shape("list", "list", item=item), False
+    if origin is dict:
+        return Shape("map", "map", item=annotation_shape(args[1])[0] if len(args) > 1 else None), False
+    if origin is Literal:
+        return Shape("scalar", " or ".join(f'"{arg}"' for arg in args)), False
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return model_shape(annotation), False
+        if issubclass(annotation, Enum):
+            return Shape("scalar", " or ".join(f'"{member.value}"' for member in annotation)), False
+        if issubclass(annotation, bool):
+            return Shape("scalar", "boolean"), False
+        if issubclass(annotation, int | float):
+            return Shape("scalar", "number"), False
+        if issubclass(annotation, datetime):
+            return Shape("scalar", "timestamp (RFC 3339 string)"), False
+        if issubclass(annotation, date):
+            return Shape("scalar", "date (YYYY-MM-DD string)"), False
+        if issubclass(annotation, str):
+            return Shape("scalar", "string"), False
+    return Shape("scalar", "value"), False
+
+
+@cache
+def event_shape(event_type: str) -> Shape:
+    """``event`` for a rule triggered by ``event_type``: the envelope and its payload."""
+    return model_shape(EVENT_TYPES[event_type])
+
+
+@cache
+def customer_shape() -> Shape:
+    return model_shape(CustomerContext, HIDDEN_CUSTOMER_FIELDS)
+
+
+@cache
+def signal_kinds() -> dict[str, tuple[Shape, frozenset[str]]]:
+    """Each signal kind: its shape and the event types whose enrichers can produce it."""
+    load_builtin_enrichers()
+    shapes: dict[str, Shape] = {}
+    produced_for: dict[str, set[str]] = {}
+    for enricher in registered():
+        for model in _models_in(get_type_hints(enricher.function)["return"]):
+            kind = model.model_fields["kind"].default
+            shapes[kind] = model_shape(model)
+            produced_for.setdefault(kind, set()).update(enricher.event_types)
+    return {kind: (shapes[kind], frozenset(produced_for[kind])) for kind in sorted(shapes)}
+
+
+def signals_shape(event_types: frozenset[str]) -> Shape:
+    """``signals`` for a rule triggered by ``event_types``: the kinds their enrichers produce.
+
+    Each kind is there only when its enricher found something: reading one needs a guard
+    (``has(signals.<kind>)``).
+    """
+    fields = {
+        kind: FieldSpec(shape, nullable=True)
+        for kind, (shape, produced_for) in signal_kinds().items()
+        if produced_for & event_types
+    }
+    return Shape("object", "signals", fields)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]

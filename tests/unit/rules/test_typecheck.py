@@ -1,0 +1,147 @@
+"""`ctxi rules check` type-checks what rules read: nothing that passes fails at run time on a missing field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctxi.rules.loader import RulePackError, load_rule_dir
+from ctxi.rules.typecheck import Reference, cel_references
+
+QUEUES = frozenset({"fraud", "travel", "service"})
+
+
+def pack(on: str, when: str, title: str = "Check") -> str:
+    return f"""\
+pack: team
+owner: team@acme.example
+rules:
+  - id: team.rule
+    version: 1
+    owner: team@acme.example
+    description: d
+    on: [{on}]
+    when: '{when}'
+    then:
+      queue: fraud
+      action: check
+      title: "{title}"
+      reason: r
+      steps: [s]
+      severity: high
+      expires_in: 4h
+"""
+
+
+def problems(tmp_path: Path, on: str, when: str, title: str = "Check") -> list[str]:
+    (tmp_path / "team.yaml").write_text(pack(on, when, title))
+    try:
+        load_rule_dir(tmp_path, QUEUES)
+    except RulePackError as error:
+        return [line.split(": team.rule: ", 1)[1] for line in error.errors]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("on", "when", "title", "expected"),
+    [
+        (  # the analyst's example: fails at replay with a bare 'card_transactions' otherwise
+            "billing.card_transaction",
+            "size(customer.card_transactions) >= 4",
+            "Check",
+            "'when': unknown field 'card_transactions' in customer.card_transactions (fields of customer: "
+            "customer_id, watermark, profile,",
+        ),
+        (
+            "billing.payment_failed",
+            "size(customer.payment_failures) >= 2",
+            "Check",
+            "did you mean customer.billing.payment_failures?",
+        ),
+        ("crm.customer_profile", "customer.profle != null", "Check", "did you mean customer.profile?"),
+        (
+            "social.post",
+            "has(signals.payment_failures)",
+            "Check",
+            "signals.payment_failures is never produced for social.post (it comes with billing.payment_failed)",
+        ),
+        (
+            "billing.payment_failed",
+            "signals.payment_failures.count >= 2",
+            "Check",
+            "which a signal is there only when its enricher found something: guard it with "
+            "has(signals.payment_failures) in 'when'",
+        ),
+        (
+            "crm.case_opened",
+            'customer.profile.tier == "gold"',
+            "Check",
+            "reads below customer.profile, which may be null: guard it with customer.profile != null in 'when'",
+        ),
+        (
+            "billing.card_transaction, social.checkin",
+            "event.payload.amount > 500.0",
+            "Check",
+            "event.payload.amount exists for billing.card_transaction but not for social.checkin: guard it with "
+            "has(event.payload.amount) in 'when', or narrow 'on'",
+        ),
+        (
+            "crm.interaction",
+            "event.payload.attributes.wait_s > 300",
+            "Check",
+            "guard it with has(event.payload.attributes.wait_s) in 'when'",
+        ),
+        (
+            "billing.payment_failed",
+            "customer.billing.payment_failures.amount > 5.0",
+            "Check",
+            "customer.billing.payment_failures is a list; read its items with .exists(x, ...)",
+        ),
+        ("billing.payment_failed", "event.payload.amount.cents > 5", "Check", "event.payload.amount is a number"),
+        (  # templates too, at the template's line
+            "billing.payment_failed",
+            "true",
+            "{{ customer.profile.teir }}",
+            "title: unknown field 'teir' in customer.profile.teir; did you mean customer.profile.tier?",
+        ),
+        (
+            "billing.payment_failed",
+            "true",
+            "{{ signals.payment_failures.count }} failures",
+            "title: signals.payment_failures.count reads signals.payment_failures",
+        ),
+    ],
+)
+def test_what_a_rule_reads_is_checked(tmp_path: Path, on: str, when: str, title: str, expected: str) -> None:
+    found = problems(tmp_path, on, when, title)
+    assert len(found) == 1 and expected in found[0], found
+
+
+@pytest.mark.parametrize(
+    ("on", "when", "title"),
+    [
+        ("billing.payment_failed", "has(signals.payment_failures) && signals.payment_failures.count >= 2", "Check"),
+        ("crm.case_opened", 'customer.profile != null && customer.profile.tier == "gold"', "Check"),
+        ("billing.card_transaction, social.checkin", "has(event.payload.amount) && event.payload.amount > 5.0", "C"),
+        ("crm.interaction", "has(event.payload.attributes.wait_s) && event.payload.attributes.wait_s > 300", "C"),
+        ("billing.payment_failed", "customer.billing.payment_failures.exists(f, f.amount > 5.0)", "Check"),
+        ("billing.payment_failed", "size(customer.billing.payment_failures) > 1", "Check"),
+        ("social.post", 'event.payload.text.contains("customer.nothing")', "Check"),  # a string, not a path
+        ("crm.case_opened", "true", "{% if customer.profile %}{{ customer.profile.tier }}{% endif %}"),
+        ("billing.payment_failed", "has(signals.payment_failures)", "{{ signals.payment_failures.count }} failures"),
+        ("social.post", "true", "{{ event.payload.text.upper() }} {{ customer.billing.declines | length }}"),
+        ("billing.card_transaction", "true", "{% for o in customer.observations %}{{ o.city }}{% endfor %}"),
+    ],
+)
+def test_guarded_and_well_formed_reads_pass(tmp_path: Path, on: str, when: str, title: str) -> None:
+    assert problems(tmp_path, on, when, title) == []
+
+
+def test_paths_are_read_from_cel_outside_strings_and_method_calls() -> None:
+    found = cel_references('has(signals.x) && customer.billing.declines.size() > 1 && "event.no" != event.type')
+    assert found == [
+        Reference(("signals", "x"), tested=True),
+        Reference(("customer", "billing", "declines")),
+        Reference(("event", "type")),
+    ]
