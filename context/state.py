@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import (
@@ -109,7 +109,7 @@ class BillingState(BaseModel):
     balance_as_of: datetime | None = None
     upcoming_debit: UpcomingDebit | None = None
     payment_failures: list[PaymentFailure] = []
-    declines: list[datetime] = []
+    declines: list[datetime] = Field([], description="Times of declined card transactions.")
     open_disputes: list[Dispute] = []
 
 
@@ -145,22 +145,22 @@ class CustomerContext(BaseModel):
 
     model_config = STATE_CONFIG
     customer_id: str
-    watermark: datetime | None = None
+    watermark: datetime | None = Field(None, description="The latest event time seen for this customer.")
     profile: Profile | None = None
-    observations: list[Observation] = []
+    observations: list[Observation] = Field([], description="Where the customer was seen, oldest first.")
     open_cases: list[OpenCase] = []
     itineraries: list[Itinerary] = []
-    customer_device: DeviceState | None = None
-    agent_device: DeviceState | None = None
+    customer_device: DeviceState | None = Field(None, description="The latest session of the customer.")
+    agent_device: DeviceState | None = Field(None, description="The latest session of one of our agents.")
     posts: list[PostSummary] = []
     billing: BillingState = BillingState()
-    activity: list[int] = []  # event times in Unix seconds: the behavioural part of engagement
+    activity: list[int] = Field([], description="Event times in Unix seconds (engagement's behavioural part).")
 
-    last_sentiment: float | None = None
+    last_sentiment: float | None = Field(None, description="-1..1, from the latest post or interaction.")
     seen: list[SeenEvent] = []
     recent_tasks: list[RecentTask] = []
     rejections: list[Rejection] = []
-    late_events: int = 0
+    late_events: int = Field(0, description="Events that arrived after later ones of this customer.")
 
     def last_location(self) -> Observation | None:
         return self.observations[-1] if self.observations else None

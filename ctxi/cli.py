@@ -17,6 +17,7 @@ import typer
 
 from ctxi.devstack import DevStack, DevStackError
 from ctxi.ingest import read_jsonl, unknown_fields
+from ctxi.rules.model import Pack
 from ctxi.schemas import EVENT_ADAPTER, EVENT_TYPES, SOURCES, DeadLetter, Task
 from ctxi.streams.settings import get_settings
 from ctxi.streams.topics import catalogue, ensure_topics
@@ -366,6 +367,23 @@ def rules_check(directory: Annotated[Path, typer.Argument(help="A directory of r
     typer.echo(f"{len(rule_set.loaded.rules)} rules in {len(packs)} packs: OK (version {rule_set.version})")
 
 
+@rules_app.command("reference")
+def rules_reference(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write it here (docs/rule-reference.md) instead of stdout.")
+    ] = None,
+) -> None:
+    """Every variable, field and signal a rule can read, with its type and an example (Markdown)."""
+    from ctxi.rules.reference import reference_markdown
+
+    text = reference_markdown()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        _err(f"wrote {out}")
+
+
 @rules_app.command("test")
 def rules_test(directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")]) -> None:
     """Run the test cases the packs carry; exit 1 if any fails."""
@@ -500,12 +518,14 @@ def rules_snooze(
 
 @schemas_app.command("export")
 def schemas_export(directory: Annotated[Path, typer.Argument(help="Where to write the .schema.json files.")]) -> None:
-    """Write JSON Schema files: one per event type, the event envelope union, the task and the dead letter."""
+    """Write JSON Schema files: one per event type, the event envelope union, the task, the dead letter
+    and the rule pack (point an editor's YAML support at rule_pack.schema.json to check packs as you type)."""
     directory.mkdir(parents=True, exist_ok=True)
     documents = {
         "event": EVENT_ADAPTER.json_schema(),
         "task": Task.model_json_schema(),
         "dead_letter": DeadLetter.model_json_schema(),
+        "rule_pack": Pack.model_json_schema(),
         **{event_type: model.model_json_schema() for event_type, model in EVENT_TYPES.items()},
     }
     for name, schema in documents.items():

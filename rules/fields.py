@@ -16,7 +16,7 @@ from enum import Enum
 from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from ctxi.context.state import CustomerContext
 from ctxi.enrichers.registry import load_builtin_enrichers, registered
@@ -82,6 +82,8 @@ def annotation_shape(annotation: Any) -> tuple[Shape, bool]:
         return Shape("map", "map", item=annotation_shape(args[1])[0] if len(args) > 1 else None), False
     if origin is Literal:
         return Shape("scalar", " or ".join(f'"{arg}"' for arg in args)), False
+    if annotation is AwareDatetime:
+        return Shape("scalar", "timestamp (RFC 3339 string)"), False
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return model_shape(annotation), False

@@ -23,11 +23,13 @@ def test_schemas_export_writes_one_schema_per_event_type_plus_envelope_task_and_
     result = runner.invoke(app, ["schemas", "export", str(tmp_path / "schemas")])
     assert result.exit_code == 0, result.output
     written = {path.name for path in (tmp_path / "schemas").iterdir()}
-    expected = {f"{name}.schema.json" for name in [*EVENT_TYPES, "event", "task", "dead_letter"]}
+    expected = {f"{name}.schema.json" for name in [*EVENT_TYPES, "event", "task", "dead_letter", "rule_pack"]}
     assert written == expected
     envelope = orjson.loads((tmp_path / "schemas" / "event.schema.json").read_bytes())
     assert envelope["discriminator"]["propertyName"] == "type"
     assert set(envelope["discriminator"]["mapping"]) == set(EVENT_TYPES)
+    pack = orjson.loads((tmp_path / "schemas" / "rule_pack.schema.json").read_bytes())
+    assert pack["additionalProperties"] is False and "defer" in pack["$defs"]["TaskTemplate"]["properties"]
     task = orjson.loads((tmp_path / "schemas" / "task.schema.json").read_bytes())
     assert {"task_id", "priority", "reason", "evidence", "not_before", "expires_at"} <= set(task["required"])
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ctxi.rules.loader import RulePackError, load_rule_dir
+from ctxi.rules.reference import reference_markdown
 from ctxi.rules.typecheck import Reference, cel_references
 
 QUEUES = frozenset({"fraud", "travel", "service"})
@@ -145,3 +146,11 @@ def test_paths_are_read_from_cel_outside_strings_and_method_calls() -> None:
         Reference(("customer", "billing", "declines")),
         Reference(("event", "type")),
     ]
+
+
+def test_the_rule_reference_in_docs_is_fresh() -> None:
+    """docs/rule-reference.md is generated from the models: a model change without it fails here."""
+    written = (Path(__file__).resolve().parents[3] / "docs" / "rule-reference.md").read_text()
+    assert written == reference_markdown(), "stale: run `ctxi rules reference --out docs/rule-reference.md`"
+    for path in ("customer.billing.payment_failures[].amount", "signals.location_conflict.speed_kmh"):
+        assert f"| `{path}` |" in written
