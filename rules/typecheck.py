@@ -181,10 +181,11 @@ def _problem(reference: Reference, on_types: Sequence[str], guards: str, templat
             )
     for prefix in sorted(absent):
         if not _guarded(prefix, reference, guards, template, present=True):
-            what = (
+            where = ".".join(prefix)
+            why = (
                 "a signal is there only when its enricher found something" if root == "signals" else "it may be absent"
             )
-            return f"{dotted} reads {'.'.join(prefix)}, which {what}: guard it with has({'.'.join(prefix)}) in 'when'"
+            return f"{dotted} reads {where} ({why}): guard it with has({where}) in 'when'"
     for prefix in sorted(null):
         if not _guarded(prefix, reference, guards, template, present=False):
             where = ".".join(prefix)

@@ -71,7 +71,7 @@ def problems(tmp_path: Path, on: str, when: str, title: str = "Check") -> list[s
             "billing.payment_failed",
             "signals.payment_failures.count >= 2",
             "Check",
-            "which a signal is there only when its enricher found something: guard it with "
+            "(a signal is there only when its enricher found something): guard it with "
             "has(signals.payment_failures) in 'when'",
         ),
         (
