@@ -15,6 +15,7 @@ COPY context context
 COPY enrichers enrichers
 COPY engine engine
 COPY rules rules
+COPY features features
 COPY prioritize prioritize
 COPY gateway gateway
 COPY desktop desktop

@@ -31,6 +31,7 @@ from ctxi.streams.app import (
 from ctxi.streams.metrics import (
     DEAD_LETTERS,
     EVENT_TO_TASK_SECONDS,
+    FEATURES_FAILED,
     RULES_FAILED,
     RULES_FIRED,
     STAGE_SECONDS,
@@ -80,6 +81,8 @@ async def decide_send_store(record: EventT) -> Awaitable[None] | None:
         STAGE_SECONDS.labels(stage).observe(seconds)
     for rule_id, version, _ in output.failed_rules:  # each is logged by the rule set, with its message
         RULES_FAILED.labels(rule_id, str(version)).inc()
+    for feature_id, _ in output.failed_features:
+        FEATURES_FAILED.labels(feature_id).inc()
     deliveries = [await topic.send(key=key, value=value) for topic, key, value in outgoing]
     for decision in output.decisions:
         task = decision.task

@@ -46,7 +46,6 @@ from ctxi.schemas.events import (
     PaymentFailedEvent,
     PostEvent,
     SessionEvent,
-    TransactionStatus,
 )
 from ctxi.schemas.task import TaskOutcome
 
@@ -126,8 +125,6 @@ def _interaction(context: CustomerContext, event: InteractionEvent, config: Engi
 
 def _card_transaction(context: CustomerContext, event: CardTransactionEvent, config: EngineConfig) -> None:
     payload = event.payload
-    if payload.status is TransactionStatus.DECLINED:
-        bisect.insort_right(context.billing.declines, event.occurred_at)
     if payload.card_present and payload.location is not None:
         _observe(context, event, payload.location, config.card_accuracy_km)
 
@@ -281,9 +278,6 @@ def _bound(context: CustomerContext, config: EngineConfig) -> None:
         billing.payment_failures,
         now - timedelta(days=config.payment_failure_horizon_days),
         config.max_payment_failures,
-    )
-    billing.declines = _recent_times(
-        billing.declines, now - timedelta(hours=config.decline_horizon_hours), config.max_declines
     )
     billing.open_disputes = billing.open_disputes[-config.max_open_disputes :]
     keep_until = now - timedelta(hours=config.itinerary_keep_hours)

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ctxi.features.state import FeatureState
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import (
     CaseSeverity,
@@ -109,7 +110,6 @@ class BillingState(BaseModel):
     balance_as_of: datetime | None = None
     upcoming_debit: UpcomingDebit | None = None
     payment_failures: list[PaymentFailure] = []
-    declines: list[datetime] = Field([], description="Times of declined card transactions.")
     open_disputes: list[Dispute] = []
 
 
@@ -161,6 +161,7 @@ class CustomerContext(BaseModel):
     recent_tasks: list[RecentTask] = []
     rejections: list[Rejection] = []
     late_events: int = Field(0, description="Events that arrived after later ones of this customer.")
+    features: dict[str, FeatureState] = {}  # the rule packs' features, by definition (rules read them as features)
 
     def last_location(self) -> Observation | None:
         return self.observations[-1] if self.observations else None

@@ -22,8 +22,6 @@ class EngineConfig(BaseModel):
     max_activity: int = Field(20, ge=1)
     payment_failure_horizon_days: float = Field(30, gt=0)
     max_payment_failures: int = Field(5, ge=1)
-    decline_horizon_hours: float = Field(24, gt=0)
-    max_declines: int = Field(10, ge=1)
     max_open_cases: int = Field(10, ge=1)
     max_open_disputes: int = Field(5, ge=1)
     itinerary_keep_hours: float = Field(24, ge=0, description="Bookings are kept this long after their last arrival.")

@@ -77,6 +77,7 @@ class Output:
     decisions: list[Decision] = field(default_factory=list)
     closures: list[TaskClosure] = field(default_factory=list)
     failed_rules: list[tuple[str, int, str]] = field(default_factory=list)  # (rule id, version, message)
+    failed_features: list[tuple[str, str]] = field(default_factory=list)  # (feature id, message)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
 
     @property
@@ -107,6 +108,8 @@ class Engine:
     unstored_contexts: dict[str, CustomerContext] = field(default_factory=dict, repr=False)
     unstored_index: dict[str, FleetIndex] = field(default_factory=dict, repr=False)
     stream_time: datetime | None = None  # the latest event time decided on: the sweep's clock
+    # when this engine began computing each feature definition: features read warm a window later
+    feature_clock: dict[str, datetime] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         load_builtin_enrichers()
@@ -211,13 +214,14 @@ class Engine:
             for signal in enricher.function(event, result.context, self.config)
         ]
         enriched_at = time.perf_counter()
-        rules, decisions, closures, failed = self.rules, [], [], []
+        rules, decisions, closures, failed, failed_features = self.rules, [], [], [], []
         if rules is not None:
-            outcomes = rules.evaluate(event, result.context, signals, self.config, self.snoozes)
+            outcomes = rules.evaluate(event, result.context, signals, self.config, self.snoozes, self.feature_clock)
             decisions = outcomes.decisions
             closures = [closure.closure for closure in outcomes.closures]
             self.counts["rules_evaluated"] += outcomes.evaluated
             failed = [(*compiled.key, message) for compiled, message in outcomes.errors]
+            failed_features = outcomes.feature_errors
             self.counts["rules_failed"] += len(failed)
             self.counts["rules_suppressed"] += len(outcomes.suppressed)
             self.fired.update(decision.rule.key for decision in decisions)
@@ -240,5 +244,6 @@ class Engine:
             decisions=decisions,
             closures=closures,
             failed_rules=failed,
+            failed_features=failed_features,
             timings=timings,
         )

@@ -13,6 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ctxi.context.fleet import FleetIndex, FleetIndexEntry
 from ctxi.context.state import CustomerContext
@@ -42,6 +43,7 @@ class ReplaySummary:
     shadow_fired: Counter[tuple[str, int]] = field(default_factory=Counter)
     samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     rule_failures: Counter[tuple[str, int]] = field(default_factory=Counter)
+    feature_failures: Counter[str] = field(default_factory=Counter)
     failure_samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     seconds: float = 0.0
     contexts: dict[str, CustomerContext] = field(default_factory=dict)
@@ -54,12 +56,18 @@ class ReplaySummary:
             f"in {self.seconds:.2f}s ({rate:,.0f} events/s)",
             f"rejected lines: {self.rejected}; failed in the engine: {self.failed}; "
             f"rule failures: {sum(self.rule_failures.values())}; "
-            f"duplicates: {self.outcomes['duplicate']}; "
+            + (f"feature failures: {sum(self.feature_failures.values())}; " if self.feature_failures else "")
+            + f"duplicates: {self.outcomes['duplicate']}; "
             f"late: {self.outcomes['late']}; fleet events fanned out: {self.outcomes['fanned_out']}",
             f"published {self.published} enriched events; signals: {signals}",
             f"closures (tasks superseded by newer facts): {self.closures}",
             *self.rule_report(),
         ]
+
+    def sample_failure(self, key: tuple[str, Any], message: str) -> None:
+        failures = self.failure_samples.setdefault(key, [])
+        if len(failures) < 3 and message not in failures:
+            failures.append(message)
 
     def rule_report(self) -> list[str]:
         """Per rule: how often it fired (shadow rules apart) and sample task titles: the backtest."""
@@ -72,6 +80,9 @@ class ReplaySummary:
             lines.append(f"rule {rule_id} v{version}: fired {count} time(s){shadow}{failed}")
             lines += [f"    e.g. {title}" for title in self.samples.get(key, [])]
             lines += [f"    failed: {message}" for message in self.failure_samples.get(key, [])]
+        for feature_id, count in sorted(self.feature_failures.items()):
+            lines.append(f"feature {feature_id}: FAILED {count} time(s)")
+            lines += [f"    failed: {message}" for message in self.failure_samples.get(("feature", feature_id), [])]
         return lines
 
 
@@ -127,9 +138,10 @@ def replay(
                 publish(output.enriched)
             for rule_id, version, message in output.failed_rules:
                 summary.rule_failures[(rule_id, version)] += 1
-                failures = summary.failure_samples.setdefault((rule_id, version), [])
-                if len(failures) < 3 and message not in failures:
-                    failures.append(message)
+                summary.sample_failure((rule_id, version), message)
+            for feature_id, message in output.failed_features:
+                summary.feature_failures[feature_id] += 1
+                summary.sample_failure(("feature", feature_id), message)
             summary.closures += len(output.closures)
             if close is not None:
                 for closure in output.closures:

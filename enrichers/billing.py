@@ -1,4 +1,6 @@
-"""Billing: a balance short of an upcoming debit, repeated payment failures, declines, disputes."""
+"""Billing: a balance short of an upcoming debit, repeated payment failures, disputes.
+
+Declines and card velocity are counted by the fraud pack's features (rules/packs/fraud.yaml)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,11 @@ from collections.abc import Sequence
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enricher
-from ctxi.enrichers.signals import BalanceShortfall, DeclineBurst, DisputeSignal, PaymentFailures
+from ctxi.enrichers.signals import BalanceShortfall, DisputeSignal, PaymentFailures
 from ctxi.schemas.events import (
     BalanceLowEvent,
-    CardTransactionEvent,
     DisputeOpenedEvent,
     PaymentFailedEvent,
-    TransactionStatus,
 )
 
 
@@ -53,15 +53,6 @@ def payment_failures(
             window_days=config.payment_failure_horizon_days,
         )
     ]
-
-
-@enricher("billing.card_transaction")
-def decline_burst(
-    event: CardTransactionEvent, context: CustomerContext, config: EngineConfig
-) -> Sequence[DeclineBurst]:
-    if event.payload.status is not TransactionStatus.DECLINED:
-        return []
-    return [DeclineBurst(declines=len(context.billing.declines), window_hours=config.decline_horizon_hours)]
 
 
 @enricher("billing.dispute_opened")

@@ -91,13 +91,6 @@ class PaymentFailures(BaseModel):
     window_days: float
 
 
-class DeclineBurst(BaseModel):
-    model_config = SIGNAL_CONFIG
-    kind: Literal["decline_burst"] = "decline_burst"
-    declines: int
-    window_hours: float
-
-
 class DisputeSignal(BaseModel):
     model_config = SIGNAL_CONFIG
     kind: Literal["dispute"] = "dispute"
@@ -136,7 +129,6 @@ Signal = Annotated[
         WeatherRisk,
         BalanceShortfall,
         PaymentFailures,
-        DeclineBurst,
         DisputeSignal,
         SocialSignal,
         EngagementScore,

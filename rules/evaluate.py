@@ -15,12 +15,14 @@ import cel
 from ctxi.context.state import CustomerContext, RecentTask
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal, SocialSignal
+from ctxi.features.definitions import FeatureSet
 from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
+from ctxi.rules.fields import HIDDEN_CUSTOMER_FIELDS
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Severity, TaskTemplate
-from ctxi.rules.sandbox import render
+from ctxi.rules.sandbox import failure_message, render
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import DeviceType, Event
@@ -59,6 +61,7 @@ class RuleOutcomes:
     evaluated: int = 0
     suppressed: list[tuple[CompiledRule, str]] = field(default_factory=list)  # (rule, why)
     errors: list[tuple[CompiledRule, str]] = field(default_factory=list)
+    feature_errors: list[tuple[str, str]] = field(default_factory=list)  # (feature id, message)
 
 
 class RuleSet:
@@ -73,6 +76,7 @@ class RuleSet:
                 for event_type in compiled.rule.on:
                     index[event_type].append(compiled)
         self._index = {event_type: tuple(rules) for event_type, rules in index.items()}
+        self.features = FeatureSet(loaded.features)
 
     def rules_for(self, event_type: str) -> tuple[CompiledRule, ...]:
         return self._index.get(event_type, ())
@@ -84,12 +88,20 @@ class RuleSet:
         signals: Sequence[Signal],
         config: EngineConfig,
         snoozes: Snoozes | None = None,
+        feature_clock: dict[str, datetime] | None = None,
     ) -> RuleOutcomes:
+        """Count ``event`` in the features, then run the rules that listen to it.
+
+        ``feature_clock``: when the engine began computing each feature (it outlives rule sets).
+        """
         outcomes = RuleOutcomes()
+        clock = {} if feature_clock is None else feature_clock
+        variables = RuleVariables(event, context, signals, self.features, clock)
+        if self.features:
+            outcomes.feature_errors = self.features.count(event, context, lambda: variables.get("event"), clock)
         rules = self.rules_for(event.type)
         if not rules:
             return outcomes
-        variables = RuleVariables(event, context, signals)
         cel_context = cel.Context()
         # Converting the whole context for CEL costs far more than evaluating a condition,
         # so CEL asks for the variables an expression uses, when it uses them.
@@ -157,21 +169,22 @@ def _supersede_same_event(outcomes: RuleOutcomes) -> None:
     outcomes.decisions = kept
 
 
-def failure_message(exc: Exception) -> str:
-    """What a rule failure says: CEL and Jinja report a missing key as the bare key."""
-    if isinstance(exc, KeyError) and exc.args:
-        return f"no field {exc.args[0]!r} in the data the rule read"
-    return str(exc) or type(exc).__name__
-
-
 class RuleVariables:
-    """``event``, ``customer`` and ``signals`` as rules see them, each built once, on first use."""
+    """``event``, ``customer``, ``signals`` and ``features`` as rules see them, each built once, on first use."""
 
-    def __init__(self, event: Event, context: CustomerContext, signals: Sequence[Signal]) -> None:
+    def __init__(
+        self,
+        event: Event,
+        context: CustomerContext,
+        signals: Sequence[Signal],
+        features: FeatureSet | None = None,
+        feature_clock: dict[str, datetime] | None = None,
+    ) -> None:
         self._sources = {
             "event": lambda: event.model_dump(mode="json"),
-            "customer": lambda: context.model_dump(mode="json", exclude={"seen", "recent_tasks"}),
+            "customer": lambda: context.model_dump(mode="json", exclude=HIDDEN_CUSTOMER_FIELDS),
             "signals": lambda: signals_by_kind(signals),
+            "features": lambda: features.read(context, event.occurred_at, feature_clock or {}) if features else {},
         }
         self._values: dict[str, Any] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -23,7 +24,7 @@ from ctxi.enrichers.registry import load_builtin_enrichers, registered
 from ctxi.schemas.events import EVENT_TYPES
 
 # What RuleVariables leaves out of ``customer`` (rules/evaluate.py): bookkeeping, not facts.
-HIDDEN_CUSTOMER_FIELDS = frozenset({"seen", "recent_tasks"})
+HIDDEN_CUSTOMER_FIELDS = frozenset({"seen", "recent_tasks", "features"})
 
 
 @dataclass(frozen=True)
@@ -145,3 +146,42 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+_NUMBER, _TIMESTAMP = Shape("scalar", "number"), Shape("scalar", "timestamp (RFC 3339 string)")
+FEATURE_VALUES: dict[str, tuple[Shape, bool]] = {  # aggregate -> (shape of `value`, may be null)
+    "count": (_NUMBER, False),
+    "sum": (_NUMBER, False),
+    "min": (_NUMBER, True),
+    "max": (_NUMBER, True),
+    "avg": (_NUMBER, True),
+    "count_distinct": (_NUMBER, False),
+    "distinct": (Shape("list", "list", item=Shape("scalar", "string")), False),
+    "first_seen": (Shape("map", "map", item=_TIMESTAMP), False),
+    "last_seen": (Shape("map", "map", item=_TIMESTAMP), False),
+    "last": (Shape("scalar", "string, number or boolean"), True),
+}
+
+
+def feature_shape(aggregate: str) -> Shape:
+    """``features.<id>`` for a feature with ``aggregate``: its value, count, latest time and warmth."""
+    value, nullable = FEATURE_VALUES[aggregate]
+    return Shape(
+        "object",
+        "feature",
+        {
+            "value": FieldSpec(value, nullable, f"the {aggregate} over the window"),
+            "count": FieldSpec(_NUMBER, False, "events counted in the window"),
+            "at": FieldSpec(_TIMESTAMP, True, "the latest counted event's time in the window"),
+            "warm": FieldSpec(Shape("scalar", "boolean"), False, "counted for a whole window yet"),
+        },
+    )
+
+
+def features_shape(features: Mapping[str, Any]) -> Shape:
+    """``features`` for packs defining ``features`` (id -> the Feature model)."""
+    return Shape(
+        "object",
+        "features",
+        {fid: FieldSpec(feature_shape(f.aggregate), False, f.description) for fid, f in sorted(features.items())},
+    )

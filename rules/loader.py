@@ -21,13 +21,15 @@ from ruamel.yaml import YAML, events
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from ctxi.rules.model import Pack, Rule
+from ctxi.features.definitions import CompiledFeature
+from ctxi.rules.model import Feature, Pack, Rule
 from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_problems, template_problems
 from ctxi.rules.typecheck import cel_references, reference_problems, template_references
 from ctxi.schemas.events import EVENT_TYPES
 
-# What a condition or a template may refer to.
-VARIABLES = frozenset({"event", "customer", "signals"})
+# What a condition or a template may refer to; a feature's `where` and `value` read the event alone.
+VARIABLES = frozenset({"event", "customer", "signals", "features"})
+FEATURE_VARIABLES = frozenset({"event"})
 # CEL macros bind a variable of their own: `signals.exists(s, ...)`.
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
@@ -64,6 +66,7 @@ class CompiledRule:
 class LoadedPacks:
     packs: list[Pack] = field(default_factory=list)
     rules: list[CompiledRule] = field(default_factory=list)
+    features: list[CompiledFeature] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # pack name -> YAML text
 
     @property
@@ -90,14 +93,17 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
     from ctxi.rules.samples import render_problems  # it runs the engine, which imports this module
 
     loaded, errors = LoadedPacks(), []
+    parsed = [(name, text, *found) for name, text in texts.items() if (found := _parse_pack(name, text, errors))]
+    features = _compile_features(parsed, errors)  # first: any pack's rules may read any pack's features
+    loaded.features = list(features.values())
     seen: dict[tuple[str, int], str] = {}
-    for name, text in texts.items():
-        pack = _load_pack(name, text, queues, errors)
-        if pack is None:
+    for name, text, pack, document in parsed:
+        compiled_rules = _compile_rules(name, pack, document, queues, features, errors)
+        if compiled_rules is None:
             continue
-        loaded.packs.append(pack[0])
-        loaded.files[pack[0].pack] = text
-        for compiled in pack[1]:
+        loaded.packs.append(pack)
+        loaded.files[pack.pack] = text
+        for compiled in compiled_rules:
             errors += [f"{compiled.source}: {compiled.rule.id}: {problem}" for problem in render_problems(compiled)]
             if compiled.key in seen:
                 errors.append(
@@ -112,9 +118,7 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
     return loaded
 
 
-def _load_pack(
-    name: str, text: str, queues: frozenset[str], errors: list[str]
-) -> tuple[Pack, list[CompiledRule]] | None:
+def _parse_pack(name: str, text: str, errors: list[str]) -> tuple[Pack, CommentedMap] | None:
     if len(text.encode()) > MAX_PACK_BYTES:
         errors.append(f"{name}:1: {len(text.encode()):,} bytes; a rule pack may have {MAX_PACK_BYTES:,}")
         return None
@@ -148,15 +152,62 @@ def _load_pack(
                 message = f"unknown key {key!r}; {hint}allowed here: {', '.join(allowed)}"
             errors.append(f"{name}:{_line(document, error['loc'])}: {path}: {message}")
         return None
+    return pack, document
+
+
+def _compile_rules(
+    name: str,
+    pack: Pack,
+    document: CommentedMap,
+    queues: frozenset[str],
+    features: dict[str, CompiledFeature],
+    errors: list[str],
+) -> list[CompiledRule] | None:
     before = len(errors)
     compiled = []
     for index, rule in enumerate(pack.rules):
         node = document["rules"][index]
         source = f"{name}:{_line(document, ('rules', index))}"
-        compiled_rule = _compile(rule, pack.pack, source, node, name, queues, errors)
+        compiled_rule = _compile(rule, pack.pack, source, node, name, queues, features, errors)
         if compiled_rule is not None:
             compiled.append(compiled_rule)
-    return (pack, compiled) if len(errors) == before else None
+    return compiled if len(errors) == before else None
+
+
+def _compile_features(
+    parsed: list[tuple[str, str, Pack, CommentedMap]], errors: list[str]
+) -> dict[str, CompiledFeature]:
+    """Every pack's features by id (ids are shared by all packs: a rule may read another team's)."""
+    compiled: dict[str, CompiledFeature] = {}
+    for name, _, pack, document in parsed:
+        for index, feature in enumerate(pack.features):
+            node = document["features"][index]
+            source = f"{name}:{_line(document, ('features', index))}"
+
+            def error(
+                path: tuple[Any, ...], message: str, node: Any = node, feature: Feature = feature, name: str = name
+            ) -> None:
+                errors.append(f"{name}:{_line(node, path)}: feature {feature.id}: {message}")
+
+            if feature.id in compiled:
+                error((), f"duplicate feature id (also at {compiled[feature.id].source})")
+                continue
+            before = len(errors)
+            for position, event_type in enumerate(feature.on):
+                if event_type not in EVENT_TYPES:
+                    error(("on", position), f"unknown event type {event_type!r} in 'on'")
+            on_types = [t for t in feature.on if t in EVENT_TYPES]
+            guards = feature.where or ""
+            programs = {
+                part: _compile_cel(text, (part,), part, error, on_types, guards, FEATURE_VARIABLES)
+                for part, text in (("where", feature.where), ("value", feature.value))
+                if text is not None
+            }
+            if len(errors) == before:
+                compiled[feature.id] = CompiledFeature(
+                    feature, pack.pack, source, programs.get("where"), programs.get("value")
+                )
+    return compiled
 
 
 def allowed_keys(model: type[BaseModel], location: tuple[Any, ...]) -> list[str]:
@@ -212,7 +263,14 @@ def _expanded_nodes(text: str) -> int:
 
 
 def _compile(
-    rule: Rule, pack: str, source: str, node: CommentedMap, name: str, queues: frozenset[str], errors: list[str]
+    rule: Rule,
+    pack: str,
+    source: str,
+    node: CommentedMap,
+    name: str,
+    queues: frozenset[str],
+    features: dict[str, CompiledFeature],
+    errors: list[str],
 ) -> CompiledRule | None:
     def error(path: tuple[Any, ...], message: str) -> None:
         errors.append(f"{name}:{_line(node, path)}: {rule.id}: {message}")
@@ -222,7 +280,8 @@ def _compile(
         if event_type not in EVENT_TYPES:
             error(("on", index), f"unknown event type {event_type!r} in 'on'")
     on_types = [t for t in rule.on if t in EVENT_TYPES]
-    condition = _compile_cel(rule.when, ("when",), "when", error, on_types, rule.when)
+    known = {feature_id: compiled.feature for feature_id, compiled in features.items()}
+    condition = _compile_cel(rule.when, ("when",), "when", error, on_types, rule.when, VARIABLES, known)
     priority = None
     templates: dict[str, Any] = {}
     fields: dict[str, str] = {}
@@ -230,7 +289,9 @@ def _compile(
         if rule.then.queue not in queues:
             error(("then", "queue"), f"unknown queue {rule.then.queue!r}; known queues: {sorted(queues)}")
         if rule.then.priority is not None:
-            priority = _compile_cel(rule.then.priority, ("then", "priority"), "priority", error, on_types, rule.when)
+            priority = _compile_cel(
+                rule.then.priority, ("then", "priority"), "priority", error, on_types, rule.when, VARIABLES, known
+            )
         fields = {"title": rule.then.title, "reason": rule.then.reason, "dedup_key": rule.then.dedup_key}
         fields.update({f"steps.{i}": step for i, step in enumerate(rule.then.steps)})
     for field_name, source_text in fields.items():
@@ -254,7 +315,7 @@ def _compile(
             error(path, f"unknown variable(s) {unknown} in {field_name}; use {sorted(VARIABLES)}")
             continue
         guards = f"{rule.when} {source_text}"
-        fields = list(reference_problems(template_references(parsed), on_types, guards, template=True))
+        fields = list(reference_problems(template_references(parsed), on_types, guards, True, known))
         if fields:
             error(path, f"{field_name}: {'; '.join(fields)}")
             continue
@@ -274,7 +335,16 @@ def _compile(
     )
 
 
-def _compile_cel(source: str, path: tuple[Any, ...], what: str, error: Any, on_types: list[str], when: str) -> Any:
+def _compile_cel(
+    source: str,
+    path: tuple[Any, ...],
+    what: str,
+    error: Any,
+    on_types: list[str],
+    guards: str,
+    variables: frozenset[str],
+    features: dict[str, Feature] | None = None,
+) -> Any:
     problems = list(cel_problems(source))
     if problems:
         error(path, f"'{what}' is too costly: {'; '.join(problems)}")
@@ -285,11 +355,11 @@ def _compile_cel(source: str, path: tuple[Any, ...], what: str, error: Any, on_t
         error(path, f"CEL syntax in '{what}': {_first_line(exc)}")
         return None
     bound = set(_MACRO_VARIABLE.findall(source))
-    unknown = sorted(set(program.variables()) - VARIABLES - bound)
+    unknown = sorted(set(program.variables()) - variables - bound)
     if unknown:
-        error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(VARIABLES)}")
+        error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(variables)}")
         return None
-    fields = list(reference_problems(cel_references(source), on_types, when))
+    fields = list(reference_problems(cel_references(source), on_types, guards, False, features or {}))
     if fields:
         error(path, f"'{what}': {'; '.join(fields)}")
         return None

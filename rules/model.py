@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from ctxi.features.state import Aggregate
 from ctxi.schemas.events import ContactChannel
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
@@ -23,6 +24,7 @@ def parse_duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+MIN_WINDOW, MAX_WINDOW = timedelta(minutes=1), timedelta(days=90)
 RULE_CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -81,6 +83,27 @@ class Rule(BaseModel):
         return self
 
 
+class Feature(BaseModel):
+    """An aggregate over a customer's past events, computed live and read by rules as ``features.<id>``."""
+
+    model_config = RULE_CONFIG
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    description: str
+    on: Annotated[list[str], Field(min_length=1)] = Field(description="The event types it counts.")
+    where: str | None = Field(None, description="A CEL condition on `event`: only these events count.")
+    value: str | None = Field(None, description="A CEL expression on `event`: what is aggregated (not for count).")
+    aggregate: Aggregate
+    window: Duration = Field(description="The sliding event-time window, 1m to 90d.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Feature:
+        if self.aggregate != "count" and self.value is None:
+            raise ValueError(f"aggregate {self.aggregate!r} needs 'value' (a CEL expression on event)")
+        if not MIN_WINDOW <= self.window <= MAX_WINDOW:
+            raise ValueError("window must be between 1m and 90d")
+        return self
+
+
 class Expectation(BaseModel):
     """A task a pack test expects; every field left out matches anything."""
 
@@ -135,5 +158,6 @@ class Pack(BaseModel):
     model_config = RULE_CONFIG
     pack: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
     owner: str
+    features: list[Feature] = []
     rules: Annotated[list[Rule], Field(min_length=1)]
     tests: list[RuleTest] = []

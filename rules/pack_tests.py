@@ -28,12 +28,14 @@ class PackTestResult:
 
 
 def run_pack_tests(loaded: LoadedPacks, config: EngineConfig) -> list[PackTestResult]:
-    """Each pack's tests against that pack's rules alone (other teams' rules do not interfere)."""
+    """Each pack's tests against that pack's rules alone (other teams' rules do not interfere); every
+    pack's features are there, since features raise no task and a rule may read another pack's."""
     results = []
     for pack in loaded.packs:
         own = LoadedPacks(
             packs=[pack],
             rules=[r for r in loaded.rules if r.pack == pack.pack],
+            features=loaded.features,
             files={pack.pack: loaded.files[pack.pack]},
         )
         rules = RuleSet(own)

@@ -207,3 +207,10 @@ def _deepest_nesting(code: str, macro_parens: set[int]) -> int:
         elif char == ")" and stack:
             stack.pop()
     return deepest
+
+
+def failure_message(exc: Exception) -> str:
+    """What a rule or feature failure says: CEL and Jinja report a missing key as the bare key."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no field {exc.args[0]!r} in the data the rule read"
+    return str(exc) or type(exc).__name__

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from jinja2 import nodes
 
-from ctxi.rules.fields import Shape, customer_shape, event_shape, signal_kinds, signals_shape
+from ctxi.rules.fields import Shape, customer_shape, event_shape, features_shape, signal_kinds, signals_shape
+from ctxi.rules.model import Feature
 
-ROOTS = ("event", "customer", "signals")
+ROOTS = ("event", "customer", "signals", "features")
 
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_CEL_PATH = re.compile(r"(?<![\w.])(event|customer|signals)((?:\s*\.\s*[A-Za-z_]\w*)*)(\s*\()?")
+_CEL_PATH = re.compile(r"(?<![\w.])(event|customer|signals|features)((?:\s*\.\s*[A-Za-z_]\w*)*)(\s*\()?")
 _SEGMENT = re.compile(r"[A-Za-z_]\w*")
 _HAS_OPEN = re.compile(r"\bhas\s*\(\s*$")
 
@@ -133,11 +134,16 @@ def _walk(path: tuple[str, ...], root: Shape) -> _Walk:
 
 
 def reference_problems(
-    references: Sequence[Reference], on_types: Sequence[str], guards: str, template: bool = False
+    references: Sequence[Reference],
+    on_types: Sequence[str],
+    guards: str,
+    template: bool = False,
+    features: Mapping[str, Feature] | None = None,
 ) -> Iterator[str]:
     """What is wrong with each reference, for a rule listening to ``on_types``.
 
-    ``guards`` is the text in which a guard counts (the rule's ``when``, and the template).
+    ``guards`` is the text in which a guard counts (the rule's ``when``, and the template);
+    ``features`` are those of all loaded packs.
     """
     if not on_types:
         return  # no known event type: that is the error to report
@@ -148,17 +154,19 @@ def reference_problems(
             continue
         if any(name.startswith("_") for name in reference.path):
             continue  # `__class__` and the like: the sandbox refuses them, and says why
-        problem = _problem(reference, on_types, text, template)
+        problem = _problem(reference, on_types, text, template, features_shape(features or {}))
         if problem:
             reported.add(reference.path)
             yield problem
 
 
-def _problem(reference: Reference, on_types: Sequence[str], guards: str, template: bool) -> str | None:
+def _problem(reference: Reference, on_types: Sequence[str], guards: str, template: bool, features: Shape) -> str | None:
     path, root = reference.path, reference.path[0]
     dotted = ".".join(path)
     if root == "signals":
         walks = {"": _walk(path, signals_shape(frozenset(on_types)))}
+    elif root == "features":
+        walks = {"": _walk(path, features)}
     else:
         walks = {t: _walk(path, event_shape(t) if root == "event" else customer_shape()) for t in on_types}
     good = {t: w for t, w in walks.items() if w.missing_at is None and w.type_problem is None}
@@ -226,13 +234,12 @@ def _suggestion(path: tuple[str, ...], index: int, candidates: Sequence[str], on
     if near:
         return f"; did you mean {'.'.join((*path[:index], near[0]))}?"
     # the same name elsewhere under the root: customer.payment_failures -> customer.billing.payment_failures
-    roots = (
-        [customer_shape()]
-        if path[0] == "customer"
-        else [event_shape(t) for t in on_types]
-        if path[0] == "event"
-        else [signals_shape(frozenset(on_types))]
-    )
+    roots = {
+        "customer": lambda: [customer_shape()],
+        "event": lambda: [event_shape(t) for t in on_types],
+        "signals": lambda: [signals_shape(frozenset(on_types))],
+        "features": lambda: [],
+    }[path[0]]()
     everywhere = sorted({p for root in roots for p in _paths(root, (path[0],))})
     leaves = {p[-1]: p for p in everywhere}
     near = difflib.get_close_matches(name, list(leaves), n=1)

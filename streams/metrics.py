@@ -39,6 +39,11 @@ RULES_FAILED = Counter(
     "Rule evaluations that failed on an event (data a rule did not expect, or past a cost limit).",
     ["rule", "version"],
 )
+FEATURES_FAILED = Counter(
+    "ctxi_features_failed",
+    "Events a rule-pack feature could not count (its where or value failed on the data).",
+    ["feature"],
+)
 TASKS_OUT = Counter("ctxi_tasks_out", "Tasks sent to a queue's topic.", ["queue"])
 TASKS_TO_REDIS = Counter("ctxi_tasks_to_redis", "Task writes to Redis: written, or already there.", ["result"])
 CONSUMER_LAG = Gauge(

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from ctxi.engine.config import EngineConfig
-from ctxi.enrichers.billing import balance_shortfall, decline_burst, dispute, payment_failures
-from tests.factories import card, joined, make_event
+from ctxi.enrichers.billing import balance_shortfall, dispute, payment_failures
+from tests.factories import joined, make_event
 
 CONFIG = EngineConfig()
 
@@ -48,12 +48,6 @@ def test_the_total_of_payment_failures_never_adds_two_currencies() -> None:
     assert (signal.count, signal.total_amount, signal.currency) == (1, 25.0, "USD")
 
 
-def test_decline_burst_counts_declines_in_the_last_day() -> None:
-    events = [card(f"2026-03-02T09:4{i}:00Z", None, None, present=False, status="declined") for i in range(3)]
-    [signal] = decline_burst(events[-1], joined(*events), CONFIG)
-    assert signal.declines == 3
-    approved = card("2026-03-02T09:50:00Z", None, None, present=False)
-    assert decline_burst(approved, joined(*events, approved), CONFIG) == []
 
 
 def test_dispute_counts_open_disputes() -> None:

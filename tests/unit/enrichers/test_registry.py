@@ -15,7 +15,6 @@ def test_builtin_enrichers_cover_the_issue_list() -> None:
         "travel.weather_risk",
         "billing.balance_shortfall",
         "billing.payment_failures",
-        "billing.decline_burst",
         "billing.dispute",
         "social.social",
         "engagement.engagement",

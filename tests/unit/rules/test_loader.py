@@ -62,7 +62,8 @@ def test_a_good_pack_loads(tmp_path: Path) -> None:
         ),
         (
             ("    when: event.payload.amount > 1000.0", "    when: payment.amount > 1000.0"),
-            ":9: team.big_spender: unknown variable(s) ['payment'] in 'when'; use ['customer', 'event', 'signals']",
+            ":9: team.big_spender: unknown variable(s) ['payment'] in 'when'; "
+            "use ['customer', 'event', 'features', 'signals']",
         ),
         (
             ("      queue: fraud", "      queue: marketing"),
@@ -74,7 +75,8 @@ def test_a_good_pack_loads(tmp_path: Path) -> None:
         ),
         (
             ('      reason: "A large payment by {{ customer.customer_id }}."', '      reason: "By {{ person.name }}."'),
-            ":14: team.big_spender: unknown variable(s) ['person'] in reason; use ['customer', 'event', 'signals']",
+            ":14: team.big_spender: unknown variable(s) ['person'] in reason; "
+            "use ['customer', 'event', 'features', 'signals']",
         ),
         (
             ('      title: "Check {{ event.payload.amount }}"', '      title: "Check {{ event.payload.amount }"'),
@@ -134,7 +136,7 @@ def test_cli_check_prints_file_line_errors_and_exits_1(tmp_path: Path) -> None:
 
 def test_cli_check_and_test_pass_on_the_builtin_packs() -> None:
     checked = CliRunner().invoke(app, ["rules", "check", str(BUILTIN_PACKS)])
-    assert checked.exit_code == 0 and "12 rules in 3 packs: OK" in checked.output
+    assert checked.exit_code == 0 and "13 rules in 3 packs: OK" in checked.output
     tested = CliRunner().invoke(app, ["rules", "test", str(BUILTIN_PACKS)])
     assert tested.exit_code == 0, tested.output
-    assert "9 passed, 0 failed" in tested.output
+    assert "12 passed, 0 failed" in tested.output

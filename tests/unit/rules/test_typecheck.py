@@ -131,7 +131,7 @@ def test_what_a_rule_reads_is_checked(tmp_path: Path, on: str, when: str, title:
         ("social.post", 'event.payload.text.contains("customer.nothing")', "Check"),  # a string, not a path
         ("crm.case_opened", "true", "{% if customer.profile %}{{ customer.profile.tier }}{% endif %}"),
         ("billing.payment_failed", "has(signals.payment_failures)", "{{ signals.payment_failures.count }} failures"),
-        ("social.post", "true", "{{ event.payload.text.upper() }} {{ customer.billing.declines | length }}"),
+        ("social.post", "true", "{{ event.payload.text.upper() }} {{ customer.billing.payment_failures | length }}"),
         ("billing.card_transaction", "true", "{% for o in customer.observations %}{{ o.city }}{% endfor %}"),
     ],
 )
@@ -140,10 +140,10 @@ def test_guarded_and_well_formed_reads_pass(tmp_path: Path, on: str, when: str, 
 
 
 def test_paths_are_read_from_cel_outside_strings_and_method_calls() -> None:
-    found = cel_references('has(signals.x) && customer.billing.declines.size() > 1 && "event.no" != event.type')
+    found = cel_references('has(signals.x) && customer.billing.payment_failures.size() > 1 && "event.no" != event.type')
     assert found == [
         Reference(("signals", "x"), tested=True),
-        Reference(("customer", "billing", "declines")),
+        Reference(("customer", "billing", "payment_failures")),
         Reference(("event", "type")),
     ]
 

@@ -1,0 +1,1 @@
+"""Features: aggregates analysts define over past events (rule packs' ``features:``), kept per customer."""
