@@ -6,9 +6,10 @@ to the rule set the engine evaluates), so both compute the same values from the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +31,7 @@ class CompiledFeature:
     where: Any  # cel.Program or None
     value: Any  # cel.Program or None (count)
 
-    @property
+    @functools.cached_property
     def state_key(self) -> str:
         """Where its state is kept: a changed definition starts afresh, never reads the old one's."""
         f = self.feature
@@ -53,26 +54,30 @@ class FeatureSet:
     def __bool__(self) -> bool:
         return bool(self.features)
 
+    def counts(self, event_type: str) -> bool:
+        return event_type in self._index
+
+    def for_type(self, event_type: str) -> tuple[CompiledFeature, ...]:
+        return self._index.get(event_type, ())
+
+    def start(self, live_since: dict[str, datetime], at: datetime) -> None:
+        """Note ``at`` as when computing began for the definitions ``live_since`` does not know yet."""
+        if not self._keys <= live_since.keys():
+            for key in self._keys:
+                live_since.setdefault(key, at)
+
     def count(
-        self,
-        event: Event,
-        context: CustomerContext,
-        event_json: Callable[[], dict[str, Any]],
-        live_since: dict[str, datetime],
+        self, event: Event, context: CustomerContext, cel_context: cel.Context, live_since: dict[str, datetime]
     ) -> list[tuple[str, str]]:
         """Count ``event`` in the customer's features that listen to its type; the failures (id, message).
 
-        ``live_since`` (the engine's, per definition) learns when this engine began computing each.
+        ``cel_context`` has ``event``; ``live_since`` (the engine's, per definition) learns when this
+        engine began computing each feature.
         """
-        if not self._keys <= live_since.keys():
-            for key in self._keys:
-                live_since.setdefault(key, event.occurred_at)
         counting = self._index.get(event.type, ())
         if not counting:
             return []
         failures = []
-        cel_context = cel.Context()
-        cel_context.add_variable("event", event_json())
         for compiled in counting:
             try:
                 if compiled.where is not None and compiled.where.execute(cel_context) is not True:
@@ -85,9 +90,9 @@ class FeatureSet:
             f = compiled.feature
             key = compiled.state_key
             context.features[key] = add(context.features.get(key), f.aggregate, f.window, event.occurred_at, value)
-        # a removed or changed definition's state goes with the next write
-        for stale in [key for key in context.features if key not in self._keys]:
-            del context.features[stale]
+        if not self._keys.issuperset(context.features):  # a removed or changed definition's state goes
+            for stale in [key for key in context.features if key not in self._keys]:
+                del context.features[stale]
         return failures
 
     def read(self, context: CustomerContext, at: datetime, live_since: dict[str, datetime]) -> dict[str, Any]:

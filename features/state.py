@@ -2,8 +2,9 @@
 
 A feature aggregates the values of the events it counts over a sliding event-time window.
 The window is kept in ``SLICES`` slices of equal width (a 1 h window in 36 s slices), each
-holding the count, sum, minimum and maximum of what fell in it, so the state never grows
-beyond ``SLICES + 1`` slices however many events arrive. An event counts from its own time
+holding how many events fell in it and, for ``sum``/``avg``, ``min`` or ``max``, their sum,
+minimum or maximum, so the state never grows beyond ``SLICES + 1`` slices however many
+events arrive. An event counts from its own time
 and leaves the window up to one slice after the window has passed it (1% of the window).
 
 ``distinct``, ``count_distinct``, ``first_seen`` and ``last_seen`` keep, per value, when it
@@ -15,6 +16,7 @@ for 90 days is new again. ``last`` keeps the latest value.
 from __future__ import annotations
 
 import math
+import operator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -32,13 +34,15 @@ Scalar = str | bool | int | float | None
 
 
 class FeatureState(BaseModel):
-    """One feature's memory for one customer (stored in the customer's context)."""
+    """One feature's memory for one customer (stored in the customer's context, so kept small)."""
 
     model_config = ConfigDict(extra="forbid")
     since: int  # Unix seconds of the first event counted: the feature is warm a window later
-    slices: list[tuple[int, int, float, float, float]] = []  # (start, count, sum, min, max), oldest first
-    values: dict[str, tuple[int, int]] = {}  # value -> (first seen, last seen), Unix seconds
-    last: tuple[int, Scalar] | None = None  # (when, value for `last`) of the latest event
+    # (start, count) per slice, oldest first; sum, avg, min and max add what they need of the values
+    slices: list[tuple[int, int] | tuple[int, int, float]] = []
+    values: dict[str, tuple[int, int]] = {}  # value -> (first seen, last seen): the value aggregates
+    latest: int | None = None  # when the latest counted event happened
+    last: Scalar = None  # its value, for `last`
 
 
 def seconds(at: datetime) -> int:
@@ -49,23 +53,26 @@ def slice_width(window: timedelta) -> int:
     return max(1, math.ceil(window.total_seconds() / SLICES))
 
 
+_COMBINE = {"sum": operator.add, "avg": operator.add, "min": min, "max": max}
+
+
 def add(state: FeatureState | None, aggregate: Aggregate, window: timedelta, at: datetime, value: Any) -> FeatureState:
     """``state`` with one more event (at ``at``, valued ``value``); expired slices and values dropped."""
     now = seconds(at)
     state = state or FeatureState(since=now)
     width, span = slice_width(window), int(window.total_seconds())
     start = now - now % width
-    number = float(value) if aggregate in NUMBER_AGGREGATES else 0.0
+    combine = _COMBINE.get(aggregate)
     slices = state.slices
-    for index, (begin, count, total, low, high) in enumerate(slices):
-        if begin == start:
-            slices[index] = (begin, count + 1, total + number, min(low, number), max(high, number))
+    for index, item in enumerate(slices):
+        if item[0] == start:
+            slices[index] = (start, item[1] + 1, combine(item[2], value)) if combine else (start, item[1] + 1)
             break
     else:
-        slices.append((start, 1, number, number, number))
+        slices.append((start, 1, float(value)) if combine else (start, 1))
         slices.sort(key=lambda item: item[0])
-    newest = slices[-1][0] + width
-    state.slices = [item for item in slices if item[0] + width > newest - span - width]
+    newest = slices[-1][0]
+    state.slices = [item for item in slices if item[0] > newest - span - width]
     if aggregate in VALUE_AGGREGATES:
         key = str(value)
         first, last = state.values.get(key, (now, now))
@@ -77,8 +84,10 @@ def add(state: FeatureState | None, aggregate: Aggregate, window: timedelta, at:
             ((k, v) for k, v in state.values.items() if v[1] > recent - span), key=lambda kv: kv[1][1], reverse=True
         )
         state.values = dict(kept[:MAX_VALUES])
-    if state.last is None or now >= state.last[0]:  # the latest event's time (and, for `last`, its value)
-        state.last = (now, value if aggregate == "last" else None)
+    if state.latest is None or now >= state.latest:
+        state.latest = now
+        if aggregate == "last":
+            state.last = value
     state.since = min(state.since, now)
     return state
 
@@ -92,40 +101,34 @@ def read(
     event or from ``live_since`` (when this engine began computing it), whichever is earlier.
     """
     now, span = seconds(at), int(window.total_seconds())
-    width = slice_width(window)
-    since = min(state.since if state else now, seconds(live_since))
-    inside = [item for item in (state.slices if state else []) if now - span < item[0] + width and item[0] <= now]
+    since = seconds(live_since) if state is None else min(state.since, seconds(live_since))
+    result: dict[str, Any] = {"count": 0, "warm": now - since >= span, "at": None, "value": None}
+    oldest = now - span - slice_width(window)  # a slice that began after this still holds counted events
+    inside = [item for item in state.slices if oldest < item[0] <= now] if state else []
     count = sum(item[1] for item in inside)
-    values = {k: v for k, v in (state.values if state else {}).items() if now - span < v[1] and v[0] <= now}
-    result: dict[str, Any] = {"count": count, "warm": now - since >= span, "at": None}
-    if state and state.last and now - span < state.last[0] <= now:
-        result["at"] = _iso(state.last[0])
-    result["value"] = _value(aggregate, inside, values, count, state, now, span)
-    return result
-
-
-def _value(aggregate: Aggregate, inside: list, values: dict, count: int, state: Any, now: int, span: int) -> Any:
+    result["count"] = count
+    if state and state.latest is not None and now - span < state.latest <= now:
+        result["at"] = _iso(state.latest)
     if aggregate == "count":
-        return count
-    if aggregate == "sum":
-        return round(sum(item[2] for item in inside), 6)
-    if aggregate in ("min", "max", "avg"):
-        if not count:
-            return None
-        if aggregate == "avg":
-            return round(sum(item[2] for item in inside) / count, 6)
-        return (min if aggregate == "min" else max)(item[3 if aggregate == "min" else 4] for item in inside)
-    if aggregate == "count_distinct":
-        return len(values)
-    if aggregate == "distinct":
-        return sorted(values)
-    if aggregate in ("first_seen", "last_seen"):
-        position = 0 if aggregate == "first_seen" else 1
-        return {key: _iso(seen[position]) for key, seen in sorted(values.items())}
-    # last
-    if state and state.last and now - span < state.last[0] <= now:
-        return state.last[1]
-    return None
+        result["value"] = count
+    elif aggregate == "sum":
+        result["value"] = round(sum(item[2] for item in inside), 6)
+    elif count and aggregate == "avg":
+        result["value"] = round(sum(item[2] for item in inside) / count, 6)
+    elif count and aggregate in ("min", "max"):
+        result["value"] = _COMBINE[aggregate](item[2] for item in inside)
+    elif aggregate in VALUE_AGGREGATES:
+        seen = {k: v for k, v in state.values.items() if now - span < v[1] and v[0] <= now} if state else {}
+        if aggregate == "count_distinct":
+            result["value"] = len(seen)
+        elif aggregate == "distinct":
+            result["value"] = sorted(seen)
+        else:
+            position = 0 if aggregate == "first_seen" else 1
+            result["value"] = {key: _iso(times[position]) for key, times in sorted(seen.items())}
+    elif aggregate == "last" and result["at"] is not None:
+        result["value"] = state.last
+    return result
 
 
 def _iso(unix: int) -> str:

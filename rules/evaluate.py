@@ -15,15 +15,17 @@ import cel
 from ctxi.context.state import CustomerContext, RecentTask
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal, SocialSignal
-from ctxi.features.definitions import FeatureSet
+from ctxi.features.definitions import CompiledFeature, FeatureSet
 from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
 from ctxi.rules.fields import HIDDEN_CUSTOMER_FIELDS
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Severity, TaskTemplate
+from ctxi.rules.projection import Projection, project, projection
 from ctxi.rules.sandbox import failure_message, render
 from ctxi.rules.snooze import Snoozes
+from ctxi.rules.typecheck import cel_references
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import DeviceType, Event
 from ctxi.schemas.task import DeviceContext, Task, TaskClosure, TaskContext
@@ -77,6 +79,10 @@ class RuleSet:
                     index[event_type].append(compiled)
         self._index = {event_type: tuple(rules) for event_type, rules in index.items()}
         self.features = FeatureSet(loaded.features)
+        # CEL converts a variable from Python each time an expression reads it (a resolver is
+        # asked on every access), so each event converts the variables its programs read once.
+        event_types = set(self._index) | {t for compiled in loaded.features for t in compiled.feature.on}
+        self._reads = {t: _reads(self.rules_for(t), self.features.for_type(t)) for t in event_types}
 
     def rules_for(self, event_type: str) -> tuple[CompiledRule, ...]:
         return self._index.get(event_type, ())
@@ -98,14 +104,22 @@ class RuleSet:
         clock = {} if feature_clock is None else feature_clock
         variables = RuleVariables(event, context, signals, self.features, clock)
         if self.features:
-            outcomes.feature_errors = self.features.count(event, context, lambda: variables.get("event"), clock)
+            self.features.start(clock, event.occurred_at)
         rules = self.rules_for(event.type)
-        if not rules:
+        counting = self.features.counts(event.type)
+        if not rules and not counting:
             return outcomes
         cel_context = cel.Context()
-        # Converting the whole context for CEL costs far more than evaluating a condition,
-        # so CEL asks for the variables an expression uses, when it uses them.
-        cel_context.set_variable_resolver(variables.get)
+        reads = self._reads.get(event.type) or _reads(rules, ())
+        if "event" in reads:
+            cel_context.add_variable("event", project(variables.get("event"), reads["event"]))
+        if counting:
+            outcomes.feature_errors = self.features.count(event, context, cel_context, clock)
+        if not rules:
+            return outcomes
+        for name, kept in reads.items():  # after the features counted this event: `features` sees it
+            if name != "event":
+                cel_context.add_variable(name, project(variables.get(name), kept))
         at = event.occurred_at
         context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]
         for compiled in rules:
@@ -167,6 +181,18 @@ def _supersede_same_event(outcomes: RuleOutcomes) -> None:
                 (decision.rule, f"superseded by {closing.rule.id} v{closing.rule.version} on the same event")
             )
     outcomes.decisions = kept
+
+
+def _reads(rules: Sequence[CompiledRule], features: Sequence[CompiledFeature]) -> dict[str, Projection]:
+    """The variables the CEL programs of these rules and features read, each with the part they read."""
+    sources = [rule.rule.when for rule in rules]
+    sources += [rule.rule.then.priority for rule in rules if rule.rule.then and rule.rule.then.priority]
+    sources += [text for f in features for text in (f.feature.where, f.feature.value) if text]
+    paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for source in sources:
+        for reference in cel_references(source):
+            paths[reference.path[0]].append(reference.path[1:])
+    return {name: projection(found) for name, found in paths.items()}
 
 
 class RuleVariables:

@@ -48,8 +48,6 @@ def test_the_total_of_payment_failures_never_adds_two_currencies() -> None:
     assert (signal.count, signal.total_amount, signal.currency) == (1, 25.0, "USD")
 
 
-
-
 def test_dispute_counts_open_disputes() -> None:
     first = make_event(
         "billing.dispute_opened", {"transaction_id": "T1", "amount": 10.0, "reason": "x"}, at="2026-03-01T00:00:00Z"
