@@ -22,6 +22,8 @@ from ctxi.rules.model import Feature
 from ctxi.rules.sandbox import failure_message
 from ctxi.schemas.events import Event
 
+MAX_PARTS = 64  # parts of one split feature kept per customer
+
 
 @dataclass(frozen=True)
 class CompiledFeature:
@@ -30,13 +32,23 @@ class CompiledFeature:
     source: str  # file:line, for messages
     where: Any  # cel.Program or None
     value: Any  # cel.Program or None (count)
+    by: tuple[Any, ...] = ()  # cel.Programs: the part of the customer's feature an event belongs to
 
     @functools.cached_property
     def state_key(self) -> str:
         """Where its state is kept: a changed definition starts afresh, never reads the old one's."""
         f = self.feature
-        definition = f"{f.on}|{f.where}|{f.value}|{f.aggregate}|{f.window.total_seconds()}"
+        definition = f"{f.on}|{f.where}|{f.value}|{f.aggregate}|{f.window.total_seconds()}|{f.by}"
         return f"{f.id}@{hashlib.sha256(definition.encode()).hexdigest()[:8]}"
+
+    def key(self, cel_context: cel.Context) -> str:
+        """The state key of the part ``cel_context``'s event belongs to (raises if ``by`` cannot say)."""
+        if not self.by:
+            return self.state_key
+        parts = [program.execute(cel_context) for program in self.by]
+        if any(part is None or isinstance(part, dict | list) for part in parts):
+            raise ValueError(f"'by' gave {parts!r}; each part must be a string, number or boolean")
+        return f"{self.state_key}/{'/'.join(str(part) for part in parts)}"
 
 
 class FeatureSet:
@@ -50,6 +62,7 @@ class FeatureSet:
                 index[event_type].append(compiled)
         self._index = {event_type: tuple(found) for event_type, found in index.items()}
         self._keys = frozenset(compiled.state_key for compiled in features)
+        self._definitions = {compiled.state_key: compiled for compiled in features}
 
     def __bool__(self) -> bool:
         return bool(self.features)
@@ -84,24 +97,32 @@ class FeatureSet:
                     continue
                 value = compiled.value.execute(cel_context) if compiled.value is not None else None
                 _check_value(compiled, value)
+                key = compiled.key(cel_context)
             except Exception as exc:  # an expression can fail on data, like a rule's condition
                 failures.append((compiled.feature.id, failure_message(exc)))
                 continue
             f = compiled.feature
-            key = compiled.state_key
             context.features[key] = add(context.features.get(key), f.aggregate, f.window, event.occurred_at, value)
-        if not self._keys.issuperset(context.features):  # a removed or changed definition's state goes
-            for stale in [key for key in context.features if key not in self._keys]:
-                del context.features[stale]
+            if compiled.by:
+                _bound_parts(context, compiled, event.occurred_at)
+        if not self._keys.issuperset(key.partition("/")[0] for key in context.features):
+            for stale in [key for key in context.features if key.partition("/")[0] not in self._keys]:
+                del context.features[stale]  # a removed or changed definition's state goes
         return failures
 
-    def read(self, context: CustomerContext, at: datetime, live_since: dict[str, datetime]) -> dict[str, Any]:
-        """``features`` as rules see them at event time ``at``: per id, value, count, at and warm."""
+    def read(
+        self, context: CustomerContext, at: datetime, live_since: dict[str, datetime], cel_context: cel.Context
+    ) -> dict[str, Any]:
+        """``features`` as rules see them at event time ``at``: per id, value, count, at and warm; a
+        feature split ``by`` reads the part of the event in ``cel_context`` (empty if it has none)."""
         values = {}
         for compiled in self.features:
-            key = compiled.state_key
             f = compiled.feature
-            values[f.id] = read(context.features.get(key), f.aggregate, f.window, at, live_since.get(key, at))
+            try:
+                state = context.features.get(compiled.key(cel_context))
+            except Exception:  # the event has no part of this feature: nothing counted for it
+                state = None
+            values[f.id] = read(state, f.aggregate, f.window, at, live_since.get(compiled.state_key, at))
         return values
 
 
@@ -111,3 +132,20 @@ def _check_value(compiled: CompiledFeature, value: Any) -> None:
         raise ValueError(f"'value' gave {type(value).__name__}; {aggregate} needs a number")
     if aggregate not in ("count",) and value is not None and not isinstance(value, str | bool | int | float):
         raise ValueError(f"'value' gave {type(value).__name__}; a feature aggregates strings, numbers or booleans")
+
+
+def _bound_parts(context: CustomerContext, compiled: CompiledFeature, at: datetime) -> None:
+    """A split feature keeps the parts seen within its window, at most ``MAX_PARTS`` (the least recent go)."""
+    prefix = f"{compiled.state_key}/"
+    horizon = int(at.timestamp() - compiled.feature.window.total_seconds())
+    parts = [(key, state) for key, state in context.features.items() if key.startswith(prefix)]
+    keep = sorted(
+        ((key, state) for key, state in parts if (state.latest or 0) > horizon),
+        key=lambda item: item[1].latest or 0,
+        reverse=True,
+    )[:MAX_PARTS]
+    if len(keep) < len(parts):
+        kept = {key for key, _ in keep}
+        for key, _ in parts:
+            if key not in kept:
+                del context.features[key]

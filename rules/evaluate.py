@@ -82,7 +82,8 @@ class RuleSet:
         # CEL converts a variable from Python each time an expression reads it (a resolver is
         # asked on every access), so each event converts the variables its programs read once.
         event_types = set(self._index) | {t for compiled in loaded.features for t in compiled.feature.on}
-        self._reads = {t: _reads(self.rules_for(t), self.features.for_type(t)) for t in event_types}
+        split = [compiled for compiled in loaded.features if compiled.by]
+        self._reads = {t: _reads(self.rules_for(t), self.features.for_type(t), split) for t in event_types}
 
     def rules_for(self, event_type: str) -> tuple[CompiledRule, ...]:
         return self._index.get(event_type, ())
@@ -102,15 +103,15 @@ class RuleSet:
         """
         outcomes = RuleOutcomes()
         clock = {} if feature_clock is None else feature_clock
-        variables = RuleVariables(event, context, signals, self.features, clock)
+        cel_context = cel.Context()
+        variables = RuleVariables(event, context, signals, self.features, clock, cel_context)
         if self.features:
             self.features.start(clock, event.occurred_at)
         rules = self.rules_for(event.type)
         counting = self.features.counts(event.type)
         if not rules and not counting:
             return outcomes
-        cel_context = cel.Context()
-        reads = self._reads.get(event.type) or _reads(rules, ())
+        reads = self._reads.get(event.type) or _reads(rules, (), ())
         if "event" in reads:
             cel_context.add_variable("event", project(variables.get("event"), reads["event"]))
         if counting:
@@ -183,9 +184,13 @@ def _supersede_same_event(outcomes: RuleOutcomes) -> None:
     outcomes.decisions = kept
 
 
-def _reads(rules: Sequence[CompiledRule], features: Sequence[CompiledFeature]) -> dict[str, Projection]:
-    """The variables the CEL programs of these rules and features read, each with the part they read."""
+def _reads(
+    rules: Sequence[CompiledRule], features: Sequence[CompiledFeature], split: Sequence[CompiledFeature]
+) -> dict[str, Projection]:
+    """The variables the CEL programs of these rules and features read, each with the part they read
+    (``split`` features' ``by``: rules read the part of the event they are about)."""
     sources = [rule.rule.when for rule in rules]
+    sources += [text for f in split for text in f.feature.by]
     sources += [rule.rule.then.priority for rule in rules if rule.rule.then and rule.rule.then.priority]
     sources += [text for f in features for text in (f.feature.where, f.feature.value) if text]
     paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
@@ -205,12 +210,15 @@ class RuleVariables:
         signals: Sequence[Signal],
         features: FeatureSet | None = None,
         feature_clock: dict[str, datetime] | None = None,
+        cel_context: cel.Context | None = None,
     ) -> None:
         self._sources = {
             "event": lambda: event.model_dump(mode="json"),
             "customer": lambda: context.model_dump(mode="json", exclude=HIDDEN_CUSTOMER_FIELDS),
             "signals": lambda: signals_by_kind(signals),
-            "features": lambda: features.read(context, event.occurred_at, feature_clock or {}) if features else {},
+            "features": lambda: (
+                features.read(context, event.occurred_at, feature_clock or {}, cel_context) if features else {}
+            ),
         }
         self._values: dict[str, Any] = {}
 

@@ -31,6 +31,7 @@ from ctxi.schemas.events import EVENT_TYPES
 VARIABLES = frozenset({"event", "customer", "signals", "features"})
 FEATURE_VARIABLES = frozenset({"event"})
 # CEL macros bind a variable of their own: `signals.exists(s, ...)`.
+_FEATURE_READ = re.compile(r"\bfeatures\s*\.\s*([A-Za-z_]\w*)")
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 MAX_PACK_BYTES = 256 * 1024
@@ -203,9 +204,13 @@ def _compile_features(
                 for part, text in (("where", feature.where), ("value", feature.value))
                 if text is not None
             }
+            by = tuple(
+                _compile_cel(text, ("by", position), "by", error, on_types, guards, FEATURE_VARIABLES)
+                for position, text in enumerate(feature.by)
+            )
             if len(errors) == before:
                 compiled[feature.id] = CompiledFeature(
-                    feature, pack.pack, source, programs.get("where"), programs.get("value")
+                    feature, pack.pack, source, programs.get("where"), programs.get("value"), by
                 )
     return compiled
 
@@ -315,11 +320,12 @@ def _compile(
             error(path, f"unknown variable(s) {unknown} in {field_name}; use {sorted(VARIABLES)}")
             continue
         guards = f"{rule.when} {source_text}"
-        fields = list(reference_problems(template_references(parsed), on_types, guards, True, known))
-        if fields:
-            error(path, f"{field_name}: {'; '.join(fields)}")
+        misread = list(reference_problems(template_references(parsed), on_types, guards, True, known))
+        if misread:
+            error(path, f"{field_name}: {'; '.join(misread)}")
             continue
         templates[field_name] = TEMPLATES.from_string(source_text)
+    _check_split_features(rule, [rule.when, *fields.values()], on_types, features, error)
     if len(errors) != before or condition is None:
         return None
     return CompiledRule(
@@ -333,6 +339,18 @@ def _compile(
         steps=tuple(templates[f"steps.{i}"] for i in range(len(rule.then.steps))) if rule.then else (),
         dedup_key=templates.get("dedup_key"),
     )
+
+
+def _check_split_features(
+    rule: Rule, sources: list[str], on_types: list[str], features: dict[str, CompiledFeature], error: Any
+) -> None:
+    """A rule reading a feature split ``by`` parts of the event must have those parts on its events."""
+    read = {match for source in sources for match in _FEATURE_READ.findall(source)}
+    for feature_id in sorted(read):
+        compiled = features.get(feature_id)
+        for text in compiled.feature.by if compiled else ():
+            for problem in reference_problems(cel_references(text), on_types, rule.when):
+                error(("when",), f"features.{feature_id} is split by {text}: {problem}")
 
 
 def _compile_cel(
@@ -359,9 +377,9 @@ def _compile_cel(
     if unknown:
         error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(variables)}")
         return None
-    fields = list(reference_problems(cel_references(source), on_types, guards, False, features or {}))
-    if fields:
-        error(path, f"'{what}': {'; '.join(fields)}")
+    misread = list(reference_problems(cel_references(source), on_types, guards, False, features or {}))
+    if misread:
+        error(path, f"'{what}': {'; '.join(misread)}")
         return None
     return program
 

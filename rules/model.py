@@ -94,6 +94,11 @@ class Feature(BaseModel):
     value: str | None = Field(None, description="A CEL expression on `event`: what is aggregated (not for count).")
     aggregate: Aggregate
     window: Duration = Field(description="The sliding event-time window, 1m to 90d.")
+    by: Annotated[list[str], Field(max_length=4)] = Field(
+        [],
+        description="CEL expressions on `event` that split the customer's feature further (per case, per "
+        "merchant): rules read the part the current event belongs to.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Feature:
