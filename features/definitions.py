@@ -41,13 +41,16 @@ class CompiledFeature:
         definition = f"{f.on}|{f.where}|{f.value}|{f.aggregate}|{f.window.total_seconds()}|{f.by}"
         return f"{f.id}@{hashlib.sha256(definition.encode()).hexdigest()[:8]}"
 
-    def key(self, cel_context: cel.Context) -> str:
-        """The state key of the part ``cel_context``'s event belongs to (raises if ``by`` cannot say)."""
+    def key(self, cel_context: cel.Context) -> str | None:
+        """The state key of the part ``cel_context``'s event belongs to; None when a part is null (the
+        event belongs to no part). Raises when ``by`` fails or gives a list or a map."""
         if not self.by:
             return self.state_key
         parts = [program.execute(cel_context) for program in self.by]
-        if any(part is None or isinstance(part, dict | list) for part in parts):
+        if any(isinstance(part, dict | list) for part in parts):
             raise ValueError(f"'by' gave {parts!r}; each part must be a string, number or boolean")
+        if any(part is None for part in parts):
+            return None
         return f"{self.state_key}/{'/'.join(str(part) for part in parts)}"
 
 
@@ -101,6 +104,8 @@ class FeatureSet:
             except Exception as exc:  # an expression can fail on data, like a rule's condition
                 failures.append((compiled.feature.id, failure_message(exc)))
                 continue
+            if key is None:
+                continue  # a null part: the event belongs to no part of this feature
             f = compiled.feature
             context.features[key] = add(context.features.get(key), f.aggregate, f.window, event.occurred_at, value)
             if compiled.by:
@@ -119,9 +124,10 @@ class FeatureSet:
         for compiled in self.features:
             f = compiled.feature
             try:
-                state = context.features.get(compiled.key(cel_context))
+                key = compiled.key(cel_context)
             except Exception:  # the event has no part of this feature: nothing counted for it
-                state = None
+                key = None
+            state = context.features.get(key) if key is not None else None
             values[f.id] = read(state, f.aggregate, f.window, at, live_since.get(compiled.state_key, at))
         return values
 

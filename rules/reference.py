@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ctxi.rules.fields import Shape, customer_shape, event_shape, signal_kinds
+from ctxi.rules.fields import FEATURE_VALUES, Shape, customer_shape, event_shape, feature_shape, signal_kinds
 from ctxi.rules.samples import sample_variables
 from ctxi.schemas.events import EVENT_TYPES
 
@@ -57,6 +57,40 @@ def reference_markdown() -> str:
         lines += [f"### `{event_type}`", "", *_table(event_shape(event_type), ("event",), example), ""]
     customer_example = _richest(sample["customer"] for sample in samples.values())
     lines += ["## `customer`", "", *_table(customer_shape(), ("customer",), customer_example), ""]
+    lines += [
+        "## `features`",
+        "",
+        "What the rule packs' `features:` compute ([docs/features.md](features.md)); each reads as:",
+        "",
+        "| field | type |",
+        "|---|---|",
+        "| `features.<id>.value` | by aggregate (below): the aggregate of the counted values over the window |",
+        *(
+            f"| `features.<id>.{name}` | {_kind(spec)} |"
+            for name, spec in feature_shape("count").fields.items()
+            if name != "value"
+        ),
+        "",
+        "`value` by aggregate:",
+        "",
+        "| aggregate | `value` |",
+        "|---|---|",
+        *(
+            f"| `{aggregate}` | {shape.describe()}{', null when nothing was counted' if nullable else ''} |"
+            for aggregate, (shape, nullable) in FEATURE_VALUES.items()
+        ),
+        "",
+        "The built-in packs' features:",
+        "",
+        "| feature | aggregate | window | on | description |",
+        "|---|---|---|---|---|",
+        *(
+            f"| `features.{f.id}` | {f.aggregate}{' by ' + ', '.join(f.by) if f.by else ''} | {_window(f.window)} | "
+            f"{', '.join(f'`{t}`' for t in f.on)} | {f.description} |"
+            for f in builtin_features()
+        ),
+        "",
+    ]
     lines += ["## `signals`", ""]
     for kind, (shape, produced_for) in signal_kinds().items():
         example = next((s["signals"][kind] for s in samples.values() if kind in s["signals"]), None)
@@ -69,6 +103,26 @@ def reference_markdown() -> str:
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _kind(spec: Any) -> str:
+    return spec.shape.describe() + (", may be null" if spec.nullable else "") + f": {spec.description}"
+
+
+def _window(window: Any) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def builtin_features() -> list[Any]:
+    from ctxi.rules import BUILTIN_PACKS
+    from ctxi.rules.loader import load_rule_dir
+
+    loaded = load_rule_dir(BUILTIN_PACKS, frozenset({"fraud", "travel", "service"}))
+    return [compiled.feature for compiled in loaded.features]
 
 
 def _table(shape: Shape, prefix: tuple[str, ...], example: Any, skip: tuple[str, ...] = ()) -> list[str]:
