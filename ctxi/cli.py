@@ -448,7 +448,7 @@ def rules_publish(
     import getpass
 
     from ctxi.rules.pack_tests import run_pack_tests
-    from ctxi.rules.publish import published_packs, send
+    from ctxi.rules.publish import new_features, published_packs, running_packs, send
 
     settings = get_settings()
     rule_set = _load_rules(directory)
@@ -459,11 +459,19 @@ def rules_publish(
         _err("not published: the packs' tests fail")
         raise typer.Exit(1)
     ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    starting = new_features(rule_set.loaded, running_packs(settings, settings.rules_topic))
     packs = published_packs(rule_set.loaded, by or getpass.getuser())
     send(settings.kafka_bootstrap_servers, settings.rules_topic, {pack.pack: pack for pack in packs})
     typer.echo(
         f"published {', '.join(pack.pack for pack in packs)} (version {rule_set.version}) to {settings.rules_topic}"
     )
+    published_at = packs[0].published_at
+    for compiled in starting:  # they start empty: rules reading them see partial windows until then
+        feature = compiled.feature
+        typer.echo(
+            f"feature {feature.id} is new or changed: it counts from now and is warm (features.{feature.id}.warm) "
+            f"from {published_at + feature.window:%Y-%m-%d %H:%M} UTC, one window ({feature.window}) later"
+        )
 
 
 @rules_app.command("snooze")

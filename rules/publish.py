@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict
 
-from ctxi.rules.loader import LoadedPacks, load_rule_texts
+from ctxi.features.definitions import CompiledFeature
+from ctxi.rules.loader import LoadedPacks, load_rule_dir, load_rule_texts
 from ctxi.rules.snooze import Snooze
 from ctxi.streams.settings import Settings
 
@@ -32,6 +33,23 @@ def published_packs(loaded: LoadedPacks, by: str, at: datetime | None = None) ->
 def load_published(packs: dict[str, PublishedPack], queues: frozenset[str]) -> LoadedPacks:
     """Compile published packs (already checked before publishing, so errors here are unexpected)."""
     return load_rule_texts({f"published:{name}": pack.text for name, pack in sorted(packs.items())}, queues)
+
+
+def running_packs(settings: Settings, topic: str) -> LoadedPacks:
+    """What workers run now: the published packs, or ``CTXI_RULES_DIR`` (the built-in packs) before any."""
+    from ctxi.rules import BUILTIN_PACKS
+
+    published = [PublishedPack.model_validate_json(value) for value in read_compacted(settings, topic)]
+    queues = frozenset(settings.queues)
+    if published:
+        return load_published({pack.pack: pack for pack in published}, queues)
+    return load_rule_dir(settings.rules_dir or BUILTIN_PACKS, queues)
+
+
+def new_features(publishing: LoadedPacks, running: LoadedPacks) -> list[CompiledFeature]:
+    """The features ``publishing`` defines that ``running`` does not (new, or changed: both start empty)."""
+    running_keys = {compiled.state_key for compiled in running.features}
+    return [compiled for compiled in publishing.features if compiled.state_key not in running_keys]
 
 
 def send(bootstrap_servers: str, topic: str, messages: dict[str, BaseModel]) -> None:

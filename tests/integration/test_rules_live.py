@@ -76,8 +76,8 @@ def cli(namespace: Namespace, *args: str) -> str:
     return result.stdout
 
 
-def publish(namespace: Namespace, directory: Path) -> None:
-    cli(namespace, "rules", "publish", str(directory), "--by", "test")
+def publish(namespace: Namespace, directory: Path) -> str:
+    return cli(namespace, "rules", "publish", str(directory), "--by", "test")
 
 
 def wait_for_log(process: subprocess.Popen[bytes], text: str, times: int = 1, timeout: float = 60) -> None:
@@ -101,7 +101,7 @@ def test_a_published_pack_reaches_a_running_worker_and_shadow_rules_send_no_task
             pipeline.feed(raw)
         assert [(t.rule_id, t.rule_version) for t in pipeline.tasks] == [("fraud.impossible_travel", 1)]
 
-        publish(namespace, pack_version(tmp_path, 2))
+        assert "is new or changed" not in publish(namespace, pack_version(tmp_path, 2))  # same features
         wait_for_log(worker, "live (fraud, service, travel)")
         for raw in impossible_travel("C-2", 5):
             pipeline.feed(raw)
@@ -129,7 +129,14 @@ def test_a_published_pack_reaches_a_running_worker_and_shadow_rules_send_no_task
             namespace, "rules", "snoozes", "--all"
         )
 
-        publish(namespace, pack_version(tmp_path, 3, shadow=True))
+        shadow = pack_version(tmp_path, 3, shadow=True)
+        fraud = shadow / "fraud.yaml"  # and a longer card-spend window: a changed feature starts empty
+        fraud.write_text(
+            fraud.read_text().replace("    aggregate: sum\n    window: 1h\n", "    aggregate: sum\n    window: 2h\n")
+        )
+        published = publish(namespace, shadow)
+        assert "feature card_spend_1h is new or changed: it counts from now and is warm" in published
+        assert "one window (2:00:00) later" in published and "card_declines_1d" not in published
         wait_for_log(worker, "live (fraud, service, travel)", times=2)
         for raw in impossible_travel("C-3", 10):
             pipeline.feed(raw)
