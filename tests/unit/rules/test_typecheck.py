@@ -154,3 +154,60 @@ def test_the_rule_reference_in_docs_is_fresh() -> None:
     assert written == reference_markdown(), "stale: run `ctxi rules reference --out docs/rule-reference.md`"
     for path in ("customer.billing.payment_failures[].amount", "signals.location_conflict.speed_kmh"):
         assert f"| `{path}` |" in written
+
+
+FEATURE = """\
+features:
+  - id: card_spend_1h
+    description: d
+    on: [billing.card_transaction]
+    where: event.payload.status == "approved"
+    value: event.payload.amount
+    aggregate: sum
+    window: 1h
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("features.card_spend_1h.count", "features.card_spend_2h.count"), "did you mean features.card_spend_1h?"),
+        (
+            ("features.card_spend_1h.count", "features.card_spend_1h.cuont"),
+            "did you mean features.card_spend_1h.count?",
+        ),
+        (
+            ('event.payload.status == "approved"', "customer.profile != null"),
+            "unknown variable(s) ['customer'] in 'where'",
+        ),
+        (("    value: event.payload.amount\n", ""), "aggregate 'sum' needs 'value' (a CEL expression on event)"),
+        (("window: 1h", "window: 120d"), "window must be between 1m and 90d"),
+        (("value: event.payload.amount", "value: event.payload.amont"), "did you mean event.payload.amount?"),
+    ],
+)
+def test_features_are_checked_like_rules(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+    text = FEATURE + pack("billing.card_transaction", "features.card_spend_1h.count >= 4").replace(
+        "pack: team\nowner: team@acme.example\n", ""
+    )
+    text = "pack: team\nowner: team@acme.example\n" + text
+    old, new = change
+    assert old in text
+    (tmp_path / "team.yaml").write_text(text.replace(old, new))
+    with pytest.raises(RulePackError) as caught:
+        load_rule_dir(tmp_path, QUEUES)
+    assert any(expected in error for error in caught.value.errors), caught.value.errors
+
+
+def test_a_feature_id_is_shared_by_all_packs_and_defined_once(tmp_path: Path) -> None:
+    for name in ("a.yaml", "b.yaml"):
+        text = (
+            "pack: team\nowner: team@acme.example\n"
+            + FEATURE
+            + pack("billing.card_transaction", "true")
+            .split("owner: team@acme.example\n", 1)[1]
+            .replace("team.rule", f"team.rule_{name[0]}")
+        )
+        (tmp_path / name).write_text(text.replace("pack: team", f"pack: team_{name[0]}"))
+    with pytest.raises(RulePackError) as caught:
+        load_rule_dir(tmp_path, QUEUES)
+    assert any("feature card_spend_1h: duplicate feature id (also at" in error for error in caught.value.errors)
