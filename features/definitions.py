@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -116,13 +116,21 @@ class FeatureSet:
         return failures
 
     def read(
-        self, context: CustomerContext, at: datetime, live_since: dict[str, datetime], cel_context: cel.Context
+        self,
+        context: CustomerContext,
+        at: datetime,
+        live_since: dict[str, datetime],
+        cel_context: cel.Context,
+        only: Collection[str] | None = None,
     ) -> dict[str, Any]:
         """``features`` as rules see them at event time ``at``: per id, value, count, at and warm; a
-        feature split ``by`` reads the part of the event in ``cel_context`` (empty if it has none)."""
+        feature split ``by`` reads the part of the event in ``cel_context`` (empty if it has none).
+        ``only``: the ids wanted (what the expressions about to run read), else all."""
         values = {}
         for compiled in self.features:
             f = compiled.feature
+            if only is not None and f.id not in only:
+                continue
             try:
                 key = compiled.key(cel_context)
             except Exception:  # the event has no part of this feature: nothing counted for it

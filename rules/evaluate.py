@@ -119,7 +119,10 @@ class RuleSet:
         if not rules:
             return outcomes
         for name, kept in reads.items():  # after the features counted this event: `features` sees it
-            if name != "event":
+            if name == "features" and kept is not None:  # only the features the expressions read
+                wanted = self.features.read(context, event.occurred_at, clock, cel_context, only=kept.keys())
+                cel_context.add_variable(name, project(wanted, kept))
+            elif name != "event":
                 cel_context.add_variable(name, project(variables.get(name), kept))
         at = event.occurred_at
         context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]
