@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import cel
+import orjson
 
 from ctxi.context.state import CustomerContext
 from ctxi.features.state import add, read
@@ -23,6 +24,7 @@ from ctxi.rules.sandbox import failure_message
 from ctxi.schemas.events import Event
 
 MAX_PARTS = 64  # parts of one split feature kept per customer
+MAX_PART_LENGTH = 256  # characters of a part's key: it is stored with the customer's context
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,10 @@ class CompiledFeature:
             raise ValueError(f"'by' gave {parts!r}; each part must be a string, number or boolean")
         if any(part is None for part in parts):
             return None
-        return f"{self.state_key}/{'/'.join(str(part) for part in parts)}"
+        part = orjson.dumps(parts).decode()  # unambiguous: ["A/B", "C"] is not ["A", "B/C"]
+        if len(part) > MAX_PART_LENGTH:
+            raise ValueError(f"'by' gave a part of {len(part):,} characters; the limit is {MAX_PART_LENGTH}")
+        return f"{self.state_key}/{part}"
 
 
 class FeatureSet:
@@ -65,7 +70,6 @@ class FeatureSet:
                 index[event_type].append(compiled)
         self._index = {event_type: tuple(found) for event_type, found in index.items()}
         self._keys = frozenset(compiled.state_key for compiled in features)
-        self._definitions = {compiled.state_key: compiled for compiled in features}
 
     def __bool__(self) -> bool:
         return bool(self.features)
