@@ -21,7 +21,7 @@ from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
 from ctxi.rules.fields import HIDDEN_CUSTOMER_FIELDS
 from ctxi.rules.loader import CompiledRule, LoadedPacks
-from ctxi.rules.model import Severity, TaskTemplate
+from ctxi.rules.model import Rule, Severity, TaskTemplate
 from ctxi.rules.projection import Projection, project, projection
 from ctxi.rules.sandbox import failure_message, render
 from ctxi.rules.snooze import Snoozes
@@ -111,7 +111,9 @@ class RuleSet:
         counting = self.features.counts(event.type)
         if not rules and not counting:
             return outcomes
-        reads = self._reads.get(event.type) or _reads(rules, (), ())
+        reads = self._reads.get(event.type)
+        if reads is None:  # a rule set whose rules_for differs from its index (benchmarks/rules.py)
+            reads = _reads(rules, (), ())
         if "event" in reads:
             cel_context.add_variable("event", project(variables.get("event"), reads["event"]))
         if counting:
@@ -193,14 +195,24 @@ def _reads(
     """The variables the CEL programs of these rules and features read, each with the part they read
     (``split`` features' ``by``: rules read the part of the event they are about)."""
     sources = [rule.rule.when for rule in rules]
-    sources += [text for f in split for text in f.feature.by]
     sources += [rule.rule.then.priority for rule in rules if rule.rule.then and rule.rule.then.priority]
+    texts = [text for rule in rules for text in _texts(rule.rule)]
+    if any("features" in text for text in texts):  # a split feature is read for this event's part
+        sources += [text for f in split for text in f.feature.by]
     sources += [text for f in features for text in (f.feature.where, f.feature.value) if text]
     paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     for source in sources:
         for reference in cel_references(source):
             paths[reference.path[0]].append(reference.path[1:])
     return {name: projection(found) for name, found in paths.items()}
+
+
+def _texts(rule: Rule) -> list[str]:
+    """What a rule's CEL and templates say."""
+    then = rule.then
+    if then is None:
+        return [rule.when]
+    return [rule.when, then.priority or "", then.title, then.reason, then.dedup_key, *then.steps]
 
 
 class RuleVariables:
