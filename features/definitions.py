@@ -24,7 +24,7 @@ from ctxi.rules.sandbox import failure_message
 from ctxi.schemas.events import Event
 
 MAX_PARTS = 64  # parts of one split feature kept per customer
-MAX_PART_LENGTH = 256  # characters of a part's key: it is stored with the customer's context
+MAX_PART_LENGTH = 256  # characters of a part's key or a kept value: both are stored with the customer's context
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,8 @@ def _check_value(compiled: CompiledFeature, value: Any) -> None:
         raise ValueError(f"'value' gave {type(value).__name__}; {aggregate} needs a number")
     if aggregate not in ("count",) and value is not None and not isinstance(value, str | bool | int | float):
         raise ValueError(f"'value' gave {type(value).__name__}; a feature aggregates strings, numbers or booleans")
+    if isinstance(value, str) and len(value) > MAX_PART_LENGTH:  # it is kept with the customer's context
+        raise ValueError(f"'value' gave {len(value):,} characters; the limit is {MAX_PART_LENGTH}")
 
 
 def _bound_parts(context: CustomerContext, compiled: CompiledFeature, at: datetime) -> None:

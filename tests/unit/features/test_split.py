@@ -29,6 +29,12 @@ features:
     by: [event.payload.summary]
     aggregate: count
     window: 48h
+  - id: summaries
+    description: d
+    on: [crm.interaction]
+    value: event.payload.summary
+    aggregate: distinct
+    window: 48h
 rules:
   - id: team.third_contact
     version: 1
@@ -81,5 +87,6 @@ def test_parts_are_bounded_and_a_part_too_long_is_a_counted_failure(tmp_path: Pa
     summary, _ = run(tmp_path, lines)
     parts = [key for key in summary.contexts["C-1"].features if key.startswith("contacts_by_case@")]
     assert len(parts) == MAX_PARTS
-    assert summary.feature_failures == {"contacts_by_summary": 1}
+    assert summary.feature_failures == {"contacts_by_summary": 1, "summaries": 1}
     assert "the limit is 256" in summary.failure_samples[("feature", "contacts_by_summary")][0]
+    assert "'value' gave 300 characters; the limit is 256" in summary.failure_samples[("feature", "summaries")][0]
