@@ -18,7 +18,7 @@ import cel
 import orjson
 
 from ctxi.context.state import CustomerContext
-from ctxi.features.state import add, read
+from ctxi.features.state import NUMBER_AGGREGATES, add, read
 from ctxi.rules.model import Feature
 from ctxi.rules.sandbox import failure_message
 from ctxi.schemas.events import Event
@@ -146,7 +146,7 @@ class FeatureSet:
 
 def _check_value(compiled: CompiledFeature, value: Any) -> None:
     aggregate = compiled.feature.aggregate
-    if aggregate in ("sum", "min", "max", "avg") and (isinstance(value, bool) or not isinstance(value, int | float)):
+    if aggregate in NUMBER_AGGREGATES and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise ValueError(f"'value' gave {type(value).__name__}; {aggregate} needs a number")
     if aggregate not in ("count",) and value is not None and not isinstance(value, str | bool | int | float):
         raise ValueError(f"'value' gave {type(value).__name__}; a feature aggregates strings, numbers or booleans")
