@@ -11,8 +11,9 @@ from typing import Any
 from faust.serializers import codecs as faust_codecs
 from faust.types import EventT, FutureMessage, TopicT
 
-from ctxi.context.fleet import FleetIndexExpiry, is_expired
-from ctxi.engine.pipeline import Engine, Output
+from ctxi.context import fleet
+from ctxi.engine.pipeline import Engine, Output, RowExpiry
+from ctxi.features import entities
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
 from ctxi.streams.acks import StoresInOrder, process_each
@@ -21,6 +22,7 @@ from ctxi.streams.app import (
     closures_topic,
     customer_contexts,
     dead_letter_topic,
+    entity_features,
     events_by_customer_topic,
     fleet_index,
     settings,
@@ -40,7 +42,7 @@ from ctxi.streams.metrics import (
 )
 
 logger = logging.getLogger(__name__)
-engine = Engine(settings.engine, customer_contexts, fleet_index)
+engine = Engine(settings.engine, customer_contexts, fleet_index, entity_features=entity_features)
 stores = StoresInOrder()
 
 
@@ -113,17 +115,18 @@ def encoded(output: Output) -> list[tuple[TopicT, str, bytes]]:
 def store_rows(output: Output) -> list[FutureMessage]:
     """Write what ``output`` changed; return the changelog records that carry it."""
     engine.store(output)
-    return [*customer_contexts.take_sent(), *fleet_index.take_sent()]
+    return [*customer_contexts.take_sent(), *fleet_index.take_sent(), *entity_features.take_sent()]
 
 
-@app.timer(interval=settings.fleet_index_sweep_seconds)
-async def sweep_fleet_index() -> None:
-    """Ask for each fleet index row nobody needs any more to be dropped.
+@app.timer(interval=settings.sweep_seconds)
+async def sweep_rows() -> None:
+    """Ask for each fleet index and entity feature row nobody needs any more to be dropped.
 
-    A flight's row outlives its flight, and an airport's its travellers: without this the
-    table grows with every flight ever booked. The expiry travels through the row's
-    partition, where the context agent checks it again and deletes the row (a tombstone in
-    the changelog): a table is only written while handling one of its partition's messages.
+    A flight's row outlives its flight, an airport's its travellers, a card's feature the
+    window of its last event: without this the tables grow with every flight and card ever
+    seen. The expiry travels through the row's partition, where the context agent checks it
+    again and deletes the row (a tombstone in the changelog): a table is only written while
+    handling one of its partition's messages.
     """
     if engine.stream_time is None:
         return
@@ -131,11 +134,14 @@ async def sweep_fleet_index() -> None:
     # must not expire bookings that real time still needs.
     as_of = min(engine.stream_time, datetime.now(UTC))
     keep = timedelta(hours=settings.engine.itinerary_keep_hours)
-    expired = [key for key, index in list(fleet_index.items()) if is_expired(index, as_of, keep)]
-    for key in expired:
-        await events_by_customer_topic.send(key=key, value=FleetIndexExpiry(key=key, as_of=as_of))
+    expired = [
+        *(("fleet_index", key) for key, index in list(fleet_index.items()) if fleet.is_expired(index, as_of, keep)),
+        *(("entity_features", key) for key, row in list(entity_features.items()) if entities.is_expired(row, as_of)),
+    ]
+    for table, key in expired:
+        await events_by_customer_topic.send(key=key, value=RowExpiry(table=table, key=key, as_of=as_of))
     if expired:
-        logger.info("asked to drop %d fleet index rows (as of %s)", len(expired), as_of.isoformat())
+        logger.info("asked to drop %d fleet index and entity feature rows (as of %s)", len(expired), as_of.isoformat())
 
 
 @app.timer(interval=5.0)
@@ -143,3 +149,4 @@ async def measure_tables() -> None:
     """Refresh the table-size gauges (the keys of the partitions this worker holds)."""
     TABLE_KEYS.labels("customer_context").set(len(customer_contexts))
     TABLE_KEYS.labels("fleet_index").set(len(fleet_index))
+    TABLE_KEYS.labels("entity_features").set(len(entity_features))

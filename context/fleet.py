@@ -54,20 +54,6 @@ class FleetIndex(BaseModel):
     recent: list[FleetEvent] = []
 
 
-class FleetIndexExpiry(BaseModel):
-    """'Drop the row of ``key`` if nothing in it matters any more as of ``as_of``' (an internal
-    message: the worker's sweep sends it through the row's partition, where rows are written)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    type: Literal["ctxi.fleet_index_expiry"] = "ctxi.fleet_index_expiry"
-    key: str
-    as_of: datetime = Field(description="The worker's stream time: the latest event time it has read.")
-
-    @property
-    def partition_key(self) -> str:
-        return self.key
-
-
 RECENT_FLEET_EVENTS = 16
 """Fleet events a key remembers for late bookings (a flight has a handful of statuses a day)."""
 

@@ -16,24 +16,19 @@ from collections import Counter
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from ctxi.context.fleet import (
-    FleetIndex,
-    FleetIndexEntry,
-    FleetIndexExpiry,
-    add_to_index,
-    fan_out,
-    is_expired,
-    rekey_location_alert,
-)
+from ctxi.context import fleet
+from ctxi.context.fleet import FleetIndex, FleetIndexEntry, add_to_index, fan_out, rekey_location_alert
 from ctxi.context.join import JoinStatus, apply_event, apply_outcome
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
 from ctxi.enrichers.signals import Signal
+from ctxi.features import entities
+from ctxi.features.entities import EntityFeatureRow, EntityFeatureVisit
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
@@ -41,14 +36,31 @@ from ctxi.schemas.task import TaskClosure, TaskOutcome
 
 logger = logging.getLogger(__name__)
 
+
+class RowExpiry(BaseModel):
+    """'Drop the row ``key`` of ``table`` if nothing in it matters any more as of ``as_of``' (an internal
+    message: the worker's sweep sends it through the row's partition, where rows are written)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["ctxi.row_expiry"] = "ctxi.row_expiry"
+    table: Literal["fleet_index", "entity_features"]
+    key: str
+    as_of: datetime = Field(description="The worker's stream time: the latest event time it has read.")
+
+    @property
+    def partition_key(self) -> str:
+        return self.key
+
+
 Routed = Annotated[
-    Union[(*EVENT_MODELS, FleetIndexEntry, FleetIndexExpiry, TaskOutcome)],  # type: ignore[valid-type]
+    Union[(*EVENT_MODELS, FleetIndexEntry, EntityFeatureVisit, RowExpiry, TaskOutcome)],  # type: ignore[valid-type]
     Field(discriminator="type"),
 ]
-"""What travels on the by-customer topic: events, the fleet index entries bookings make, the
-sweep's expiries of fleet index rows, and the outcomes agents report (they feed the contact
-policy)."""
+"""What travels on the by-customer topic: events, the fleet index entries bookings make, events on
+their way through their entity features, the sweep's expiries of rows, and the outcomes agents
+report (they feed the contact policy)."""
 ROUTED_ADAPTER: TypeAdapter[Routed] = TypeAdapter(Routed)
+Message = Event | FleetIndexEntry | EntityFeatureVisit | RowExpiry | TaskOutcome
 
 
 class EnrichedEvent(BaseModel):
@@ -71,9 +83,10 @@ class Output:
     outcome: str
     context: CustomerContext | None = None
     fleet_index: FleetIndex | None = None
-    dropped_index: str | None = None  # the key of a fleet index row to delete
+    entity_row: EntityFeatureRow | None = None
+    dropped: tuple[str, str] | None = None  # (table, key) of a row to delete
     enriched: EnrichedEvent | None = None
-    forwards: list[Event | FleetIndexEntry] = field(default_factory=list)
+    forwards: list[Event | FleetIndexEntry | EntityFeatureVisit] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     closures: list[TaskClosure] = field(default_factory=list)
     failed_rules: list[tuple[str, int, str]] = field(default_factory=list)  # (rule id, version, message)
@@ -82,7 +95,7 @@ class Output:
 
     @property
     def changes_rows(self) -> bool:
-        return self.context is not None or self.fleet_index is not None or self.dropped_index is not None
+        return any(row is not None for row in (self.context, self.fleet_index, self.entity_row, self.dropped))
 
 
 @dataclass
@@ -102,11 +115,13 @@ class Engine:
     contexts: MutableMapping[str, CustomerContext]
     fleet_index: MutableMapping[str, FleetIndex]
     rules: RuleSet | None = None
+    entity_features: MutableMapping[str, EntityFeatureRow] = field(default_factory=dict)
     snoozes: Snoozes = field(default_factory=Snoozes)
     counts: Counter[str] = field(default_factory=Counter)
     fired: Counter[tuple[str, int]] = field(default_factory=Counter)
     unstored_contexts: dict[str, CustomerContext] = field(default_factory=dict, repr=False)
     unstored_index: dict[str, FleetIndex] = field(default_factory=dict, repr=False)
+    unstored_entities: dict[str, EntityFeatureRow] = field(default_factory=dict, repr=False)
     stream_time: datetime | None = None  # the latest event time decided on: the sweep's clock
     # when this engine began computing each feature definition: features read warm a window later
     feature_clock: dict[str, datetime] = field(default_factory=dict, repr=False)
@@ -114,7 +129,7 @@ class Engine:
     def __post_init__(self) -> None:
         load_builtin_enrichers()
 
-    def handle(self, message: Event | FleetIndexEntry | FleetIndexExpiry | TaskOutcome) -> Output:
+    def handle(self, message: Message) -> Output:
         """Decide and store at once: for runners whose sends cannot fail (replay, tests)."""
         output = self.decide(message)
         self.store(output)
@@ -130,8 +145,13 @@ class Engine:
             self.fleet_index[index.key] = index
             if self.unstored_index.get(index.key) is index:
                 del self.unstored_index[index.key]
-        if (key := output.dropped_index) is not None:
-            self.fleet_index.pop(key, None)
+        if (row := output.entity_row) is not None:
+            self.entity_features[row.key] = row
+            if self.unstored_entities.get(row.key) is row:
+                del self.unstored_entities[row.key]
+        if output.dropped is not None:
+            table, key = output.dropped
+            self._tables[table].pop(key, None)
 
     def discard(self, output: Output) -> None:
         """Forget the rows ``output`` changed, its message having failed after the decision (it was
@@ -140,6 +160,12 @@ class Engine:
             del self.unstored_contexts[context.customer_id]
         if (index := output.fleet_index) is not None and self.unstored_index.get(index.key) is index:
             del self.unstored_index[index.key]
+        if (row := output.entity_row) is not None and self.unstored_entities.get(row.key) is row:
+            del self.unstored_entities[row.key]
+
+    @property
+    def _tables(self) -> dict[str, MutableMapping[str, Any]]:
+        return {"fleet_index": self.fleet_index, "entity_features": self.entity_features}
 
     def _context(self, customer_id: str) -> CustomerContext | None:
         pending = self.unstored_contexts.get(customer_id)
@@ -154,7 +180,11 @@ class Engine:
         # the events and dates in it are never changed in place: copying the containers is enough
         return pending.model_copy(update={"members": dict(pending.members), "recent": list(pending.recent)})
 
-    def decide(self, message: Event | FleetIndexEntry | FleetIndexExpiry | TaskOutcome) -> Output:
+    def _entity_row(self, key: str) -> EntityFeatureRow | None:
+        pending = self.unstored_entities.get(key)
+        return self.entity_features.get(key) if pending is None else pending.model_copy(deep=True)
+
+    def decide(self, message: Message) -> Output:
         """What ``message`` leads to, with the rows to store (not stored yet)."""
         if isinstance(message, TaskOutcome):
             context = apply_outcome(self._context(message.customer_id), message, self.config)
@@ -162,28 +192,63 @@ class Engine:
         elif isinstance(message, FleetIndexEntry):
             index, missed = add_to_index(self._index(message.key), message)
             output = Output("indexed", fleet_index=index, forwards=missed)
-        elif isinstance(message, FleetIndexExpiry):
+        elif isinstance(message, RowExpiry):
             output = self._expire(message)
+        elif isinstance(message, EntityFeatureVisit):
+            output = self._visit(message) if message.pending else self._join_and_enrich(message.event, message.values)
         elif isinstance(message, FleetEventEnvelope) and message.customer_id is None:
             output = self._fan_out(message)
         else:
-            output = self._join_and_enrich(message)
+            output = self._to_entities(message) or self._join_and_enrich(message)
         if output.context is not None:
             self.unstored_contexts[output.context.customer_id] = output.context
         if output.fleet_index is not None:
             self.unstored_index[output.fleet_index.key] = output.fleet_index
+        if output.entity_row is not None:
+            self.unstored_entities[output.entity_row.key] = output.entity_row
         if isinstance(message, EVENT_MODELS) and (self.stream_time is None or message.occurred_at > self.stream_time):
             self.stream_time = message.occurred_at
         self.counts[output.outcome] += 1
         return output
 
-    def _expire(self, expiry: FleetIndexExpiry) -> Output:
-        index = self._index(expiry.key)
-        keep = timedelta(hours=self.config.itinerary_keep_hours)
-        if index is None or not is_expired(index, expiry.as_of, keep):
-            return Output("index_kept")  # a booking came since the sweep looked, or it is gone already
-        self.unstored_index.pop(expiry.key, None)
-        return Output("index_expired", dropped_index=expiry.key)
+    def _expire(self, expiry: RowExpiry) -> Output:
+        if expiry.table == "fleet_index":
+            index = self._index(expiry.key)
+            keep = timedelta(hours=self.config.itinerary_keep_hours)
+            expired = index is not None and fleet.is_expired(index, expiry.as_of, keep)
+            unstored: dict[str, Any] = self.unstored_index
+        else:
+            row = self._entity_row(expiry.key)
+            expired = row is not None and entities.is_expired(row, expiry.as_of)
+            unstored = self.unstored_entities
+        if not expired:
+            return Output("row_kept")  # a booking or an event came since the sweep looked, or it is gone already
+        unstored.pop(expiry.key, None)
+        return Output("row_expired", dropped=(expiry.table, expiry.key))
+
+    def _to_entities(self, event: Event) -> Output | None:
+        """Send ``event`` through the rows of the entity features it counts in, if any (then to its customer)."""
+        if self.rules is None:
+            return None
+        keys, failures = self.rules.entity_keys(event)
+        if not keys and not failures:
+            return None
+        if not keys:  # each entity feature failed on it: the customer's rules still run, read it as empty
+            output = self._join_and_enrich(event)
+            output.failed_features[:0] = failures
+            return output
+        return Output("to_entities", forwards=[EntityFeatureVisit(event=event, pending=keys)], failed_features=failures)
+
+    def _visit(self, visit: EntityFeatureVisit) -> Output:
+        """Count the event in the first row it has still to visit, and send it on with the value read."""
+        key, event = visit.pending[0], visit.event
+        current = self._entity_row(key)
+        row, values, failures = current, {}, []
+        if self.rules is not None:
+            row, values, failures = self.rules.count_entity(key, current, event, self.config, self.feature_clock)
+        onward = visit.model_copy(update={"pending": visit.pending[1:], "values": {**visit.values, **values}})
+        changed = row if row is not current else None  # counted before (a redone event): nothing to write
+        return Output("entity_counted", entity_row=changed, forwards=[onward], failed_features=failures)
 
     def _fan_out(self, event: FleetEventEnvelope) -> Output:
         if isinstance(event, WeatherAlertEvent) and event.payload.airport is None:
@@ -191,7 +256,7 @@ class Engine:
         copies, index = fan_out(event, self._index(event.fleet_key))
         return Output("fanned_out", fleet_index=index, forwards=copies)
 
-    def _join_and_enrich(self, event: Event) -> Output:
+    def _join_and_enrich(self, event: Event, entity_values: dict[str, dict[str, Any]] | None = None) -> Output:
         customer_id = event.customer_id
         assert customer_id is not None
         started = time.perf_counter()
@@ -216,7 +281,9 @@ class Engine:
         enriched_at = time.perf_counter()
         rules, decisions, closures, failed, failed_features = self.rules, [], [], [], []
         if rules is not None:
-            outcomes = rules.evaluate(event, result.context, signals, self.config, self.snoozes, self.feature_clock)
+            outcomes = rules.evaluate(
+                event, result.context, signals, self.config, self.snoozes, self.feature_clock, entity_values
+            )
             decisions = outcomes.decisions
             closures = [closure.closure for closure in outcomes.closures]
             self.counts["rules_evaluated"] += outcomes.evaluated

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctxi.context.fleet import FleetIndex, FleetIndexEntry
+from ctxi.context.fleet import FleetIndex
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
-from ctxi.engine.pipeline import Engine, EnrichedEvent
+from ctxi.engine.pipeline import Engine, EnrichedEvent, Message
+from ctxi.features.entities import EntityFeatureRow
 from ctxi.ingest import DEFAULT_TIME_WINDOW, EventTimeWindow, JsonlRecord, processing_failure, read_jsonl
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.dead_letter import DeadLetter
-from ctxi.schemas.events import Event
 from ctxi.schemas.task import TaskClosure
 
 PROGRESS_EVERY_SECONDS = 5.0
@@ -47,6 +47,7 @@ class ReplaySummary:
     failure_samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     seconds: float = 0.0
     contexts: dict[str, CustomerContext] = field(default_factory=dict)
+    entity_features: dict[str, EntityFeatureRow] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         rate = self.events / self.seconds if self.seconds else 0.0
@@ -117,12 +118,19 @@ def replay(
     records.sort(key=lambda record: record.outcome.occurred_at)  # stable: ties keep file order
 
     fleet_index: dict[str, FleetIndex] = {}
-    engine = Engine(config, summary.contexts, fleet_index, rules=rules, snoozes=snoozes or Snoozes())
+    engine = Engine(
+        config,
+        summary.contexts,
+        fleet_index,
+        rules=rules,
+        snoozes=snoozes or Snoozes(),
+        entity_features=summary.entity_features,
+    )
     last_report = time.perf_counter()
     for count, record in enumerate(records, start=1):
         # Forwards (index entries, fanned-out copies) are handled at once, in event time,
         # where a worker would see them a moment later on the by-customer topic.
-        pending: deque[Event | FleetIndexEntry] = deque([record.outcome])
+        pending: deque[Message] = deque([record.outcome])
         while pending:
             try:
                 output = engine.handle(pending.popleft())

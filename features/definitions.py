@@ -2,6 +2,8 @@
 
 The same :class:`FeatureSet` runs in the stream worker and in ``ctxi replay`` (it belongs
 to the rule set the engine evaluates), so both compute the same values from the same events.
+A customer's features are counted in the customer's context; an entity's (``entity:``) in
+rows of their own (features/entities.py), whose values the event brings to its customer.
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import cel
 import orjson
 
 from ctxi.context.state import CustomerContext
+from ctxi.features.entities import EntityFeatureRow, count_in_row
 from ctxi.features.state import NUMBER_AGGREGATES, add, read
 from ctxi.rules.model import Feature
 from ctxi.rules.sandbox import failure_message
@@ -35,27 +38,35 @@ class CompiledFeature:
     where: Any  # cel.Program or None
     value: Any  # cel.Program or None (count)
     by: tuple[Any, ...] = ()  # cel.Programs: the part of the customer's feature an event belongs to
+    entity: Any = None  # cel.Program or None: the entity the feature is kept for, across customers
 
     @functools.cached_property
     def state_key(self) -> str:
         """Where its state is kept: a changed definition starts afresh, never reads the old one's."""
         f = self.feature
         definition = f"{f.on}|{f.where}|{f.value}|{f.aggregate}|{f.window.total_seconds()}|{f.by}"
+        if f.entity is not None:
+            definition += f"|entity={f.entity}"
         return f"{f.id}@{hashlib.sha256(definition.encode()).hexdigest()[:8]}"
 
+    @property
+    def across_customers(self) -> bool:
+        return self.entity is not None
+
     def key(self, cel_context: cel.Context) -> str | None:
-        """The state key of the part ``cel_context``'s event belongs to; None when a part is null (the
-        event belongs to no part). Raises when ``by`` fails or gives a list or a map."""
-        if not self.by:
+        """The state key of the part (or the entity) ``cel_context``'s event belongs to; None when a part
+        is null (the event belongs to no part). Raises when ``by`` or ``entity`` fails or gives a list or a map."""
+        what, programs = ("entity", (self.entity,)) if self.entity is not None else ("by", self.by)
+        if not programs:
             return self.state_key
-        parts = [program.execute(cel_context) for program in self.by]
+        parts = [program.execute(cel_context) for program in programs]
         if any(isinstance(part, dict | list) for part in parts):
-            raise ValueError(f"'by' gave {parts!r}; each part must be a string, number or boolean")
+            raise ValueError(f"'{what}' gave {parts!r}; each part must be a string, number or boolean")
         if any(part is None for part in parts):
             return None
         part = orjson.dumps(parts).decode()  # unambiguous: ["A/B", "C"] is not ["A", "B/C"]
         if len(part) > MAX_PART_LENGTH:
-            raise ValueError(f"'by' gave a part of {len(part):,} characters; the limit is {MAX_PART_LENGTH}")
+            raise ValueError(f"'{what}' gave a key of {len(part):,} characters; the limit is {MAX_PART_LENGTH}")
         return f"{self.state_key}/{part}"
 
 
@@ -64,11 +75,9 @@ class FeatureSet:
 
     def __init__(self, features: Sequence[CompiledFeature]) -> None:
         self.features = tuple(features)
-        index: dict[str, list[CompiledFeature]] = defaultdict(list)
-        for compiled in features:
-            for event_type in compiled.feature.on:
-                index[event_type].append(compiled)
-        self._index = {event_type: tuple(found) for event_type, found in index.items()}
+        self._index = _by_event_type(compiled for compiled in features if not compiled.across_customers)
+        self._across = _by_event_type(compiled for compiled in features if compiled.across_customers)
+        self._entities = {compiled.state_key: compiled for compiled in features if compiled.across_customers}
         self._keys = frozenset(compiled.state_key for compiled in features)
 
     def __bool__(self) -> bool:
@@ -78,7 +87,54 @@ class FeatureSet:
         return event_type in self._index
 
     def for_type(self, event_type: str) -> tuple[CompiledFeature, ...]:
+        """The customer's features that count events of ``event_type``."""
         return self._index.get(event_type, ())
+
+    def across_for(self, event_type: str) -> tuple[CompiledFeature, ...]:
+        """The entity features that count events of ``event_type``."""
+        return self._across.get(event_type, ())
+
+    def entity(self, key: str) -> CompiledFeature | None:
+        """The entity feature whose row ``key`` is; None for a definition no longer loaded."""
+        return self._entities.get(key.partition("/")[0])
+
+    def entity_keys(self, event_type: str, cel_context: cel.Context) -> tuple[list[str], list[tuple[str, str]]]:
+        """The rows of the entity features ``cel_context``'s event counts in, in order; the failures (id, message)."""
+        keys: list[str] = []
+        failures = []
+        for compiled in self._across.get(event_type, ()):
+            try:
+                if compiled.where is not None and compiled.where.execute(cel_context) is not True:
+                    continue
+                key = compiled.key(cel_context)
+            except Exception as exc:
+                failures.append((compiled.feature.id, failure_message(exc)))
+                continue
+            if key is not None and key not in keys:
+                keys.append(key)
+        return keys, failures
+
+    def count_for_entity(
+        self,
+        compiled: CompiledFeature,
+        row: EntityFeatureRow | None,
+        key: str,
+        event: Event,
+        cel_context: cel.Context,
+        live_since: dict[str, datetime],
+        dedup: tuple[timedelta, int],
+    ) -> tuple[EntityFeatureRow | None, dict[str, Any], list[tuple[str, str]]]:
+        """Count ``event`` in an entity's row: the row, what rules read of it ({id: value, count, at, warm}),
+        and the failures (id, message). ``dedup``: how long and how many event ids a row remembers."""
+        f = compiled.feature
+        try:
+            value = compiled.value.execute(cel_context) if compiled.value is not None else None
+            _check_value(compiled, value)
+        except Exception as exc:
+            return row, {}, [(f.id, failure_message(exc))]
+        row = count_in_row(row, key, event, f.aggregate, f.window, value, *dedup)
+        since = live_since.get(compiled.state_key, event.occurred_at)
+        return row, {f.id: read(row.state, f.aggregate, f.window, event.occurred_at, since)}, []
 
     def start(self, live_since: dict[str, datetime], at: datetime) -> None:
         """Note ``at`` as when computing began for the definitions ``live_since`` does not know yet."""
@@ -126,14 +182,21 @@ class FeatureSet:
         live_since: dict[str, datetime],
         cel_context: cel.Context,
         only: Collection[str] | None = None,
+        entity_values: Mapping[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """``features`` as rules see them at event time ``at``: per id, value, count, at and warm; a
-        feature split ``by`` reads the part of the event in ``cel_context`` (empty if it has none).
+        feature split ``by`` reads the part of the event in ``cel_context`` (empty if it has none), an
+        entity feature what the event brought from its entity's row (``entity_values``; else empty).
         ``only``: the ids wanted (what the expressions about to run read), else all."""
         values = {}
         for compiled in self.features:
             f = compiled.feature
             if only is not None and f.id not in only:
+                continue
+            if compiled.across_customers:
+                brought = (entity_values or {}).get(f.id)
+                since = live_since.get(compiled.state_key, at)
+                values[f.id] = brought if brought is not None else read(None, f.aggregate, f.window, at, since)
                 continue
             try:
                 key = compiled.key(cel_context)
@@ -142,6 +205,14 @@ class FeatureSet:
             state = context.features.get(key) if key is not None else None
             values[f.id] = read(state, f.aggregate, f.window, at, live_since.get(compiled.state_key, at))
         return values
+
+
+def _by_event_type(features: Iterable[CompiledFeature]) -> dict[str, tuple[CompiledFeature, ...]]:
+    index: dict[str, list[CompiledFeature]] = defaultdict(list)
+    for compiled in features:
+        for event_type in compiled.feature.on:
+            index[event_type].append(compiled)
+    return {event_type: tuple(found) for event_type, found in index.items()}
 
 
 def _check_value(compiled: CompiledFeature, value: Any) -> None:

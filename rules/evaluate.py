@@ -16,6 +16,7 @@ from ctxi.context.state import CustomerContext, RecentTask
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal, SocialSignal
 from ctxi.features.definitions import CompiledFeature, FeatureSet
+from ctxi.features.entities import EntityFeatureRow
 from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
@@ -84,9 +85,39 @@ class RuleSet:
         event_types = set(self._index) | {t for compiled in loaded.features for t in compiled.feature.on}
         split = [compiled for compiled in loaded.features if compiled.by]
         self._reads = {t: _reads(self.rules_for(t), self.features.for_type(t), split) for t in event_types}
+        across_types = {t for compiled in loaded.features if compiled.across_customers for t in compiled.feature.on}
+        self._entity_reads = {t: _reads((), self.features.across_for(t), ()).get("event") for t in across_types}
 
     def rules_for(self, event_type: str) -> tuple[CompiledRule, ...]:
         return self._index.get(event_type, ())
+
+    def entity_keys(self, event: Event) -> tuple[list[str], list[tuple[str, str]]]:
+        """The entity feature rows ``event`` is counted in, in order; the failures (feature id, message)."""
+        if not self.features.across_for(event.type):
+            return [], []
+        return self.features.entity_keys(event.type, self._entity_context(event))
+
+    def count_entity(
+        self,
+        key: str,
+        row: EntityFeatureRow | None,
+        event: Event,
+        config: EngineConfig,
+        feature_clock: dict[str, datetime],
+    ) -> tuple[EntityFeatureRow | None, dict[str, Any], list[tuple[str, str]]]:
+        """Count ``event`` in the entity feature row ``key``: the row, what rules read of it, the failures."""
+        compiled = self.features.entity(key)
+        if compiled is None:  # a definition unpublished since the event set out: nothing to count
+            return row, {}, []
+        self.features.start(feature_clock, event.occurred_at)
+        dedup = (timedelta(hours=config.dedup_window_hours), config.dedup_max_ids)
+        cel_context = self._entity_context(event)
+        return self.features.count_for_entity(compiled, row, key, event, cel_context, feature_clock, dedup)
+
+    def _entity_context(self, event: Event) -> cel.Context:
+        cel_context = cel.Context()
+        cel_context.add_variable("event", project(event.model_dump(mode="json"), self._entity_reads.get(event.type)))
+        return cel_context
 
     def evaluate(
         self,
@@ -96,15 +127,17 @@ class RuleSet:
         config: EngineConfig,
         snoozes: Snoozes | None = None,
         feature_clock: dict[str, datetime] | None = None,
+        entity_values: dict[str, dict[str, Any]] | None = None,
     ) -> RuleOutcomes:
-        """Count ``event`` in the features, then run the rules that listen to it.
+        """Count ``event`` in the customer's features, then run the rules that listen to it.
 
-        ``feature_clock``: when the engine began computing each feature (it outlives rule sets).
+        ``feature_clock``: when the engine began computing each feature (it outlives rule sets);
+        ``entity_values``: the entity features the event was counted in on its way (per id).
         """
         outcomes = RuleOutcomes()
         clock = {} if feature_clock is None else feature_clock
         cel_context = cel.Context()
-        variables = RuleVariables(event, context, signals, self.features, clock, cel_context)
+        variables = RuleVariables(event, context, signals, self.features, clock, cel_context, entity_values)
         if self.features:
             self.features.start(clock, event.occurred_at)
         rules = self.rules_for(event.type)
@@ -122,7 +155,9 @@ class RuleSet:
             return outcomes
         for name, kept in reads.items():  # after the features counted this event: `features` sees it
             if name == "features" and kept is not None:  # only the features the expressions read
-                wanted = self.features.read(context, event.occurred_at, clock, cel_context, only=kept.keys())
+                wanted = self.features.read(
+                    context, event.occurred_at, clock, cel_context, only=kept.keys(), entity_values=entity_values
+                )
                 cel_context.add_variable(name, project(wanted, kept))
             elif name != "event":
                 cel_context.add_variable(name, project(variables.get(name), kept))
@@ -199,7 +234,7 @@ def _reads(
     texts = [text for rule in rules for text in _texts(rule.rule)]
     if any("features" in text for text in texts):  # a split feature is read for this event's part
         sources += [text for f in split for text in f.feature.by]
-    sources += [text for f in features for text in (f.feature.where, f.feature.value) if text]
+    sources += [text for f in features for text in (f.feature.where, f.feature.value, f.feature.entity) if text]
     paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     for source in sources:
         for reference in cel_references(source):
@@ -226,13 +261,16 @@ class RuleVariables:
         features: FeatureSet | None = None,
         feature_clock: dict[str, datetime] | None = None,
         cel_context: cel.Context | None = None,
+        entity_values: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self._sources = {
             "event": lambda: event.model_dump(mode="json"),
             "customer": lambda: context.model_dump(mode="json", exclude=HIDDEN_CUSTOMER_FIELDS),
             "signals": lambda: signals_by_kind(signals),
             "features": lambda: (
-                features.read(context, event.occurred_at, feature_clock or {}, cel_context) if features else {}
+                features.read(context, event.occurred_at, feature_clock or {}, cel_context, entity_values=entity_values)
+                if features
+                else {}
             ),
         }
         self._values: dict[str, Any] = {}

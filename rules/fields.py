@@ -17,7 +17,7 @@ from enum import Enum
 from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, IPvAnyAddress
 
 from ctxi.context.state import CustomerContext
 from ctxi.enrichers.registry import load_builtin_enrichers, registered
@@ -85,6 +85,8 @@ def annotation_shape(annotation: Any) -> tuple[Shape, bool]:
         return Shape("scalar", " or ".join(f'"{arg}"' for arg in args)), False
     if annotation is AwareDatetime:
         return Shape("scalar", "timestamp (RFC 3339 string)"), False
+    if annotation is IPvAnyAddress:
+        return Shape("scalar", "string (an IPv4 or IPv6 address)"), False
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return model_shape(annotation), False

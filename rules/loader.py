@@ -208,9 +208,12 @@ def _compile_features(
                 _compile_cel(text, ("by", position), "by", error, on_types, guards, FEATURE_VARIABLES)
                 for position, text in enumerate(feature.by)
             )
+            entity = None
+            if feature.entity is not None:
+                entity = _compile_cel(feature.entity, ("entity",), "entity", error, on_types, guards, FEATURE_VARIABLES)
             if len(errors) == before:
                 compiled[feature.id] = CompiledFeature(
-                    feature, pack.pack, source, programs.get("where"), programs.get("value"), by
+                    feature, pack.pack, source, programs.get("where"), programs.get("value"), by, entity
                 )
     return compiled
 
@@ -344,10 +347,20 @@ def _compile(
 def _check_split_features(
     rule: Rule, sources: list[str], on_types: list[str], features: dict[str, CompiledFeature], error: Any
 ) -> None:
-    """A rule reading a feature split ``by`` parts of the event must have those parts on its events."""
+    """A rule reading a feature split ``by`` parts of the event must have those parts on its events; one
+    reading an entity's feature must be on events the feature counts (only those bring its value)."""
     read = {match for source in sources for match in _FEATURE_READ.findall(source)}
     for feature_id in sorted(read):
         compiled = features.get(feature_id)
+        if compiled is not None and compiled.across_customers:
+            others = [t for t in on_types if t not in compiled.feature.on]
+            if others:
+                error(
+                    ("on",),
+                    f"features.{feature_id} is kept per entity ({compiled.feature.entity}) and reaches rules on "
+                    f"the events it counts ({', '.join(compiled.feature.on)}), not on {', '.join(others)}",
+                )
+            continue
         for text in compiled.feature.by if compiled else ():
             for problem in reference_problems(cel_references(text), on_types, rule.when):
                 error(("when",), f"features.{feature_id} is split by {text}: {problem}")

@@ -84,7 +84,8 @@ class Rule(BaseModel):
 
 
 class Feature(BaseModel):
-    """An aggregate over a customer's past events, computed live and read by rules as ``features.<id>``."""
+    """An aggregate over a customer's past events (or an entity's, across customers), computed live
+    and read by rules as ``features.<id>``."""
 
     model_config = RULE_CONFIG
     id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -99,6 +100,12 @@ class Feature(BaseModel):
         description="CEL expressions on `event` that split the customer's feature further (per case, per "
         "merchant): rules read the part the current event belongs to.",
     )
+    entity: str | None = Field(
+        None,
+        description="A CEL expression on `event` naming the entity the feature is kept for across customers "
+        "(a card, a device, an IP address, a merchant), instead of the customer: rules read the value of the "
+        "current event's entity. Null for an event: it is not counted.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Feature:
@@ -106,6 +113,8 @@ class Feature(BaseModel):
             raise ValueError(f"aggregate {self.aggregate!r} needs 'value' (a CEL expression on event)")
         if not MIN_WINDOW <= self.window <= MAX_WINDOW:
             raise ValueError("window must be between 1m and 90d")
+        if self.entity is not None and self.by:
+            raise ValueError("a feature kept per 'entity' cannot also be split 'by' (make the entity the composite)")
         return self
 
 

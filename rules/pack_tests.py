@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from ctxi.context.fleet import FleetIndex, FleetIndexEntry
+from ctxi.context.fleet import FleetIndex
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
-from ctxi.engine.pipeline import Engine
+from ctxi.engine.pipeline import Engine, Message
 from ctxi.ingest import validate_event
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import LoadedPacks
@@ -55,7 +55,7 @@ def _run(pack: Pack, test: RuleTest, rules: RuleSet, config: EngineConfig) -> Pa
     engine = Engine(config, contexts, index, rules=rules)
     # an update inside the cool-down (same task_id, next revision) is the same task: keep its latest
     got: dict[str, Task] = {}
-    pending: list[Event | FleetIndexEntry] = sorted(events, key=lambda event: event.occurred_at)
+    pending: list[Message] = sorted(events, key=lambda event: event.occurred_at)
     while pending:
         output = engine.handle(pending.pop(0))
         pending[:0] = output.forwards

@@ -85,8 +85,8 @@ def reference_markdown() -> str:
         "| feature | aggregate | window | on | description |",
         "|---|---|---|---|---|",
         *(
-            f"| `features.{f.id}` | {f.aggregate}{' by ' + ', '.join(f.by) if f.by else ''} | {_window(f.window)} | "
-            f"{', '.join(f'`{t}`' for t in f.on)} | {f.description} |"
+            f"| `features.{f.id}` | {f.aggregate}{_kept_for(f)} | {_window(f.window)} | "
+            f"{', '.join(f'`{t}`' for t in f.on)} | {' '.join(f.description.split())} |"
             for f in builtin_features()
         ),
         "",
@@ -115,6 +115,12 @@ def _window(window: Any) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def _kept_for(feature: Any) -> str:
+    if feature.entity is not None:
+        return f" per `{feature.entity}`, across customers"
+    return f" by {', '.join(f'`{text}`' for text in feature.by)}" if feature.by else ""
 
 
 def builtin_features() -> list[Any]:

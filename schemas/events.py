@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress, TypeAdapter, model_validator
 
 from ctxi.schemas.common import (
     MAX_ATTRIBUTES,
@@ -156,6 +156,7 @@ class CardTransaction(Payload):
     currency: CurrencyCode
     merchant: NonEmptyStr
     card_present: bool
+    card_id: Identifier | None = None  # the card's token or fingerprint, never its number
     location: Location | None = None
     status: TransactionStatus
 
@@ -263,6 +264,8 @@ class Session(Payload):
     actor_id: Identifier | None = None
     user_agent: Text | None = None
     device_type: DeviceType | None = None
+    device_id: Identifier | None = None  # the device's own identifier (an app install, a browser fingerprint)
+    ip_address: IPvAnyAddress | None = None
     channel: SessionChannel
     ip_location: Location | None = None
 

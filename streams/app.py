@@ -133,3 +133,4 @@ def model_table(name: str, codec: str, help: str) -> faust.Table:
 
 customer_contexts = model_table("customer_context", codecs.CONTEXT_CODEC, TABLES["customer_context"])
 fleet_index = model_table("fleet_index", codecs.FLEET_INDEX_CODEC, TABLES["fleet_index"])
+entity_features = model_table("entity_features", codecs.ENTITY_FEATURE_CODEC, TABLES["entity_features"])

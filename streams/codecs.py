@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from ctxi.context.fleet import FleetIndex
 from ctxi.context.state import CustomerContext
 from ctxi.engine.pipeline import ROUTED_ADAPTER, EnrichedEvent
+from ctxi.features.entities import EntityFeatureRow
 from ctxi.rules.publish import PublishedPack
 from ctxi.rules.snooze import Snooze
 from ctxi.schemas.dead_letter import DeadLetter
@@ -23,11 +24,12 @@ from ctxi.schemas.events import EVENT_ADAPTER
 from ctxi.schemas.task import Task, TaskClosure, TaskOutcome
 
 EVENT_CODEC = "ctxi_event"
-ROUTED_CODEC = "ctxi_routed"  # events and fleet index entries: the by-customer topic
+ROUTED_CODEC = "ctxi_routed"  # everything on the by-customer topic (engine/pipeline.py Routed)
 DEAD_LETTER_CODEC = "ctxi_dead_letter"
 TASK_CODEC = "ctxi_task"
 CONTEXT_CODEC = "ctxi_context"
 FLEET_INDEX_CODEC = "ctxi_fleet_index"
+ENTITY_FEATURE_CODEC = "ctxi_entity_feature"
 ENRICHED_CODEC = "ctxi_enriched"
 PUBLISHED_PACK_CODEC = "ctxi_published_pack"
 SNOOZE_CODEC = "ctxi_snooze"
@@ -75,5 +77,6 @@ for _name, _codec in {
     CLOSURE_CODEC: PydanticCodec(adapter=TypeAdapter(TaskClosure)),
     CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), exclude_defaults=True),
     FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), exclude_defaults=True),
+    ENTITY_FEATURE_CODEC: PydanticCodec(adapter=TypeAdapter(EntityFeatureRow), exclude_defaults=True),
 }.items():
     codecs.register(_name, _codec)

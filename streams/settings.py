@@ -87,10 +87,11 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(
         60.0, gt=0, description="How long a silent worker keeps its partitions before the group moves them."
     )
-    fleet_index_sweep_seconds: float = Field(
+    sweep_seconds: float = Field(
         600.0,
         gt=0,
-        description="How often a worker drops fleet index rows nobody is booked on any more (by stream time).",
+        description="How often a worker drops the fleet index rows nobody is booked on any more and the entity "
+        "feature rows whose window has passed (by stream time).",
     )
     stall_seconds: float = Field(
         60.0, gt=0, description="An assigned partition with a backlog and no progress this long is stalled."

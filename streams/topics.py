@@ -20,6 +20,7 @@ COMPACTED = {"cleanup.policy": "compact"}
 TABLES = {
     "customer_context": "per-customer joined context",
     "fleet_index": "customers booked per flight and airport",
+    "entity_features": "features kept per card, device, IP address or merchant, across customers",
 }
 
 

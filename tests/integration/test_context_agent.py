@@ -159,7 +159,7 @@ def test_fleet_index_rows_nobody_needs_are_dropped(namespace: Namespace, run_wor
     """A booking's flights and airports are indexed; once the stream has moved past the trip
     (and the keep window), the sweep drops their rows: tombstones in the changelog."""
     settings = namespace.settings
-    run_worker(Namespace(settings, {**namespace.env, "CTXI_FLEET_INDEX_SWEEP_SECONDS": "1"}))
+    run_worker(Namespace(settings, {**namespace.env, "CTXI_SWEEP_SECONDS": "1"}))
     trip = booking(*JFK_LHR_FCO, customer_id="C-trip")
     keys = {entry.key for entry in index_entries(trip, timedelta(hours=EngineConfig().itinerary_keep_hours))}
     later = checkin("2026-03-09T10:00:00Z", 40.71, -74.0)  # another customer, days after the trip

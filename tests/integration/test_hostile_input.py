@@ -73,7 +73,7 @@ def test_an_event_from_the_far_future_leaves_other_customers_travel_tasks_intact
     assert any(queue == "travel" for _, queue, _ in expected), "the planted stream has travel tasks"
     sweeping = Namespace(
         namespace.settings,
-        {**namespace.env, "CTXI_FLEET_INDEX_SWEEP_SECONDS": "1", "CTXI_EVENT_TIME__MAX_AHEAD_HOURS": str(30 * 24)},
+        {**namespace.env, "CTXI_SWEEP_SECONDS": "1", "CTXI_EVENT_TIME__MAX_AHEAD_HOURS": str(30 * 24)},
     )
     worker = run_worker(sweeping)
     wait_until_flowing(namespace.settings)

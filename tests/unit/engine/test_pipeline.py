@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ctxi.context.fleet import FleetIndex, FleetIndexExpiry, index_entries
+from ctxi.context.fleet import FleetIndex, index_entries
 from ctxi.context.state import CustomerContext
 from ctxi.engine.config import EngineConfig
-from ctxi.engine.pipeline import Engine
+from ctxi.engine.pipeline import Engine, RowExpiry
 from tests.factories import JFK_LHR_FCO, booking, card, checkin, flight_status
 
 
@@ -82,11 +82,11 @@ def test_an_expiry_drops_a_row_nobody_needs_and_keeps_one_booked_since() -> None
     [entry, *_] = index_entries(booking(*JFK_LHR_FCO, customer_id="C-9"), timedelta(hours=24))
     e.handle(entry)
     later = datetime(2026, 3, 9, tzinfo=UTC)
-    kept = e.handle(FleetIndexExpiry(key=entry.key, as_of=datetime(2026, 3, 4, tzinfo=UTC)))  # C-9 still booked
-    assert kept.outcome == "index_kept" and entry.key in e.fleet_index
-    dropped = e.handle(FleetIndexExpiry(key=entry.key, as_of=later))
-    assert dropped.outcome == "index_expired" and entry.key not in e.fleet_index
-    assert e.handle(FleetIndexExpiry(key=entry.key, as_of=later)).outcome == "index_kept"  # gone already
+    kept = e.handle(RowExpiry(table="fleet_index", key=entry.key, as_of=datetime(2026, 3, 4, tzinfo=UTC)))
+    assert kept.outcome == "row_kept" and entry.key in e.fleet_index  # C-9 still booked
+    dropped = e.handle(RowExpiry(table="fleet_index", key=entry.key, as_of=later))
+    assert dropped.outcome == "row_expired" and entry.key not in e.fleet_index
+    assert e.handle(RowExpiry(table="fleet_index", key=entry.key, as_of=later)).outcome == "row_kept"  # gone
 
 
 def test_stream_time_is_the_latest_event_time_decided_on() -> None:

@@ -64,9 +64,10 @@ def test_catalogue_lists_every_topic_once_with_the_configured_layout() -> None:
         "ctxi.snoozes",
         "ctxi-customer_context-changelog",
         "ctxi-fleet_index-changelog",
+        "ctxi-entity_features-changelog",
     } == set(names)
     published = {settings.rules_topic, settings.snoozes_topic}
-    changelogs = {"ctxi-customer_context-changelog", "ctxi-fleet_index-changelog"}
+    changelogs = {"ctxi-customer_context-changelog", "ctxi-fleet_index-changelog", "ctxi-entity_features-changelog"}
     assert {spec.partitions for spec in specs if spec.name not in published} == {6}
     assert {spec.config.get("cleanup.policy") for spec in specs if spec.name in published | changelogs} == {"compact"}
     assert "retention.ms" in next(spec for spec in specs if spec.name == "dlq").config
