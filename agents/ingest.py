@@ -8,11 +8,12 @@ import time
 from faust.serializers import codecs as faust_codecs
 from faust.types import EventT
 
+from ctxi.agents.context import engine
 from ctxi.ingest import processing_failure, validate_event
 from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
 from ctxi.streams.acks import process_each
 from ctxi.streams.app import app, dead_letter_topic, events_by_customer_topic, input_topic, settings
-from ctxi.streams.metrics import DEAD_LETTERS, EVENTS_IN, STAGE_SECONDS
+from ctxi.streams.metrics import DEAD_LETTERS, EVENTS_IN, FEATURES_FAILED, STAGE_SECONDS
 
 ingest_seconds = STAGE_SECONDS.labels("ingest")
 
@@ -24,9 +25,10 @@ async def ingest(stream):  # type: ignore[no-untyped-def]
     """Validate every input message and forward it by ``partition_key``.
 
     Valid events go to the by-customer topic keyed by customer (the repartition the
-    per-customer join needs); anything else goes to the dead-letter topic with the
-    original bytes, the reason and the topic/partition/offset it came from. A bad
-    message is never raised: the stream moves on.
+    per-customer join needs), or, when entity features count them, by the first entity
+    row they visit on their way to the customer; anything else goes to the dead-letter
+    topic with the original bytes, the reason and the topic/partition/offset it came from.
+    A bad message is never raised: the stream moves on.
     """
     await process_each(stream, validate_and_route)
 
@@ -54,11 +56,15 @@ async def validate_and_route(record: EventT) -> None:
         await dead_letter_topic.send(key=message.key, value=outcome)
         return
     try:
-        value = faust_codecs.dumps(events_by_customer_topic.value_serializer, outcome)
+        routed, failures = engine.route(outcome)
+        value = faust_codecs.dumps(events_by_customer_topic.value_serializer, routed)
     except Exception as error:  # validated, yet no codec carries it: a bug, kept with the error
-        logger.exception("cannot encode %s from %s", outcome.event_id, origin, extra={"origin": origin})
+        logger.exception("cannot route or encode %s from %s", outcome.event_id, origin, extra={"origin": origin})
         DEAD_LETTERS.labels("encode_error").inc()
         await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
         return
+    for feature_id, reason in failures:  # the event still goes on: the customer's rules read the feature empty
+        logger.warning("feature %s failed on %s: %s", feature_id, outcome.event_id, reason)
+        FEATURES_FAILED.labels(feature_id).inc()
     EVENTS_IN.labels(outcome.source, outcome.type).inc()
-    await events_by_customer_topic.send(key=outcome.partition_key, value=value)
+    await events_by_customer_topic.send(key=routed.partition_key, value=value)

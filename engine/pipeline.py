@@ -199,7 +199,12 @@ class Engine:
         elif isinstance(message, FleetEventEnvelope) and message.customer_id is None:
             output = self._fan_out(message)
         else:
-            output = self._to_entities(message) or self._join_and_enrich(message)
+            routed, failures = self.route(message)
+            if isinstance(routed, EntityFeatureVisit) and routed.pending:
+                output = Output("to_entities", forwards=[routed])
+            else:
+                output = self._join_and_enrich(message)
+            output.failed_features[:0] = failures
         if output.context is not None:
             self.unstored_contexts[output.context.customer_id] = output.context
         if output.fleet_index is not None:
@@ -226,18 +231,19 @@ class Engine:
         unstored.pop(expiry.key, None)
         return Output("row_expired", dropped=(expiry.table, expiry.key))
 
-    def _to_entities(self, event: Event) -> Output | None:
-        """Send ``event`` through the rows of the entity features it counts in, if any (then to its customer)."""
-        if self.rules is None:
-            return None
-        keys, failures = self.rules.entity_keys(event)
-        if not keys and not failures:
-            return None
-        if not keys:  # each entity feature failed on it: the customer's rules still run, read it as empty
-            output = self._join_and_enrich(event)
-            output.failed_features[:0] = failures
-            return output
-        return Output("to_entities", forwards=[EntityFeatureVisit(event=event, pending=keys)], failed_features=failures)
+    def route(self, event: Event) -> tuple[Event | EntityFeatureVisit, list[tuple[str, str]]]:
+        """What carries a customer's ``event`` on the by-customer topic, and the failures (feature id, message).
+
+        An event of a type entity features count travels as a visit of their rows (none: its entities
+        are null, or filtered out), then reaches its customer; any other event goes as it is. Ingest
+        routes the events it validates so (one hop fewer); the engine routes the others (replay,
+        fanned-out fleet events) when it meets them.
+        """
+        rules = self.rules
+        if rules is None or event.customer_id is None or not rules.features.across_for(event.type):
+            return event, []
+        keys, failures = rules.entity_keys(event)
+        return EntityFeatureVisit(event=event, pending=keys), failures
 
     def _visit(self, visit: EntityFeatureVisit) -> Output:
         """Count the event in the first row it has still to visit, and send it on with the value read."""

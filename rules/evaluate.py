@@ -93,8 +93,6 @@ class RuleSet:
 
     def entity_keys(self, event: Event) -> tuple[list[str], list[tuple[str, str]]]:
         """The entity feature rows ``event`` is counted in, in order; the failures (feature id, message)."""
-        if not self.features.across_for(event.type):
-            return [], []
         return self.features.entity_keys(event.type, self._entity_context(event))
 
     def count_entity(

@@ -164,3 +164,25 @@ def test_a_row_remembers_a_bounded_number_of_recent_event_ids() -> None:
 def test_entity_features_are_checked_before_they_ship(change: tuple[str, str], message: str) -> None:
     with pytest.raises(RulePackError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_rule_texts({"team.yaml": PACK.replace(*change)}, frozenset({"fraud"}))
+
+
+def test_ingest_routes_an_event_straight_to_its_first_entity_row() -> None:
+    e = engine()
+    routed, failures = e.route(card("k1", "C-1", 0, "card-7"))
+    assert isinstance(routed, EntityFeatureVisit) and failures == []
+    assert routed.partition_key == routed.pending[0] and len(routed.pending) == 2
+    outcomes, _ = run(e, routed)
+    assert outcomes == ["entity_counted", "entity_counted", "joined"]  # no hop through the customer first
+    declined, _ = e.route(card("k2", "C-1", 1, None, status="declined"))  # the merchant's row only
+    assert isinstance(declined, EntityFeatureVisit) and [key.split("/")[1] for key in declined.pending] == ['["Games"]']
+    profile = EVENT_ADAPTER.validate_python(
+        {
+            "event_id": "p1",
+            "type": "crm.customer_profile",
+            "customer_id": "C-1",
+            "occurred_at": START.isoformat(),
+            "payload": {"tier": "gold", "lifetime_value": 10.0},
+        },
+        strict=False,
+    )
+    assert e.route(profile) == (profile, [])  # no entity feature counts profiles: it goes as it is
