@@ -115,6 +115,7 @@ def generate(customers: int, per_customer: int, seed: int) -> list[bytes]:
                         "currency": "EUR",
                         "merchant": "Shop",
                         "card_present": rng.random() < 0.7,
+                        "card_id": f"card-{customer}",
                         "location": place(),
                         "status": "declined" if rng.random() < 0.05 else "approved",
                     },

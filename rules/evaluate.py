@@ -85,6 +85,7 @@ class RuleSet:
         event_types = set(self._index) | {t for compiled in loaded.features for t in compiled.feature.on}
         split = [compiled for compiled in loaded.features if compiled.by]
         self._reads = {t: _reads(self.rules_for(t), self.features.for_type(t), split) for t in event_types}
+        self._template_features = {t: _template_features(self.rules_for(t)) for t in self._index}
         across_types = {t for compiled in loaded.features if compiled.across_customers for t in compiled.feature.on}
         self._entity_reads = {t: _reads((), self.features.across_for(t), ()).get("event") for t in across_types}
 
@@ -135,7 +136,16 @@ class RuleSet:
         outcomes = RuleOutcomes()
         clock = {} if feature_clock is None else feature_clock
         cel_context = cel.Context()
-        variables = RuleVariables(event, context, signals, self.features, clock, cel_context, entity_values)
+        variables = RuleVariables(
+            event,
+            context,
+            signals,
+            self.features,
+            clock,
+            cel_context,
+            entity_values,
+            features_read=self._template_features.get(event.type),
+        )
         if self.features:
             self.features.start(clock, event.occurred_at)
         rules = self.rules_for(event.type)
@@ -240,6 +250,16 @@ def _reads(
     return {name: projection(found) for name, found in paths.items()}
 
 
+def _template_features(rules: Sequence[CompiledRule]) -> frozenset[str] | None:
+    """The features the templates of ``rules`` read; None: one reads them all."""
+    read: set[str] = set()
+    for rule in rules:
+        if rule.template_features is None:
+            return None
+        read |= rule.template_features
+    return frozenset(read)
+
+
 def _texts(rule: Rule) -> list[str]:
     """What a rule's CEL and templates say."""
     then = rule.then
@@ -260,13 +280,22 @@ class RuleVariables:
         feature_clock: dict[str, datetime] | None = None,
         cel_context: cel.Context | None = None,
         entity_values: dict[str, dict[str, Any]] | None = None,
+        features_read: frozenset[str] | None = None,
     ) -> None:
+        """``features_read``: the features the templates about to render read (None: all)."""
         self._sources = {
             "event": lambda: event.model_dump(mode="json"),
             "customer": lambda: context.model_dump(mode="json", exclude=HIDDEN_CUSTOMER_FIELDS),
             "signals": lambda: signals_by_kind(signals),
             "features": lambda: (
-                features.read(context, event.occurred_at, feature_clock or {}, cel_context, entity_values=entity_values)
+                features.read(
+                    context,
+                    event.occurred_at,
+                    feature_clock or {},
+                    cel_context,
+                    only=features_read,
+                    entity_values=entity_values,
+                )
                 if features
                 else {}
             ),

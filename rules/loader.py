@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import cel
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML, events
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -24,7 +24,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from ctxi.features.definitions import CompiledFeature
 from ctxi.rules.model import Feature, Pack, Rule
 from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_problems, template_problems
-from ctxi.rules.typecheck import cel_references, reference_problems, template_references
+from ctxi.rules.typecheck import Reference, cel_references, reference_problems, template_references
 from ctxi.schemas.events import EVENT_TYPES
 
 # What a condition or a template may refer to; a feature's `where` and `value` read the event alone.
@@ -57,6 +57,8 @@ class CompiledRule:
     reason: Any
     steps: tuple[Any, ...]
     dedup_key: Any
+    # the features its templates read (None: `features` as a whole), so only those are read for a task
+    template_features: frozenset[str] | None = frozenset()
 
     @property
     def key(self) -> tuple[str, int]:
@@ -302,6 +304,7 @@ def _compile(
             )
         fields = {"title": rule.then.title, "reason": rule.then.reason, "dedup_key": rule.then.dedup_key}
         fields.update({f"steps.{i}": step for i, step in enumerate(rule.then.steps)})
+    read_features: set[str] | None = set()
     for field_name, source_text in fields.items():
         path = ("then", *(int(p) if p.isdigit() else p for p in field_name.split(".")))
         if len(source_text) > MAX_TEMPLATE_LENGTH:
@@ -323,7 +326,9 @@ def _compile(
             error(path, f"unknown variable(s) {unknown} in {field_name}; use {sorted(VARIABLES)}")
             continue
         guards = f"{rule.when} {source_text}"
-        misread = list(reference_problems(template_references(parsed), on_types, guards, True, known))
+        references = template_references(parsed)
+        misread = list(reference_problems(references, on_types, guards, True, known))
+        read_features = _features_read(parsed, references, read_features)
         if misread:
             error(path, f"{field_name}: {'; '.join(misread)}")
             continue
@@ -341,7 +346,17 @@ def _compile(
         reason=templates.get("reason"),
         steps=tuple(templates[f"steps.{i}"] for i in range(len(rule.then.steps))) if rule.then else (),
         dedup_key=templates.get("dedup_key"),
+        template_features=None if read_features is None else frozenset(read_features),
     )
+
+
+def _features_read(parsed: Any, references: list[Reference], read: set[str] | None) -> set[str] | None:
+    """``read`` and the feature ids the template reads; None if it reads ``features`` whole (or by a computed name)."""
+    chains = [reference.path for reference in references if reference.path[0] == "features"]
+    uses = sum(1 for name in parsed.find_all(nodes.Name) if name.name == "features")
+    if read is None or uses > len(chains) or any(len(path) < 2 for path in chains):
+        return None
+    return read | {path[1] for path in chains}
 
 
 def _check_split_features(

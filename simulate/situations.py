@@ -100,6 +100,7 @@ def _card(stage: Stage, at: datetime, place: Place) -> Event:
             "currency": "EUR",
             "merchant": stage.world.faker.company(),
             "card_present": True,
+            "card_id": f"card-{stage.customer_id}",
             "status": "approved",
             "location": place.location(),
         },

@@ -133,6 +133,7 @@ def _everyday(
                 "currency": "EUR",
                 "merchant": world.faker.company(),
                 "card_present": True,
+                "card_id": f"card-{customer_id}",
                 "status": "approved",
                 "location": home.location(),
             }

@@ -186,3 +186,19 @@ def test_ingest_routes_an_event_straight_to_its_first_entity_row() -> None:
         strict=False,
     )
     assert e.route(profile) == (profile, [])  # no entity feature counts profiles: it goes as it is
+
+
+@pytest.mark.parametrize(
+    ("title", "read"),
+    [
+        ("{{ features.card_customers.value }} customers", frozenset({"card_customers"})),
+        ("a title", frozenset()),
+        ("{{ features | tojson }}", None),
+        ("{{ features[event.payload.merchant].value }}", None),  # a computed name: any feature
+    ],
+)
+def test_a_task_reads_only_the_features_its_templates_name(title: str, read: frozenset[str] | None) -> None:
+    original = '"{{ features.card_customers.value }} customers, {{ features.merchant_spend.value }} at the merchant"'
+    text = PACK.replace(original, f"'{title}'")
+    rules = load_rule_texts({"team.yaml": text}, frozenset({"fraud"}))
+    assert rules.rules[0].template_features == read
