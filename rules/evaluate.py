@@ -379,7 +379,7 @@ def _task(
     dedup_key = render(compiled.dedup_key, variables).strip()
     due = deadline(signals)
     social = next((s for s in signals if isinstance(s, SocialSignal)), None)
-    details = evidence(event, signals)
+    details = evidence(event, signals, context, then.evidence)
     breakdown = priority(
         _base_priority(compiled, cel_context),
         tier=context.profile.tier if context.profile else None,

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ctxi.context.state import Observation
+from ctxi.context.state import CustomerContext, Dispute, Observation, PaymentFailure, PostSummary
 from ctxi.enrichers.signals import Signal
 from ctxi.rules.formatting import money
+from ctxi.rules.model import ContextEvidence
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import (
     BalanceLowEvent,
@@ -173,12 +174,65 @@ def describe_observation(observation: Observation) -> EvidenceItem:
     )
 
 
-def evidence(event: Event, signals: Sequence[Signal]) -> list[EvidenceItem]:
-    """The triggering event, then every event a signal rests on (the two sides of a conflict)."""
+def _post_summary(post: PostSummary) -> EvidenceItem:
+    about = ", mentions the brand" if post.mentions_brand else ""
+    return EvidenceItem(
+        event_id=post.event_id,
+        type="social.post",
+        occurred_at=post.at,
+        summary=f"Post on {post.network} ({post.followers:,} followers{about}), sentiment {post.sentiment:+.2f}",
+    )
+
+
+def _payment_failure(failure: PaymentFailure) -> EvidenceItem:
+    return EvidenceItem(
+        event_id=failure.event_id,
+        type="billing.payment_failed",
+        occurred_at=failure.at,
+        summary=f"Payment of {money(failure.amount, failure.currency)} failed",
+    )
+
+
+def _dispute_record(dispute: Dispute) -> EvidenceItem:
+    return EvidenceItem(
+        event_id=dispute.event_id,
+        type="billing.dispute_opened",
+        occurred_at=dispute.at,
+        summary=f"Dispute opened on transaction {dispute.transaction_id} ({money(dispute.amount)})",
+    )
+
+
+# What a rule's `evidence: [{from: ...}]` may name: the records of the customer's context that
+# keep the event they came from, and how each reads as a line of evidence.
+CONTEXT_EVIDENCE: dict[str, tuple[Callable[[CustomerContext], Sequence[Any]], Callable[[Any], EvidenceItem]]] = {
+    "customer.observations": (lambda context: context.observations, describe_observation),
+    "customer.posts": (lambda context: context.posts, _post_summary),
+    "customer.billing.payment_failures": (lambda context: context.billing.payment_failures, _payment_failure),
+    "customer.billing.open_disputes": (lambda context: context.billing.open_disputes, _dispute_record),
+}
+
+
+def evidence(
+    event: Event,
+    signals: Sequence[Signal],
+    context: CustomerContext | None = None,
+    wanted: Sequence[ContextEvidence] = (),
+) -> list[EvidenceItem]:
+    """The triggering event, then every event a signal rests on (the two sides of a conflict), then
+    the earlier events the rule names from the customer's context (``wanted``), each once."""
     items = [describe(event)]
     for signal in signals:
         for side in ("earlier", "later"):
             observation = getattr(signal, side, None)
             if observation is not None and all(item.event_id != observation.event_id for item in items):
                 items.append(describe_observation(observation))
+    for source in wanted if context is not None else ():
+        records, describe_record = CONTEXT_EVIDENCE[source.source]
+        since = event.occurred_at - source.within
+        known = {item.event_id for item in items}
+        recent = sorted(
+            (r for r in records(context) if since <= r.at <= event.occurred_at and r.event_id not in known),
+            key=lambda record: record.at,
+        )
+        items += [describe_record(record) for record in recent[-source.limit :]]  # the latest, oldest first
     return items

@@ -230,7 +230,7 @@ def allowed_keys(model: type[BaseModel], location: tuple[Any, ...]) -> list[str]
         if field_info is None:
             return []
         current = next((t for t in _inner_types(field_info.annotation) if _is_model(t)), None)
-    return list(current.model_fields) if _is_model(current) else []
+    return [f.alias or name for name, f in current.model_fields.items()] if _is_model(current) else []
 
 
 def _inner_types(annotation: Any) -> list[Any]:

@@ -35,6 +35,26 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+EvidenceSource = Literal[
+    "customer.observations", "customer.posts", "customer.billing.payment_failures", "customer.billing.open_disputes"
+]
+
+
+class ContextEvidence(BaseModel):
+    """Earlier events kept in the customer's context that a task also rests on (rules/evidence.py)."""
+
+    model_config = RULE_CONFIG
+    source: EvidenceSource = Field(alias="from", description="Where in the customer's context.")
+    within: Duration = Field(description="Only the records this long before the event (1m to 90d).")
+    limit: Annotated[int, Field(ge=1, le=10)] = Field(3, description="At most this many, the latest first.")
+
+    @model_validator(mode="after")
+    def _window(self) -> ContextEvidence:
+        if not MIN_WINDOW <= self.within <= MAX_WINDOW:
+            raise ValueError("within must be between 1m and 90d")
+        return self
+
+
 class TaskTemplate(BaseModel):
     """The task a rule proposes; text fields are Jinja templates over event, customer, signals."""
 
@@ -58,6 +78,9 @@ class TaskTemplate(BaseModel):
         "while_on_phone",
         description="'while_on_phone': a task below critical for a customer on a phone waits "
         "(CTXI_ENGINE__PHONE_DEFER_HOURS) for a large screen; 'never': it goes out at once.",
+    )
+    evidence: Annotated[list[ContextEvidence], Field(max_length=4)] = Field(
+        [], description="Earlier events from the customer's context to show as evidence, beside the event's own."
     )
 
 

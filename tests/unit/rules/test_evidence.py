@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import get_args
 
-from ctxi.context.state import Observation
+from ctxi.context.state import CustomerContext, Observation, PaymentFailure, PostSummary
 from ctxi.ingest.jsonl import read_jsonl
-from ctxi.rules.evidence import describe, describe_observation, evidence
+from ctxi.rules.evidence import CONTEXT_EVIDENCE, describe, describe_observation, evidence
+from ctxi.rules.model import ContextEvidence, EvidenceSource
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_TYPES
 from tests.factories import card, checkin, make_event
@@ -74,3 +76,27 @@ def test_the_impossible_travel_task_describes_both_events() -> None:
     card_line, checkin_line = (item.summary for item in task.evidence_details)
     assert card_line.startswith("Card approved: EUR 1,249.00 at Galeries Lafayette in Paris, FR")
     assert checkin_line.startswith("Checked in at New York, US")
+
+
+def test_a_rule_names_earlier_events_from_the_customers_context_the_latest_within_its_window() -> None:
+    event = card("2026-03-10T12:00:00Z", 48.87, 2.33)
+    context = CustomerContext(customer_id=event.customer_id)
+    at = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    context.billing.payment_failures = [
+        PaymentFailure(at=at - timedelta(days=days), event_id=f"pf-{days}", amount=10.0 * days, currency="USD")
+        for days in (9, 3, 2, 1)
+    ]
+    context.posts = [
+        PostSummary(at=at - timedelta(hours=1), event_id="p-1", network="x", followers=1200, mentions_brand=True,
+                    sentiment=-0.8),
+    ]  # fmt: skip
+    wanted = [
+        ContextEvidence.model_validate({"from": "customer.billing.payment_failures", "within": "7d", "limit": 2}),
+        ContextEvidence.model_validate({"from": "customer.posts", "within": "1d"}),
+    ]
+    items = evidence(event, [], context, wanted)
+    assert [item.event_id for item in items] == [event.event_id, "pf-2", "pf-1", "p-1"]
+    assert items[1].summary == "Payment of USD 20.00 failed" and items[1].type == "billing.payment_failed"
+    assert items[3].summary == "Post on x (1,200 followers, mentions the brand), sentiment -0.80"
+    # every source a pack may name has a way to read it
+    assert set(get_args(EvidenceSource)) == set(CONTEXT_EVIDENCE)
