@@ -49,6 +49,8 @@ from ctxi.schemas.events import (
 )
 from ctxi.schemas.task import TaskOutcome
 
+COORDINATE_DECIMALS = 5  # an observation's latitude and longitude are kept to about a metre
+
 
 class _Timed(Protocol):
     at: datetime
@@ -219,8 +221,9 @@ _JOINERS = {
 def _observe(context: CustomerContext, event: Event, location: Location, default_accuracy_km: float) -> None:
     observation = Observation(
         at=event.occurred_at,
-        lat=location.lat,
-        lon=location.lon,
+        # finer says nothing about where a person is, and costs bytes in every context
+        lat=round(location.lat, COORDINATE_DECIMALS),
+        lon=round(location.lon, COORDINATE_DECIMALS),
         accuracy_km=location.accuracy_km if location.accuracy_km is not None else default_accuracy_km,
         source=event.type,
         event_id=event.event_id,

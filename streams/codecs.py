@@ -37,9 +37,16 @@ OUTCOME_CODEC = "ctxi_outcome"
 CLOSURE_CODEC = "ctxi_closure"
 
 
-def dumps_model(adapter: TypeAdapter[Any], value: Any, *, exclude_defaults: bool = False) -> bytes:
-    """Serialize a model (or anything ``adapter`` describes) to compact JSON bytes."""
-    return orjson.dumps(adapter.dump_python(value, exclude_defaults=exclude_defaults))
+def dumps_model(adapter: TypeAdapter[Any], value: Any, *, state: bool = False) -> bytes:
+    """Serialize a model (or anything ``adapter`` describes) to compact JSON bytes.
+
+    ``state``: a table row, of which the changelog keeps one per key, so every byte is stored:
+    defaults (empty lists, nulls) are left out, as validation restores them, and UTC times
+    end in ``Z`` rather than ``+00:00``.
+    """
+    if state:
+        return orjson.dumps(adapter.dump_python(value, exclude_defaults=True), option=orjson.OPT_UTC_Z)
+    return orjson.dumps(adapter.dump_python(value))
 
 
 class PydanticCodec(codecs.Codec):
@@ -50,21 +57,20 @@ class PydanticCodec(codecs.Codec):
         children: tuple[codecs.CodecT, ...] | None = None,
         *,
         adapter: TypeAdapter[Any],
-        exclude_defaults: bool = False,
+        state: bool = False,
     ) -> None:
-        super().__init__(children, adapter=adapter, exclude_defaults=exclude_defaults)
+        super().__init__(children, adapter=adapter, state=state)
         self.adapter = adapter
-        self.exclude_defaults = exclude_defaults
+        self.state = state
 
     def _dumps(self, value: Any) -> bytes:
-        return dumps_model(self.adapter, value, exclude_defaults=self.exclude_defaults)
+        return dumps_model(self.adapter, value, state=self.state)
 
     def _loads(self, data: bytes) -> Any:
         return self.adapter.validate_json(data)
 
 
-# Messages others read carry every field; table state leaves out defaults (empty lists,
-# nulls), which validation restores, since the changelog holds one value per customer.
+# Messages others read carry every field; table state is written compact (dumps_model).
 for _name, _codec in {
     EVENT_CODEC: PydanticCodec(adapter=EVENT_ADAPTER),
     ROUTED_CODEC: PydanticCodec(adapter=ROUTED_ADAPTER),
@@ -75,8 +81,8 @@ for _name, _codec in {
     SNOOZE_CODEC: PydanticCodec(adapter=TypeAdapter(Snooze)),
     OUTCOME_CODEC: PydanticCodec(adapter=TypeAdapter(TaskOutcome)),
     CLOSURE_CODEC: PydanticCodec(adapter=TypeAdapter(TaskClosure)),
-    CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), exclude_defaults=True),
-    FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), exclude_defaults=True),
-    ENTITY_FEATURE_CODEC: PydanticCodec(adapter=TypeAdapter(EntityFeatureRow), exclude_defaults=True),
+    CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), state=True),
+    FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), state=True),
+    ENTITY_FEATURE_CODEC: PydanticCodec(adapter=TypeAdapter(EntityFeatureRow), state=True),
 }.items():
     codecs.register(_name, _codec)
