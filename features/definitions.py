@@ -23,6 +23,8 @@ from ctxi.context.state import CustomerContext
 from ctxi.features.entities import EntityFeatureRow, count_in_row
 from ctxi.features.state import NUMBER_AGGREGATES, add, read
 from ctxi.rules.model import Feature
+from ctxi.rules.plain import PlainExpression
+from ctxi.rules.projection import Projection, project_model
 from ctxi.rules.sandbox import failure_message
 from ctxi.schemas.events import Event
 
@@ -30,15 +32,50 @@ MAX_PARTS = 64  # parts of one split feature kept per customer
 MAX_PART_LENGTH = 256  # characters of a part's key or a kept value: both are stored with the customer's context
 
 
+class EventScope:
+    """The event feature expressions read: the model itself for plain ones (rules/plain.py), and for
+    the others a CEL context, given the event (cut to ``reads``) on first need."""
+
+    def __init__(self, event: Event, cel_context: cel.Context, reads: Projection) -> None:
+        self.event = event
+        self._cel_context = cel_context
+        self._reads = reads
+        self._converted = False
+
+    def cel_context(self) -> cel.Context:
+        if not self._converted:
+            self._cel_context.add_variable("event", project_model(self.event, self._reads))
+            self._converted = True
+        return self._cel_context
+
+
+@dataclass(frozen=True)
+class FeatureExpression:
+    """A feature's CEL expression, evaluated in Python when it is plain (no conversion for CEL)."""
+
+    source: str
+    program: Any  # cel.Program
+    plain: PlainExpression | None
+
+    def execute(self, scope: EventScope) -> Any:
+        if self.plain is not None:
+            return self.plain.evaluate({"event": scope.event})
+        return self.program.execute(scope.cel_context())
+
+
 @dataclass(frozen=True)
 class CompiledFeature:
     feature: Feature
     pack: str
     source: str  # file:line, for messages
-    where: Any  # cel.Program or None
-    value: Any  # cel.Program or None (count)
-    by: tuple[Any, ...] = ()  # cel.Programs: the part of the customer's feature an event belongs to
-    entity: Any = None  # cel.Program or None: the entity the feature is kept for, across customers
+    where: FeatureExpression | None
+    value: FeatureExpression | None  # None: count
+    by: tuple[FeatureExpression, ...] = ()  # the part of the customer's feature an event belongs to
+    entity: FeatureExpression | None = None  # the entity the feature is kept for, across customers
+
+    @property
+    def expressions(self) -> list[FeatureExpression]:
+        return [e for e in (self.where, self.value, *self.by, self.entity) if e is not None]
 
     @functools.cached_property
     def state_key(self) -> str:
@@ -53,13 +90,13 @@ class CompiledFeature:
     def across_customers(self) -> bool:
         return self.entity is not None
 
-    def key(self, cel_context: cel.Context) -> str | None:
-        """The state key of the part (or the entity) ``cel_context``'s event belongs to; None when a part
+    def key(self, scope: EventScope) -> str | None:
+        """The state key of the part (or the entity) ``scope``'s event belongs to; None when a part
         is null (the event belongs to no part). Raises when ``by`` or ``entity`` fails or gives a list or a map."""
         what, programs = ("entity", (self.entity,)) if self.entity is not None else ("by", self.by)
         if not programs:
             return self.state_key
-        parts = [program.execute(cel_context) for program in programs]
+        parts = [program.execute(scope) for program in programs]
         if any(isinstance(part, dict | list) for part in parts):
             raise ValueError(f"'{what}' gave {parts!r}; each part must be a string, number or boolean")
         if any(part is None for part in parts):
@@ -98,15 +135,15 @@ class FeatureSet:
         """The entity feature whose row ``key`` is; None for a definition no longer loaded."""
         return self._entities.get(key.partition("/")[0])
 
-    def entity_keys(self, event_type: str, cel_context: cel.Context) -> tuple[list[str], list[tuple[str, str]]]:
-        """The rows of the entity features ``cel_context``'s event counts in, in order; the failures (id, message)."""
+    def entity_keys(self, event_type: str, scope: EventScope) -> tuple[list[str], list[tuple[str, str]]]:
+        """The rows of the entity features ``scope``'s event counts in, in order; the failures (id, message)."""
         keys: list[str] = []
         failures = []
         for compiled in self._across.get(event_type, ()):
             try:
-                if compiled.where is not None and compiled.where.execute(cel_context) is not True:
+                if compiled.where is not None and compiled.where.execute(scope) is not True:
                     continue
-                key = compiled.key(cel_context)
+                key = compiled.key(scope)
             except Exception as exc:
                 failures.append((compiled.feature.id, failure_message(exc)))
                 continue
@@ -120,7 +157,7 @@ class FeatureSet:
         row: EntityFeatureRow | None,
         key: str,
         event: Event,
-        cel_context: cel.Context,
+        scope: EventScope,
         live_since: dict[str, datetime],
         dedup: tuple[timedelta, int],
     ) -> tuple[EntityFeatureRow | None, dict[str, Any], list[tuple[str, str]]]:
@@ -128,7 +165,7 @@ class FeatureSet:
         and the failures (id, message). ``dedup``: how long and how many event ids a row remembers."""
         f = compiled.feature
         try:
-            value = compiled.value.execute(cel_context) if compiled.value is not None else None
+            value = compiled.value.execute(scope) if compiled.value is not None else None
             _check_value(compiled, value)
         except Exception as exc:
             return row, {}, [(f.id, failure_message(exc))]
@@ -143,11 +180,11 @@ class FeatureSet:
                 live_since.setdefault(key, at)
 
     def count(
-        self, event: Event, context: CustomerContext, cel_context: cel.Context, live_since: dict[str, datetime]
+        self, event: Event, context: CustomerContext, scope: EventScope, live_since: dict[str, datetime]
     ) -> list[tuple[str, str]]:
         """Count ``event`` in the customer's features that listen to its type; the failures (id, message).
 
-        ``cel_context`` has ``event``; ``live_since`` (the engine's, per definition) learns when this
+        ``scope`` has the event; ``live_since`` (the engine's, per definition) learns when this
         engine began computing each feature.
         """
         counting = self._index.get(event.type, ())
@@ -156,11 +193,11 @@ class FeatureSet:
         failures = []
         for compiled in counting:
             try:
-                if compiled.where is not None and compiled.where.execute(cel_context) is not True:
+                if compiled.where is not None and compiled.where.execute(scope) is not True:
                     continue
-                value = compiled.value.execute(cel_context) if compiled.value is not None else None
+                value = compiled.value.execute(scope) if compiled.value is not None else None
                 _check_value(compiled, value)
-                key = compiled.key(cel_context)
+                key = compiled.key(scope)
             except Exception as exc:  # an expression can fail on data, like a rule's condition
                 failures.append((compiled.feature.id, failure_message(exc)))
                 continue
@@ -180,12 +217,12 @@ class FeatureSet:
         context: CustomerContext,
         at: datetime,
         live_since: dict[str, datetime],
-        cel_context: cel.Context,
+        scope: EventScope,
         only: Collection[str] | None = None,
         entity_values: Mapping[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """``features`` as rules see them at event time ``at``: per id, value, count, at and warm; a
-        feature split ``by`` reads the part of the event in ``cel_context`` (empty if it has none), an
+        feature split ``by`` reads the part of the event in ``scope`` (empty if it has none), an
         entity feature what the event brought from its entity's row (``entity_values``; else empty).
         ``only``: the ids wanted (what the expressions about to run read), else all."""
         values = {}
@@ -199,7 +236,7 @@ class FeatureSet:
                 values[f.id] = brought if brought is not None else read(None, f.aggregate, f.window, at, since)
                 continue
             try:
-                key = compiled.key(cel_context)
+                key = compiled.key(scope)
             except Exception:  # the event has no part of this feature: nothing counted for it
                 key = None
             state = context.features.get(key) if key is not None else None

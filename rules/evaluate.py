@@ -15,7 +15,7 @@ import cel
 from ctxi.context.state import CustomerContext, RecentTask
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal, SocialSignal
-from ctxi.features.definitions import CompiledFeature, FeatureSet
+from ctxi.features.definitions import CompiledFeature, EventScope, FeatureSet
 from ctxi.features.entities import EntityFeatureRow
 from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
@@ -23,7 +23,7 @@ from ctxi.rules.evidence import evidence
 from ctxi.rules.fields import HIDDEN_CUSTOMER_FIELDS
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Rule, Severity, TaskTemplate
-from ctxi.rules.projection import Projection, project, projection
+from ctxi.rules.projection import Projection, project, project_model, projection
 from ctxi.rules.sandbox import failure_message, render
 from ctxi.rules.snooze import Snoozes
 from ctxi.rules.typecheck import cel_references
@@ -110,13 +110,11 @@ class RuleSet:
             return row, {}, []
         self.features.start(feature_clock, event.occurred_at)
         dedup = (timedelta(hours=config.dedup_window_hours), config.dedup_max_ids)
-        cel_context = self._entity_context(event)
-        return self.features.count_for_entity(compiled, row, key, event, cel_context, feature_clock, dedup)
+        scope = self._entity_context(event)
+        return self.features.count_for_entity(compiled, row, key, event, scope, feature_clock, dedup)
 
-    def _entity_context(self, event: Event) -> cel.Context:
-        cel_context = cel.Context()
-        cel_context.add_variable("event", project(event.model_dump(mode="json"), self._entity_reads.get(event.type)))
-        return cel_context
+    def _entity_context(self, event: Event) -> EventScope:
+        return EventScope(event, cel.Context(), self._entity_reads.get(event.type))
 
     def evaluate(
         self,
@@ -136,18 +134,6 @@ class RuleSet:
         outcomes = RuleOutcomes()
         clock = {} if feature_clock is None else feature_clock
         cel_context = cel.Context()
-        variables = RuleVariables(
-            event,
-            context,
-            signals,
-            self.features,
-            clock,
-            cel_context,
-            entity_values,
-            features_read=self._template_features.get(event.type),
-        )
-        if self.features:
-            self.features.start(clock, event.occurred_at)
         rules = self.rules_for(event.type)
         counting = self.features.counts(event.type)
         if not rules and not counting:
@@ -155,18 +141,33 @@ class RuleSet:
         reads = self._reads.get(event.type)
         if reads is None:  # a rule set whose rules_for differs from its index (benchmarks/rules.py)
             reads = _reads(rules, (), ())
-        if "event" in reads:
-            cel_context.add_variable("event", project(variables.get("event"), reads["event"]))
+        scope = EventScope(event, cel_context, reads.get("event"))
+        variables = RuleVariables(
+            event,
+            context,
+            signals,
+            self.features,
+            clock,
+            scope,
+            entity_values,
+            features_read=self._template_features.get(event.type),
+        )
+        if self.features:
+            self.features.start(clock, event.occurred_at)
         if counting:
-            outcomes.feature_errors = self.features.count(event, context, cel_context, clock)
+            outcomes.feature_errors = self.features.count(event, context, scope, clock)
         if not rules:
             return outcomes
+        if "event" in reads:  # the rules read it (plain feature expressions never ask for it)
+            scope.cel_context()
         for name, kept in reads.items():  # after the features counted this event: `features` sees it
             if name == "features" and kept is not None:  # only the features the expressions read
                 wanted = self.features.read(
-                    context, event.occurred_at, clock, cel_context, only=kept.keys(), entity_values=entity_values
+                    context, event.occurred_at, clock, scope, only=kept.keys(), entity_values=entity_values
                 )
                 cel_context.add_variable(name, project(wanted, kept))
+            elif name == "customer" and kept is not None:  # only what is read: no dump of the whole context
+                cel_context.add_variable(name, project_model(context, kept))
             elif name != "event":
                 cel_context.add_variable(name, project(variables.get(name), kept))
         at = event.occurred_at
@@ -240,14 +241,18 @@ def _reads(
     sources = [rule.rule.when for rule in rules]
     sources += [rule.rule.then.priority for rule in rules if rule.rule.then and rule.rule.then.priority]
     texts = [text for rule in rules for text in _texts(rule.rule)]
+    # feature expressions CEL runs (plain ones read the model in Python: rules/plain.py)
     if any("features" in text for text in texts):  # a split feature is read for this event's part
-        sources += [text for f in split for text in f.feature.by]
-    sources += [text for f in features for text in (f.feature.where, f.feature.value, f.feature.entity) if text]
+        sources += [e.source for f in split for e in f.by if e.plain is None]
+    sources += [e.source for f in features for e in f.expressions if e.plain is None]
     paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     for source in sources:
         for reference in cel_references(source):
             paths[reference.path[0]].append(reference.path[1:])
-    return {name: projection(found) for name, found in paths.items()}
+    reads = {name: projection(found) for name, found in paths.items()}
+    if reads.get("customer") is not None:  # what rules cannot see is never handed to them
+        reads["customer"] = {k: v for k, v in reads["customer"].items() if k not in HIDDEN_CUSTOMER_FIELDS}
+    return reads
 
 
 def _template_features(rules: Sequence[CompiledRule]) -> frozenset[str] | None:
@@ -278,7 +283,7 @@ class RuleVariables:
         signals: Sequence[Signal],
         features: FeatureSet | None = None,
         feature_clock: dict[str, datetime] | None = None,
-        cel_context: cel.Context | None = None,
+        scope: EventScope | None = None,
         entity_values: dict[str, dict[str, Any]] | None = None,
         features_read: frozenset[str] | None = None,
     ) -> None:
@@ -292,7 +297,7 @@ class RuleVariables:
                     context,
                     event.occurred_at,
                     feature_clock or {},
-                    cel_context,
+                    scope or EventScope(event, cel.Context(), None),
                     only=features_read,
                     entity_values=entity_values,
                 )

@@ -21,8 +21,9 @@ from ruamel.yaml import YAML, events
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from ctxi.features.definitions import CompiledFeature
+from ctxi.features.definitions import CompiledFeature, FeatureExpression
 from ctxi.rules.model import Feature, Pack, Rule
+from ctxi.rules.plain import plain
 from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_problems, template_problems
 from ctxi.rules.typecheck import Reference, cel_references, reference_problems, template_references
 from ctxi.schemas.events import EVENT_TYPES
@@ -201,18 +202,20 @@ def _compile_features(
                     error(("on", position), f"unknown event type {event_type!r} in 'on'")
             on_types = [t for t in feature.on if t in EVENT_TYPES]
             guards = feature.where or ""
+
+            def expression(
+                text: str, path: tuple[Any, ...], error: Any = error, guards: str = guards, on_types: Any = on_types
+            ) -> FeatureExpression:
+                program = _compile_cel(text, path, path[0], error, on_types, guards, FEATURE_VARIABLES)
+                return FeatureExpression(text, program, plain(text))
+
             programs = {
-                part: _compile_cel(text, (part,), part, error, on_types, guards, FEATURE_VARIABLES)
+                part: expression(text, (part,))
                 for part, text in (("where", feature.where), ("value", feature.value))
                 if text is not None
             }
-            by = tuple(
-                _compile_cel(text, ("by", position), "by", error, on_types, guards, FEATURE_VARIABLES)
-                for position, text in enumerate(feature.by)
-            )
-            entity = None
-            if feature.entity is not None:
-                entity = _compile_cel(feature.entity, ("entity",), "entity", error, on_types, guards, FEATURE_VARIABLES)
+            by = tuple(expression(text, ("by", position)) for position, text in enumerate(feature.by))
+            entity = expression(feature.entity, ("entity",)) if feature.entity is not None else None
             if len(errors) == before:
                 compiled[feature.id] = CompiledFeature(
                     feature, pack.pack, source, programs.get("where"), programs.get("value"), by, entity

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
 # A projection: for each key kept, the projection of its value; None keeps the value whole.
 Projection = dict[str, "Projection | None"] | None
 
@@ -40,3 +43,16 @@ def project(value: Any, kept: Projection) -> Any:
     if kept is None or not isinstance(value, dict):
         return value
     return {key: project(value[key], inner) for key, inner in kept.items() if key in value}
+
+
+def project_model(value: Any, kept: Projection) -> Any:
+    """``project(value.model_dump(mode="json"), kept)`` without dumping what is cut away: a whole
+    event costs 20-30 µs to dump, the few fields its expressions read a few."""
+    if isinstance(value, BaseModel):
+        if kept is None:
+            return value.model_dump(mode="json")
+        fields = type(value).model_fields
+        return {key: project_model(getattr(value, key), inner) for key, inner in kept.items() if key in fields}
+    if isinstance(value, dict) and kept is not None:
+        return {key: project_model(value[key], inner) for key, inner in kept.items() if key in value}
+    return to_jsonable_python(value)
