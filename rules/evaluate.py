@@ -94,7 +94,7 @@ class RuleSet:
 
     def entity_keys(self, event: Event) -> tuple[list[str], list[tuple[str, str]]]:
         """The entity feature rows ``event`` is counted in, in order; the failures (feature id, message)."""
-        return self.features.entity_keys(event.type, self._entity_context(event))
+        return self.features.entity_keys(event.type, self._entity_scope(event))
 
     def count_entity(
         self,
@@ -110,10 +110,10 @@ class RuleSet:
             return row, {}, []
         self.features.start(feature_clock, event.occurred_at)
         dedup = (timedelta(hours=config.dedup_window_hours), config.dedup_max_ids)
-        scope = self._entity_context(event)
+        scope = self._entity_scope(event)
         return self.features.count_for_entity(compiled, row, key, event, scope, feature_clock, dedup)
 
-    def _entity_context(self, event: Event) -> EventScope:
+    def _entity_scope(self, event: Event) -> EventScope:
         return EventScope(event, cel.Context(), self._entity_reads.get(event.type))
 
     def evaluate(

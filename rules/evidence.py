@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ctxi.context.state import CustomerContext, Dispute, Observation, PaymentFailure, PostSummary
+from ctxi.context.state import CustomerContext, Observation, PostSummary
 from ctxi.enrichers.signals import Signal
 from ctxi.rules.formatting import money
 from ctxi.rules.model import ContextEvidence
@@ -174,31 +174,15 @@ def describe_observation(observation: Observation) -> EvidenceItem:
     )
 
 
-def _post_summary(post: PostSummary) -> EvidenceItem:
+def _post_summary(post: PostSummary) -> str:
     about = ", mentions the brand" if post.mentions_brand else ""
-    return EvidenceItem(
-        event_id=post.event_id,
-        type="social.post",
-        occurred_at=post.at,
-        summary=f"Post on {post.network} ({post.followers:,} followers{about}), sentiment {post.sentiment:+.2f}",
-    )
+    return f"Post on {post.network} ({post.followers:,} followers{about}), sentiment {post.sentiment:+.2f}"
 
 
-def _payment_failure(failure: PaymentFailure) -> EvidenceItem:
-    return EvidenceItem(
-        event_id=failure.event_id,
-        type="billing.payment_failed",
-        occurred_at=failure.at,
-        summary=f"Payment of {money(failure.amount, failure.currency)} failed",
-    )
-
-
-def _dispute_record(dispute: Dispute) -> EvidenceItem:
-    return EvidenceItem(
-        event_id=dispute.event_id,
-        type="billing.dispute_opened",
-        occurred_at=dispute.at,
-        summary=f"Dispute opened on transaction {dispute.transaction_id} ({money(dispute.amount)})",
+def _record(event_type: str, summary: Callable[[Any], str]) -> Callable[[Any], EvidenceItem]:
+    """How a record of the customer's context that kept its event's id, time and facts reads as evidence."""
+    return lambda record: EvidenceItem(
+        event_id=record.event_id, type=event_type, occurred_at=record.at, summary=summary(record)
     )
 
 
@@ -206,9 +190,17 @@ def _dispute_record(dispute: Dispute) -> EvidenceItem:
 # keep the event they came from, and how each reads as a line of evidence.
 CONTEXT_EVIDENCE: dict[str, tuple[Callable[[CustomerContext], Sequence[Any]], Callable[[Any], EvidenceItem]]] = {
     "customer.observations": (lambda context: context.observations, describe_observation),
-    "customer.posts": (lambda context: context.posts, _post_summary),
-    "customer.billing.payment_failures": (lambda context: context.billing.payment_failures, _payment_failure),
-    "customer.billing.open_disputes": (lambda context: context.billing.open_disputes, _dispute_record),
+    "customer.posts": (lambda context: context.posts, _record("social.post", _post_summary)),
+    "customer.billing.payment_failures": (
+        lambda context: context.billing.payment_failures,
+        _record("billing.payment_failed", lambda f: f"Payment of {money(f.amount, f.currency)} failed"),
+    ),
+    "customer.billing.open_disputes": (
+        lambda context: context.billing.open_disputes,
+        _record(
+            "billing.dispute_opened", lambda d: f"Dispute opened on transaction {d.transaction_id} ({money(d.amount)})"
+        ),
+    ),
 }
 
 
