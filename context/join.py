@@ -50,6 +50,7 @@ from ctxi.schemas.events import (
 from ctxi.schemas.task import TaskOutcome
 
 COORDINATE_DECIMALS = 5  # an observation's latitude and longitude are kept to about a metre
+SENTIMENT_DECIMALS = 4  # the latest sentiment (-1..1) is kept to 0.0001: plenty for a priority, 12 bytes fewer
 
 
 class _Timed(Protocol):
@@ -122,7 +123,7 @@ def _case_closed(context: CustomerContext, event: CaseClosedEvent, config: Engin
 
 def _interaction(context: CustomerContext, event: InteractionEvent, config: EngineConfig) -> None:
     if event.payload.sentiment is not None:
-        context.last_sentiment = event.payload.sentiment
+        context.last_sentiment = round(event.payload.sentiment, SENTIMENT_DECIMALS)
 
 
 def _card_transaction(context: CustomerContext, event: CardTransactionEvent, config: EngineConfig) -> None:
@@ -173,7 +174,7 @@ def _post(context: CustomerContext, event: PostEvent, config: EngineConfig) -> N
     )
     _insert_by_time(context.posts, post)
     if context.posts[-1] is post:
-        context.last_sentiment = sentiment
+        context.last_sentiment = round(sentiment, SENTIMENT_DECIMALS)
 
 
 def _booking(context: CustomerContext, event: BookingEvent, config: EngineConfig) -> list[FleetIndexEntry]:

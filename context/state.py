@@ -156,7 +156,7 @@ class CustomerContext(BaseModel):
     billing: BillingState = BillingState()
     activity: list[int] = Field([], description="Event times in Unix seconds (engagement's behavioural part).")
 
-    last_sentiment: float | None = Field(None, description="-1..1, from the latest post or interaction.")
+    last_sentiment: float | None = Field(None, description="-1..1, from the latest post or interaction (4 decimals).")
     seen: list[SeenEvent] = []
     recent_tasks: list[RecentTask] = []
     rejections: list[Rejection] = []

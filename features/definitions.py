@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,15 +38,16 @@ class EventScope:
 
     def __init__(self, event: Event, cel_context: cel.Context, reads: Projection) -> None:
         self.event = event
-        self._cel_context = cel_context
+        self.context = cel_context
         self._reads = reads
         self._converted = False
 
     def cel_context(self) -> cel.Context:
+        """The CEL context (``context``), with the event."""
         if not self._converted:
-            self._cel_context.add_variable("event", project_model(self.event, self._reads))
+            self.context.add_variable("event", project_model(self.event, self._reads))
             self._converted = True
-        return self._cel_context
+        return self.context
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class FeatureSet:
         self._across = _by_event_type(compiled for compiled in features if compiled.across_customers)
         self._entities = {compiled.state_key: compiled for compiled in features if compiled.across_customers}
         self._keys = frozenset(compiled.state_key for compiled in features)
+        self.by_id = {compiled.feature.id: compiled for compiled in features}
 
     def __bool__(self) -> bool:
         return bool(self.features)
@@ -218,30 +220,64 @@ class FeatureSet:
         at: datetime,
         live_since: dict[str, datetime],
         scope: EventScope,
-        only: Collection[str] | None = None,
         entity_values: Mapping[str, dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        """``features`` as rules see them at event time ``at``: per id, value, count, at and warm; a
-        feature split ``by`` reads the part of the event in ``scope`` (empty if it has none), an
-        entity feature what the event brought from its entity's row (``entity_values``; else empty).
-        ``only``: the ids wanted (what the expressions about to run read), else all."""
-        values = {}
-        for compiled in self.features:
-            f = compiled.feature
-            if only is not None and f.id not in only:
-                continue
-            if compiled.across_customers:
-                brought = (entity_values or {}).get(f.id)
-                since = live_since.get(compiled.state_key, at)
-                values[f.id] = brought if brought is not None else read(None, f.aggregate, f.window, at, since)
-                continue
-            try:
-                key = compiled.key(scope)
-            except Exception:  # the event has no part of this feature: nothing counted for it
-                key = None
-            state = context.features.get(key) if key is not None else None
-            values[f.id] = read(state, f.aggregate, f.window, at, live_since.get(compiled.state_key, at))
-        return values
+    ) -> FeatureValues:
+        """``features`` as rules see them at event time ``at`` (each read when first asked for)."""
+        return FeatureValues(self, context, at, live_since, scope, entity_values or {})
+
+
+class FeatureValues(Mapping[str, dict[str, Any]]):
+    """``features`` as rules see them: per id, value, count, at and warm, each read on first use
+    (a condition that fails before it reads a feature costs nothing to read it).
+
+    A feature split ``by`` reads the part of the event in ``scope`` (empty if it has none), an
+    entity feature what the event brought from its entity's row (``entity_values``; else empty).
+    """
+
+    def __init__(
+        self,
+        features: FeatureSet,
+        context: CustomerContext,
+        at: datetime,
+        live_since: dict[str, datetime],
+        scope: EventScope,
+        entity_values: Mapping[str, dict[str, Any]],
+    ) -> None:
+        self._features = features.by_id
+        self._context, self._at, self._live_since = context, at, live_since
+        self._scope, self._entity_values = scope, entity_values
+        self._read: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, feature_id: str) -> dict[str, Any]:
+        if feature_id not in self._read:
+            self._read[feature_id] = self._value(self._features[feature_id])
+        return self._read[feature_id]
+
+    def __contains__(self, feature_id: object) -> bool:
+        return feature_id in self._features
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._features)
+
+    def __len__(self) -> int:
+        return len(self._features)
+
+    def subset(self, ids: Collection[str] | None) -> dict[str, dict[str, Any]]:
+        """The features ``ids`` (None: all) as a dict, for CEL and templates."""
+        return {feature_id: self[feature_id] for feature_id in self._features if ids is None or feature_id in ids}
+
+    def _value(self, compiled: CompiledFeature) -> dict[str, Any]:
+        f, at = compiled.feature, self._at
+        since = self._live_since.get(compiled.state_key, at)
+        if compiled.across_customers:
+            brought = self._entity_values.get(f.id)
+            return brought if brought is not None else read(None, f.aggregate, f.window, at, since)
+        try:
+            key = compiled.key(self._scope)
+        except Exception:  # the event has no part of this feature: nothing counted for it
+            key = None
+        state = self._context.features.get(key) if key is not None else None
+        return read(state, f.aggregate, f.window, at, since)
 
 
 def _by_event_type(features: Iterable[CompiledFeature]) -> dict[str, tuple[CompiledFeature, ...]]:

@@ -71,14 +71,20 @@ def count_in_row(
     at = seconds(event.occurred_at)
     if row is not None and event.event_id in row.counted:
         return row
-    previous = row.state.model_copy(deep=True) if row is not None else None
+    # `add` changes the slices and values in place; their items are immutable tuples
+    previous = (
+        row.state.model_copy(update={"slices": list(row.state.slices), "values": dict(row.state.values)})
+        if row is not None
+        else None
+    )
     state = add(previous, aggregate, window, event.occurred_at, value)
     counted = dict(row.counted) if row is not None else {}
     counted[event.event_id] = at
     horizon = max(counted.values()) - dedup.total_seconds()
     recent = sorted(((t, i) for i, t in counted.items() if t > horizon), reverse=True)[:dedup_max_ids]
     until = max(at + int(window.total_seconds()), row.until if row is not None else 0)
-    return EntityFeatureRow(key=key, state=state, counted={i: t for t, i in recent}, until=until)
+    # built from values already checked: no validation on the per-event path
+    return EntityFeatureRow.model_construct(key=key, state=state, counted={i: t for t, i in recent}, until=until)
 
 
 def is_expired(row: EntityFeatureRow, as_of: datetime) -> bool:

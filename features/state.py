@@ -15,6 +15,7 @@ for 90 days is new again. ``last`` keeps the latest value.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from datetime import UTC, datetime, timedelta
@@ -64,31 +65,35 @@ def add(state: FeatureState | None, aggregate: Aggregate, window: timedelta, at:
     start = now - now % width
     combine = _COMBINE.get(aggregate)
     slices = state.slices
-    for index, item in enumerate(slices):
+    for index in range(len(slices) - 1, -1, -1):  # events mostly come in time order: the newest slice first
+        item = slices[index]
         if item[0] == start:
             slices[index] = (start, item[1] + 1, combine(item[2], value)) if combine else (start, item[1] + 1)
             break
     else:
         slices.append((start, 1, float(value)) if combine else (start, 1))
-        slices.sort(key=lambda item: item[0])
-    newest = slices[-1][0]
-    state.slices = [item for item in slices if item[0] > newest - span - width]
+        if len(slices) > 1 and slices[-2][0] > start:
+            slices.sort(key=lambda item: item[0])
+    horizon = slices[-1][0] - span - width
+    if slices[0][0] <= horizon:
+        state.slices = [item for item in slices if item[0] > horizon]
     if aggregate in VALUE_AGGREGATES:
         key = str(value)
         first, last = state.values.get(key, (now, now))
         if last <= now - span:  # unseen for a whole window: new again
             first = now
-        state.values[key] = (min(first, now), max(last, now))
-        recent = max(last for _, last in state.values.values())
-        kept = sorted(
-            ((k, v) for k, v in state.values.items() if v[1] > recent - span), key=lambda kv: kv[1][1], reverse=True
-        )
-        state.values = dict(kept[:MAX_VALUES])
+        values = state.values
+        values[key] = (min(first, now), max(last, now))
+        horizon = max(last for _, last in values.values()) - span
+        if len(values) > MAX_VALUES or any(last <= horizon for _, last in values.values()):
+            kept = sorted(((k, v) for k, v in values.items() if v[1] > horizon), key=lambda kv: kv[1][1], reverse=True)
+            state.values = dict(kept[:MAX_VALUES])
     if state.latest is None or now >= state.latest:
         state.latest = now
         if aggregate == "last":
             state.last = value
-    state.since = min(state.since, now)
+    if now < state.since:
+        state.since = now
     return state
 
 
@@ -103,11 +108,16 @@ def read(
     now, span = seconds(at), int(window.total_seconds())
     since = seconds(live_since) if state is None else min(state.since, seconds(live_since))
     result: dict[str, Any] = {"count": 0, "warm": now - since >= span, "at": None, "value": None}
-    oldest = now - span - slice_width(window)  # a slice that began after this still holds counted events
-    inside = [item for item in state.slices if oldest < item[0] <= now] if state else []
-    count = sum(item[1] for item in inside)
+    if state is None:
+        inside = []
+    else:
+        oldest = now - span - slice_width(window)  # a slice that began after this still holds counted events
+        inside = [item for item in state.slices if oldest < item[0] <= now]
+    count = 0
+    for item in inside:
+        count += item[1]
     result["count"] = count
-    if state and state.latest is not None and now - span < state.latest <= now:
+    if state is not None and state.latest is not None and now - span < state.latest <= now:
         result["at"] = _iso(state.latest)
     if aggregate == "count":
         result["value"] = count
@@ -131,5 +141,6 @@ def read(
     return result
 
 
+@functools.lru_cache(maxsize=4096)  # a customer's latest event is read by every rule on its next events
 def _iso(unix: int) -> str:
     return datetime.fromtimestamp(unix, UTC).isoformat().replace("+00:00", "Z")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +15,7 @@ import cel
 from ctxi.context.state import CustomerContext, RecentTask
 from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal, SocialSignal
-from ctxi.features.definitions import CompiledFeature, EventScope, FeatureSet
+from ctxi.features.definitions import CompiledFeature, EventScope, FeatureSet, FeatureValues
 from ctxi.features.entities import EntityFeatureRow
 from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
@@ -133,7 +133,6 @@ class RuleSet:
         """
         outcomes = RuleOutcomes()
         clock = {} if feature_clock is None else feature_clock
-        cel_context = cel.Context()
         rules = self.rules_for(event.type)
         counting = self.features.counts(event.type)
         if not rules and not counting:
@@ -141,44 +140,27 @@ class RuleSet:
         reads = self._reads.get(event.type)
         if reads is None:  # a rule set whose rules_for differs from its index (benchmarks/rules.py)
             reads = _reads(rules, (), ())
-        scope = EventScope(event, cel_context, reads.get("event"))
-        variables = RuleVariables(
-            event,
-            context,
-            signals,
-            self.features,
-            clock,
-            scope,
-            entity_values,
-            features_read=self._template_features.get(event.type),
-        )
+        scope = EventScope(event, cel.Context(), reads.get("event"))
         if self.features:
             self.features.start(clock, event.occurred_at)
         if counting:
             outcomes.feature_errors = self.features.count(event, context, scope, clock)
         if not rules:
             return outcomes
-        if "event" in reads:  # the rules read it (plain feature expressions never ask for it)
-            scope.cel_context()
-        for name, kept in reads.items():  # after the features counted this event: `features` sees it
-            if name == "features" and kept is not None:  # only the features the expressions read
-                wanted = self.features.read(
-                    context, event.occurred_at, clock, scope, only=kept.keys(), entity_values=entity_values
-                )
-                cel_context.add_variable(name, project(wanted, kept))
-            elif name == "customer" and kept is not None:  # only what is read: no dump of the whole context
-                cel_context.add_variable(name, project_model(context, kept))
-            elif name != "event":
-                cel_context.add_variable(name, project(variables.get(name), kept))
+        # after the features counted this event: `features` sees it
+        features = self.features.read(context, event.occurred_at, clock, scope, entity_values)
+        variables = RuleVariables(
+            event, context, signals, features, self._template_features.get(event.type), reads, scope
+        )
         at = event.occurred_at
         context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]
         for compiled in rules:
             outcomes.evaluated += 1
             try:
-                fired = compiled.condition.execute(cel_context) is True
+                fired = compiled.condition.execute(variables.plain, variables.cel_context) is True
                 task = None
                 if fired and compiled.rule.then is not None:
-                    task = _task(compiled, event, context, signals, variables.all(), cel_context, config)
+                    task = _task(compiled, event, context, signals, variables, config)
             except Exception as exc:  # a condition can fail on data (a null where a number was expected)
                 message = failure_message(exc)
                 logger.warning(
@@ -238,7 +220,7 @@ def _reads(
 ) -> dict[str, Projection]:
     """The variables the CEL programs of these rules and features read, each with the part they read
     (``split`` features' ``by``: rules read the part of the event they are about)."""
-    sources = [rule.rule.when for rule in rules]
+    sources = [rule.rule.when for rule in rules]  # all of it: CEL runs a whole condition on a plain error
     sources += [rule.rule.then.priority for rule in rules if rule.rule.then and rule.rule.then.priority]
     texts = [text for rule in rules for text in _texts(rule.rule)]
     # feature expressions CEL runs (plain ones read the model in Python: rules/plain.py)
@@ -274,38 +256,42 @@ def _texts(rule: Rule) -> list[str]:
 
 
 class RuleVariables:
-    """``event``, ``customer``, ``signals`` and ``features`` as rules see them, each built once, on first use."""
+    """``event``, ``customer``, ``signals`` and ``features`` as rules see them, three ways, each built on first use:
+
+    - ``plain``: the models themselves, for the plain conditions Python runs (rules/plain.py);
+    - ``cel_context()``: a CEL context with the parts of each variable the CEL programs read (``reads``);
+    - ``all()``: JSON-shaped values for the templates (of ``features``, those in ``features_read``; None: all).
+    """
 
     def __init__(
         self,
         event: Event,
         context: CustomerContext,
         signals: Sequence[Signal],
-        features: FeatureSet | None = None,
-        feature_clock: dict[str, datetime] | None = None,
-        scope: EventScope | None = None,
-        entity_values: dict[str, dict[str, Any]] | None = None,
+        features: FeatureValues | None = None,
         features_read: frozenset[str] | None = None,
+        reads: dict[str, Projection] | None = None,
+        scope: EventScope | None = None,
     ) -> None:
-        """``features_read``: the features the templates about to render read (None: all)."""
+        first_of_kind: dict[str, Signal] = {}
+        for signal in signals:
+            first_of_kind.setdefault(signal.kind, signal)
+        self.plain = {
+            "event": event,
+            "customer": _CustomerView(context),
+            "signals": first_of_kind,
+            "features": features if features is not None else {},
+        }
         self._sources = {
             "event": lambda: event.model_dump(mode="json"),
             "customer": lambda: context.model_dump(mode="json", exclude=HIDDEN_CUSTOMER_FIELDS),
             "signals": lambda: signals_by_kind(signals),
-            "features": lambda: (
-                features.read(
-                    context,
-                    event.occurred_at,
-                    feature_clock or {},
-                    scope or EventScope(event, cel.Context(), None),
-                    only=features_read,
-                    entity_values=entity_values,
-                )
-                if features
-                else {}
-            ),
+            "features": lambda: features.subset(features_read) if features is not None else {},
         }
         self._values: dict[str, Any] = {}
+        self._context, self._reads = context, reads or {}
+        self._scope = scope or EventScope(event, cel.Context(), self._reads.get("event"))
+        self._cel_ready = False
 
     def get(self, name: str) -> Any:
         if name not in self._values and name in self._sources:
@@ -314,6 +300,42 @@ class RuleVariables:
 
     def all(self) -> dict[str, Any]:
         return {name: self.get(name) for name in self._sources}
+
+    def cel_context(self) -> cel.Context:
+        """The CEL context, given on first call the part of each variable that CEL programs read."""
+        cel_context = self._scope.cel_context() if "event" in self._reads else self._scope.context
+        if self._cel_ready:
+            return cel_context
+        self._cel_ready = True
+        for name, kept in self._reads.items():
+            if name == "features" and kept is not None:  # only the features the expressions read
+                cel_context.add_variable(name, project(self.plain["features"].subset(kept.keys()), kept))
+            elif name == "customer" and kept is not None:  # only what is read: no dump of the whole context
+                cel_context.add_variable(name, project_model(self._context, kept))
+            elif name != "event":
+                cel_context.add_variable(name, project(self.get(name), kept))
+        return cel_context
+
+
+_CUSTOMER_FIELDS = tuple(name for name in CustomerContext.model_fields if name not in HIDDEN_CUSTOMER_FIELDS)
+
+
+class _CustomerView(Mapping[str, Any]):
+    """The customer's context as plain conditions read it: its fields less what rules cannot see."""
+
+    def __init__(self, context: CustomerContext) -> None:
+        self._context = context
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _CUSTOMER_FIELDS:
+            raise KeyError(name)
+        return getattr(self._context, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_CUSTOMER_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_CUSTOMER_FIELDS)
 
 
 def signals_by_kind(signals: Sequence[Signal]) -> dict[str, dict[str, Any]]:
@@ -376,17 +398,17 @@ def _task(
     event: Event,
     context: CustomerContext,
     signals: Sequence[Signal],
-    variables: dict[str, Any],
-    cel_context: cel.Context,
+    rule_variables: RuleVariables,
     config: EngineConfig,
 ) -> Task:
     rule, then = compiled.rule, compiled.rule.then
+    variables = rule_variables.all()
     dedup_key = render(compiled.dedup_key, variables).strip()
     due = deadline(signals)
     social = next((s for s in signals if isinstance(s, SocialSignal)), None)
     details = evidence(event, signals, context, then.evidence)
     breakdown = priority(
-        _base_priority(compiled, cel_context),
+        _base_priority(compiled, rule_variables),
         tier=context.profile.tier if context.profile else None,
         lifetime_value=context.profile.lifetime_value if context.profile else None,
         reach=social.reach if social else None,
@@ -439,10 +461,10 @@ def _not_before(then: TaskTemplate, context: CustomerContext, at: datetime, conf
     return None
 
 
-def _base_priority(compiled: CompiledRule, cel_context: cel.Context) -> int:
+def _base_priority(compiled: CompiledRule, variables: RuleVariables) -> int:
     if compiled.priority is None:
         return SEVERITY_PRIORITY[compiled.rule.then.severity]
-    value = compiled.priority.execute(cel_context)
+    value = compiled.priority.execute(variables.cel_context())
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"priority must be a number, got {value!r}")
     return max(0, min(100, round(value)))

@@ -23,7 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from ctxi.features.definitions import CompiledFeature, FeatureExpression
 from ctxi.rules.model import Feature, Pack, Rule
-from ctxi.rules.plain import plain
+from ctxi.rules.plain import Condition, plain
 from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_problems, template_problems
 from ctxi.rules.typecheck import Reference, cel_references, reference_problems, template_references
 from ctxi.schemas.events import EVENT_TYPES
@@ -52,7 +52,7 @@ class CompiledRule:
     rule: Rule
     pack: str
     source: str  # file:line of the rule, for messages
-    condition: Any  # cel.Program
+    condition: Condition
     priority: Any  # cel.Program or None
     title: Any  # jinja2.Template, likewise below; None for a rule that only supersedes
     reason: Any
@@ -343,7 +343,7 @@ def _compile(
         rule=rule,
         pack=pack,
         source=source,
-        condition=condition,
+        condition=Condition(rule.when, condition),
         priority=priority,
         title=templates.get("title"),
         reason=templates.get("reason"),

@@ -4,24 +4,32 @@ Handing a variable to CEL costs 10-20 µs however small it is (``cel.Context.add
 more than most feature expressions take to run. Most are plain: a field
 (``event.payload.amount``), a comparison of a field with a literal
 (``event.payload.status == "approved"``, ``event.payload.device_type != null``), a negated
-field (``!event.payload.card_present``), and ``&&`` of those. :func:`plain` recognises
-exactly that subset and evaluates it on the event model with CEL's meaning (strings,
+field (``!event.payload.card_present``), ``has(field)``, and ``&&`` of those. :func:`plain`
+recognises exactly that subset and evaluates it on the models with CEL's meaning (strings,
 numbers, booleans and null; an error where CEL has one); anything else returns None and
-runs in CEL. ``tests/unit/rules/test_plain.py`` checks both agree on every example event.
+runs in CEL.
+
+A rule's condition is often a few plain tests ANDed with one only CEL can run
+(``event.payload.amount > 500.0 && size(features.device_types_90d.value) > 1``).
+:class:`Condition` runs the plain ones first, and CEL only when they all hold, so most
+events convert nothing for CEL. ``tests/unit/rules/test_plain.py`` checks plain and CEL
+agree, errors included, on every example event.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import date
 from enum import Enum
 from typing import Any
 
+import cel
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<string>\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+\.\d+|-?\d+)|(?P<op>==|!=|<=|>=|&&|<|>|!)"
+    r"\s*(?:(?P<has>has\(\s*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\s*\))|(?P<string>\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+\.\d+|-?\d+)|(?P<op>==|!=|<=|>=|&&|<|>|!)"
     r"|(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*))"
 )
 _LITERALS = {"null": None, "true": True, "false": False}
@@ -45,25 +53,25 @@ class PlainExpression:
 
     def __init__(self, source: str, terms: list[tuple[Any, ...]]) -> None:
         self.source = source
-        self._terms = terms  # each (negated, path) or (op, path, literal) or ("path", path); all ANDed
+        # each ("path", path), ("has", path), ("not", term) or (op, path, literal); all ANDed
+        self._terms = terms
 
-    def evaluate(self, variables: dict[str, Any]) -> Any:
+    def evaluate(self, variables: Mapping[str, Any]) -> Any:
+        """The value, with the variables by name: models, dicts or mappings (a false term: the rest is not read)."""
         if len(self._terms) == 1:
             return _term(self._terms[0], variables)
         # CEL's &&: false wins over an error, whatever the order; otherwise the first error is raised
-        error, result = None, True
+        error = None
         for term in self._terms:
             try:
                 value = _term(term, variables)
             except PlainError as exc:
                 error = error or exc
                 continue
+            if value is False:
+                return False
             if not isinstance(value, bool):
                 error = error or PlainError(f"no such overload: && on {type(value).__name__}")
-            elif value is False:
-                result = False
-        if result is False:
-            return False
         if error is not None:
             raise error
         return True
@@ -103,8 +111,11 @@ def _split(tokens: list[tuple[str, str]], separator: tuple[str, str]) -> list[li
 def _parse_term(tokens: list[tuple[str, str]]) -> tuple[Any, ...] | None:
     if len(tokens) == 1 and _is_path(tokens[0]):
         return ("path", tokens[0][1].split("."))
-    if len(tokens) == 2 and tokens[0] == ("op", "!") and _is_path(tokens[1]):
-        return ("not", tokens[1][1].split("."))
+    if len(tokens) == 1 and tokens[0][0] == "has":
+        return ("has", tokens[0][1][4:-1].strip().split("."))
+    if len(tokens) == 2 and tokens[0] == ("op", "!"):
+        inner = _parse_term(tokens[1:])
+        return ("not", inner) if inner is not None and inner[0] in ("path", "has") else None
     if len(tokens) == 3 and _is_path(tokens[0]) and tokens[1][0] == "op" and tokens[1][1] in _COMPARE:
         literal = _literal(tokens[2])
         if literal is not _NOT_LITERAL:
@@ -131,15 +142,19 @@ def _literal(token: tuple[str, str]) -> Any:
     return _NOT_LITERAL
 
 
-def _term(term: tuple[Any, ...], variables: dict[str, Any]) -> Any:
-    kind, path = term[0], term[1]
-    value = _resolve(path, variables)
-    if kind == "path":
-        return value
+def _term(term: tuple[Any, ...], variables: Mapping[str, Any]) -> Any:
+    kind = term[0]
     if kind == "not":
+        value = _term(term[1], variables)
         if not isinstance(value, bool):
             raise PlainError(f"no such overload: !{type(value).__name__}")
         return not value
+    path = term[1]
+    if kind == "has":
+        return _has(_resolve(path[:-1], variables, raw=True), path[-1])
+    value = _resolve(path, variables)
+    if kind == "path":
+        return value
     literal = term[2]
     if kind in ("==", "!="):
         equal = _equal(value, literal)
@@ -163,26 +178,55 @@ def _equal(value: Any, literal: Any) -> bool:
     return type(value) is type(literal) and value == literal
 
 
-def _resolve(path: list[str], variables: dict[str, Any]) -> Any:
+def _resolve(path: list[str], variables: Mapping[str, Any], raw: bool = False) -> Any:
     if path[0] not in variables:
         raise PlainError(f"undeclared reference to '{path[0]}'")
     value = variables[path[0]]
     for name in path[1:]:
-        if isinstance(value, BaseModel):
-            if name not in type(value).model_fields:
+        # a model met before is known by its type: isinstance on a model class is an ABC check, slow
+        fields = _FIELDS.get(type(value))
+        if fields is None and isinstance(value, BaseModel):
+            fields = _fields(type(value))
+        if fields is not None:
+            if name not in fields:
                 raise PlainError(f"no such key: '{name}'")
             value = getattr(value, name)
-        elif isinstance(value, dict):
+        elif type(value) is dict or isinstance(value, Mapping):
             if name not in value:
                 raise PlainError(f"no such key: '{name}'")
             value = value[name]
         else:
             raise PlainError(f"no such key: '{name}'")
-    return _as_cel_sees(value)
+    return value if raw else _as_cel_sees(value)
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _fields(model: type[BaseModel]) -> frozenset[str]:
+    """A model's field names (pydantic's ``model_fields`` costs a descriptor call each time)."""
+    try:
+        return _FIELDS[model]
+    except KeyError:
+        return _FIELDS.setdefault(model, frozenset(model.__pydantic_fields__))
+
+
+def _has(value: Any, name: str) -> bool:
+    """CEL's ``has()``: the field or key is there (a model's field always is: its JSON form has it)."""
+    if isinstance(value, BaseModel):
+        return name in _fields(type(value))
+    if type(value) is dict or isinstance(value, Mapping):
+        return name in value
+    raise PlainError(f"invalid argument to has() macro on {type(value).__name__}")
+
+
+_AS_THEY_ARE = frozenset({str, int, float, bool, type(None)})
 
 
 def _as_cel_sees(value: Any) -> Any:
     """The value as CEL receives it from the JSON form of the model (enums and times as strings)."""
+    if type(value) in _AS_THEY_ARE:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, BaseModel):
@@ -190,3 +234,74 @@ def _as_cel_sees(value: Any) -> Any:
     if isinstance(value, date | list | dict):
         return to_jsonable_python(value)
     return value
+
+
+class Condition:
+    """A rule's condition: its plain conjuncts run in Python first, CEL only when they all hold.
+
+    CEL's ``&&`` is false as soon as one side is false, whatever the others give (errors
+    included), so a false plain conjunct decides alone. When they all hold, the result is
+    the rest's; on anything unusual (a plain error, a value that is not a boolean, a failing
+    rest) the whole condition runs in CEL, so its value and its error are CEL's own.
+    """
+
+    def __init__(self, source: str, program: Any) -> None:
+        self.source = source
+        self.program = program  # cel.Program of the whole condition
+        parts = conjuncts(source)
+        plain_parts = [part for part in parts if plain(part) is not None]
+        rest = [part for part in parts if plain(part) is None]
+        self.plain = plain(" && ".join(plain_parts)) if plain_parts else None
+        self.rest_source = " && ".join(f"({part})" for part in rest) if rest and plain_parts else None
+        self.rest = cel.compile(self.rest_source) if self.rest_source is not None else None
+
+    def execute(self, variables: Mapping[str, Any], cel_context: Callable[[], cel.Context]) -> Any:
+        """The condition's value with ``variables`` (models or mappings, by name) for the plain
+        conjuncts; ``cel_context()`` gives the CEL context when CEL has to run."""
+        if self.plain is None:
+            return self.program.execute(cel_context())
+        try:
+            held = self.plain.evaluate(variables)
+        except PlainError:
+            return self.program.execute(cel_context())
+        if held is False:
+            return False
+        if self.rest is None:
+            return held
+        if held is not True:
+            return self.program.execute(cel_context())
+        try:
+            value = self.rest.execute(cel_context())
+        except Exception:  # the whole condition gives CEL's own error
+            return self.program.execute(cel_context())
+        return value if isinstance(value, bool) else self.program.execute(cel_context())
+
+
+def conjuncts(source: str) -> list[str]:
+    """The top-level ``&&`` operands of ``source``; ``[source]`` when its top level is anything else
+    (``||`` and ``?:`` bind looser than ``&&``)."""
+    if "'''" in source or '"""' in source:
+        return [source]
+    parts, depth, start, index, quote = [], 0, 0, 0, ""
+    while index < len(source):
+        char = source[index]
+        if quote:
+            if char == "\\":
+                index += 1  # an escaped character: not the closing quote
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and (source.startswith("||", index) or char == "?"):
+            return [source]
+        elif depth == 0 and source.startswith("&&", index):
+            parts.append(source[start:index].strip())
+            start = index + 2
+            index += 1
+        index += 1
+    parts.append(source[start:].strip())
+    return parts if all(parts) else [source]

@@ -10,6 +10,7 @@ import pytest
 
 from ctxi.ingest.jsonl import read_jsonl
 from ctxi.rules import BUILTIN_PACKS
+from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.rules.plain import plain
 from ctxi.schemas.dead_letter import DeadLetter
@@ -19,6 +20,7 @@ EVENTS = [
     record.outcome for path in EXAMPLES for record in read_jsonl(path) if not isinstance(record.outcome, DeadLetter)
 ]
 BUILTIN = load_rule_dir(BUILTIN_PACKS, frozenset({"fraud", "travel", "service"}))
+BUILTIN_SET = RuleSet(BUILTIN)
 EXPRESSIONS = [
     *(expression.source for compiled in BUILTIN.features for expression in compiled.expressions),
     "event.payload.amount",
@@ -41,6 +43,10 @@ EXPRESSIONS = [
     "event.payload.attributes",
     "event.payload.sentiment == null",
     "event.customer_id != null",
+    "has(event.payload.case_id)",
+    "!has(event.payload.case_id)",
+    "has(event.payload.location.city)",
+    "has(event.payload.attributes.plan) && event.payload.amount > 1",
 ]
 
 
@@ -71,7 +77,7 @@ def test_plain_agrees_with_cel_on_every_example_event(source: str) -> None:
 @pytest.mark.parametrize(
     "source",
     ['size(event.payload.text) > 3', 'event.payload.a || event.payload.b', 'event.payload.x + 1 > 2',
-     'has(event.payload.case_id)', 'event', '"a\\"b" == event.type', 'event.payload.segments[0].flight'],
+     'has(event.payload.case_id) == true', 'event', '"a\\"b" == event.type', 'event.payload.segments[0].flight'],
 )  # fmt: skip
 def test_anything_else_is_left_to_cel(source: str) -> None:
     assert plain(source) is None
@@ -79,3 +85,81 @@ def test_anything_else_is_left_to_cel(source: str) -> None:
 
 def test_the_builtin_features_are_plain() -> None:
     assert all(expression.plain is not None for compiled in BUILTIN.features for expression in compiled.expressions)
+
+
+CONDITIONS = [
+    *(compiled.rule.when for compiled in BUILTIN.rules),
+    "has(signals.location_conflict) && signals.location_conflict.speed_kmh > 900.0",
+    'customer.profile != null && customer.profile.tier == "gold" && size(customer.open_cases) > 0',
+    "event.payload.amount > 10.0 && event.payload.nope > 1",  # a plain error: CEL says what it is
+    "event.payload.amount && size(customer.open_cases) >= 0",  # a number where && wants a boolean
+    "size(customer.open_cases) >= 0 && event.payload.amount",
+    "features.card_spend_1h.count >= 1 && size(customer.observations) > 1",
+    "has(event.payload.case_id) && customer.open_cases.exists(c, c.case_id == event.payload.case_id)",
+    "event.payload.amount > 1.0 && (customer.profile == null || event.payload.amount > 2.0)",
+    'event.payload.status == "approved" ? true : false',
+]
+
+
+def condition_cases() -> Any:
+    """Each example event with the context and signals a rule sees for it (the engine joins and enriches)."""
+    from collections import deque
+
+    from ctxi.engine.config import EngineConfig
+    from ctxi.engine.pipeline import Engine
+
+    engine = Engine(EngineConfig(), {}, {})
+    pending: deque[Any] = deque(EVENTS)
+    while pending:
+        message = pending.popleft()
+        output = engine.handle(message)
+        pending.extend(output.forwards)
+        if output.outcome == "joined" and output.context is not None:
+            yield message, output.context, output.enriched.signals if output.enriched is not None else []
+
+
+@pytest.mark.parametrize("source", CONDITIONS)
+def test_a_condition_run_plain_first_agrees_with_cel(source: str) -> None:
+    from ctxi.features.definitions import EventScope
+    from ctxi.rules.evaluate import RuleVariables
+    from ctxi.rules.plain import Condition
+    from ctxi.rules.projection import projection
+    from ctxi.rules.typecheck import cel_references
+
+    condition = Condition(source, cel.compile(source))
+    features = BUILTIN_SET.features
+    for event, context, signals in condition_cases():
+        scope = EventScope(event, cel.Context(), None)
+        values = features.read(context, event.occurred_at, {}, scope)
+        found: dict[str, list[tuple[str, ...]]] = {}
+        for reference in cel_references(source):
+            found.setdefault(reference.path[0], []).append(reference.path[1:])
+        reads = {name: projection(paths) for name, paths in found.items()}
+        variables = RuleVariables(event, context, signals, values, None, reads, scope)
+        whole = RuleVariables(event, context, signals, features.read(context, event.occurred_at, {}, scope))
+        expected_context = cel.Context()
+        for name, value in whole.all().items():
+            expected_context.add_variable(name, value)
+        try:
+            expected = ("value", condition.program.execute(expected_context))
+        except Exception as exc:
+            expected = ("error", str(exc))
+        try:
+            got = ("value", condition.execute(variables.plain, variables.cel_context))
+        except Exception as exc:
+            got = ("error", str(exc))
+        assert got == expected, (source, event.event_id)
+
+
+def test_how_conditions_split() -> None:
+    from ctxi.rules.plain import Condition, conjuncts
+
+    assert conjuncts('a.b && (c || d) && e["x&&y"] == 1') == ["a.b", "(c || d)", 'e["x&&y"] == 1']
+    assert conjuncts("a.b && c.d || e.f") == ["a.b && c.d || e.f"]  # || binds looser: no split
+    assert conjuncts("a.b ? c.d && e.f : g.h") == ["a.b ? c.d && e.f : g.h"]
+    split = Condition("event.payload.amount > 500.0 && size(customer.open_cases) > 1", None)
+    assert split.plain is not None and split.rest_source == "(size(customer.open_cases) > 1)"
+    plain_only = Condition("has(signals.balance_shortfall) && signals.balance_shortfall.days_until_due <= 3", None)
+    assert plain_only.plain is not None and plain_only.rest is None
+    cel_only = Condition("size(customer.open_cases) > 1", None)
+    assert cel_only.plain is None and cel_only.rest is None
