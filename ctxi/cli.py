@@ -775,7 +775,14 @@ def evaluate(
     settings = get_settings()
     with _kafka_errors(settings):
         sections, passed = evaluate_stream(
-            events, ground_truth, settings, _load_rules(None), live=live, rate=rate, timeout=timeout, progress=_err
+            events,
+            ground_truth,
+            settings,
+            _load_rules(settings.rules_dir),
+            live=live,
+            rate=rate,
+            timeout=timeout,
+            progress=_err,
         )
     text = "\n\n".join(sections)
     typer.echo(text)
@@ -817,7 +824,7 @@ def bench(
         _err(f"error: --rates must be 'auto' or numbers separated by commas, got {rates!r}")
         raise typer.Exit(2) from None
     settings = get_settings()
-    rule_set = _load_rules(None)
+    rule_set = _load_rules(settings.rules_dir)  # the packs the worker it starts runs
     command = " ".join(["ctxi", *sys.argv[1:]])
     with _kafka_errors(settings):
         results = run_bench(

@@ -29,7 +29,8 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<has>has\(\s*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\s*\))|(?P<string>\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+\.\d+|-?\d+)|(?P<op>==|!=|<=|>=|&&|<|>|!)"
+    r"\s*(?:(?P<has>has\(\s*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\s*\))"
+    r"|(?P<string>\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+\.\d+|-?\d+)|(?P<op>==|!=|<=|>=|&&|<|>|!)"
     r"|(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*))"
 )
 _LITERALS = {"null": None, "true": True, "false": False}
@@ -277,10 +278,13 @@ class Condition:
         return value if isinstance(value, bool) else self.program.execute(cel_context())
 
 
+_RAW_STRING = re.compile(r"(?<![\w.])[rRbB]{1,2}['\"]")
+
+
 def conjuncts(source: str) -> list[str]:
     """The top-level ``&&`` operands of ``source``; ``[source]`` when its top level is anything else
     (``||`` and ``?:`` bind looser than ``&&``)."""
-    if "'''" in source or '"""' in source:
+    if "'''" in source or '"""' in source or _RAW_STRING.search(source):  # quoting this scan does not follow
         return [source]
     parts, depth, start, index, quote = [], 0, 0, 0, ""
     while index < len(source):

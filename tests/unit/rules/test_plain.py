@@ -157,6 +157,7 @@ def test_how_conditions_split() -> None:
     assert conjuncts('a.b && (c || d) && e["x&&y"] == 1') == ["a.b", "(c || d)", 'e["x&&y"] == 1']
     assert conjuncts("a.b && c.d || e.f") == ["a.b && c.d || e.f"]  # || binds looser: no split
     assert conjuncts("a.b ? c.d && e.f : g.h") == ["a.b ? c.d && e.f : g.h"]
+    assert conjuncts('r"a\\" && b.c') == ['r"a\\" && b.c']  # raw strings: quoting the scan does not follow
     split = Condition("event.payload.amount > 500.0 && size(customer.open_cases) > 1", None)
     assert split.plain is not None and split.rest_source == "(size(customer.open_cases) > 1)"
     plain_only = Condition("has(signals.balance_shortfall) && signals.balance_shortfall.days_until_due <= 3", None)
