@@ -161,9 +161,9 @@ def _term(term: tuple[Any, ...], variables: Mapping[str, Any]) -> Any:
         equal = _equal(value, literal)
         return equal if kind == "==" else not equal
     numbers = (int, float)
-    if isinstance(value, bool) or isinstance(literal, bool) or value is None or literal is None:
-        raise PlainError(f"no such overload: {type(value).__name__} {kind} {type(literal).__name__}")
-    if isinstance(value, numbers) != isinstance(literal, numbers):
+    both_numbers = isinstance(value, numbers) and isinstance(literal, numbers)
+    both_strings = isinstance(value, str) and isinstance(literal, str)
+    if isinstance(value, bool) or isinstance(literal, bool) or not (both_numbers or both_strings):
         raise PlainError(f"no such overload: {type(value).__name__} {kind} {type(literal).__name__}")
     return _COMPARE[kind](value, literal)
 
@@ -263,7 +263,7 @@ class Condition:
             return self.program.execute(cel_context())
         try:
             held = self.plain.evaluate(variables)
-        except PlainError:
+        except Exception:  # CEL says what the error is (or finds a false part among the rest)
             return self.program.execute(cel_context())
         if held is False:
             return False

@@ -39,6 +39,8 @@ EXPRESSIONS = [
     "event.payload.followers <= 1000",
     'event.payload.text < "m"',
     "event.payload.text > 3",
+    'event.payload.attributes < "m"',  # a map is not ordered: an error, as in CEL
+    "event.payload.location >= 1",
     "event.occurred_at",
     "event.payload.attributes",
     "event.payload.sentiment == null",
