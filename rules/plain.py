@@ -28,6 +28,8 @@ import cel
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from ctxi.rules.projection import FIELD_NAMES, field_names
+
 _TOKEN = re.compile(
     r"\s*(?:(?P<has>has\(\s*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\s*\))"
     r"|(?P<string>\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+\.\d+|-?\d+)|(?P<op>==|!=|<=|>=|&&|<|>|!)"
@@ -185,9 +187,9 @@ def _resolve(path: list[str], variables: Mapping[str, Any], raw: bool = False) -
     value = variables[path[0]]
     for name in path[1:]:
         # a model met before is known by its type: isinstance on a model class is an ABC check, slow
-        fields = _FIELDS.get(type(value))
+        fields = FIELD_NAMES.get(type(value))
         if fields is None and isinstance(value, BaseModel):
-            fields = _fields(type(value))
+            fields = field_names(type(value))
         if fields is not None:
             if name not in fields:
                 raise PlainError(f"no such key: '{name}'")
@@ -201,21 +203,10 @@ def _resolve(path: list[str], variables: Mapping[str, Any], raw: bool = False) -
     return value if raw else _as_cel_sees(value)
 
 
-_FIELDS: dict[type, frozenset[str]] = {}
-
-
-def _fields(model: type[BaseModel]) -> frozenset[str]:
-    """A model's field names (pydantic's ``model_fields`` costs a descriptor call each time)."""
-    try:
-        return _FIELDS[model]
-    except KeyError:
-        return _FIELDS.setdefault(model, frozenset(model.__pydantic_fields__))
-
-
 def _has(value: Any, name: str) -> bool:
     """CEL's ``has()``: the field or key is there (a model's field always is: its JSON form has it)."""
     if isinstance(value, BaseModel):
-        return name in _fields(type(value))
+        return name in field_names(type(value))
     if type(value) is dict or isinstance(value, Mapping):
         return name in value
     raise PlainError(f"invalid argument to has() macro on {type(value).__name__}")
@@ -249,9 +240,9 @@ class Condition:
     def __init__(self, source: str, program: Any) -> None:
         self.source = source
         self.program = program  # cel.Program of the whole condition
-        parts = conjuncts(source)
-        plain_parts = [part for part in parts if plain(part) is not None]
-        rest = [part for part in parts if plain(part) is None]
+        parsed = [(part, plain(part)) for part in conjuncts(source)]
+        plain_parts = [part for part, expression in parsed if expression is not None]
+        rest = [part for part, expression in parsed if expression is None]
         self.plain = plain(" && ".join(plain_parts)) if plain_parts else None
         self.rest_source = " && ".join(f"({part})" for part in rest) if rest and plain_parts else None
         self.rest = cel.compile(self.rest_source) if self.rest_source is not None else None
