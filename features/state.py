@@ -54,14 +54,25 @@ def slice_width(window: timedelta) -> int:
     return max(1, math.ceil(window.total_seconds() / SLICES))
 
 
+_SPANS: dict[timedelta, tuple[int, int]] = {}
+
+
+def _span(window: timedelta) -> tuple[int, int]:
+    """The window's length and its slices' width, in seconds (every add and read needs both)."""
+    found = _SPANS.get(window)
+    if found is None:
+        found = _SPANS[window] = (int(window.total_seconds()), slice_width(window))
+    return found
+
+
 _COMBINE = {"sum": operator.add, "avg": operator.add, "min": min, "max": max}
 
 
 def add(state: FeatureState | None, aggregate: Aggregate, window: timedelta, at: datetime, value: Any) -> FeatureState:
     """``state`` with one more event (at ``at``, valued ``value``); expired slices and values dropped."""
-    now = seconds(at)
+    now = int(at.timestamp())
     state = state or FeatureState(since=now)
-    width, span = slice_width(window), int(window.total_seconds())
+    span, width = _span(window)
     start = now - now % width
     combine = _COMBINE.get(aggregate)
     slices = state.slices
@@ -105,30 +116,30 @@ def read(
     ``warm``: the feature has counted for its whole window, from the customer's first counted
     event or from ``live_since`` (when this engine began computing it), whichever is earlier.
     """
-    now, span = seconds(at), int(window.total_seconds())
-    since = seconds(live_since) if state is None else min(state.since, seconds(live_since))
-    result: dict[str, Any] = {"count": 0, "warm": now - since >= span, "at": None, "value": None}
+    now, live = int(at.timestamp()), int(live_since.timestamp())
+    span, width = _span(window)
     if state is None:
-        inside = []
-    else:
-        oldest = now - span - slice_width(window)  # a slice that began after this still holds counted events
-        inside = [item for item in state.slices if oldest < item[0] <= now]
+        return {"count": 0, "warm": now - live >= span, "at": None, "value": _EMPTY.get(aggregate)}
+    result: dict[str, Any] = {"count": 0, "warm": now - min(state.since, live) >= span, "at": None, "value": None}
+    oldest = now - span - width  # a slice that began after this still holds counted events
+    inside = [item for item in state.slices if oldest < item[0] <= now]
     count = 0
     for item in inside:
         count += item[1]
     result["count"] = count
-    if state is not None and state.latest is not None and now - span < state.latest <= now:
-        result["at"] = _iso(state.latest)
+    latest = state.latest
+    if latest is not None and now - span < latest <= now:
+        result["at"] = _iso(latest)
     if aggregate == "count":
         result["value"] = count
     elif aggregate == "sum":
-        result["value"] = round(sum(item[2] for item in inside), 6)
+        result["value"] = round(sum([item[2] for item in inside]), 6)  # type: ignore[misc]
     elif count and aggregate == "avg":
-        result["value"] = round(sum(item[2] for item in inside) / count, 6)
+        result["value"] = round(sum([item[2] for item in inside]) / count, 6)  # type: ignore[misc]
     elif count and aggregate in ("min", "max"):
-        result["value"] = _COMBINE[aggregate](item[2] for item in inside)
+        result["value"] = _COMBINE[aggregate](item[2] for item in inside)  # type: ignore[misc]
     elif aggregate in VALUE_AGGREGATES:
-        seen = {k: v for k, v in state.values.items() if now - span < v[1] and v[0] <= now} if state else {}
+        seen = {k: v for k, v in state.values.items() if now - span < v[1] and v[0] <= now}
         if aggregate == "count_distinct":
             result["value"] = len(seen)
         elif aggregate == "distinct":
@@ -139,6 +150,10 @@ def read(
     elif aggregate == "last" and result["at"] is not None:
         result["value"] = state.last
     return result
+
+
+# what a feature reads before it has counted anything (the others: null)
+_EMPTY: dict[str, Any] = {"count": 0, "sum": 0, "count_distinct": 0, "distinct": [], "first_seen": {}, "last_seen": {}}
 
 
 @functools.lru_cache(maxsize=4096)  # a customer's latest event is read by every rule on its next events

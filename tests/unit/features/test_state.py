@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctxi.features.state import MAX_VALUES, SLICES, FeatureState, add, read
 
@@ -85,3 +87,46 @@ def test_warm_once_a_whole_window_has_been_counted() -> None:
     assert read(state, "count", HOUR, at(60), live_since=T0)["warm"] is True
     # a customer first seen late is warm if the engine has computed the feature for a window already
     assert read(None, "count", HOUR, at(120), live_since=T0)["warm"] is True
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    aggregate=st.sampled_from(["count", "sum", "min", "max", "avg"]),
+    window_minutes=st.sampled_from([30, 60, 24 * 60]),
+    events=st.lists(
+        st.tuples(
+            # seconds after T0, on an 18 s grid so that slice edges (18, 36 or 864 s) are often hit exactly
+            st.one_of(st.integers(0, 600), st.integers(0, 14_400)).map(lambda steps: steps * 18),
+            st.integers(-1_000, 1_000).map(lambda quarters: quarters / 4),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_number_aggregates_read_what_their_window_holds(
+    aggregate: str, window_minutes: int, events: list[tuple[int, float]]
+) -> None:
+    """At the latest event, a feature reads exactly the events whose slice is inside the window,
+    whatever order they arrived in: checked against the events themselves."""
+    window = timedelta(minutes=window_minutes)
+    state = None
+    for offset, value in events:
+        state = add(state, aggregate, window, T0 + timedelta(seconds=offset), value)
+    now = max(offset for offset, _ in events)
+    width = -(-window_minutes * 60 // SLICES)
+    start = int(T0.timestamp())
+    inside = [
+        value
+        for offset, value in events
+        if start + now - window_minutes * 60 - width < (start + offset) - (start + offset) % width <= start + now
+    ]
+    read_now = read(state, aggregate, window, T0 + timedelta(seconds=now), live_since=T0)
+    expected = {
+        "count": len(inside),
+        "sum": sum(inside),
+        "min": min(inside, default=None),
+        "max": max(inside, default=None),
+        "avg": sum(inside) / len(inside) if inside else None,
+    }[aggregate]
+    assert read_now["count"] == len(inside)
+    assert read_now["value"] == (pytest.approx(expected, abs=1e-6) if expected is not None else None)
