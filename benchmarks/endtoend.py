@@ -5,8 +5,11 @@
    profile of one run.
 2. **Sustained throughput**: the stream preloaded into the input topics, then one fresh
    worker started on it; its messages over the time from its first to its last published
-   output (Kafka record times). The same for the **ceiling**, a bare faust agent that re-produces
-   every message (``ceiling.py``); ctxi's figure is reported as a ratio of it.
+   output (Kafka record times), and the process's CPU time over that span per message. The
+   same for two **ceilings** that re-produce every message: a bare faust agent
+   (``ceiling.py``) and plain aiokafka consuming in batches (``client_ceiling.py``); ctxi's
+   figure is reported as a ratio of each. For ctxi's worker, the bytes its tables wrote to
+   their changelogs, per event.
 3. **Latency at offered rates**: a running worker gets streams at fixed rates (fractions
    of the sustained rate); each task's latency is from its triggering event's send to the
    task's ``added`` notice from Redis (the moment a desktop could show it): p50/p95/p99.
@@ -28,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import import_module
 from pathlib import Path
 
 import orjson
@@ -44,7 +48,7 @@ from ctxi.simulate.evaluate import (
 )
 from ctxi.simulate.stream import GroundTruth, SimulationSpec, simulate
 from ctxi.streams.settings import Settings
-from ctxi.streams.topics import TopicSpec, catalogue, ensure_topics
+from ctxi.streams.topics import TABLES, TopicSpec, catalogue, changelog_topic, ensure_topics
 
 try:
     import psutil
@@ -78,14 +82,24 @@ class RateRun:
 
 
 @dataclass
+class Sustained:
+    """One sustained run of a worker on a preloaded backlog."""
+
+    events_per_second: float
+    cpu_us_per_event: float  # the process's CPU time (user and system) over the run, per message
+    changelog_bytes_per_event: float | None = None  # ctxi's worker: keys and values its tables wrote
+
+
+@dataclass
 class BenchResults:
     customers: int
     events: int
     engine_events_per_second: list[float]
     context_bytes_median: float
     context_bytes_p95: float
-    ctxi_runs: list[float]
-    ceiling_runs: list[float]
+    ctxi_runs: list[Sustained]
+    ceiling_runs: list[Sustained]
+    client_runs: list[Sustained]
     runs: list[RateRun]
     command: str
 
@@ -95,15 +109,27 @@ class BenchResults:
 
     @property
     def ctxi_events_per_second(self) -> float:
-        return statistics.median(self.ctxi_runs)
+        return _median(self.ctxi_runs, "events_per_second")
 
     @property
     def ceiling_events_per_second(self) -> float:
-        return statistics.median(self.ceiling_runs)
+        return _median(self.ceiling_runs, "events_per_second")
+
+    @property
+    def client_events_per_second(self) -> float:
+        return _median(self.client_runs, "events_per_second")
 
     @property
     def ratio(self) -> float:
         return self.ctxi_events_per_second / self.ceiling_events_per_second
+
+    @property
+    def client_ratio(self) -> float:
+        return self.ctxi_events_per_second / self.client_events_per_second
+
+
+def _median(runs: list[Sustained], figure: str) -> float:
+    return statistics.median(getattr(run, figure) for run in runs)
 
 
 def _stream(spec: SimulationSpec, directory: Path, name: str) -> tuple[Path, list[bytes], GroundTruth]:
@@ -183,10 +209,14 @@ class Sampler(threading.Thread):
 
 def _record_times(
     settings: Settings, topic: str, expected: int, process: subprocess.Popen[bytes], timeout: float, quiet: float = 15.0
-) -> list[int]:
+) -> tuple[list[int], list[tuple[float, float]]]:
     """Kafka record times (ms) on ``topic``: until ``expected`` records came, nothing new came
-    for ``quiet`` seconds, or ``timeout`` passed. Fails at once if ``process`` (the writer) dies."""
+    for ``quiet`` seconds, or ``timeout`` passed; and the writer's CPU seconds meanwhile, as
+    (wall time in ms, CPU seconds) at every poll. Fails at once if ``process`` (the writer) dies."""
     from kafka import KafkaConsumer
+
+    writer = psutil.Process(process.pid)
+    cpu: list[tuple[float, float]] = []
 
     consumer = KafkaConsumer(
         topic,
@@ -204,6 +234,8 @@ def _record_times(
                 break
             if process.poll() is not None:
                 raise RuntimeError(f"the worker writing {topic} exited with status {process.returncode}")
+            used = writer.cpu_times()
+            cpu.append((time.time() * 1000, used.user + used.system))
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     if (record.partition, record.offset) not in seen:
@@ -214,37 +246,69 @@ def _record_times(
         consumer.close()
     if len(times) < 2:
         raise TimeoutError(f"{topic}: {len(times)} records after {timeout:.0f}s; see the worker's log")
-    return sorted(times)
+    return sorted(times), cpu
+
+
+def _cpu_between(samples: list[tuple[float, float]], first_ms: float, last_ms: float) -> float:
+    """CPU seconds from the last sample at or before ``first_ms`` to the first at or after ``last_ms``."""
+    before = [used for at, used in samples if at <= first_ms] or [samples[0][1]]
+    after = [used for at, used in samples if at >= last_ms] or [samples[-1][1]]
+    return after[0] - before[-1]
+
+
+def _topic_bytes(settings: Settings, topics: list[str]) -> int:
+    """The bytes of every key and value now in ``topics``."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end, total = consumer.end_offsets(partitions), 0
+        while any(consumer.position(partition) < end[partition] for partition in partitions):
+            for records in consumer.poll(timeout_ms=1000, max_records=5000).values():
+                total += sum(len(record.key or b"") + len(record.value or b"") for record in records)
+        return total
+    finally:
+        consumer.close()
+
+
+# kind -> what it is, and the module it runs (ctxi's worker publishes to its signals topic;
+# each ceiling to the topic its module's ``output_topic_name`` gives)
+WORKERS = {
+    "ctxi": ("ctxi worker", "ctxi.cli"),
+    "faust": ("bare faust ceiling", "ctxi.benchmarks.ceiling"),
+    "client": ("plain aiokafka ceiling", "ctxi.benchmarks.client_ceiling"),
+}
 
 
 def sustained_throughput(
-    base: Settings, lines: list[bytes], outputs: int, *, ceiling: bool, logs: Path, progress: Progress
-) -> float:
-    """Messages/s of a worker started on a backlog of ``lines`` (ctxi's worker, or the ceiling),
-    which publishes ``outputs`` messages for them."""
-    from ctxi.benchmarks.ceiling import output_topic_name
-
+    base: Settings, lines: list[bytes], outputs: int, *, kind: str, logs: Path, progress: Progress
+) -> Sustained:
+    """A worker of ``kind`` (:data:`WORKERS`) started on a backlog of ``lines``, for which it
+    publishes ``outputs`` messages: its messages/s, CPU per message, and (ctxi's) changelog bytes."""
+    what, module = WORKERS[kind]
+    command = {"ctxi": ["worker"], "faust": ["worker", "-l", "warn"], "client": []}[kind]
     name = f"bench{uuid.uuid4().hex[:8]}"
     env = {**base.isolated_env(name, logs / name), "CTXI_TOPIC_PARTITIONS": str(base.topic_partitions)}
     settings = Settings.from_env(env)
-    output = output_topic_name(settings.app_id) if ceiling else settings.signals_topic
+    output = settings.signals_topic if kind == "ctxi" else import_module(module).output_topic_name(settings.app_id)
     ensure_topics(
         settings.kafka_bootstrap_servers,
         [*catalogue(settings), TopicSpec(output, settings.topic_partitions, settings.topic_replication_factor)],
     )
     send(lines, settings, rate=None)
-    command = ["-m", "ctxi.benchmarks.ceiling", "worker", "-l", "warn"] if ceiling else ["-m", "ctxi.cli", "worker"]
-    what = "bare faust ceiling" if ceiling else "ctxi worker"
     progress(f"{what}: {len(lines):,} messages preloaded; starting it")
     with (logs / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, *command],
+            [sys.executable, "-m", module, *command],
             env={**os.environ, **env, **worker_ports()},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     try:
-        times = _record_times(settings, output, outputs, process, timeout=600)
+        times, cpu = _record_times(settings, output, outputs, process, timeout=600)
     except (RuntimeError, TimeoutError) as exc:
         tail = "\n".join((logs / f"{name}.log").read_text(errors="replace").splitlines()[-15:])
         raise RuntimeError(f"{what}: {exc}; the end of its log:\n{tail}") from None
@@ -254,9 +318,17 @@ def sustained_throughput(
     # ctxi publishes only the events that yield signals, so outputs would undercount it.
     seconds = (times[-1] - times[0]) / 1000
     rate = len(lines) / seconds
+    cpu_us = _cpu_between(cpu, times[0], times[-1]) / len(lines) * 1e6
+    changelog = None
+    if kind == "ctxi":
+        changelog = _topic_bytes(settings, [changelog_topic(settings, table) for table in TABLES]) / len(lines)
     short = f" (of {outputs:,} expected)" if len(times) < outputs else ""
-    progress(f"{what}: {len(lines):,} messages in {seconds:.1f}s ({len(times):,} outputs{short}): {rate:,.0f}/s")
-    return rate
+    written = f", changelog {changelog:,.0f} B/event" if changelog is not None else ""
+    progress(
+        f"{what}: {len(lines):,} messages in {seconds:.1f}s ({len(times):,} outputs{short}): {rate:,.0f}/s, "
+        f"CPU {cpu_us:,.0f} µs/message{written}"
+    )
+    return Sustained(rate, cpu_us, changelog)
 
 
 class TaskNotices(threading.Thread):
@@ -363,11 +435,12 @@ def run_bench(
     progress(f"engine alone: median {statistics.median(engine_rates):,.0f} events/s over {len(lines):,} lines")
     profile_engine(path, base, rules, out / "profile.txt")
     # alternated, so that a slow spell of the machine does not land on one side only
-    ceiling_runs, ctxi_runs = [], []
+    sustained: dict[str, list[Sustained]] = {kind: [] for kind in WORKERS}
     for _ in range(repeats):
-        ceiling_runs.append(sustained_throughput(base, lines, len(lines), ceiling=True, logs=logs, progress=progress))
-        ctxi_runs.append(sustained_throughput(base, lines, published, ceiling=False, logs=logs, progress=progress))
-    ctxi = statistics.median(ctxi_runs)
+        for kind in ("client", "faust", "ctxi"):
+            outputs = published if kind == "ctxi" else len(lines)
+            sustained[kind].append(sustained_throughput(base, lines, outputs, kind=kind, logs=logs, progress=progress))
+    ctxi = _median(sustained["ctxi"], "events_per_second")
     offered = rates or [round(ctxi * share, -1) for share in (0.25, 0.5, 0.75)]
     runs = []
     with isolated_worker(base, logs / "latency-worker.log") as worker:
@@ -390,8 +463,9 @@ def run_bench(
         engine_events_per_second=engine_rates,
         context_bytes_median=statistics.median(engine.context_bytes),
         context_bytes_p95=engine.context_bytes[int(0.95 * (len(engine.context_bytes) - 1))],
-        ctxi_runs=ctxi_runs,
-        ceiling_runs=ceiling_runs,
+        ctxi_runs=sustained["ctxi"],
+        ceiling_runs=sustained["faust"],
+        client_runs=sustained["client"],
         runs=runs,
         command=command,
     )
@@ -400,7 +474,9 @@ def run_bench(
         "engine_median": results.engine_median,
         "ctxi_events_per_second": results.ctxi_events_per_second,
         "ceiling_events_per_second": results.ceiling_events_per_second,
+        "client_events_per_second": results.client_events_per_second,
         "ratio": results.ratio,
+        "client_ratio": results.client_ratio,
     }
     (out / "results.json").write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
     plot(results, out / "latency.png")
@@ -448,7 +524,18 @@ def report(results: BenchResults) -> str:
         f"{results.ctxi_events_per_second:,.0f} events/s |",
         f"| bare faust agent, same broker (ceiling), median of {len(results.ceiling_runs)} | "
         f"{results.ceiling_events_per_second:,.0f} events/s |",
+        f"| plain aiokafka, batches, same broker (client ceiling), median of {len(results.client_runs)} | "
+        f"{results.client_events_per_second:,.0f} events/s |",
         f"| ctxi / ceiling | {results.ratio:.0%} |",
+        f"| ctxi / client ceiling | {results.client_ratio:.0%} |",
+        "| CPU per event: ctxi worker / bare faust / plain aiokafka (µs) | "
+        + " / ".join(
+            f"{_median(runs, 'cpu_us_per_event'):,.0f}"
+            for runs in (results.ctxi_runs, results.ceiling_runs, results.client_runs)
+        )
+        + " |",
+        f"| changelog bytes written per event (ctxi worker) | "
+        f"{_median(results.ctxi_runs, 'changelog_bytes_per_event'):,.0f} |",
         "",
         "| offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | worker CPU | peak RSS MiB | max lag |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -24,11 +24,16 @@ def test_bench_writes_its_figures_and_passes_on_decision_quality(
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = orjson.loads((out / "results.json").read_bytes())
     assert results["ctxi_events_per_second"] > 0 and results["ceiling_events_per_second"] > 0
+    assert results["client_events_per_second"] > 0
+    [ctxi] = results["ctxi_runs"]
+    assert ctxi["cpu_us_per_event"] > 0 and ctxi["changelog_bytes_per_event"] > 0
+    assert all(run["cpu_us_per_event"] > 0 for run in (*results["ceiling_runs"], *results["client_runs"]))
     assert all(rate > 0 for rate in results["engine_events_per_second"])
     [run] = results["runs"]
     assert run["tasks"] > 0 and run["p99_ms"] is not None and run["peak_rss_mb"] > 0 and run["samples"]
     assert (out / "latency.png").stat().st_size > 10_000
     assert "replay" in (out / "profile.txt").read_text().lower()
     report = (out / "report.md").read_text()
-    assert "| ctxi / ceiling |" in report and "identical: the same tasks" in report
+    assert "| ctxi / ceiling |" in report and "| ctxi / client ceiling |" in report
+    assert "identical: the same tasks" in report
     assert "**FAIL**" not in report

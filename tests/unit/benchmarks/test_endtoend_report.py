@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ctxi.benchmarks.endtoend import BenchResults, RateRun, Sample, _percentile, plot, report
+from ctxi.benchmarks.endtoend import BenchResults, RateRun, Sample, Sustained, _cpu_between, _percentile, plot, report
 
 
 def results() -> BenchResults:
@@ -12,9 +12,9 @@ def results() -> BenchResults:
         RateRun(100, 99.5, 1000, 40, 20.0, 60.0, 90.0, 40.0, 120.0, 300, [Sample(0.5, 300, 40.0, 120.0)]),
         RateRun(200, 199.0, 2000, 80, 30.0, None, None, 70.0, 130.0, 900, []),
     ]
-    return BenchResults(
-        2000, 11000, [5000.0, 5200.0, 4900.0], 1800.0, 2400.0, [400.0, 380.0, 420.0], [2000.0], runs, "ctxi bench"
-    )
+    ctxi = [Sustained(400.0, 2100.0, 1500.0), Sustained(380.0, 2300.0, 1600.0), Sustained(420.0, 2000.0, 1400.0)]
+    ceilings = [Sustained(2000.0, 450.0)], [Sustained(30000.0, 25.0)]
+    return BenchResults(2000, 11000, [5000.0, 5200.0, 4900.0], 1800.0, 2400.0, ctxi, *ceilings, runs, "ctxi bench")
 
 
 def test_the_report_has_the_ratio_and_a_row_per_rate() -> None:
@@ -22,6 +22,10 @@ def test_the_report_has_the_ratio_and_a_row_per_rate() -> None:
     assert "| engine alone (replay path), median of 3 | 5,000 events/s |" in text
     assert "| ctxi worker, sustained (one process), median of 3 | 400 events/s |" in text
     assert "| ctxi / ceiling | 20% |" in text
+    assert "| plain aiokafka, batches, same broker (client ceiling), median of 1 | 30,000 events/s |" in text
+    assert "| ctxi / client ceiling | 1% |" in text
+    assert "| CPU per event: ctxi worker / bare faust / plain aiokafka (µs) | 2,100 / 450 / 25 |" in text
+    assert "| changelog bytes written per event (ctxi worker) | 1,500 |" in text
     assert "| context state per customer (stored bytes), median / p95 | 1,800 / 2,400 |" in text
     assert "| 100 | 100 | 40 | 20 | 60 | 90 | 40% | 120 | 300 |" in text
     assert "| 200 | 199 | 80 | 30 | n/a | n/a | 70% | 130 | 900 |" in text
@@ -36,3 +40,9 @@ def test_percentiles_pick_ranks() -> None:
     assert _percentile([], 0.5) is None
     assert _percentile([5.0, 1.0, 3.0], 0.5) == 3.0
     assert _percentile([float(i) for i in range(100)], 0.99) == 98.0
+
+
+def test_cpu_is_taken_over_the_span_of_the_outputs() -> None:
+    samples = [(1000.0, 1.0), (1500.0, 1.5), (2000.0, 2.5), (2500.0, 3.0), (3000.0, 3.2)]
+    assert _cpu_between(samples, 1600.0, 2400.0) == 3.0 - 1.5  # from the sample before to the one after
+    assert _cpu_between(samples, 500.0, 3500.0) == 3.2 - 1.0  # beyond the samples: the first and the last
