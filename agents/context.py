@@ -6,30 +6,18 @@ import logging
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from faust.serializers import codecs as faust_codecs
 from faust.types import EventT, FutureMessage, TopicT
 
 from ctxi.context import fleet
-from ctxi.engine.pipeline import Engine, Output, RowExpiry
+from ctxi.engine.pipeline import Output, RowExpiry
 from ctxi.features import entities
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
-from ctxi.streams.acks import StoresInOrder, process_each
-from ctxi.streams.app import (
-    app,
-    closures_topic,
-    customer_contexts,
-    dead_letter_topic,
-    entity_features,
-    events_by_customer_topic,
-    fleet_index,
-    settings,
-    shadow_task_topic,
-    signals_topic,
-    task_topics,
-)
+from ctxi.streams.acks import process_each
 from ctxi.streams.metrics import (
     DEAD_LETTERS,
     EVENT_TO_TASK_SECONDS,
@@ -41,43 +29,56 @@ from ctxi.streams.metrics import (
     TASKS_OUT,
 )
 
+if TYPE_CHECKING:
+    from ctxi.agents.worker import Worker
+    from ctxi.streams.app import Topics
+
 logger = logging.getLogger(__name__)
-engine = Engine(settings.engine, customer_contexts, fleet_index, entity_features=entity_features)
-stores = StoresInOrder()
 
 
-@app.agent(events_by_customer_topic)
-async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
-    """Run every routed message through the engine; send on what it returns, then store the state.
+def install(worker: Worker) -> None:
+    app = worker.app
 
-    Index entries and fanned-out copies go back to the by-customer topic keyed by
-    flight/airport or customer, so each lands on the partition that owns its table row.
-    The table rows are written only once the message's outputs (forwards, signals, tasks,
-    closures) are on the broker, and the message is acknowledged after that (at-least-once):
-    were the changelog written first, a worker dying before its sends left would hand the
-    next owner a context that has the event, which would then call the redone message a
-    duplicate and the task would be lost. Redone, a task is sent again with the same id,
-    and the sinks keep it once. The wait for the broker overlaps the next messages.
-    A message the engine fails on (a bug: its input was validated) is dead-lettered with
-    the error, and the stream carries on.
-    """
-    await process_each(stream, decide_send_store)
+    @app.agent(worker.topics.events_by_customer, name=f"{__name__}.join_and_enrich")
+    async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
+        """Run every routed message through the engine; send on what it returns, then store the state.
+
+        Index entries and fanned-out copies go back to the by-customer topic keyed by
+        flight/airport or customer, so each lands on the partition that owns its table row.
+        The table rows are written only once the message's outputs (forwards, signals, tasks,
+        closures) are on the broker, and the message is acknowledged after that (at-least-once):
+        were the changelog written first, a worker dying before its sends left would hand the
+        next owner a context that has the event, which would then call the redone message a
+        duplicate and the task would be lost. Redone, a task is sent again with the same id,
+        and the sinks keep it once. The wait for the broker overlaps the next messages.
+        A message the engine fails on (a bug: its input was validated) is dead-lettered with
+        the error, and the stream carries on.
+        """
+        await process_each(stream, partial(decide_send_store, worker))
+
+    @app.timer(interval=worker.settings.sweep_seconds, name=f"{__name__}.sweep_rows")
+    async def sweep() -> None:
+        await sweep_rows(worker)
+
+    @app.timer(interval=5.0, name=f"{__name__}.measure_tables")
+    async def measure() -> None:
+        measure_tables(worker)
 
 
-async def decide_send_store(record: EventT) -> Awaitable[None] | None:
+async def decide_send_store(worker: Worker, record: EventT) -> Awaitable[None] | None:
     """Decide and send the outputs; return the store that follows their delivery (None: nothing to store)."""
-    message = record.message
+    message, engine, topics = record.message, worker.engine, worker.topics
     output = None
     try:
         output = engine.decide(record.value)
-        outgoing = encoded(output)  # before anything is sent: what a codec refuses is this message's error
+        outgoing = encoded(topics, output)  # before anything is sent: what a codec refuses is this message's error
     except Exception as error:
         if output is not None:
             engine.discard(output)
         origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
         logger.exception("engine failed on %s", origin, extra={"origin": origin})
         DEAD_LETTERS.labels("engine_failure").inc()
-        await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
+        await topics.dead_letters.send(key=message.key, value=processing_failure(message.value, origin, error))
         return None
     for stage, seconds in output.timings.items():
         STAGE_SECONDS.labels(stage).observe(seconds)
@@ -95,31 +96,30 @@ async def decide_send_store(record: EventT) -> Awaitable[None] | None:
             EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
     if not deliveries and not output.changes_rows:
         return None
-    return stores.after(deliveries, lambda: store_rows(output))
+    return worker.stores.after(deliveries, lambda: store_rows(worker, output))
 
 
-def encoded(output: Output) -> list[tuple[TopicT, str, bytes]]:
+def encoded(topics: Topics, output: Output) -> list[tuple[TopicT, str, bytes]]:
     """Every message ``output`` asks to send, as (topic, key, bytes) in their codecs (faust sends bytes as they are)."""
     messages: list[tuple[TopicT, str, Any]] = [
-        (events_by_customer_topic, forward.partition_key, forward) for forward in output.forwards
+        (topics.events_by_customer, forward.partition_key, forward) for forward in output.forwards
     ]
     if output.enriched is not None:
-        messages.append((signals_topic, output.enriched.customer_id, output.enriched))
+        messages.append((topics.signals, output.enriched.customer_id, output.enriched))
     for decision in output.decisions:
         task = decision.task
-        messages.append((shadow_task_topic if decision.shadow else task_topics[task.queue], task.customer_id, task))
-    messages += [(closures_topic, closure.customer_id, closure) for closure in output.closures]
+        messages.append((topics.shadow_tasks if decision.shadow else topics.tasks[task.queue], task.customer_id, task))
+    messages += [(topics.closures, closure.customer_id, closure) for closure in output.closures]
     return [(topic, key, faust_codecs.dumps(topic.value_serializer, value)) for topic, key, value in messages]
 
 
-def store_rows(output: Output) -> list[FutureMessage]:
+def store_rows(worker: Worker, output: Output) -> list[FutureMessage]:
     """Write what ``output`` changed; return the changelog records that carry it."""
-    engine.store(output)
-    return [*customer_contexts.take_sent(), *fleet_index.take_sent(), *entity_features.take_sent()]
+    worker.engine.store(output)
+    return [record for table in worker.tables for record in table.take_sent()]
 
 
-@app.timer(interval=settings.sweep_seconds)
-async def sweep_rows() -> None:
+async def sweep_rows(worker: Worker) -> None:
     """Ask for each fleet index and entity feature row nobody needs any more to be dropped.
 
     A flight's row outlives its flight, an airport's its travellers, a card's feature the
@@ -128,25 +128,32 @@ async def sweep_rows() -> None:
     again and deletes the row (a tombstone in the changelog): a table is only written while
     handling one of its partition's messages.
     """
+    engine, tables = worker.engine, worker.tables
     if engine.stream_time is None:
         return
     # Never ahead of the wall clock: an event dated ahead of it (ingest lets a day through)
     # must not expire bookings that real time still needs.
     as_of = min(engine.stream_time, datetime.now(UTC))
-    keep = timedelta(hours=settings.engine.itinerary_keep_hours)
+    keep = timedelta(hours=worker.settings.engine.itinerary_keep_hours)
     expired = [
-        *(("fleet_index", key) for key, index in list(fleet_index.items()) if fleet.is_expired(index, as_of, keep)),
-        *(("entity_features", key) for key, row in list(entity_features.items()) if entities.is_expired(row, as_of)),
+        *(
+            ("fleet_index", key)
+            for key, index in list(tables.fleet_index.items())
+            if fleet.is_expired(index, as_of, keep)
+        ),
+        *(
+            ("entity_features", key)
+            for key, row in list(tables.entity_features.items())
+            if entities.is_expired(row, as_of)
+        ),
     ]
     for table, key in expired:
-        await events_by_customer_topic.send(key=key, value=RowExpiry(table=table, key=key, as_of=as_of))
+        await worker.topics.events_by_customer.send(key=key, value=RowExpiry(table=table, key=key, as_of=as_of))
     if expired:
         logger.info("asked to drop %d fleet index and entity feature rows (as of %s)", len(expired), as_of.isoformat())
 
 
-@app.timer(interval=5.0)
-async def measure_tables() -> None:
+def measure_tables(worker: Worker) -> None:
     """Refresh the table-size gauges (the keys of the partitions this worker holds)."""
-    TABLE_KEYS.labels("customer_context").set(len(customer_contexts))
-    TABLE_KEYS.labels("fleet_index").set(len(fleet_index))
-    TABLE_KEYS.labels("entity_features").set(len(entity_features))
+    for table in worker.tables:
+        TABLE_KEYS.labels(table.name).set(len(table))

@@ -10,60 +10,67 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from faust import web
 
-from ctxi.streams.app import app, settings
 from ctxi.streams.metrics import CONSUMER_LAG, STALLED
 from ctxi.streams.stalls import StallDetector
 
+if TYPE_CHECKING:
+    from ctxi.agents.worker import Worker
+
 logger = logging.getLogger(__name__)
-detector = StallDetector(settings.stall_seconds)
-reported: set[tuple[str, int]] = set()  # stalls already logged, so each is logged when it starts
 
 
-@app.page("/health")
+def install(worker: Worker) -> None:
+    app, stall_seconds = worker.app, worker.settings.stall_seconds
+    app.page("/health")(Health)
+    app.page("/ready")(Ready)
+    detector = StallDetector(stall_seconds)
+    reported: set[tuple[str, int]] = set()  # stalls already logged, so each is logged when it starts
+
+    @app.timer(interval=min(5.0, stall_seconds / 4), name=f"{__name__}.watch_partitions")
+    async def watch_partitions() -> None:
+        """Lag per assigned partition, and stalls. Table changelogs are left out: after recovery
+        they are only written to, so their position stands still by design."""
+        assigned = {tp for tp in app.consumer.assignment() if not tp.topic.endswith("-changelog")}
+        detector.forget({(tp.topic, tp.partition) for tp in assigned})
+        for tp in assigned:
+            highwater, position = app.consumer.highwater(tp), await app.consumer.position(tp)
+            if highwater is None or position is None:
+                continue
+            labels = (tp.topic, str(tp.partition))
+            CONSUMER_LAG.labels(*labels).set(max(0, highwater - position))
+            partition = (tp.topic, tp.partition)
+            stalled = detector.observe(partition, highwater, position, time.monotonic())
+            if stalled and partition not in reported:
+                logger.warning(
+                    "partition %s[%s] stalled: %d messages waiting, position %d unchanged for %.0fs",
+                    tp.topic,
+                    tp.partition,
+                    highwater - position,
+                    position,
+                    stall_seconds,
+                    extra={"origin": f"{tp.topic}[{tp.partition}]"},
+                )
+            if stalled:
+                reported.add(partition)
+            else:
+                reported.discard(partition)
+            STALLED.labels(*labels).set(1 if stalled else 0)
+
+
 class Health(web.View):
     async def get(self, request: web.Request) -> web.Response:
         return self.json({"status": "ok"})
 
 
-@app.page("/ready")
 class Ready(web.View):
     async def get(self, request: web.Request) -> web.Response:
+        app = self.app
         recovered = app.tables.recovery.completed.is_set()
         partitions = len(app.consumer.assignment())
         ready = recovered and not app.rebalancing and partitions > 0
         body = {"ready": ready, "recovered": recovered, "rebalancing": app.rebalancing, "partitions": partitions}
         return self.json(body, status=200 if ready else 503)
-
-
-@app.timer(interval=min(5.0, settings.stall_seconds / 4))
-async def watch_partitions() -> None:
-    """Lag per assigned partition, and stalls. Table changelogs are left out: after recovery
-    they are only written to, so their position stands still by design."""
-    assigned = {tp for tp in app.consumer.assignment() if not tp.topic.endswith("-changelog")}
-    detector.forget({(tp.topic, tp.partition) for tp in assigned})
-    for tp in assigned:
-        highwater, position = app.consumer.highwater(tp), await app.consumer.position(tp)
-        if highwater is None or position is None:
-            continue
-        labels = (tp.topic, str(tp.partition))
-        CONSUMER_LAG.labels(*labels).set(max(0, highwater - position))
-        partition = (tp.topic, tp.partition)
-        stalled = detector.observe(partition, highwater, position, time.monotonic())
-        if stalled and partition not in reported:
-            logger.warning(
-                "partition %s[%s] stalled: %d messages waiting, position %d unchanged for %.0fs",
-                tp.topic,
-                tp.partition,
-                highwater - position,
-                position,
-                settings.stall_seconds,
-                extra={"origin": f"{tp.topic}[{tp.partition}]"},
-            )
-        if stalled:
-            reported.add(partition)
-        else:
-            reported.discard(partition)
-        STALLED.labels(*labels).set(1 if stalled else 0)

@@ -4,36 +4,40 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
+from typing import TYPE_CHECKING
 
 from faust.serializers import codecs as faust_codecs
 from faust.types import EventT
 
-from ctxi.agents.context import engine
 from ctxi.ingest import processing_failure, validate_event
 from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
 from ctxi.streams.acks import process_each
-from ctxi.streams.app import app, dead_letter_topic, events_by_customer_topic, input_topic, settings
 from ctxi.streams.metrics import DEAD_LETTERS, EVENTS_IN, FEATURES_FAILED, STAGE_SECONDS
+
+if TYPE_CHECKING:
+    from ctxi.agents.worker import Worker
 
 ingest_seconds = STAGE_SECONDS.labels("ingest")
 
 logger = logging.getLogger(__name__)
 
 
-@app.agent(input_topic)
-async def ingest(stream):  # type: ignore[no-untyped-def]
-    """Validate every input message and forward it by ``partition_key``.
+def install(worker: Worker) -> None:
+    @worker.app.agent(worker.topics.inputs, name=f"{__name__}.ingest")
+    async def ingest(stream):  # type: ignore[no-untyped-def]
+        """Validate every input message and forward it by ``partition_key``.
 
-    Valid events go to the by-customer topic keyed by customer (the repartition the
-    per-customer join needs), or, when entity features count them, by the first entity
-    row they visit on their way to the customer; anything else goes to the dead-letter
-    topic with the original bytes, the reason and the topic/partition/offset it came from.
-    A bad message is never raised: the stream moves on.
-    """
-    await process_each(stream, validate_and_route)
+        Valid events go to the by-customer topic keyed by customer (the repartition the
+        per-customer join needs), or, when entity features count them, by the first entity
+        row they visit on their way to the customer; anything else goes to the dead-letter
+        topic with the original bytes, the reason and the topic/partition/offset it came from.
+        A bad message is never raised: the stream moves on.
+        """
+        await process_each(stream, partial(validate_and_route, worker))
 
 
-async def validate_and_route(record: EventT) -> None:
+async def validate_and_route(worker: Worker, record: EventT) -> None:
     message = record.message
     origin = KafkaOrigin(
         topic=message.topic,
@@ -42,7 +46,7 @@ async def validate_and_route(record: EventT) -> None:
         key=message.key.decode("utf-8", "replace") if message.key is not None else None,
     )
     started = time.perf_counter()
-    outcome = validate_event(message.value, origin, window=settings.event_time)
+    outcome = validate_event(message.value, origin, window=worker.settings.event_time)
     ingest_seconds.observe(time.perf_counter() - started)
     if isinstance(outcome, DeadLetter):
         DEAD_LETTERS.labels(outcome.errors[0].type if outcome.errors else "unknown").inc()
@@ -53,18 +57,18 @@ async def validate_and_route(record: EventT) -> None:
             outcome.reason,
             extra={"event_id": outcome.event_id, "origin": origin},
         )
-        await dead_letter_topic.send(key=message.key, value=outcome)
+        await worker.topics.dead_letters.send(key=message.key, value=outcome)
         return
     try:
-        routed, failures = engine.route(outcome)
-        value = faust_codecs.dumps(events_by_customer_topic.value_serializer, routed)
+        routed, failures = worker.engine.route(outcome)
+        value = faust_codecs.dumps(worker.topics.events_by_customer.value_serializer, routed)
     except Exception as error:  # validated, yet no codec carries it: a bug, kept with the error
         logger.exception("cannot route or encode %s from %s", outcome.event_id, origin, extra={"origin": origin})
         DEAD_LETTERS.labels("encode_error").inc()
-        await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, error))
+        await worker.topics.dead_letters.send(key=message.key, value=processing_failure(message.value, origin, error))
         return
     for feature_id, reason in failures:  # the event still goes on: the customer's rules read the feature empty
         logger.warning("feature %s failed on %s: %s", feature_id, outcome.event_id, reason)
         FEATURES_FAILED.labels(feature_id).inc()
     EVENTS_IN.labels(outcome.source, outcome.type).inc()
-    await events_by_customer_topic.send(key=routed.partition_key, value=value)
+    await worker.topics.events_by_customer.send(key=routed.partition_key, value=value)

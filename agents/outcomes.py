@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from faust.types import EventT
+from typing import TYPE_CHECKING
 
-from ctxi.streams import codecs
 from ctxi.streams.acks import process_each
-from ctxi.streams.app import app, events_by_customer_topic, settings
 
-outcomes_topic = app.topic(
-    settings.outcomes_topic, key_type=str, key_serializer="raw", value_serializer=codecs.OUTCOME_CODEC
-)
+if TYPE_CHECKING:
+    from ctxi.agents.worker import Worker
 
 
-@app.agent(outcomes_topic)
-async def outcomes_to_context(stream):  # type: ignore[no-untyped-def]
-    """Re-key each outcome onto the by-customer topic, where the context agent records it."""
-    await process_each(stream, rekey_outcome)
+def install(worker: Worker) -> None:
+    by_customer = worker.topics.events_by_customer
 
+    @worker.app.agent(worker.topics.outcomes, name=f"{__name__}.outcomes_to_context")
+    async def outcomes_to_context(stream):  # type: ignore[no-untyped-def]
+        """Re-key each outcome onto the by-customer topic, where the context agent records it."""
 
-async def rekey_outcome(record: EventT) -> None:
-    await events_by_customer_topic.send(key=record.value.partition_key, value=record.value)
+        async def rekey(record):  # type: ignore[no-untyped-def]
+            await by_customer.send(key=record.value.partition_key, value=record.value)
+
+        await process_each(stream, rekey)

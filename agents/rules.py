@@ -9,90 +9,100 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer
 from kafka import TopicPartition as SyncTopicPartition
 
-from ctxi.agents.context import engine
-from ctxi.rules import BUILTIN_PACKS
+from ctxi.engine.pipeline import Engine
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import RulePackError, load_rule_dir
+from ctxi.rules.loader import RulePackError
 from ctxi.rules.publish import PublishedPack, load_published
 from ctxi.rules.snooze import Snooze
-from ctxi.streams.app import app, settings
+
+if TYPE_CHECKING:
+    from ctxi.agents.worker import Worker
 
 logger = logging.getLogger(__name__)
-QUEUES = frozenset(settings.queues)
-BOOTSTRAP = settings.kafka_bootstrap_servers.split(",")
-_published: dict[str, PublishedPack] = {}
 
 
-def apply_pack(key: bytes, value: bytes | None) -> None:
-    """Recompile the published packs and swap them in whole; a bad set keeps the running one."""
-    if value is None:
-        _published.pop(key.decode(), None)
-    else:
-        pack = PublishedPack.model_validate_json(value)
-        _published[pack.pack] = pack
-    if not _published:
-        return
-    try:
-        rules = RuleSet(load_published(_published, QUEUES))
-    except RulePackError as exc:  # `ctxi rules publish` checks first, so only a hand-made message gets here
-        logger.error("published rule packs rejected, keeping version %s:\n%s", engine.rules.version, exc)
-        return
-    engine.rules = rules  # one assignment: each event sees the old set or the new one, never a mix
-    logger.info("rules version %s live (%s)", rules.version, ", ".join(sorted(_published)))
+class PublishedRules:
+    """What has been published on the rules and snoozes topics, applied to ``engine`` as it comes."""
+
+    def __init__(self, engine: Engine, queues: frozenset[str], rules_topic: str, snoozes_topic: str) -> None:
+        self.engine, self.queues = engine, queues
+        self.packs: dict[str, PublishedPack] = {}
+        self.followed: dict[str, Callable[[bytes, bytes | None], None]] = {
+            rules_topic: self.apply_pack,
+            snoozes_topic: self.apply_snooze,
+        }
+
+    def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
+        self.followed[topic](key, value)
+
+    def apply_pack(self, key: bytes, value: bytes | None) -> None:
+        """Recompile the published packs and swap them in whole; a bad set keeps the running one."""
+        if value is None:
+            self.packs.pop(key.decode(), None)
+        else:
+            pack = PublishedPack.model_validate_json(value)
+            self.packs[pack.pack] = pack
+        if not self.packs:
+            return
+        engine = self.engine
+        try:
+            rules = RuleSet(load_published(self.packs, self.queues))
+        except RulePackError as exc:  # `ctxi rules publish` checks first, so only a hand-made message gets here
+            logger.error("published rule packs rejected, keeping version %s:\n%s", engine.rules.version, exc)
+            return
+        engine.rules = rules  # one assignment: each event sees the old set or the new one, never a mix
+        logger.info("rules version %s live (%s)", rules.version, ", ".join(sorted(self.packs)))
+
+    def apply_snooze(self, key: bytes, value: bytes | None) -> None:
+        if value is not None:
+            snooze = Snooze.model_validate_json(value)
+            self.engine.snoozes.put(snooze)
+            logger.info("snooze %s until %s: %s", snooze.key, snooze.until.isoformat(), snooze.reason)
+
+    def read_to_end(self, bootstrap_servers: list[str]) -> dict[str, int]:
+        """Apply everything published so far; return where each topic's live reading starts."""
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+        partitions = [SyncTopicPartition(topic, 0) for topic in self.followed]
+        try:
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            end = consumer.end_offsets(partitions)
+            while any(consumer.position(partition) < end[partition] for partition in partitions):
+                for records in consumer.poll(timeout_ms=1000).values():
+                    for record in records:
+                        self.apply(record.topic, record.key, record.value)
+            return {partition.topic: end[partition] for partition in partitions}
+        finally:
+            consumer.close()
+
+    async def follow(self, bootstrap_servers: list[str], start: dict[str, int]) -> None:
+        """Apply what is published from ``start`` on, for as long as the worker runs."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = {topic: TopicPartition(topic, 0) for topic in self.followed}
+            consumer.assign(list(partitions.values()))
+            for topic, partition in partitions.items():
+                consumer.seek(partition, start[topic])
+            async for record in consumer:
+                self.apply(record.topic, record.key, record.value)
+        finally:
+            await consumer.stop()
 
 
-def apply_snooze(key: bytes, value: bytes | None) -> None:
-    if value is not None:
-        snooze = Snooze.model_validate_json(value)
-        engine.snoozes.put(snooze)
-        logger.info("snooze %s until %s: %s", snooze.key, snooze.until.isoformat(), snooze.reason)
+def install(worker: Worker) -> None:
+    """Read what is published to its end now (the worker starts on it), then follow it live."""
+    settings = worker.settings
+    published = PublishedRules(worker.engine, frozenset(settings.queues), settings.rules_topic, settings.snoozes_topic)
+    servers = settings.kafka_bootstrap_servers.split(",")
+    start = published.read_to_end(servers)
 
-
-FOLLOWED: dict[str, Callable[[bytes, bytes | None], None]] = {
-    settings.rules_topic: apply_pack,
-    settings.snoozes_topic: apply_snooze,
-}
-
-
-def read_to_end() -> dict[str, int]:
-    """Apply everything published so far; return where each topic's live reading starts."""
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
-    partitions = [SyncTopicPartition(topic, 0) for topic in FOLLOWED]
-    try:
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        while any(consumer.position(partition) < end[partition] for partition in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                for record in records:
-                    FOLLOWED[record.topic](record.key, record.value)
-        return {partition.topic: end[partition] for partition in partitions}
-    finally:
-        consumer.close()
-
-
-# Until a pack is published, the worker runs the packs of CTXI_RULES_DIR (or the built-in ones).
-engine.rules = RuleSet(load_rule_dir(settings.rules_dir or BUILTIN_PACKS, QUEUES))
-logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, engine.rules.version)
-START_OFFSETS = read_to_end()
-
-
-@app.task
-async def follow_published_rules() -> None:
-    """Apply packs and snoozes as they are published, for as long as the worker runs."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = {topic: TopicPartition(topic, 0) for topic in FOLLOWED}
-        consumer.assign(list(partitions.values()))
-        for topic, partition in partitions.items():
-            consumer.seek(partition, START_OFFSETS[topic])
-        async for record in consumer:
-            FOLLOWED[record.topic](record.key, record.value)
-    finally:
-        await consumer.stop()
+    @worker.app.task
+    async def follow_published_rules() -> None:
+        await published.follow(servers, start)

@@ -13,7 +13,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from faust.types import EventT
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,11 +23,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
-from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams import codecs
 from ctxi.streams.acks import process_each
-from ctxi.streams.app import app, dead_letter_topic, settings
 from ctxi.streams.metrics import DEAD_LETTERS, STAGE_SECONDS, TASKS_TO_REDIS
+
+if TYPE_CHECKING:
+    from ctxi.agents.worker import Worker
 
 sink_seconds = STAGE_SECONDS.labels("sink")
 
@@ -35,13 +37,25 @@ MAX_BACKOFF_SECONDS = 30.0
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 T = TypeVar("T")
 
-store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
-tasks_topic = app.topic(
-    *(settings.task_topic(queue) for queue in settings.queues),
-    key_type=str,
-    key_serializer="raw",
-    value_serializer=codecs.TASK_CODEC,
-)
+
+def install(worker: Worker) -> None:
+    app, settings = worker.app, worker.settings
+    tasks_topic = app.topic(
+        *(settings.task_topic(queue) for queue in settings.queues),
+        key_type=str,
+        key_serializer="raw",
+        value_serializer=codecs.TASK_CODEC,
+    )
+
+    @app.agent(tasks_topic, name=f"{__name__}.tasks_to_redis")
+    async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
+        """Write each task to Redis (idempotently by task_id and revision), retrying until Redis takes it."""
+        await process_each(stream, partial(write_task, worker))
+
+    @app.agent(worker.topics.closures, name=f"{__name__}.closures_to_redis")
+    async def closures_to_redis(stream):  # type: ignore[no-untyped-def]
+        """Close superseded tasks in Redis, retrying while Redis is unreachable."""
+        await process_each(stream, partial(close_tasks, worker))
 
 
 async def until_redis_answers(what: str, write: Callable[[], Awaitable[T]]) -> T:
@@ -56,14 +70,8 @@ async def until_redis_answers(what: str, write: Callable[[], Awaitable[T]]) -> T
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
 
-@app.agent(tasks_topic)
-async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
-    """Write each task to Redis (idempotently by task_id and revision), retrying until Redis takes it."""
-    await process_each(stream, write_task)
-
-
-async def write_task(record: EventT) -> None:
-    task, message = record.value, record.message
+async def write_task(worker: Worker, record: EventT) -> None:
+    task, message, store = record.value, record.message, worker.store
     started = time.perf_counter()
     try:
         written = await until_redis_answers(f"task {task.task_id}", lambda: store.write(task))
@@ -77,27 +85,16 @@ async def write_task(record: EventT) -> None:
             extra={"task_id": task.task_id, "customer_id": task.customer_id, "origin": origin},
         )
         DEAD_LETTERS.labels("redis_refused").inc()
-        await dead_letter_topic.send(key=message.key, value=processing_failure(message.value, origin, exc))
+        await worker.topics.dead_letters.send(key=message.key, value=processing_failure(message.value, origin, exc))
         return
     sink_seconds.observe(time.perf_counter() - started)  # retries while Redis was down included
     TASKS_TO_REDIS.labels("written" if written else "already_there").inc()
 
 
-closures_from_kafka = app.topic(
-    settings.closures_topic, key_type=str, key_serializer="raw", value_serializer=codecs.CLOSURE_CODEC
-)
-
-
-@app.agent(closures_from_kafka)
-async def closures_to_redis(stream):  # type: ignore[no-untyped-def]
-    """Close superseded tasks in Redis, retrying while Redis is unreachable."""
-    await process_each(stream, close_tasks)
-
-
-async def close_tasks(record: EventT) -> None:
+async def close_tasks(worker: Worker, record: EventT) -> None:
     closure = record.value
     closed = await until_redis_answers(
-        f"closing tasks of {closure.customer_id}", lambda: store.close_superseded(closure)
+        f"closing tasks of {closure.customer_id}", lambda: worker.store.close_superseded(closure)
     )
     if closed:
         logger.info("closed %s for %s: %s", ", ".join(closed), closure.customer_id, closure.reason)

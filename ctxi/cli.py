@@ -243,15 +243,14 @@ def worker() -> None:
     created = ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
     if created:
         _err(f"created topics: {', '.join(created)}")
-    from ctxi import agents  # noqa: F401  (registers the agents on the app)
-    from ctxi.streams.app import app as faust_app
+    from ctxi.agents.worker import build_worker
+    from ctxi.streams.logs import logging_config
     from ctxi.streams.metrics import serve
 
+    worker = build_worker(settings)
     serve(settings)
-    from ctxi.streams.logs import logging_config
-
     faust.Worker(
-        faust_app, loglevel=settings.log_level, logging_config=logging_config(settings.log_format, settings.log_level)
+        worker.app, loglevel=settings.log_level, logging_config=logging_config(settings.log_format, settings.log_level)
     ).execute_from_commandline()
 
 

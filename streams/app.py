@@ -1,24 +1,25 @@
-"""The faust application and the topics its agents read and write.
+"""The faust application of a worker, and the topics and tables its agents read and write.
 
-Agents live in ``agents/`` and register themselves on :data:`app` when imported.
+Nothing here runs at import: :func:`create_app` builds an app from settings, and
+``agents/worker.py`` builds the whole worker on it (``build_worker``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.serializers import codecs as faust_codecs
-from faust.types import CodecArg, FutureMessage
+from faust.types import CodecArg, FutureMessage, TopicT
 
 from ctxi.streams import codecs
 from ctxi.streams.decode_errors import DeadLetteringTopic
 from ctxi.streams.rollback import TransactionalTable
-from ctxi.streams.settings import get_settings
+from ctxi.streams.settings import Settings
 from ctxi.streams.topics import TABLES, changelog_topic
 from ctxi.streams.transport import SCHEME
-
-settings = get_settings()
 
 
 class SnapshotTable(TransactionalTable):
@@ -60,55 +61,83 @@ class SnapshotTable(TransactionalTable):
         return sent
 
 
-app = faust.App(
-    settings.app_id,
-    broker=[f"{SCHEME}://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
-    # where a partition with no committed offset starts; the transport rewinds to it too
-    consumer_auto_offset_reset="earliest",
-    processing_guarantee=settings.processing_guarantee,
-    store=settings.store,
-    datadir=str(settings.data_dir),
-    web_bind=settings.web_host,
-    web_port=settings.web_port,
-    topic_partitions=settings.topic_partitions,
-    topic_replication_factor=settings.topic_replication_factor,
-    # a worker that dies without leaving (SIGKILL, a lost node) keeps its partitions this long
-    broker_session_timeout=settings.session_timeout_seconds,
-    broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
-    # Topics are created from the catalogue (streams/topics.py) before the worker starts.
-    topic_allow_declare=True,
-    autodiscover=False,
-    Table=SnapshotTable,
-    Topic=DeadLetteringTopic,
-)
+class WorkerApp(faust.App):
+    """faust's App, knowing where what its topics cannot decode goes (``streams/decode_errors.py``)."""
 
-# Input arrives as raw bytes: judging it is the ingest agent's job, not the codec's,
-# so that a bad message becomes a dead letter instead of a decode error. The "raw"
-# serializers must be explicit: otherwise the app's default (json) decodes first and a
-# non-JSON message crashes the agent before ingest can dead-letter it.
-input_topic = app.topic(
-    *settings.input_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-)
+    dead_letter_topic: TopicT
 
 
-def model_topic(name: str, codec: str, key_type: type = str) -> faust.TopicT:
+def create_app(settings: Settings) -> WorkerApp:
+    """The worker's faust app: ctxi's transport, tables and topic classes, no agents yet."""
+    app = WorkerApp(
+        settings.app_id,
+        broker=[f"{SCHEME}://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
+        # where a partition with no committed offset starts; the transport rewinds to it too
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee=settings.processing_guarantee,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        # a worker that dies without leaving (SIGKILL, a lost node) keeps its partitions this long
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+        # Topics are created from the catalogue (streams/topics.py) before the worker starts.
+        topic_allow_declare=True,
+        autodiscover=False,
+        Table=SnapshotTable,
+        Topic=DeadLetteringTopic,
+    )
+    app.dead_letter_topic = model_topic(app, settings, settings.dead_letter_topic, codecs.DEAD_LETTER_CODEC, bytes)
+    return app
+
+
+def model_topic(app: faust.App, settings: Settings, name: str, codec: str, key_type: type = str) -> TopicT:
     """A topic of ctxi's own: raw string keys, values in one of our pydantic codecs."""
     return app.topic(
         name, key_type=key_type, key_serializer="raw", value_serializer=codec, partitions=settings.topic_partitions
     )
 
 
-events_by_customer_topic = model_topic(settings.events_by_customer_topic, codecs.ROUTED_CODEC)
-dead_letter_topic = model_topic(settings.dead_letter_topic, codecs.DEAD_LETTER_CODEC, key_type=bytes)
-signals_topic = model_topic(settings.signals_topic, codecs.ENRICHED_CODEC)
+@dataclass(frozen=True)
+class Topics:
+    """The topics the worker's agents read and write."""
+
+    # Input arrives as raw bytes: judging it is the ingest agent's job, not the codec's,
+    # so that a bad message becomes a dead letter instead of a decode error. The "raw"
+    # serializers must be explicit: otherwise the app's default (json) decodes first and a
+    # non-JSON message crashes the agent before ingest can dead-letter it.
+    inputs: TopicT
+    events_by_customer: TopicT
+    dead_letters: TopicT
+    signals: TopicT
+    tasks: dict[str, TopicT]  # by queue
+    shadow_tasks: TopicT
+    closures: TopicT
+    outcomes: TopicT
+
+    @classmethod
+    def create(cls, app: WorkerApp, settings: Settings) -> Topics:
+        def topic(name: str, codec: str) -> TopicT:
+            return model_topic(app, settings, name, codec)
+
+        return cls(
+            inputs=app.topic(
+                *settings.input_topics, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            ),
+            events_by_customer=topic(settings.events_by_customer_topic, codecs.ROUTED_CODEC),
+            dead_letters=app.dead_letter_topic,
+            signals=topic(settings.signals_topic, codecs.ENRICHED_CODEC),
+            tasks={queue: topic(settings.task_topic(queue), codecs.TASK_CODEC) for queue in settings.queues},
+            shadow_tasks=topic(settings.shadow_task_topic, codecs.TASK_CODEC),
+            closures=topic(settings.closures_topic, codecs.CLOSURE_CODEC),
+            outcomes=topic(settings.outcomes_topic, codecs.OUTCOME_CODEC),
+        )
 
 
-task_topics = {queue: model_topic(settings.task_topic(queue), codecs.TASK_CODEC) for queue in settings.queues}
-shadow_task_topic = model_topic(settings.shadow_task_topic, codecs.TASK_CODEC)
-closures_topic = model_topic(settings.closures_topic, codecs.CLOSURE_CODEC)
-
-
-def model_table(name: str, codec: str, help: str) -> faust.Table:
+def model_table(app: faust.App, settings: Settings, name: str, codec: str) -> SnapshotTable:
     """A changelog-backed table of pydantic models, keyed by string.
 
     faust derives a table's serializers from ``value_type``, which only knows faust
@@ -126,11 +155,26 @@ def model_table(name: str, codec: str, help: str) -> faust.Table:
         deleting=False,
         internal=True,
     )
-    table = app.Table(name, partitions=settings.topic_partitions, changelog_topic=changelog, help=help)
+    table = app.Table(name, partitions=settings.topic_partitions, changelog_topic=changelog, help=TABLES[name])
     table.key_serializer, table.value_serializer = "raw", codec
-    return table
+    return table  # type: ignore[no-any-return]
 
 
-customer_contexts = model_table("customer_context", codecs.CONTEXT_CODEC, TABLES["customer_context"])
-fleet_index = model_table("fleet_index", codecs.FLEET_INDEX_CODEC, TABLES["fleet_index"])
-entity_features = model_table("entity_features", codecs.ENTITY_FEATURE_CODEC, TABLES["entity_features"])
+@dataclass(frozen=True)
+class Tables:
+    """The worker's tables (their changelogs: ``streams/topics.py``)."""
+
+    customer_contexts: SnapshotTable
+    fleet_index: SnapshotTable
+    entity_features: SnapshotTable
+
+    @classmethod
+    def create(cls, app: WorkerApp, settings: Settings) -> Tables:
+        return cls(
+            customer_contexts=model_table(app, settings, "customer_context", codecs.CONTEXT_CODEC),
+            fleet_index=model_table(app, settings, "fleet_index", codecs.FLEET_INDEX_CODEC),
+            entity_features=model_table(app, settings, "entity_features", codecs.ENTITY_FEATURE_CODEC),
+        )
+
+    def __iter__(self) -> Iterator[SnapshotTable]:
+        return iter((self.customer_contexts, self.fleet_index, self.entity_features))

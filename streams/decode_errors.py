@@ -36,9 +36,8 @@ class DeadLetteringTopic(faust.Topic):
         await self._dead_letter(exc, message)
 
     async def _dead_letter(self, exc: Exception, message: Message) -> None:
-        from ctxi.streams.app import dead_letter_topic  # the app module builds its topics with this class
-
         origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
         logger.error("cannot decode %s: %s", origin, exc, extra={"origin": origin})
         DEAD_LETTERS.labels("decode_error").inc()
-        await dead_letter_topic.send(key=message.key, value=processing_failure(message.value or b"", origin, exc))
+        dead_letters = self.app.dead_letter_topic  # type: ignore[attr-defined]  # a WorkerApp (streams/app.py)
+        await dead_letters.send(key=message.key, value=processing_failure(message.value or b"", origin, exc))

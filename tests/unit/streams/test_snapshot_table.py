@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from faust.serializers import codecs
 
 from ctxi.context.state import CustomerContext, SeenEvent
-from ctxi.streams.app import customer_contexts
+from ctxi.streams.app import Tables, create_app
 from ctxi.streams.codecs import CONTEXT_CODEC
+from ctxi.streams.settings import Settings
+
+customer_contexts = Tables.create(create_app(Settings()), Settings()).customer_contexts
 
 
 def test_the_record_is_serialized_when_the_value_is_set() -> None:

@@ -6,10 +6,12 @@ from faust.transport import by_url
 from faust.types import TP
 
 from ctxi.streams import transport
-from ctxi.streams.app import app
+from ctxi.streams.app import create_app
+from ctxi.streams.settings import Settings
 
 
 def test_the_app_brokers_resolve_to_the_ctxi_transport() -> None:
+    app = create_app(Settings())
     for url in [*app.conf.broker_consumer, *app.conf.broker_producer]:
         assert url.scheme == transport.SCHEME
         assert by_url(url) is transport.Transport
@@ -65,6 +67,7 @@ def test_a_record_of_an_earlier_generation_does_not_move_the_read_offset() -> No
 
 
 async def test_a_gap_stops_before_the_record_that_ends_it_so_the_commit_covers_every_event_done() -> None:
+    app = create_app(Settings())
     consumer = app.consumer  # not started: the offset bookkeeping needs no broker
     tp = TP(app.conf.id + "-gap", 1)
     consumer._committed_offset[tp] = 94

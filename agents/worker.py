@@ -1,0 +1,62 @@
+"""The stream worker, built in one place: its app, topics, tables, engine, Redis store and agents.
+
+``build_worker(settings)`` is what ``ctxi worker`` runs: nothing connects to Kafka or Redis
+when a module is imported, and every agent reads the engine, topics and tables of the
+:class:`Worker` it was installed on (none of them is a module global).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ctxi.engine.pipeline import Engine
+from ctxi.rules import BUILTIN_PACKS
+from ctxi.rules.evaluate import RuleSet
+from ctxi.rules.loader import load_rule_dir
+from ctxi.sinks.redis import RedisTaskStore, connect_redis
+from ctxi.streams.acks import StoresInOrder
+from ctxi.streams.app import Tables, Topics, WorkerApp, create_app
+from ctxi.streams.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Worker:
+    """What a worker's agents share."""
+
+    settings: Settings
+    app: WorkerApp
+    topics: Topics
+    tables: Tables
+    engine: Engine  # its ``rules`` are swapped when packs are published (agents/rules.py)
+    store: RedisTaskStore  # tasks for desktops
+    stores: StoresInOrder  # the context agent's table writes, in order
+
+
+def build_worker(settings: Settings) -> Worker:
+    """A worker with every agent installed, running the packs of ``settings.rules_dir`` (else
+    the built-in ones) until it has read the published packs: that reading happens here, from
+    the rules topic to its end, so the first event already meets the published rules."""
+    from ctxi.agents import context, health, ingest, outcomes, rules, sinks
+
+    app = create_app(settings)
+    tables = Tables.create(app, settings)
+    engine = Engine(
+        settings.engine, tables.customer_contexts, tables.fleet_index, entity_features=tables.entity_features
+    )
+    engine.rules = RuleSet(load_rule_dir(settings.rules_dir or BUILTIN_PACKS, frozenset(settings.queues)))
+    logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, engine.rules.version)
+    worker = Worker(
+        settings=settings,
+        app=app,
+        topics=Topics.create(app, settings),
+        tables=tables,
+        engine=engine,
+        store=RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix),
+        stores=StoresInOrder(),
+    )
+    for module in (ingest, context, outcomes, rules, sinks, health):
+        module.install(worker)
+    return worker
