@@ -6,13 +6,13 @@ import logging
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from faust.serializers import codecs as faust_codecs
-from faust.types import EventT, FutureMessage, TopicT
+from faust.types import FutureMessage, Message, TopicT
 
 from ctxi.context import fleet
+from ctxi.engine.pipeline import Message as Routed
 from ctxi.engine.pipeline import Output, RowExpiry
 from ctxi.features import entities
 from ctxi.ingest import processing_failure
@@ -54,7 +54,7 @@ def install(worker: Worker) -> None:
         A message the engine fails on (a bug: its input was validated) is dead-lettered with
         the error, and the stream carries on.
         """
-        await process_each(stream, partial(decide_send_store, worker))
+        await process_each(stream, lambda record: decide_send_store(worker, record.message, record.value))
 
     @app.timer(interval=worker.settings.sweep_seconds, name=f"{__name__}.sweep_rows")
     async def sweep() -> None:
@@ -65,12 +65,13 @@ def install(worker: Worker) -> None:
         measure_tables(worker)
 
 
-async def decide_send_store(worker: Worker, record: EventT) -> Awaitable[None] | None:
-    """Decide and send the outputs; return the store that follows their delivery (None: nothing to store)."""
-    message, engine, topics = record.message, worker.engine, worker.topics
+async def decide_send_store(worker: Worker, message: Message, routed: Routed) -> Awaitable[None] | None:
+    """Decide ``routed`` (read as ``message``) and send the outputs; return the store that follows
+    their delivery (None: nothing to store)."""
+    engine, topics = worker.engine, worker.topics
     output = None
     try:
-        output = engine.decide(record.value)
+        output = engine.decide(routed)
         outgoing = encoded(topics, output)  # before anything is sent: what a codec refuses is this message's error
     except Exception as error:
         if output is not None:
@@ -92,7 +93,7 @@ async def decide_send_store(worker: Worker, record: EventT) -> Awaitable[None] |
         RULES_FIRED.labels(task.rule_id, str(task.rule_version)).inc()
         if not decision.shadow:
             TASKS_OUT.labels(task.queue).inc()
-            # the record's time is when ingest forwarded the event: just after it arrived
+            # the record's time: when its source produced it (joined where read) or ingest forwarded it
             EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
     if not deliveries and not output.changes_rows:
         return None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from functools import partial
 from typing import TYPE_CHECKING
 
 from faust.serializers import codecs as faust_codecs
 from faust.types import EventT
 
+from ctxi.agents.context import decide_send_store
 from ctxi.ingest import processing_failure, validate_event
 from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
 from ctxi.streams.acks import process_each
@@ -37,7 +39,10 @@ def install(worker: Worker) -> None:
         await process_each(stream, partial(validate_and_route, worker))
 
 
-async def validate_and_route(worker: Worker, record: EventT) -> None:
+async def validate_and_route(worker: Worker, record: EventT) -> Awaitable[None] | None:
+    """Validate, then decide the event here if its partition key belongs to this partition (the
+    input was keyed like the by-customer topic), else forward it there; see :func:`decide_send_store`
+    for what the returned awaitable is."""
     message = record.message
     origin = KafkaOrigin(
         topic=message.topic,
@@ -58,17 +63,21 @@ async def validate_and_route(worker: Worker, record: EventT) -> None:
             extra={"event_id": outcome.event_id, "origin": origin},
         )
         await worker.topics.dead_letters.send(key=message.key, value=outcome)
-        return
+        return None
     try:
         routed, failures = worker.engine.route(outcome)
-        value = faust_codecs.dumps(worker.topics.events_by_customer.value_serializer, routed)
+        here = worker.decides_where_read(message, routed.partition_key)
+        value = None if here else faust_codecs.dumps(worker.topics.events_by_customer.value_serializer, routed)
     except Exception as error:  # validated, yet no codec carries it: a bug, kept with the error
         logger.exception("cannot route or encode %s from %s", outcome.event_id, origin, extra={"origin": origin})
         DEAD_LETTERS.labels("encode_error").inc()
         await worker.topics.dead_letters.send(key=message.key, value=processing_failure(message.value, origin, error))
-        return
+        return None
     for feature_id, reason in failures:  # the event still goes on: the customer's rules read the feature empty
         logger.warning("feature %s failed on %s: %s", feature_id, outcome.event_id, reason)
         FEATURES_FAILED.labels(feature_id).inc()
     EVENTS_IN.labels(outcome.source, outcome.type).inc()
+    if here:  # keyed as the by-customer topic is: the context agent's work, done here
+        return await decide_send_store(worker, message, routed)
     await worker.topics.events_by_customer.send(key=routed.partition_key, value=value)
+    return None

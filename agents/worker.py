@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from faust.types import Message
+
 from ctxi.engine.pipeline import Engine
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
@@ -33,6 +35,18 @@ class Worker:
     engine: Engine  # its ``rules`` are swapped when packs are published (agents/rules.py)
     store: RedisTaskStore  # tasks for desktops
     stores: StoresInOrder  # the context agent's table writes, in order
+
+    def decides_where_read(self, message: Message, key: str) -> bool:
+        """Whether ``key`` on the by-customer topic is the partition ``message`` was read from, in a
+        topic partitioned alike: that partition's table rows are then this worker's (faust assigns
+        a partition number of co-partitioned topics and changelogs to one worker), so what ``key``
+        names is decided where it was read, one hop instead of two. False while either topic's
+        partitions are unknown: the message takes the repartition, which is always right."""
+        consumer, by_customer = self.app.consumer, self.settings.events_by_customer_topic
+        partitions = consumer.topic_partitions(by_customer)
+        if partitions is None or consumer.topic_partitions(message.topic) != partitions:
+            return False
+        return consumer.key_partition(by_customer, key.encode()) == message.partition
 
 
 def build_worker(settings: Settings) -> Worker:

@@ -6,12 +6,13 @@ import time
 
 import orjson
 from faust.serializers import codecs
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from ctxi.engine.pipeline import EnrichedEvent
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.streams.codecs import ENRICHED_CODEC, TASK_CODEC
 from ctxi.streams.settings import Settings
+from ctxi.streams.topics import changelog_topic
 from tests.integration.conftest import Namespace
 
 
@@ -22,8 +23,12 @@ class Pipeline:
         self.settings = namespace.settings
         self.producer = KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap_servers, acks="all")
         self.task_topics = {self.settings.task_topic(queue) for queue in self.settings.queues}
+        # an event keyed by customer is joined where ingest reads it: its context's changelog
+        # record says it went through; one that takes the repartition shows on the by-customer topic
+        self.contexts_topic = changelog_topic(self.settings, "customer_context")
         self.consumer = KafkaConsumer(
             self.settings.events_by_customer_topic,
+            self.contexts_topic,
             self.settings.signals_topic,
             self.settings.shadow_task_topic,
             *self.task_topics,
@@ -37,14 +42,20 @@ class Pipeline:
         # kafka-python may fetch a record again after a metadata change (a worker starting
         # creates topics); a record is its topic, partition and offset, so count it once.
         self._seen: set[tuple[str, int, int]] = set()
+        self.fed: set[str] = set()
 
     def feed(self, raw: bytes, timeout: float = 60.0, quiet: float = 0.4) -> None:
-        """Produce one event; return once it went through ingest and the pipeline fell quiet."""
+        """Produce one event; return once it went through ingest and the pipeline fell quiet.
+
+        An event fed before is a duplicate: the worker writes nothing for it when it joins it
+        where it reads it, so only the quiet is waited for (:func:`wait_until_consumed` checks
+        that the worker took it)."""
         document = orjson.loads(raw)
         topic = self.settings.input_topic(document["type"].partition(".")[0])
         self.producer.send(topic, key=document.get("customer_id", "").encode(), value=raw).get(timeout=30)
         marker = f'"event_id":"{document["event_id"]}"'.encode()
-        seen_at = None
+        seen_at = time.monotonic() if document["event_id"] in self.fed else None
+        self.fed.add(document["event_id"])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             batch = self.consumer.poll(timeout_ms=100)
@@ -62,6 +73,9 @@ class Pipeline:
                     self.tasks.append(codecs.loads(TASK_CODEC, record.value))
                 elif record.topic == self.settings.shadow_task_topic:
                     self.shadow_tasks.append(codecs.loads(TASK_CODEC, record.value))
+                elif record.topic == self.contexts_topic:
+                    if record.value is not None and marker in record.value:
+                        seen_at = time.monotonic()
                 else:
                     self.forwarded.append(record.value)
                     if marker in record.value:
@@ -87,3 +101,27 @@ def read_outcomes(settings: Settings, timeout: float = 20.0) -> list[TaskOutcome
         outcomes = [TaskOutcome.model_validate_json(r.value) for rs in consumer.poll(1000).values() for r in rs]
     consumer.close()
     return outcomes
+
+
+def wait_until_consumed(settings: Settings, timeout: float = 30.0) -> None:
+    """Wait until the worker has committed every input topic to its end: it took every message."""
+    servers = settings.kafka_bootstrap_servers
+    admin, consumer = KafkaAdminClient(bootstrap_servers=servers), KafkaConsumer(bootstrap_servers=servers)
+    try:
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in settings.input_topics
+            for partition in consumer.partitions_for_topic(topic) or ()
+        ]
+        ends = {tp: end for tp, end in consumer.end_offsets(partitions).items() if end}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+            behind = {tp: end for tp, end in ends.items() if tp not in committed or committed[tp].offset < end}
+            if not behind:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"the worker did not commit these input partitions to their end: {behind}")
+    finally:
+        admin.close()
+        consumer.close()

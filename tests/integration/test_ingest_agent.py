@@ -16,7 +16,8 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import SOURCES, CheckinEvent
-from ctxi.streams.codecs import DEAD_LETTER_CODEC, EVENT_CODEC
+from ctxi.streams.codecs import CONTEXT_CODEC, DEAD_LETTER_CODEC, EVENT_CODEC
+from ctxi.streams.topics import changelog_topic
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Namespace, WorkerFactory
 
@@ -57,34 +58,48 @@ def consume(bootstrap: str, topics: list[str], expected: int, timeout: float = 9
     return records
 
 
-def test_valid_event_is_repartitioned_and_invalid_one_dead_lettered(
+def test_a_keyed_event_is_joined_where_read_a_mis_keyed_one_repartitioned_and_an_invalid_one_dead_lettered(
     namespace: Namespace, run_worker: WorkerFactory
 ) -> None:
+    """The same customer's check-in produced to each input partition: on the partition its key
+    hashes to (as the by-customer topic's) it is joined where ingest reads it, one hop; on the
+    other it is forwarded to the by-customer topic keyed by customer, so it still reaches the
+    partition that owns the customer's context. Both end up in that one context."""
     settings = namespace.settings
     worker = run_worker(namespace)
 
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     input_topic = settings.input_topic("social")
-    good = producer.send(input_topic, key=b"C-1001", value=orjson.dumps(CHECKIN)).get(timeout=30)
+    for partition in (0, 1):
+        producer.send(
+            input_topic,
+            key=b"C-1001",
+            value=orjson.dumps({**CHECKIN, "event_id": f"evt-it-p{partition}"}),
+            partition=partition,
+        ).get(timeout=30)
     bad = producer.send(input_topic, key=b"C-1001", value=orjson.dumps(BAD_CHECKIN)).get(timeout=30)
     producer.close()
 
-    records = consume(
-        settings.kafka_bootstrap_servers, [settings.events_by_customer_topic, settings.dead_letter_topic], expected=2
-    )
+    contexts = changelog_topic(settings, "customer_context")
+    topics = [settings.events_by_customer_topic, settings.dead_letter_topic, contexts]
+    records = consume(settings.kafka_bootstrap_servers, topics, expected=4)
     assert worker.poll() is None, "the worker must survive bad input"
-    assert len(records) == 2, records
-    by_topic = {record.topic: record for record in records}
-    assert set(by_topic) == {settings.events_by_customer_topic, settings.dead_letter_topic}, records
+    by_topic: dict[str, list] = {topic: [r for r in records if r.topic == topic] for topic in topics}
+    assert len(records) == 4 and [len(by_topic[topic]) for topic in topics] == [1, 1, 2], records
 
-    forwarded = by_topic[settings.events_by_customer_topic]
+    [forwarded] = by_topic[settings.events_by_customer_topic]
     assert forwarded.key == b"C-1001"
     event = codecs.loads(EVENT_CODEC, forwarded.value)
     assert isinstance(event, CheckinEvent)
-    assert event.event_id == "evt-it-01"
     assert event.payload.location.city == "New York"
+    owner = forwarded.partition  # where the customer's context lives
+    assert event.event_id == f"evt-it-p{1 - owner}", "only the event read on the other partition crosses"
+    # the context, on the owner's partition, has both: the one joined where read and the one forwarded
+    assert {record.partition for record in by_topic[contexts]} == {owner}
+    latest = codecs.loads(CONTEXT_CODEC, by_topic[contexts][-1].value)
+    assert {seen.event_id for seen in latest.seen} == {"evt-it-p0", "evt-it-p1"}
 
-    dead = by_topic[settings.dead_letter_topic]
+    [dead] = by_topic[settings.dead_letter_topic]
     letter = codecs.loads(DEAD_LETTER_CODEC, dead.value)
     assert isinstance(letter, DeadLetter)
     assert letter.event_id == "evt-it-02"
@@ -96,7 +111,6 @@ def test_valid_event_is_repartitioned_and_invalid_one_dead_lettered(
         bad.partition,
         bad.offset,
     )
-    assert good.offset != bad.offset or good.partition != bad.partition
 
 
 def test_garbage_is_dead_lettered_and_the_events_after_it_still_flow(
@@ -114,14 +128,13 @@ def test_garbage_is_dead_lettered_and_the_events_after_it_still_flow(
     producer.flush()
     producer.close()
 
+    contexts = changelog_topic(settings, "customer_context")  # keyed by customer: joined where read
     records = consume(
-        settings.kafka_bootstrap_servers,
-        [settings.events_by_customer_topic, settings.dead_letter_topic],
-        expected=len(garbage) + 1,
+        settings.kafka_bootstrap_servers, [settings.dead_letter_topic, contexts], expected=len(garbage) + 1
     )
     letters = [codecs.loads(DEAD_LETTER_CODEC, r.value) for r in records if r.topic == settings.dead_letter_topic]
-    events = [codecs.loads(EVENT_CODEC, r.value) for r in records if r.topic == settings.events_by_customer_topic]
-    assert [event.event_id for event in events] == ["evt-after-garbage"]
+    joined = [codecs.loads(CONTEXT_CODEC, r.value) for r in records if r.topic == contexts]
+    assert [[seen.event_id for seen in context.seen] for context in joined] == [["evt-after-garbage"]]
     assert sorted(letter.origin.offset for letter in letters) == [0, 1, 2, 3]
     reasons = {letter.origin.offset: letter.reason for letter in letters}
     assert reasons[0].startswith("not valid JSON")
