@@ -22,6 +22,7 @@ from ctxi.streams.metrics import (
     DEAD_LETTERS,
     EVENT_TO_TASK_SECONDS,
     FEATURES_FAILED,
+    LATE_EVENTS,
     RULES_FAILED,
     RULES_FIRED,
     STAGE_SECONDS,
@@ -87,6 +88,8 @@ async def decide_send_store(worker: Worker, message: Message, routed: Routed) ->
         RULES_FAILED.labels(rule_id, str(version)).inc()
     for feature_id, _ in output.failed_features:
         FEATURES_FAILED.labels(feature_id).inc()
+    if output.late:
+        LATE_EVENTS.inc()
     deliveries = [await topic.send(key=key, value=value) for topic, key, value in outgoing]
     for decision in output.decisions:
         task = decision.task

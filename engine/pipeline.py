@@ -91,6 +91,7 @@ class Output:
     closures: list[TaskClosure] = field(default_factory=list)
     failed_rules: list[tuple[str, int, str]] = field(default_factory=list)  # (rule id, version, message)
     failed_features: list[tuple[str, str]] = field(default_factory=list)  # (feature id, message)
+    late: bool = False  # a joined event more than the grace window behind its customer's watermark
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
 
     @property
@@ -270,8 +271,8 @@ class Engine:
         joined = time.perf_counter()
         if result.status is JoinStatus.DUPLICATE:
             return Output("duplicate")
-        if result.late:
-            logger.info(
+        if result.late:  # normal in a stream, so counted (the worker's ctxi_late_events_total), logged at debug
+            logger.debug(
                 "late event %s for %s (watermark %s)",
                 event.event_id,
                 customer_id,
@@ -318,5 +319,6 @@ class Engine:
             closures=closures,
             failed_rules=failed,
             failed_features=failed_features,
+            late=result.late,
             timings=timings,
         )

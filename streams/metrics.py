@@ -26,9 +26,11 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=_BUCKETS,
 )
+LATE_EVENTS = Counter("ctxi_late_events", "Events joined more than the grace window behind their customer's watermark.")
 EVENT_TO_TASK_SECONDS = Histogram(
     "ctxi_event_to_task_seconds",
-    "From an event's arrival on the by-customer topic to its task being sent.",
+    "From the record that brought an event to the context engine (the source's, when joined where read) "
+    "to its task being sent.",
     buckets=_BUCKETS,
 )
 RULES_FIRED = Counter(

@@ -94,3 +94,13 @@ def test_stream_time_is_the_latest_event_time_decided_on() -> None:
     e.handle(checkin("2026-03-03T10:00:00Z", 40.71, -74.0))
     e.handle(checkin("2026-03-03T09:00:00Z", 40.71, -74.0))  # out of order: the clock does not go back
     assert e.stream_time == datetime(2026, 3, 3, 10, tzinfo=UTC)
+
+
+def test_an_event_behind_the_grace_window_is_joined_and_flagged_late() -> None:
+    e = engine()
+    grace = timedelta(seconds=EngineConfig().late_grace_seconds)
+    assert not e.handle(checkin("2026-03-03T10:00:00Z", 40.71, -74.0)).late
+    within = datetime(2026, 3, 3, 10, tzinfo=UTC) - grace / 2
+    assert not e.handle(checkin(within.isoformat().replace("+00:00", "Z"), 40.71, -74.0)).late
+    behind = e.handle(checkin("2026-03-02T10:00:00Z", 40.71, -74.0))
+    assert behind.outcome == "joined" and behind.late
