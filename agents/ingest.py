@@ -1,4 +1,4 @@
-"""Ingest agent: input topics -> validated events keyed by customer, or dead letters."""
+"""Ingest agent: input topics -> validated events joined where read or re-keyed by customer, or dead letters."""
 
 from __future__ import annotations
 
@@ -28,13 +28,15 @@ logger = logging.getLogger(__name__)
 def install(worker: Worker) -> None:
     @worker.app.agent(worker.topics.inputs, name=f"{__name__}.ingest")
     async def ingest(stream):  # type: ignore[no-untyped-def]
-        """Validate every input message and forward it by ``partition_key``.
+        """Validate every input message; decide it here or forward it by ``partition_key``.
 
-        Valid events go to the by-customer topic keyed by customer (the repartition the
-        per-customer join needs), or, when entity features count them, by the first entity
-        row they visit on their way to the customer; anything else goes to the dead-letter
-        topic with the original bytes, the reason and the topic/partition/offset it came from.
-        A bad message is never raised: the stream moves on.
+        A valid event's partition key is its customer, or, when entity features count it,
+        the first entity row it visits on its way to the customer. When that key's
+        by-customer partition is the one the event was read from (its source keyed it by
+        customer), the engine decides it here, as the context agent would: one hop. Else it
+        goes to the by-customer topic under that key (the repartition). Anything invalid goes
+        to the dead-letter topic with the original bytes, the reason and the
+        topic/partition/offset it came from. A bad message is never raised: the stream moves on.
         """
         await process_each(stream, partial(validate_and_route, worker))
 
