@@ -244,10 +244,12 @@ def worker() -> None:
     if created:
         _err(f"created topics: {', '.join(created)}")
     from ctxi.agents.worker import build_worker
+    from ctxi.engine.garbage import collect_less
     from ctxi.streams.logs import logging_config
     from ctxi.streams.metrics import serve
 
     worker = build_worker(settings)
+    collect_less()
     serve(settings)
     faust.Worker(
         worker.app, loglevel=settings.log_level, logging_config=logging_config(settings.log_format, settings.log_level)
@@ -314,11 +316,13 @@ def replay(
     often it fired, with sample tasks: a backtest. Exits 0 when it ran, even with rejected
     lines; 1 when the rules do not load.
     """
+    from ctxi.engine.garbage import collect_less
     from ctxi.engine.replay import replay as run_replay
 
     settings = get_settings()
     rule_set = _load_rules(rules)
     snooze_set = _read_snoozes(snoozes)
+    collect_less()
     sink = out.open("wb") if out else sys.stdout.buffer
     letters = dead_letter.open("wb") if dead_letter else None
 
@@ -424,6 +428,9 @@ def rules_diff(
         run_replay(events, get_settings().engine, lambda e: None, lambda d: None, rules=rule_set, decide=keep)
         return found
 
+    from ctxi.engine.garbage import collect_less
+
+    collect_less()
     before, after = tasks(_load_rules(old)), tasks(_load_rules(new))
     added = [after[key] for key in after if key not in before]
     removed = [before[key] for key in before if key not in after]
@@ -763,6 +770,7 @@ def evaluate(
     under a fresh name) on the configured broker, and the two must agree. Exit 1 when a
     situation misses the 0.95 target, the dead letters are off, or replay and live differ.
     """
+    from ctxi.engine.garbage import collect_less
     from ctxi.simulate.evaluate import evaluate_stream
     from ctxi.simulate.stream import GroundTruth
 
@@ -772,6 +780,7 @@ def evaluate(
         raise typer.Exit(2)
     ground_truth = GroundTruth.model_validate_json(truth_path.read_bytes())
     settings = get_settings()
+    collect_less()
     with _kafka_errors(settings):
         sections, passed = evaluate_stream(
             events,
@@ -814,6 +823,7 @@ def bench(
     quality fails; timings never fail it.
     """
     from ctxi.benchmarks.endtoend import report, run_bench
+    from ctxi.engine.garbage import collect_less
     from ctxi.simulate.evaluate import evaluate_stream
     from ctxi.simulate.stream import GroundTruth
 
@@ -825,6 +835,7 @@ def bench(
     settings = get_settings()
     rule_set = _load_rules(settings.rules_dir)  # the packs the worker it starts runs
     command = " ".join(["ctxi", *sys.argv[1:]])
+    collect_less()
     with _kafka_errors(settings):
         results = run_bench(
             settings,
