@@ -35,9 +35,20 @@ class _UserAgent(UserAgent):  # type: ignore[misc]
         parsed = ua_parser.parse(user_agent_string).with_defaults()
         self.ua_string = user_agent_string
         os, browser, device = parsed.os, parsed.user_agent, parsed.device
-        self.os = parse_operating_system(os.family, os.major, os.minor, os.patch, os.patch_minor)
-        self.browser = parse_browser(browser.family, browser.major, browser.minor, browser.patch, browser.patch_minor)
+        self.os = parse_operating_system(os.family, *map(_version, (os.major, os.minor, os.patch, os.patch_minor)))
+        self.browser = parse_browser(
+            browser.family, *map(_version, (browser.major, browser.minor, browser.patch, browser.patch_minor))
+        )
         self.device = parse_device(device.family, device.brand, device.model)
+
+
+MAX_VERSION_DIGITS = 20
+
+
+def _version(part: str | None) -> str | None:
+    """A version number as user-agents reads it (``int()``), unless it is absurdly long: Python
+    refuses to convert more than 4,300 digits, and a user agent is what a client says it is."""
+    return part if part is None or len(part) <= MAX_VERSION_DIGITS else None
 
 
 @lru_cache(maxsize=4096)  # real traffic repeats user agents: most sessions come from a few hundred

@@ -93,3 +93,10 @@ def test_the_fast_parser_reads_user_agents_as_user_agents_own_parser_does() -> N
         )
         found = device_type_from_user_agent(agent)
         assert (found.value if found else None) == expected, agent
+
+
+def test_a_user_agent_with_an_absurd_version_is_read_without_it() -> None:
+    """A version of thousands of digits made user-agents' int() raise, and the event fail in the engine."""
+    android = f"Mozilla/5.0 (Linux; Android {'1' * 9_900}; Mobile) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36"
+    signal, _ = signal_for({"actor": "customer", "user_agent": android, "channel": "web"})
+    assert signal.device_type == "phone"
