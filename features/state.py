@@ -70,7 +70,7 @@ _COMBINE = {"sum": operator.add, "avg": operator.add, "min": min, "max": max}
 
 def add(state: FeatureState | None, aggregate: Aggregate, window: timedelta, at: datetime, value: Any) -> FeatureState:
     """``state`` with one more event (at ``at``, valued ``value``); expired slices and values dropped."""
-    now = int(at.timestamp())
+    now = seconds(at)
     state = state or FeatureState(since=now)
     span, width = _span(window)
     start = now - now % width
@@ -116,10 +116,10 @@ def read(
     ``warm``: the feature has counted for its whole window, from the customer's first counted
     event or from ``live_since`` (when this engine began computing it), whichever is earlier.
     """
-    now, live = int(at.timestamp()), int(live_since.timestamp())
+    now, live = seconds(at), seconds(live_since)
     span, width = _span(window)
     if state is None:
-        return {"count": 0, "warm": now - live >= span, "at": None, "value": _EMPTY.get(aggregate)}
+        return {"count": 0, "warm": now - live >= span, "at": None, "value": _empty(aggregate)}
     result: dict[str, Any] = {"count": 0, "warm": now - min(state.since, live) >= span, "at": None, "value": None}
     oldest = now - span - width  # a slice that began after this still holds counted events
     inside = [item for item in state.slices if oldest < item[0] <= now]
@@ -133,11 +133,11 @@ def read(
     if aggregate == "count":
         result["value"] = count
     elif aggregate == "sum":
-        result["value"] = round(sum([item[2] for item in inside]), 6)  # type: ignore[misc]
+        result["value"] = round(sum([item[2] for item in inside]), 6)
     elif count and aggregate == "avg":
-        result["value"] = round(sum([item[2] for item in inside]) / count, 6)  # type: ignore[misc]
+        result["value"] = round(sum([item[2] for item in inside]) / count, 6)
     elif count and aggregate in ("min", "max"):
-        result["value"] = _COMBINE[aggregate](item[2] for item in inside)  # type: ignore[misc]
+        result["value"] = _COMBINE[aggregate](item[2] for item in inside)
     elif aggregate in VALUE_AGGREGATES:
         seen = {k: v for k, v in state.values.items() if now - span < v[1] and v[0] <= now}
         if aggregate == "count_distinct":
@@ -152,8 +152,13 @@ def read(
     return result
 
 
-# what a feature reads before it has counted anything (the others: null)
-_EMPTY: dict[str, Any] = {"count": 0, "sum": 0, "count_distinct": 0, "distinct": [], "first_seen": {}, "last_seen": {}}
+def _empty(aggregate: Aggregate) -> Any:
+    """What a feature reads before it has counted anything: a new container each time (a reader may keep it)."""
+    if aggregate in ("count", "sum", "count_distinct"):
+        return 0
+    if aggregate == "distinct":
+        return []
+    return {} if aggregate in ("first_seen", "last_seen") else None
 
 
 @functools.lru_cache(maxsize=4096)  # a customer's latest event is read by every rule on its next events

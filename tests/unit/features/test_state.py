@@ -130,3 +130,11 @@ def test_number_aggregates_read_what_their_window_holds(
     }[aggregate]
     assert read_now["count"] == len(inside)
     assert read_now["value"] == (pytest.approx(expected, abs=1e-6) if expected is not None else None)
+
+
+def test_an_empty_read_hands_out_a_container_of_its_own() -> None:
+    first = read(None, "distinct", HOUR, T0, live_since=T0)["value"]
+    first.append("tampered")  # what a reader does with it stays with that reader
+    assert read(None, "distinct", HOUR, T0, live_since=T0)["value"] == []
+    assert read(None, "first_seen", HOUR, T0, live_since=T0)["value"] == {}
+    assert read(None, "sum", HOUR, T0, live_since=T0)["value"] == 0
