@@ -57,11 +57,15 @@ def build_worker(settings: Settings) -> Worker:
 
     app = create_app(settings)
     tables = Tables.create(app, settings)
+    rule_set = RuleSet(load_rule_dir(settings.rules_dir or BUILTIN_PACKS, frozenset(settings.queues)))
     engine = Engine(
-        settings.engine, tables.customer_contexts, tables.fleet_index, entity_features=tables.entity_features
+        settings.engine,
+        tables.customer_contexts,
+        tables.fleet_index,
+        rules=rule_set,
+        entity_features=tables.entity_features,
     )
-    engine.rules = RuleSet(load_rule_dir(settings.rules_dir or BUILTIN_PACKS, frozenset(settings.queues)))
-    logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, engine.rules.version)
+    logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, rule_set.version)
     worker = Worker(
         settings=settings,
         app=app,
