@@ -234,7 +234,10 @@ def _record_times(
                 break
             if process.poll() is not None:
                 raise RuntimeError(f"the worker writing {topic} exited with status {process.returncode}")
-            used = writer.cpu_times()
+            try:
+                used = writer.cpu_times()
+            except psutil.NoSuchProcess:  # it exited since poll(): the check above says so next time round
+                continue
             cpu.append((time.time() * 1000, used.user + used.system))
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
