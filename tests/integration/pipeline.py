@@ -26,15 +26,25 @@ class Pipeline:
         # an event keyed by customer is joined where ingest reads it: its context's changelog
         # record says it went through; one that takes the repartition shows on the by-customer topic
         self.contexts_topic = changelog_topic(self.settings, "customer_context")
-        self.consumer = KafkaConsumer(
+        topics = {
             self.settings.events_by_customer_topic,
             self.contexts_topic,
             self.settings.signals_topic,
             self.settings.shadow_task_topic,
             *self.task_topics,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            auto_offset_reset="earliest",
+        }
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
         )
+        # a worker just started may not have created its topics yet; subscribed before they
+        # exist, this group-less consumer would only see them at its next metadata refresh
+        # (minutes): an event joined where it is read then never seemed to come through
+        deadline = time.monotonic() + 60
+        while missing := topics - self.consumer.topics():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not create its topics in 60 s: {sorted(missing)}")
+            time.sleep(0.2)
+        self.consumer.subscribe(sorted(topics))
         self.forwarded: list[bytes] = []
         self.enriched: list[EnrichedEvent] = []
         self.tasks: list[Task] = []
