@@ -16,10 +16,10 @@ from ctxi.engine.pipeline import Engine
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
+from ctxi.settings import Settings
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams.acks import StoresInOrder
 from ctxi.streams.app import Tables, Topics, WorkerApp, create_app
-from ctxi.streams.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import faust
 
-from ctxi.streams.settings import get_settings
+from ctxi.settings import get_settings
 
 settings = get_settings()
 

@@ -16,7 +16,7 @@ import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from ctxi.streams.settings import get_settings
+from ctxi.settings import get_settings
 
 BATCH = 1000
 

@@ -38,6 +38,7 @@ import orjson
 
 from ctxi.engine.replay import replay
 from ctxi.rules.evaluate import RuleSet
+from ctxi.settings import Settings
 from ctxi.simulate.evaluate import (
     LiveWorker,
     isolated_worker,
@@ -47,7 +48,6 @@ from ctxi.simulate.evaluate import (
     worker_ports,
 )
 from ctxi.simulate.stream import GroundTruth, SimulationSpec, simulate
-from ctxi.streams.settings import Settings
 from ctxi.streams.topics import TABLES, TopicSpec, catalogue, changelog_topic, ensure_topics
 
 try:

@@ -23,8 +23,8 @@ from pathlib import Path
 import orjson
 from faust.serializers import codecs
 
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.replay import replay
+from ctxi.settings import EngineConfig
 from ctxi.streams.codecs import CONTEXT_CODEC
 
 CITIES = [

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from faust.serializers import codecs
 
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.replay import replay
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
+from ctxi.settings import EngineConfig
 from ctxi.streams.codecs import CONTEXT_CODEC
 from engine import generate  # benchmarks/engine.py, run from this folder or with it on sys.path
 

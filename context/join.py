@@ -27,7 +27,6 @@ from ctxi.context.state import (
     Rejection,
     SeenEvent,
 )
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.device import device_type_of
 from ctxi.enrichers.sentiment import text_sentiment
 from ctxi.schemas.common import Location
@@ -48,6 +47,7 @@ from ctxi.schemas.events import (
     SessionEvent,
 )
 from ctxi.schemas.task import TaskOutcome
+from ctxi.settings import EngineConfig
 
 COORDINATE_DECIMALS = 5  # an observation's latitude and longitude are kept to about a metre
 SENTIMENT_DECIMALS = 4  # the latest sentiment (-1..1) is kept to 0.0001: plenty for a priority, 12 bytes fewer

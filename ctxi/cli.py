@@ -19,7 +19,7 @@ from ctxi.devstack import DevStack, DevStackError
 from ctxi.ingest import read_jsonl, unknown_fields
 from ctxi.rules.model import Pack
 from ctxi.schemas import EVENT_ADAPTER, EVENT_TYPES, SOURCES, DeadLetter, Task
-from ctxi.streams.settings import get_settings
+from ctxi.settings import get_settings
 from ctxi.streams.topics import catalogue, ensure_topics
 
 app = typer.Typer(

@@ -24,7 +24,7 @@ import redis
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from ctxi.streams.settings import Settings
+from ctxi.settings import Settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 POM = PACKAGE_DIR / "pom.xml"

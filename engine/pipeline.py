@@ -24,7 +24,6 @@ from ctxi.context import fleet
 from ctxi.context.fleet import FleetIndex, FleetIndexEntry, add_to_index, fan_out, rekey_location_alert
 from ctxi.context.join import JoinStatus, apply_event, apply_outcome
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
 from ctxi.enrichers.signals import Signal
 from ctxi.features import entities
@@ -33,6 +32,7 @@ from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
 from ctxi.schemas.task import TaskClosure, TaskOutcome
+from ctxi.settings import EngineConfig
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from ctxi.context.fleet import FleetIndex
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine, EnrichedEvent, Message
 from ctxi.features.entities import EntityFeatureRow
 from ctxi.ingest import DEFAULT_TIME_WINDOW, EventTimeWindow, JsonlRecord, processing_failure, read_jsonl
@@ -25,6 +24,7 @@ from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.task import TaskClosure
+from ctxi.settings import EngineConfig
 
 PROGRESS_EVERY_SECONDS = 5.0
 logger = logging.getLogger(__name__)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enricher
 from ctxi.enrichers.signals import BalanceShortfall, DisputeSignal, PaymentFailures
 from ctxi.schemas.events import (
@@ -15,6 +14,7 @@ from ctxi.schemas.events import (
     DisputeOpenedEvent,
     PaymentFailedEvent,
 )
+from ctxi.settings import EngineConfig
 
 
 @enricher("billing.balance_low")

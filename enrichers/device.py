@@ -9,10 +9,10 @@ import ua_parser
 from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
 
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enricher
 from ctxi.enrichers.signals import DeviceSignal
 from ctxi.schemas.events import ContactChannel, DeviceType, Session, SessionChannel, SessionEvent
+from ctxi.settings import EngineConfig
 
 # How to reach a customer who is in this channel now, on this device.
 _REACH_VIA = {

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enricher
 from ctxi.enrichers.signals import EngagementScore
 from ctxi.enrichers.social import reach
 from ctxi.schemas.events import Event
+from ctxi.settings import EngineConfig
 
 
 def emotional_part(context: CustomerContext) -> float | None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ctxi.context.state import CustomerContext, Itinerary, Observation
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.geo import airport, distance_km
 from ctxi.enrichers.registry import enricher
 from ctxi.enrichers.signals import LocationConflict
 from ctxi.schemas.events import Event
+from ctxi.settings import EngineConfig
 
 _MIN_ELAPSED_HOURS = 1 / 60  # two observations in the same minute: speed over one minute
 

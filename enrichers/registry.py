@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal
 from ctxi.schemas.events import EVENT_TYPES, Event
+from ctxi.settings import EngineConfig
 
 EnrichFunction = Callable[[Event, CustomerContext, EngineConfig], Sequence[Signal]]
 

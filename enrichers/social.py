@@ -6,11 +6,11 @@ import math
 from collections.abc import Sequence
 
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.registry import enricher
 from ctxi.enrichers.sentiment import text_sentiment
 from ctxi.enrichers.signals import SocialSignal
 from ctxi.schemas.events import PostEvent
+from ctxi.settings import EngineConfig
 
 
 def reach(followers: int, saturation: int) -> float:

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.geo import airport
 from ctxi.enrichers.registry import enricher
 from ctxi.enrichers.signals import FlightDisruption, WeatherRisk
 from ctxi.schemas.events import FlightSegment, FlightStatusCode, FlightStatusEvent, WeatherAlertEvent
+from ctxi.settings import EngineConfig
 
 _WEATHER_MARGIN = timedelta(hours=1)  # a flight an hour outside the alert is still exposed
 

@@ -11,13 +11,7 @@ import hashlib
 import hmac
 import secrets
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class AgentAccess(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    queues: list[str]
+from ctxi.settings import AgentAccess
 
 
 def hash_token(token: str) -> str:

@@ -13,8 +13,8 @@ from redis.exceptions import RedisError
 from ctxi.gateway.app import create_app
 from ctxi.gateway.auth import Directory
 from ctxi.schemas.task import TaskOutcome
+from ctxi.settings import Settings
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
-from ctxi.streams.settings import Settings
 
 logger = logging.getLogger(__name__)
 

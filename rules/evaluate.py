@@ -13,7 +13,6 @@ from typing import Any
 import cel
 
 from ctxi.context.state import CustomerContext, RecentTask
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.signals import Signal, SocialSignal
 from ctxi.features.definitions import CompiledFeature, EventScope, FeatureSet, FeatureValues
 from ctxi.features.entities import EntityFeatureRow
@@ -30,6 +29,7 @@ from ctxi.rules.typecheck import cel_references
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import DeviceType, Event
 from ctxi.schemas.task import DeviceContext, Task, TaskClosure, TaskContext
+from ctxi.settings import EngineConfig
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ import orjson
 
 from ctxi.context.fleet import FleetIndex
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine, Message
 from ctxi.ingest import validate_event
 from ctxi.rules.evaluate import RuleSet
@@ -17,6 +16,7 @@ from ctxi.rules.model import Pack, RuleTest
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.schemas.events import Event
 from ctxi.schemas.task import Task
+from ctxi.settings import EngineConfig
 
 
 @dataclass(frozen=True)

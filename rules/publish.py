@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from ctxi.features.definitions import CompiledFeature
 from ctxi.rules.loader import LoadedPacks, load_rule_dir, load_rule_texts
 from ctxi.rules.snooze import Snooze
-from ctxi.streams.settings import Settings
+from ctxi.settings import Settings
 
 
 class PublishedPack(BaseModel):

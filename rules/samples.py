@@ -70,10 +70,10 @@ _SAMPLES: list[dict[str, Any]] = [
 @lru_cache(maxsize=1)
 def sample_variables() -> dict[str, dict[str, Any]]:
     """Per event type, the variables a rule triggered by it sees (``event``, ``customer``, ``signals``)."""
-    from ctxi.engine.config import EngineConfig
     from ctxi.engine.pipeline import Engine
     from ctxi.rules.evaluate import RuleVariables
     from ctxi.schemas.events import EVENT_ADAPTER
+    from ctxi.settings import EngineConfig
 
     engine = Engine(EngineConfig(), {}, {})
     variables: dict[str, dict[str, Any]] = {}

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import orjson
 
-from ctxi.engine.config import EngineConfig
 from ctxi.rules.evaluate import RuleSet
+from ctxi.settings import EngineConfig, Settings
 from ctxi.simulate.quality import TaskKey, disagreement, score
 from ctxi.simulate.stream import GroundTruth
-from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue, ensure_topics
 
 Progress = Callable[[str], None]

@@ -24,12 +24,13 @@ from enum import IntEnum
 
 import orjson
 import redis.asyncio as aioredis
-from faust.serializers import codecs
+from pydantic import TypeAdapter
 
+from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.task import Task, TaskClosure
-from ctxi.streams.codecs import TASK_CODEC
 
 _SCORE_SPAN = 10**10
+_TASKS = TypeAdapter(Task)
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
@@ -146,7 +147,7 @@ class RedisTaskStore:
                 self.customer_key(task.customer_id),
             ],
             args=[
-                codecs.dumps(TASK_CODEC, task),
+                dumps_model(_TASKS, task),
                 expires,
                 queue_score(task),
                 task.task_id,
@@ -159,7 +160,7 @@ class RedisTaskStore:
 
     async def get(self, task_id: str) -> Task | None:
         body = await self.client.get(self.task_key(task_id))
-        return None if body is None else codecs.loads(TASK_CODEC, body)
+        return None if body is None else Task.model_validate_json(body)
 
     async def claimed_by(self, task_id: str) -> str | None:
         holder = await self.client.get(self.claim_key(task_id))
@@ -213,7 +214,7 @@ class RedisTaskStore:
             if body is None:
                 await self.client.srem(self.customer_key(closure.customer_id), task_id)  # expired or closed
                 continue
-            task = codecs.loads(TASK_CODEC, body)
+            task = Task.model_validate_json(body)
             # only tasks the new fact came after: a closure processed late (partitions are read
             # in no order between them) must not take a task made from a later event
             if task.action not in closure.actions or task.created_at > closure.at:
@@ -265,6 +266,6 @@ class RedisTaskStore:
         if not ids:
             return []
         bodies = await self.client.mget([self.task_key(task_id.decode()) for task_id in ids])
-        tasks = [codecs.loads(TASK_CODEC, body) for body in bodies if body is not None]
+        tasks = [Task.model_validate_json(body) for body in bodies if body is not None]
         visible = [task for task in tasks if task.not_before is None or task.not_before <= now]
         return visible[:limit]

@@ -14,10 +14,10 @@ import faust
 from faust.serializers import codecs as faust_codecs
 from faust.types import CodecArg, FutureMessage, TopicT
 
+from ctxi.settings import Settings
 from ctxi.streams import codecs
 from ctxi.streams.decode_errors import DeadLetteringTopic
 from ctxi.streams.rollback import TransactionalTable
-from ctxi.streams.settings import Settings
 from ctxi.streams.topics import TABLES, changelog_topic
 from ctxi.streams.transport import SCHEME
 

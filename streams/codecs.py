@@ -1,7 +1,7 @@
 """faust codecs that carry ctxi's pydantic models over Kafka as JSON.
 
-Decoding goes straight from bytes through pydantic's JSON validator; encoding goes
-through orjson (see docs/benchmarks.md for the measurements behind both choices).
+Decoding goes straight from bytes through pydantic's JSON validator; encoding is
+:func:`ctxi.schemas.encoding.dumps_model`.
 Topics name a codec with ``value_serializer="ctxi_event"`` and the agents see typed models.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from faust.serializers import codecs
 from pydantic import TypeAdapter
 
@@ -20,6 +19,7 @@ from ctxi.features.entities import EntityFeatureRow
 from ctxi.rules.publish import PublishedPack
 from ctxi.rules.snooze import Snooze
 from ctxi.schemas.dead_letter import DeadLetter
+from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.events import EVENT_ADAPTER
 from ctxi.schemas.task import Task, TaskClosure, TaskOutcome
 
@@ -35,18 +35,6 @@ PUBLISHED_PACK_CODEC = "ctxi_published_pack"
 SNOOZE_CODEC = "ctxi_snooze"
 OUTCOME_CODEC = "ctxi_outcome"
 CLOSURE_CODEC = "ctxi_closure"
-
-
-def dumps_model(adapter: TypeAdapter[Any], value: Any, *, state: bool = False) -> bytes:
-    """Serialize a model (or anything ``adapter`` describes) to compact JSON bytes.
-
-    ``state``: a table row, of which the changelog keeps one per key, so every byte is stored:
-    defaults (empty lists, nulls) are left out, as validation restores them, and UTC times
-    end in ``Z`` rather than ``+00:00``.
-    """
-    if state:
-        return orjson.dumps(adapter.dump_python(value, exclude_defaults=True), option=orjson.OPT_UTC_Z)
-    return orjson.dumps(adapter.dump_python(value))
 
 
 class PydanticCodec(codecs.Codec):

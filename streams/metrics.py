@@ -11,7 +11,7 @@ import logging
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from ctxi.streams.settings import Settings
+from ctxi.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from ctxi.streams.settings import Settings
+from ctxi.settings import Settings
 
 DAY_MS = 24 * 60 * 60 * 1000
 COMPACTED = {"cleanup.policy": "compact"}

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from ctxi.devstack import DevStack, DevStackError
+from ctxi.settings import Settings
 from ctxi.simulate.evaluate import free_ports
-from ctxi.streams.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -103,7 +103,7 @@ def flight_status(flight: str, scheduled: str, status: str, *, at: str, customer
 def joined(*events: Any, config: Any = None):
     """The context after joining ``events`` in the order given."""
     from ctxi.context.join import apply_event
-    from ctxi.engine.config import EngineConfig
+    from ctxi.settings import EngineConfig
 
     context = None
     for event in events:

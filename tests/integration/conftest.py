@@ -20,17 +20,16 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 
-from ctxi.engine.config import EngineConfig
-from ctxi.gateway.auth import AgentAccess, hash_token
+from ctxi.gateway.auth import hash_token
 from ctxi.gateway.server import build
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
+from ctxi.settings import AgentAccess, EngineConfig, Settings
 from ctxi.simulate.evaluate import Collected, collect, free_port, replayed, stop_gracefully, worker_ports
 from ctxi.simulate.quality import TaskKey
 from ctxi.simulate.stream import SimulationSpec, simulate
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
-from ctxi.streams.settings import Settings
 from ctxi.streams.topics import catalogue, ensure_topics
 
 

@@ -10,8 +10,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from ctxi.engine.pipeline import EnrichedEvent
 from ctxi.schemas.task import Task, TaskOutcome
+from ctxi.settings import Settings
 from ctxi.streams.codecs import ENRICHED_CODEC, TASK_CODEC
-from ctxi.streams.settings import Settings
 from ctxi.streams.topics import changelog_topic
 from tests.integration.conftest import Namespace
 

@@ -18,7 +18,6 @@ from faust.serializers import codecs
 from kafka import KafkaConsumer, KafkaProducer
 
 from ctxi.context.fleet import index_entries
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import ROUTED_ADAPTER, EnrichedEvent
 from ctxi.engine.replay import replay
 from ctxi.ingest import read_jsonl
@@ -28,6 +27,7 @@ from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_MODELS, FleetEventEnvelope
 from ctxi.schemas.task import Task, TaskOutcome
+from ctxi.settings import EngineConfig
 from ctxi.streams.codecs import CONTEXT_CODEC
 from tests.factories import JFK_LHR_FCO, booking, checkin
 from tests.integration.conftest import Namespace, WorkerFactory

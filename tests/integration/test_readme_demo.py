@@ -24,8 +24,8 @@ import pytest
 from ctxi.ingest import read_jsonl
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import SOURCES
+from ctxi.settings import Settings
 from ctxi.simulate.evaluate import free_ports, wait_until_flowing
-from ctxi.streams.settings import Settings
 from tests.conftest import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()

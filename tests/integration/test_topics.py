@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from ctxi.streams.settings import Settings
+from ctxi.settings import Settings
 from tests.integration.conftest import Namespace
 
 

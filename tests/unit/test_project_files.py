@@ -6,10 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from ctxi.engine.config import EngineConfig
 from ctxi.ingest import EventTimeWindow
 from ctxi.prioritize.formula import PriorityWeights
-from ctxi.streams.settings import Settings
+from ctxi.settings import EngineConfig, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_VARS = (

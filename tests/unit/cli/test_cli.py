@@ -13,7 +13,7 @@ from ctxi.cli import app
 from ctxi.devstack import DevStack, DevStackError
 from ctxi.devstack.stack import kafka_cluster_id
 from ctxi.schemas.events import EVENT_TYPES
-from ctxi.streams.settings import Settings
+from ctxi.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 runner = CliRunner()

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ctxi.context.join import JoinStatus, apply_event
-from ctxi.engine.config import EngineConfig
+from ctxi.settings import EngineConfig
 from tests.factories import card, checkin, joined, make_event
 
 CONFIG = EngineConfig()

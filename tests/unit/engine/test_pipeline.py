@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from ctxi.context.fleet import FleetIndex, index_entries
 from ctxi.context.state import CustomerContext
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine, RowExpiry
+from ctxi.settings import EngineConfig
 from tests.factories import JFK_LHR_FCO, booking, card, checkin, flight_status
 
 

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from ctxi.cli import app
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine, EnrichedEvent
 from ctxi.engine.replay import replay
 from ctxi.schemas.dead_letter import DeadLetter
+from ctxi.settings import EngineConfig
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "examples" / "scenarios.jsonl"
 

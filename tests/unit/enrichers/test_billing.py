@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.billing import balance_shortfall, dispute, payment_failures
+from ctxi.settings import EngineConfig
 from tests.factories import joined, make_event
 
 CONFIG = EngineConfig()

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.device import device
+from ctxi.settings import EngineConfig
 from tests.factories import joined, make_event
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"

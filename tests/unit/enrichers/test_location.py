@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.location import location_conflict
 from ctxi.enrichers.signals import LocationConflict
+from ctxi.settings import EngineConfig
 from tests.factories import booking, card, checkin, joined, make_event, segment
 
 CONFIG = EngineConfig()

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.engagement import engagement
 from ctxi.enrichers.sentiment import text_sentiment
 from ctxi.enrichers.social import reach, social
+from ctxi.settings import EngineConfig
 from tests.factories import joined, make_event
 
 CONFIG = EngineConfig()

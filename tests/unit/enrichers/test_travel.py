@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ctxi.engine.config import EngineConfig
 from ctxi.enrichers.travel import flight_disruption, weather_risk
+from ctxi.settings import EngineConfig
 from tests.factories import JFK_LHR_FCO, booking, flight_status, joined, make_event, segment
 
 CONFIG = EngineConfig()

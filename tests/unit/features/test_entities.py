@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine, Message, RowExpiry
 from ctxi.features.entities import EntityFeatureVisit, count_in_row, is_expired
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.loader import RulePackError, load_rule_texts
 from ctxi.schemas.events import EVENT_ADAPTER, Event
+from ctxi.settings import EngineConfig
 
 PACK = """\
 pack: team

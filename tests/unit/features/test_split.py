@@ -7,11 +7,11 @@ from pathlib import Path
 
 import orjson
 
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.replay import replay
 from ctxi.features.definitions import MAX_PARTS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_texts
+from ctxi.settings import EngineConfig
 
 PACK = """\
 pack: team

@@ -19,7 +19,6 @@ from pydantic import TypeAdapter
 from typer.testing import CliRunner
 
 from ctxi.cli import app
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import ROUTED_ADAPTER, Engine
 from ctxi.engine.replay import replay
 from ctxi.ingest import validate_event
@@ -27,8 +26,9 @@ from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
+from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.task import Task
-from ctxi.streams.codecs import dumps_model
+from ctxi.settings import EngineConfig
 from tests.fuzzing import mutated_line
 
 RULES = RuleSet(load_rule_dir(BUILTIN_PACKS, frozenset({"fraud", "travel", "service"})))

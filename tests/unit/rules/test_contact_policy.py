@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.pipeline import Engine
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.task import TaskOutcome
+from ctxi.settings import EngineConfig
 from tests.factories import make_event
 
 CONFIG = EngineConfig()

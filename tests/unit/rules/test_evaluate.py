@@ -11,13 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from ctxi.cli import app
-from ctxi.engine.config import EngineConfig
 from ctxi.engine.replay import replay
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.rules.snooze import Snooze, Snoozes
 from ctxi.schemas.task import TaskClosure
+from ctxi.settings import EngineConfig
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "examples" / "scenarios.jsonl"
 QUEUES = frozenset({"fraud", "travel", "service"})

@@ -107,8 +107,8 @@ def condition_cases() -> Any:
     """Each example event with the context and signals a rule sees for it (the engine joins and enriches)."""
     from collections import deque
 
-    from ctxi.engine.config import EngineConfig
     from ctxi.engine.pipeline import Engine
+    from ctxi.settings import EngineConfig
 
     engine = Engine(EngineConfig(), {}, {})
     pending: deque[Any] = deque(EVENTS)

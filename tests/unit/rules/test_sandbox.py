@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from ctxi.context.join import apply_event
-from ctxi.engine.config import EngineConfig
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import MAX_PACK_BYTES, RulePackError, load_rule_dir, load_rule_texts
 from ctxi.rules.sandbox import MAX_VALUE_LENGTH, cel_problems
+from ctxi.settings import EngineConfig
 from tests.factories import make_event
 from tests.unit.rules.test_loader import GOOD_RULE, QUEUES
 

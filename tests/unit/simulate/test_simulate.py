@@ -9,12 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from ctxi.cli import app
-from ctxi.engine.config import EngineConfig
 from ctxi.ingest import validate_event
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
+from ctxi.settings import EngineConfig
 from ctxi.simulate.evaluate import replayed
 from ctxi.simulate.quality import disagreement, score
 from ctxi.simulate.situations import FRAUD, SITUATIONS

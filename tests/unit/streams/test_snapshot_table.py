@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from faust.serializers import codecs
 
 from ctxi.context.state import CustomerContext, SeenEvent
+from ctxi.settings import Settings
 from ctxi.streams.app import Tables, create_app
 from ctxi.streams.codecs import CONTEXT_CODEC
-from ctxi.streams.settings import Settings
 
 customer_contexts = Tables.create(create_app(Settings()), Settings()).customer_contexts
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from faust.transport import by_url
 from faust.types import TP
 
+from ctxi.settings import Settings
 from ctxi.streams import transport
 from ctxi.streams.app import create_app
-from ctxi.streams.settings import Settings
 
 
 def test_the_app_brokers_resolve_to_the_ctxi_transport() -> None:

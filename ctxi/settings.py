@@ -1,5 +1,10 @@
 """The one configuration model of ctxi: every knob is an environment variable ``CTXI_<FIELD>``.
 
+It sits beside the stages, not inside one, so that any of them (the gateway included)
+reads its settings without importing the engine or faust: :class:`EngineConfig` holds the
+tunables of the join and the enrichers, :class:`Settings` everything, the engine's under
+``engine``.
+
 Lists are given as JSON (``CTXI_SOURCES='["crm","billing"]'``); engine tunables are nested
 (``CTXI_ENGINE__MAX_SPEED_KMH=900``). The README's
 "Configuration" table lists every field; keep the two in step.
@@ -11,13 +16,73 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ctxi.engine.config import EngineConfig
-from ctxi.gateway.auth import AgentAccess
 from ctxi.ingest.validation import EventTimeWindow
+from ctxi.prioritize.formula import PriorityWeights
 from ctxi.schemas.events import SOURCES
+
+
+class AgentAccess(BaseModel):
+    """An agent's entry in ``CTXI_AGENTS``: its token's hash and the queues it may work (gateway/auth.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    queues: list[str]
+
+
+class EngineConfig(BaseModel):
+    # --- event time and duplicates -------------------------------------------------------
+    late_grace_seconds: float = Field(300, ge=0, description="Out-of-order events within this are not 'late'.")
+    dedup_window_hours: float = Field(24, gt=0, description="How long an event_id is remembered per customer.")
+    dedup_max_ids: int = Field(32, ge=1, description="At most this many event_ids remembered per customer.")
+
+    # --- what the context keeps (bounded state) ----------------------------------------
+    observation_horizon_hours: float = Field(48, gt=0, description="Locations older than this are forgotten.")
+    max_observations: int = Field(8, ge=2)
+    post_horizon_days: float = Field(30, gt=0)
+    max_posts: int = Field(5, ge=1)
+    activity_horizon_days: float = Field(30, gt=0, description="Window of the behavioural engagement count.")
+    max_activity: int = Field(20, ge=1)
+    payment_failure_horizon_days: float = Field(30, gt=0)
+    max_payment_failures: int = Field(5, ge=1)
+    max_open_cases: int = Field(10, ge=1)
+    max_open_disputes: int = Field(5, ge=1)
+    itinerary_keep_hours: float = Field(24, ge=0, description="Bookings are kept this long after their last arrival.")
+
+    # --- location conflict ("impossible travel") --------------------------------------
+    checkin_accuracy_km: float = Field(1.0, ge=0, description="Default accuracy of a social check-in.")
+    card_accuracy_km: float = Field(0.5, ge=0, description="Default accuracy of a card terminal.")
+    ip_accuracy_km: float = Field(50.0, ge=0, description="Default accuracy of an IP geolocation.")
+    max_speed_kmh: float = Field(1000.0, gt=0, description="Implied speeds above this are a conflict.")
+    min_conflict_distance_km: float = Field(100.0, ge=0, description="Shorter moves never conflict.")
+    travel_match_radius_km: float = Field(150.0, ge=0, description="An airport this close to a place 'covers' it.")
+
+    # --- travel ----------------------------------------------------------------------
+    min_connection_minutes_domestic: int = Field(45, ge=0)
+    min_connection_minutes_international: int = Field(60, ge=0)
+    weather_airport_radius_km: float = Field(50.0, ge=0, description="Airports a location-based alert covers.")
+
+    # --- delivery ----------------------------------------------------------------------
+    on_phone_minutes: float = Field(30, ge=0, description="A customer seen on a phone this recently is on a phone now.")
+    phone_defer_hours: float = Field(
+        3, ge=0, description="A non-urgent task for a customer on a phone waits this long (not_before)."
+    )
+
+    contact_policy_rejects: int = Field(
+        3, ge=1, description="An action dismissed this many times for a customer is no longer proposed..."
+    )
+    contact_policy_days: float = Field(30, gt=0, description="...for this long after the last dismissal counted.")
+    max_rejections: int = Field(20, ge=1, description="Dismissals kept per customer.")
+    priority: PriorityWeights = Field(default_factory=PriorityWeights, description="The priority formula.")
+
+    # --- social and engagement -------------------------------------------------------
+    reach_saturation_followers: int = Field(1_000_000, ge=10, description="Followers at which reach scores 1.0.")
+    engagement_weights: tuple[float, float, float] = Field(
+        (0.4, 0.3, 0.3), description="Weights of the emotional, behavioural and social parts."
+    )
+    active_events_for_full_behaviour: int = Field(20, ge=1, description="Events in the window that score 1.0.")
 
 
 class Settings(BaseSettings):
@@ -98,9 +163,7 @@ class Settings(BaseSettings):
     )
     metrics_host: str = Field("127.0.0.1", description="Address of the worker's Prometheus endpoint.")
     metrics_port: int = Field(9108, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0: off.")
-    engine: EngineConfig = Field(
-        default_factory=EngineConfig, description="Join and enricher tunables (engine/config.py)."
-    )
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="Join and enricher tunables (EngineConfig).")
     event_time: EventTimeWindow = Field(
         default_factory=EventTimeWindow,
         description="Event times ingest accepts: CTXI_EVENT_TIME__NOT_BEFORE, CTXI_EVENT_TIME__MAX_AHEAD_HOURS.",

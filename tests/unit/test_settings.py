@@ -5,7 +5,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from ctxi.streams.settings import Settings
+from ctxi.settings import Settings
 from ctxi.streams.topics import catalogue
 
 
