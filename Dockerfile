@@ -3,7 +3,7 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY ctxi ctxi
 COPY streams streams
 COPY agents agents
@@ -21,7 +21,7 @@ COPY gateway gateway
 COPY desktop desktop
 COPY simulate simulate
 COPY benchmarks benchmarks
-RUN pip install . && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
+RUN pip install -c constraints.txt . && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
 USER ctxi
 ENV CTXI_DATA_DIR=/var/lib/ctxi
 EXPOSE 6066 8080

@@ -239,6 +239,13 @@ def worker() -> None:
     """Run a stream worker: ingest, then the rest of the pipeline, on the configured Kafka."""
     import faust
 
+    from ctxi.streams.faust_fixes import UnsupportedVersions, check_versions
+
+    try:
+        check_versions()  # before anything touches Kafka
+    except UnsupportedVersions as exc:
+        _err(str(exc))
+        raise typer.Exit(1) from None
     settings = get_settings()
     created = ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
     if created:

@@ -8,67 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import faust
-from faust.serializers import codecs as faust_codecs
-from faust.types import CodecArg, FutureMessage, TopicT
+from faust.types import TopicT
 
 from ctxi.settings import Settings
 from ctxi.streams import codecs
-from ctxi.streams.decode_errors import DeadLetteringTopic
-from ctxi.streams.rollback import TransactionalTable
+from ctxi.streams.faust_fixes import check_versions
+from ctxi.streams.faust_fixes.changelog_snapshots import SnapshotTable
+from ctxi.streams.faust_fixes.decode_errors import DeadLetteringTopic
 from ctxi.streams.topics import TABLES, changelog_topic
 from ctxi.streams.transport import SCHEME
 
 
-class SnapshotTable(TransactionalTable):
-    """A table whose changelog records are the values as they were set, and can be waited for.
-
-    faust serializes a changelog record when its producer buffer gets to it, a moment
-    later; the engine builds a customer's next context on the same object, so the record
-    could carry state whose outputs are not on the broker yet (a crash then would lose
-    them: the next owner would call the redone event a duplicate). Serialized here, at
-    once, a record is exactly what was stored: the serialization happens once either way.
-
-    And faust commits offsets after a flush of that buffer that gives up after 0.1 s, so
-    a message could be committed while its record still waits in the buffer, and be lost
-    with it on a stop. The records sent are kept until :meth:`take_sent`, for the writer to
-    wait for them before the message is acknowledged.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sent: list[FutureMessage] = []
-
-    def send_changelog(  # type: ignore[override]
-        self,
-        partition: int | None,
-        key: Any,
-        value: Any,
-        key_serializer: CodecArg | None = None,
-        value_serializer: CodecArg | None = None,
-    ) -> FutureMessage:
-        if value is not None and value_serializer is None:
-            value, value_serializer = faust_codecs.dumps(self.value_serializer, value), "raw"
-        record = super().send_changelog(partition, key, value, key_serializer, value_serializer)
-        self.sent.append(record)
-        return record
-
-    def take_sent(self) -> list[FutureMessage]:
-        """The changelog records sent since the last call: each resolves once on the broker."""
-        sent, self.sent = self.sent, []
-        return sent
-
-
 class WorkerApp(faust.App):
-    """faust's App, knowing where what its topics cannot decode goes (``streams/decode_errors.py``)."""
+    """faust's App, knowing where what its topics cannot decode goes (``streams/faust_fixes/decode_errors.py``)."""
 
     dead_letter_topic: TopicT
 
 
 def create_app(settings: Settings) -> WorkerApp:
-    """The worker's faust app: ctxi's transport, tables and topic classes, no agents yet."""
+    """The worker's faust app: ctxi's transport, tables and topic classes, no agents yet.
+
+    Raises :class:`~ctxi.streams.faust_fixes.UnsupportedVersions` when faust or aiokafka is
+    not the version ctxi's fixes were written for."""
+    check_versions()
     app = WorkerApp(
         settings.app_id,
         broker=[f"{SCHEME}://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],

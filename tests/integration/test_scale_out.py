@@ -10,12 +10,12 @@ and never missing. Exactly-once: each task is committed to its topic once (what 
 stopped worker had sent in an open transaction is aborted), read with read_committed.
 
 On a loaded machine this found two ways faust lost records across a rebalance, both fixed
-in streams/transport.py: records fetched during it and dropped on a partition with nothing
-committed yet (a task topic's first tasks), which aiokafka's rewind skipped, so they were
-never read again (tests/integration/test_transport.py checks that rewind directly); and a
-stale read offset written just after a revocation, below which the survivor dropped the
-re-fetched records as read and then committed past them. Under exactly-once it found four
-more (README, "Operating the workers"; streams/transport.py and streams/rollback.py).
+in streams/faust_fixes/ (committed_seek.py, read_offsets.py): records fetched during it and
+dropped on a partition with nothing committed yet (a task topic's first tasks), which
+aiokafka's rewind skipped, so they were never read again (tests/integration/test_transport.py
+checks that rewind directly); and a stale read offset written just after a revocation,
+below which the survivor dropped the re-fetched records as read and then committed past
+them. Under exactly-once it found four more (README, "Operating the workers"; streams/faust_fixes/).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The workers' transport rewinds every partition to where its group would start it, on the real broker.
 
 faust drops the records it fetched during a rebalance and relies on this rewind to read them
-again; a partition left where it was loses them (see streams/transport.py).
+again; a partition left where it was loses them (see streams/faust_fixes/committed_seek.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from kafka import KafkaProducer
 
-from ctxi.streams.transport import seek_to_committed
+from ctxi.streams.faust_fixes.committed_seek import seek_to_committed
 from tests.integration.conftest import Namespace
 
 

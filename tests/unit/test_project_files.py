@@ -86,3 +86,16 @@ def test_the_kubernetes_example_uses_real_settings_ports_and_probes() -> None:
     assert gateway["args"] == ["desktop"] and gateway["readinessProbe"]["httpGet"]["path"] == "/healthz"
     annotations = documents["Deployment", "ctxi-gateway"]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == str(gateway["ports"][0]["containerPort"])
+
+
+def test_every_package_folder_is_installed() -> None:
+    """A subpackage missing from ``packages`` works in the editable checkout and not in the image."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {
+        ".".join([package, *init.parent.relative_to(ROOT / folder).parts])
+        for package, folder in setuptools["package-dir"].items()
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert found == set(setuptools["packages"])

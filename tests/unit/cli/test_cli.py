@@ -130,3 +130,14 @@ def test_events_check_names_the_fields_the_contract_does_not_know(tmp_path: Path
     ) in lines
     assert any(line.startswith(f"{path}:2: payload.segments.0.seat: not in the travel.booking") for line in lines)
     assert "2 valid, 0 rejected; 2 unknown field(s) ignored" in result.output
+
+
+def test_worker_refuses_a_faust_its_fixes_were_not_written_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ctxi.streams import faust_fixes
+
+    monkeypatch.setitem(faust_fixes.WRITTEN_FOR, "faust-streaming", "0.99.0")
+    # an unreachable broker: the refusal must come before anything touches Kafka
+    monkeypatch.setenv("CTXI_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    result = runner.invoke(app, ["worker"])
+    assert result.exit_code == 1
+    assert "faust-streaming 0.15.3 (written for 0.99.0)" in result.output

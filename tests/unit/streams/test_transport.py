@@ -8,6 +8,7 @@ from faust.types import TP
 from ctxi.settings import Settings
 from ctxi.streams import transport
 from ctxi.streams.app import create_app
+from ctxi.streams.faust_fixes.read_offsets import ReadOffsets
 
 
 def test_the_app_brokers_resolve_to_the_ctxi_transport() -> None:
@@ -30,9 +31,9 @@ class Generation:
         return self.id
 
 
-def read_offsets_at(offset: int) -> tuple[transport.ReadOffsets, Generation]:
+def read_offsets_at(offset: int) -> tuple[ReadOffsets, Generation]:
     generation = Generation()
-    offsets = transport.ReadOffsets(generation)
+    offsets = ReadOffsets(generation)
     offsets.handed_on_generation = generation.id
     offsets[TP0] = offset
     return offsets, generation

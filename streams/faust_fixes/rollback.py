@@ -13,7 +13,7 @@ keys its open transaction changed; on an abort it drops those rows and has the p
 read from the start of its changelog at the recovery that follows every rebalance (an
 in-memory table is read from the start anyway), which brings back their committed values.
 The transaction manager calls :meth:`TransactionalTable.committed` and
-:meth:`TransactionalTable.aborted` (``streams/transport.py``).
+:meth:`TransactionalTable.aborted` (``streams/faust_fixes/transactions.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,16 @@ from typing import Any
 
 import faust
 from faust.types import TP
+
+from ctxi.streams.faust_fixes import FaustName
+
+RELIES_ON = (
+    FaustName(faust.Table, "on_key_set", "(self, key, value)"),
+    FaustName(faust.Table, "on_key_del", "(self, key)"),
+    FaustName(faust.Table, "partition_for_key", "(self, key)"),
+    FaustName(faust.Table, "data", None),
+    FaustName(faust.App, "in_transaction", None),
+)
 
 
 class TransactionalTable(faust.Table):

@@ -21,9 +21,15 @@ from faust.types import Message
 
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
+from ctxi.streams.faust_fixes import FaustName
 from ctxi.streams.metrics import DEAD_LETTERS
 
 logger = logging.getLogger(__name__)
+
+RELIES_ON = (
+    FaustName(faust.Topic, "on_key_decode_error", "(self, exc, message)"),
+    FaustName(faust.Topic, "on_value_decode_error", "(self, exc, message)"),
+)
 
 
 class DeadLetteringTopic(faust.Topic):
