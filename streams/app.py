@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> WorkerApp:
         # where a partition with no committed offset starts; the transport rewinds to it too
         consumer_auto_offset_reset="earliest",
         processing_guarantee=settings.processing_guarantee,
+        broker_commit_interval=settings.commit_interval,
         store=settings.store,
         datadir=str(settings.data_dir),
         web_bind=settings.web_host,

@@ -11,6 +11,7 @@ and a commit could fall in the middle of an event (see :class:`Transactions`).
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Mapping
 from typing import Any
@@ -111,28 +112,38 @@ class Transactions(TransactionManager):
         return self.transactional_id_format.format(group_id=self.app.conf.id, tpg=group)
 
     async def commit(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
-        """Commit each partition's transaction with its offsets, between events.
+        """Commit each partition's transaction with its offsets, between events, all at once.
 
-        faust commits twice on a stop, the second time without a transaction open; one is
-        begun then, so the offsets still commit (and the stop does not fail).
+        faust commits the transactions one after the other, several round trips each, while
+        the gate holds new events back; each partition has its own producer, so they commit
+        concurrently here. faust commits twice on a stop, the second time without a
+        transaction open; one is begun then, so the offsets still commit (and the stop does
+        not fail).
         """
         by_id: defaultdict[str, dict[TP, int]] = defaultdict(dict)
         for tp, offset in offsets.items():
             by_id[self.transactional_id(tp)][tp] = offset
         async with between_events.commit():
-            for transactional_id, its_offsets in by_id.items():
-                commit = {transactional_id: its_offsets}
-                try:
-                    try:
-                        await self.producer.commit_transactions(commit, self.app.conf.id, start_new_transaction)
-                    except IllegalOperation:  # not in a transaction
-                        await self.producer.begin_transaction(transactional_id)
-                        await self.producer.commit_transactions(commit, self.app.conf.id, start_new_transaction)
-                except ProducerFenced as fenced:  # another worker owns the partition now
-                    await self.app.crash(fenced)
-                    return False
-                self._ended({transactional_id}, committed=True)
+            results = await asyncio.gather(
+                *(self._commit_one(tid, its_offsets, start_new_transaction) for tid, its_offsets in by_id.items()),
+                return_exceptions=True,
+            )
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if fenced := next((failure for failure in failures if isinstance(failure, ProducerFenced)), None):
+            await self.app.crash(fenced)  # another worker owns a partition now
+            return False
+        if failures:
+            raise failures[0]
         return True
+
+    async def _commit_one(self, transactional_id: str, offsets: dict[TP, int], start_new_transaction: bool) -> None:
+        commit = {transactional_id: offsets}
+        try:
+            await self.producer.commit_transactions(commit, self.app.conf.id, start_new_transaction)
+        except IllegalOperation:  # not in a transaction
+            await self.producer.begin_transaction(transactional_id)
+            await self.producer.commit_transactions(commit, self.app.conf.id, start_new_transaction)
+        self._ended({transactional_id}, committed=True)
 
     def _ended(self, transactional_ids: set[str], *, committed: bool) -> None:
         """Tell the tables which of their partitions' transactions were committed, or aborted."""
