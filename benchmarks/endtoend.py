@@ -102,6 +102,7 @@ class BenchResults:
     client_runs: list[Sustained]
     runs: list[RateRun]
     command: str
+    broker_topics: int  # on the broker when the bench started: many leftovers slow every figure
 
     @property
     def engine_median(self) -> float:
@@ -432,6 +433,13 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
+    broker_topics = count_topics(base)
+    if broker_topics > CLUTTERED_BROKER_TOPICS:
+        progress(
+            f"the broker holds {broker_topics:,} topics (leftovers of tests and earlier runs): every figure is "
+            "slower and noisier on it; for figures to compare, start from a fresh stack "
+            "(ctxi devstack down --wipe && ctxi devstack up)"
+        )
     path, lines, truth = _stream(SimulationSpec(customers=customers, seed=101), out, "stream")
     engine = engine_throughput(path, base, rules, repeats)
     engine_rates, published = engine.events_per_second, engine.published
@@ -471,6 +479,7 @@ def run_bench(
         client_runs=sustained["client"],
         runs=runs,
         command=command,
+        broker_topics=broker_topics,
     )
     figures = {
         **asdict(results),
@@ -512,6 +521,21 @@ def plot(results: BenchResults, path: Path) -> None:
     plt.close(figure)
 
 
+# Measured on the development machine: a broker holding ~3,000 leftover topics gave event->task
+# p99 660-960 ms at 200 events/s where a fresh one gave 200-420 ms (docs/benchmarks.md).
+CLUTTERED_BROKER_TOPICS = 500
+
+
+def count_topics(settings: Settings) -> int:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","))
+    try:
+        return len(consumer.topics())
+    finally:
+        consumer.close()
+
+
 def report(results: BenchResults) -> str:
     """The results as Markdown tables."""
     lines = [
@@ -539,6 +563,7 @@ def report(results: BenchResults) -> str:
         + " |",
         f"| changelog bytes written per event (ctxi worker) | "
         f"{_median(results.ctxi_runs, 'changelog_bytes_per_event'):,.0f} |",
+        f"| topics on the broker when the bench started | {results.broker_topics:,} |",
         "",
         "| offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | worker CPU | peak RSS MiB | max lag |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

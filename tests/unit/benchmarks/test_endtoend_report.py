@@ -14,7 +14,7 @@ def results() -> BenchResults:
     ]
     ctxi = [Sustained(400.0, 2100.0, 1500.0), Sustained(380.0, 2300.0, 1600.0), Sustained(420.0, 2000.0, 1400.0)]
     ceilings = [Sustained(2000.0, 450.0)], [Sustained(30000.0, 25.0)]
-    return BenchResults(2000, 11000, [5000.0, 5200.0, 4900.0], 1800.0, 2400.0, ctxi, *ceilings, runs, "ctxi bench")
+    return BenchResults(2000, 11000, [5000.0, 5200.0, 4900.0], 1800.0, 2400.0, ctxi, *ceilings, runs, "ctxi bench", 42)
 
 
 def test_the_report_has_the_ratio_and_a_row_per_rate() -> None:
@@ -27,6 +27,7 @@ def test_the_report_has_the_ratio_and_a_row_per_rate() -> None:
     assert "| CPU per event: ctxi worker / bare faust / plain aiokafka (µs) | 2,100 / 450 / 25 |" in text
     assert "| changelog bytes written per event (ctxi worker) | 1,500 |" in text
     assert "| context state per customer (stored bytes), median / p95 | 1,800 / 2,400 |" in text
+    assert "| topics on the broker when the bench started | 42 |" in text
     assert "| 100 | 100 | 40 | 20 | 60 | 90 | 40% | 120 | 300 |" in text
     assert "| 200 | 199 | 80 | 30 | n/a | n/a | 70% | 130 | 900 |" in text
 
