@@ -59,3 +59,13 @@ def test_describe_says_which_topics_are_missing_and_create_makes_them(namespace:
     again = ctxi(env, "topics", "create")
     assert "created" not in again.stdout.replace("exists", "")  # idempotent: everything exists
     assert ctxi(env, "topics", "describe").returncode == 0
+
+
+def test_a_broker_out_of_reach_is_one_line_naming_it() -> None:
+    """Any command meeting a broker it cannot reach says so in one line (ctxi/cli/errors.py)."""
+    result = ctxi({"CTXI_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, "topics", "describe")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: Kafka at 127.0.0.1:1 failed: ")
+    assert line.endswith("(is it up? ctxi devstack status)")

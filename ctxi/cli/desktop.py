@@ -1,0 +1,53 @@
+"""``ctxi desktop``: serve the desktop gateway, and make agents' tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+
+from ctxi.cli.errors import err
+from ctxi.settings import get_settings
+from ctxi.streams.topics import catalogue, ensure_topics
+
+app = typer.Typer(help="The desktop gateway: the HTTP API agent desktops use.")
+
+
+@app.callback(invoke_without_command=True)
+def serve(context: typer.Context) -> None:
+    """Serve the desktop gateway on CTXI_DESKTOP_HOST:CTXI_DESKTOP_PORT."""
+    if context.invoked_subcommand is not None:
+        return
+    from aiohttp import web
+
+    from ctxi.gateway.server import build
+
+    settings = get_settings()
+    if not settings.agents:
+        err("warning: no agents configured (CTXI_AGENTS): every request will get 401; see `ctxi desktop token`")
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    # a desktop that goes away ends its event stream's handler at once (freeing its place)
+    web.run_app(build(settings), host=settings.desktop_host, port=settings.desktop_port, handler_cancellation=True)
+
+
+@app.command("token")
+def token(
+    agent_id: Annotated[str, typer.Argument(help="The agent the token is for, e.g. A-17.")],
+    queues: Annotated[str, typer.Option("--queues", help="Comma-separated queues the agent may work.")],
+) -> None:
+    """Make a token for an agent: print it (once) and a ready-to-paste command starting the gateway with it."""
+    from ctxi.gateway.auth import hash_token, new_token
+
+    allowed = [queue.strip() for queue in queues.split(",") if queue.strip()]
+    unknown = sorted(set(allowed) - set(get_settings().queues))
+    if not allowed or unknown:
+        err(f"error: --queues needs queues from {get_settings().queues}" + (f"; unknown: {unknown}" if unknown else ""))
+        raise typer.Exit(2)
+    token = new_token()
+    typer.echo(f"token for {agent_id} (shown once): {token}")
+    agents = {name: access.model_dump() for name, access in get_settings().agents.items() if name != agent_id} | {
+        agent_id: {"token_sha256": hash_token(token), "queues": allowed}
+    }
+    typer.echo("start the gateway with it (agents already in CTXI_AGENTS kept):")
+    typer.echo(f"CTXI_AGENTS='{orjson.dumps(agents).decode()}' .venv/bin/ctxi desktop")

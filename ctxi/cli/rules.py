@@ -1,0 +1,208 @@
+"""``ctxi rules``: check, test, diff and publish rule packs; snooze rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ctxi.cli.errors import err, fail
+from ctxi.settings import get_settings
+from ctxi.streams.topics import catalogue, ensure_topics
+
+app = typer.Typer(help="Rule packs: check, test, diff, publish, snooze.", no_args_is_help=True)
+
+
+def load_rules(directory: Path | None):
+    """The rule set of ``directory`` (built-in packs when None); exit 1 listing file:line errors."""
+    from ctxi.rules import BUILTIN_PACKS
+    from ctxi.rules.evaluate import RuleSet
+    from ctxi.rules.loader import RulePackError, load_rule_dir
+
+    try:
+        return RuleSet(load_rule_dir(directory or BUILTIN_PACKS, frozenset(get_settings().queues)))
+    except RulePackError as exc:
+        for error in exc.errors:
+            err(error)
+        raise typer.Exit(1) from None
+
+
+@app.command("check")
+def check(directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")]) -> None:
+    """Validate rule packs: every error as `file:line: what is wrong`; exit 1 if any."""
+    rule_set = load_rules(directory)
+    packs = rule_set.loaded.packs
+    typer.echo(f"{len(rule_set.loaded.rules)} rules in {len(packs)} packs: OK (version {rule_set.version})")
+
+
+@app.command("reference")
+def reference(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write it here (docs/rule-reference.md) instead of stdout.")
+    ] = None,
+) -> None:
+    """Every variable, field and signal a rule can read, with its type and an example (Markdown)."""
+    from ctxi.rules.reference import reference_markdown
+
+    text = reference_markdown()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        err(f"wrote {out}")
+
+
+@app.command("test")
+def test(directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")]) -> None:
+    """Run the test cases the packs carry; exit 1 if any fails."""
+    from ctxi.rules.pack_tests import run_pack_tests
+
+    results = run_pack_tests(load_rules(directory).loaded, get_settings().engine)
+    for result in results:
+        typer.echo(
+            f"{'PASS' if result.passed else 'FAIL'} {result.pack}: {result.name}"
+            + ("" if result.passed else f": {result.detail}")
+        )
+    failed = sum(not result.passed for result in results)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("diff")
+def diff(
+    old: Annotated[Path, typer.Argument(file_okay=False, help="The rule packs as they are.")],
+    new: Annotated[Path, typer.Argument(file_okay=False, help="The rule packs as proposed.")],
+    events: Annotated[list[Path], typer.Option("--events", exists=True, dir_okay=False, help="JSONL events.")],
+) -> None:
+    """Replay EVENTS with both rule sets and list the tasks the change adds (+) and removes (-)."""
+    from ctxi.engine.replay import replay as run_replay
+    from ctxi.rules.evaluate import Decision
+
+    def tasks(rule_set) -> dict[tuple, str]:
+        found: dict[tuple, str] = {}
+
+        def keep(decision: Decision) -> None:
+            task = decision.task
+            shadow = " (shadow)" if decision.shadow else ""
+            key = (task.customer_id, task.queue, task.action, tuple(task.evidence), bool(shadow))
+            found[key] = (
+                f"{task.queue}/{task.action} for {task.customer_id} on {task.evidence[0]}{shadow}: {task.title}"
+            )
+
+        run_replay(events, get_settings().engine, lambda e: None, lambda d: None, rules=rule_set, decide=keep)
+        return found
+
+    from ctxi.engine.garbage import collect_less
+
+    collect_less()
+    before, after = tasks(load_rules(old)), tasks(load_rules(new))
+    added = [after[key] for key in after if key not in before]
+    removed = [before[key] for key in before if key not in after]
+    for line in added:
+        typer.echo(f"+ {line}")
+    for line in removed:
+        typer.echo(f"- {line}")
+    typer.echo(f"{len(added)} added, {len(removed)} removed, {len(set(before) & set(after))} unchanged")
+
+
+@app.command("publish")
+def publish(
+    directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")],
+    by: Annotated[str, typer.Option("--by", help="Who publishes (kept with the pack).")] = "",
+) -> None:
+    """Check the packs, run their tests, then publish them to the rules topic for every worker.
+
+    Workers switch to the new version without restart. Rolling back is publishing the
+    previous version again. Invalid packs, or packs whose tests fail, are never published.
+    """
+    import getpass
+
+    from ctxi.rules.pack_tests import run_pack_tests
+    from ctxi.rules.publish import new_features, published_packs, running_packs, send
+
+    settings = get_settings()
+    rule_set = load_rules(directory)
+    failures = [r for r in run_pack_tests(rule_set.loaded, settings.engine) if not r.passed]
+    for failure in failures:
+        err(f"FAIL {failure.pack}: {failure.name}: {failure.detail}")
+    if failures:
+        err("not published: the packs' tests fail")
+        raise typer.Exit(1)
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    starting = new_features(rule_set.loaded, running_packs(settings, settings.rules_topic))
+    packs = published_packs(rule_set.loaded, by or getpass.getuser())
+    send(settings.kafka_bootstrap_servers, settings.rules_topic, {pack.pack: pack for pack in packs})
+    typer.echo(
+        f"published {', '.join(pack.pack for pack in packs)} (version {rule_set.version}) to {settings.rules_topic}"
+    )
+    published_at = packs[0].published_at
+    for compiled in starting:  # they start empty: rules reading them see partial windows until then
+        feature = compiled.feature
+        typer.echo(
+            f"feature {feature.id} is new or changed: it counts from now and is warm (features.{feature.id}.warm) "
+            f"from {published_at + feature.window:%Y-%m-%d %H:%M} UTC, one window ({feature.window}) later"
+        )
+
+
+@app.command("snooze")
+def snooze(
+    rule_id: Annotated[str, typer.Argument(help="The rule to quiet, e.g. fraud.impossible_travel.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown with the snooze).")],
+    customer: Annotated[str | None, typer.Option("--customer", help="Quiet it for this customer.")] = None,
+    dedup_key: Annotated[str | None, typer.Option("--dedup-key", help="Quiet it for this dedup key.")] = None,
+    until: Annotated[datetime | None, typer.Option("--until", help="End, e.g. 2026-03-10T00:00:00+00:00.")] = None,
+    for_: Annotated[str | None, typer.Option("--for", help="Or a duration from now: 90m, 12h, 7d.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Who snoozes.")] = "",
+) -> None:
+    """Suppress a rule for one customer (or dedup key) until a time, without editing its pack."""
+    import getpass
+
+    from ctxi.rules.model import parse_duration
+    from ctxi.rules.publish import send, snooze_message
+    from ctxi.rules.snooze import Snooze
+
+    if (until is None) == (for_ is None):
+        fail("give either --until or --for", code=2)
+    if until is None:
+        duration = parse_duration(for_)
+        if not isinstance(duration, timedelta):
+            fail(f"--for {for_!r} is not a duration like 90m, 12h or 7d", code=2)
+        until = datetime.now(UTC) + duration
+    elif until.tzinfo is None:
+        fail("--until needs a UTC offset, e.g. 2026-03-10T00:00:00+00:00", code=2)
+    try:
+        snooze = Snooze(
+            rule_id=rule_id,
+            customer_id=customer,
+            dedup_key=dedup_key,
+            until=until,
+            reason=reason,
+            by=by or getpass.getuser(),
+        )
+    except ValueError as exc:
+        fail(f"{exc}", code=2)
+    settings = get_settings()
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    send(settings.kafka_bootstrap_servers, settings.snoozes_topic, snooze_message(snooze))
+    typer.echo(f"snoozed {snooze.key} until {snooze.until.isoformat()}")
+
+
+@app.command("snoozes")
+def snoozes(
+    all_: Annotated[bool, typer.Option("--all", help="Also list the snoozes that have expired.")] = False,
+) -> None:
+    """List the snoozes in force (rule, customer or dedup key, until when, why, by whom)."""
+    from ctxi.rules.publish import read_compacted
+    from ctxi.rules.snooze import Snooze
+
+    settings = get_settings()
+    now = datetime.now(UTC)
+    snoozes = [Snooze.model_validate_json(value) for value in read_compacted(settings, settings.snoozes_topic)]
+    shown = [snooze for snooze in snoozes if all_ or snooze.until > now]
+    for snooze in sorted(shown, key=lambda snooze: snooze.until):
+        state = "" if snooze.until > now else " (expired)"
+        typer.echo(f"{snooze.key} until {snooze.until.isoformat()}{state}: {snooze.reason} (by {snooze.by})")
+    typer.echo(f"{len(shown)} snooze(s)")
