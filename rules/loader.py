@@ -7,25 +7,22 @@ compiled in Jinja's sandbox and checked for unknown names.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import cel
 from jinja2 import TemplateSyntaxError, meta, nodes
-from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML, events
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.comments import CommentedMap
 
 from ctxi.features.definitions import CompiledFeature, FeatureExpression
 from ctxi.rules.model import Feature, Pack, Rule
 from ctxi.rules.plain import Condition, plain
 from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_problems, template_problems
 from ctxi.rules.typecheck import Reference, cel_references, reference_problems, template_references
+from ctxi.schemas.documents import DocumentKind, line_of, read_document
 from ctxi.schemas.events import EVENT_TYPES
 
 # What a condition or a template may refer to; a feature's `where` and `value` read the event alone.
@@ -35,8 +32,12 @@ FEATURE_VARIABLES = frozenset({"event"})
 _FEATURE_READ = re.compile(r"\bfeatures\s*\.\s*([A-Za-z_]\w*)")
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
-MAX_PACK_BYTES = 256 * 1024
-MAX_PACK_NODES = 20_000  # YAML nodes of a pack once its aliases are expanded (an alias bomb has billions)
+PACK_DOCUMENT = DocumentKind(
+    name="rule pack",
+    shape="a mapping with pack, owner, rules (and tests)",
+    max_bytes=256 * 1024,
+    max_nodes=20_000,  # YAML nodes of a pack once its aliases are expanded (an alias bomb has billions)
+)
 
 
 class RulePackError(Exception):
@@ -97,7 +98,11 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
     from ctxi.rules.samples import render_problems  # it runs the engine, which imports this module
 
     loaded, errors = LoadedPacks(), []
-    parsed = [(name, text, *found) for name, text in texts.items() if (found := _parse_pack(name, text, errors))]
+    parsed = [
+        (name, text, *found)
+        for name, text in texts.items()
+        if (found := read_document(name, text, Pack, errors, PACK_DOCUMENT))
+    ]
     features = _compile_features(parsed, errors)  # first: any pack's rules may read any pack's features
     loaded.features = list(features.values())
     seen: dict[tuple[str, int], str] = {}
@@ -122,43 +127,6 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
     return loaded
 
 
-def _parse_pack(name: str, text: str, errors: list[str]) -> tuple[Pack, CommentedMap] | None:
-    if len(text.encode()) > MAX_PACK_BYTES:
-        errors.append(f"{name}:1: {len(text.encode()):,} bytes; a rule pack may have {MAX_PACK_BYTES:,}")
-        return None
-    try:
-        expanded = _expanded_nodes(text)
-        if expanded > MAX_PACK_NODES:
-            errors.append(
-                f"{name}:1: {expanded:,} YAML nodes once its aliases are expanded; a rule pack may have "
-                f"{MAX_PACK_NODES:,}"
-            )
-            return None
-        document = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        errors.append(f"{name}:{line}: YAML syntax: {exc.problem or exc.context}")
-        return None
-    if not isinstance(document, CommentedMap):
-        errors.append(f"{name}:1: a rule pack is a mapping with pack, owner, rules (and tests)")
-        return None
-    try:
-        pack = Pack.model_validate(_plain(document))
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False, include_input=False):
-            path = ".".join(str(part) for part in error["loc"])
-            message = error["msg"]
-            if error["type"] == "extra_forbidden" and (allowed := allowed_keys(Pack, error["loc"][:-1])):
-                key = str(error["loc"][-1])
-                near = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
-                message = f"unknown key {key!r}; {hint}allowed here: {', '.join(allowed)}"
-            errors.append(f"{name}:{_line(document, error['loc'])}: {path}: {message}")
-        return None
-    return pack, document
-
-
 def _compile_rules(
     name: str,
     pack: Pack,
@@ -171,7 +139,7 @@ def _compile_rules(
     compiled = []
     for index, rule in enumerate(pack.rules):
         node = document["rules"][index]
-        source = f"{name}:{_line(document, ('rules', index))}"
+        source = f"{name}:{line_of(document, ('rules', index))}"
         compiled_rule = _compile(rule, pack.pack, source, node, name, queues, features, errors)
         if compiled_rule is not None:
             compiled.append(compiled_rule)
@@ -186,12 +154,12 @@ def _compile_features(
     for name, _, pack, document in parsed:
         for index, feature in enumerate(pack.features):
             node = document["features"][index]
-            source = f"{name}:{_line(document, ('features', index))}"
+            source = f"{name}:{line_of(document, ('features', index))}"
 
             def error(
                 path: tuple[Any, ...], message: str, node: Any = node, feature: Feature = feature, name: str = name
             ) -> None:
-                errors.append(f"{name}:{_line(node, path)}: feature {feature.id}: {message}")
+                errors.append(f"{name}:{line_of(node, path)}: feature {feature.id}: {message}")
 
             if feature.id in compiled:
                 error((), f"duplicate feature id (also at {compiled[feature.id].source})")
@@ -223,58 +191,6 @@ def _compile_features(
     return compiled
 
 
-def allowed_keys(model: type[BaseModel], location: tuple[Any, ...]) -> list[str]:
-    """The keys the model found at ``location`` (field names and list indexes) accepts."""
-    current: Any = model
-    for part in location:
-        if isinstance(part, int):
-            continue  # an item of the list whose type was unwrapped below
-        field_info = current.model_fields.get(part) if _is_model(current) else None
-        if field_info is None:
-            return []
-        current = next((t for t in _inner_types(field_info.annotation) if _is_model(t)), None)
-    return [f.alias or name for name, f in current.model_fields.items()] if _is_model(current) else []
-
-
-def _inner_types(annotation: Any) -> list[Any]:
-    """``list[Rule] | None`` -> [list[Rule], Rule, None, ...]: every type it is made of."""
-    found, todo = [], [annotation]
-    while todo:
-        item = todo.pop()
-        found.append(item)
-        todo += list(get_args(item))
-    return found
-
-
-def _is_model(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, BaseModel)
-
-
-def _expanded_nodes(text: str) -> int:
-    """How many nodes the YAML document becomes once every alias is expanded, counted from the
-    parser's events (nothing is expanded): an alias counts as the whole node it stands for."""
-    sizes: dict[str, int] = {}
-    open_collections: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far]; the first one is the stream
-    for event in YAML(typ="rt").parse(text):
-        if isinstance(event, events.CollectionStartEvent):
-            open_collections.append([event.anchor, 1])
-            continue
-        if isinstance(event, events.CollectionEndEvent):
-            anchor, count = open_collections.pop()
-        elif isinstance(event, events.ScalarEvent):
-            anchor, count = event.anchor, 1
-        elif isinstance(event, events.AliasEvent):
-            anchor, count = None, sizes.get(event.anchor, 1)
-        else:
-            continue
-        if anchor is not None:
-            sizes[anchor] = count
-        open_collections[-1][1] += count
-        if open_collections[-1][1] > MAX_PACK_NODES:
-            return open_collections[-1][1]
-    return open_collections[0][1]
-
-
 def _compile(
     rule: Rule,
     pack: str,
@@ -286,7 +202,7 @@ def _compile(
     errors: list[str],
 ) -> CompiledRule | None:
     def error(path: tuple[Any, ...], message: str) -> None:
-        errors.append(f"{name}:{_line(node, path)}: {rule.id}: {message}")
+        errors.append(f"{name}:{line_of(node, path)}: {rule.id}: {message}")
 
     before = len(errors)
     for index, event_type in enumerate(rule.on):
@@ -401,7 +317,7 @@ def _compile_cel(
     try:
         program = cel.compile(source)
     except ValueError as exc:
-        error(path, f"CEL syntax in '{what}': {_first_line(exc)}")
+        error(path, f"CEL syntax in '{what}': {_firstline_of(exc)}")
         return None
     bound = set(_MACRO_VARIABLE.findall(source))
     unknown = sorted(set(program.variables()) - variables - bound)
@@ -415,39 +331,7 @@ def _compile_cel(
     return program
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip containers as plain dicts and lists, for pydantic."""
-    if isinstance(node, CommentedMap):
-        return {str(key): _plain(value) for key, value in node.items()}
-    if isinstance(node, CommentedSeq):
-        return [_plain(item) for item in node]
-    # ruamel's scalars subclass the builtins (ScalarFloat, ScalarInt, ...); keep the builtin
-    for builtin in (bool, int, float, str):
-        if isinstance(node, builtin):
-            return builtin(node)
-    return node
-
-
-def _line(node: Any, path: tuple[Any, ...] | list[Any]) -> int:
-    """The 1-based line of the deepest element of ``path`` found in the YAML tree."""
-    line = node.lc.line + 1 if hasattr(node, "lc") else 1
-    for part in path:
-        if isinstance(node, CommentedMap) and part in node:
-            line = (
-                node.lc.value(part)[0] + 1
-                if not isinstance(node[part], (CommentedMap, CommentedSeq))
-                else node.lc.key(part)[0] + 1
-            )
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def _first_line(exc: Exception) -> str:
+def _firstline_of(exc: Exception) -> str:
     text = str(exc)
     match = re.search(r"ERROR: <input>:\d+:(\d+): (.*)", text)
     return f"column {match.group(1)}: {match.group(2)}" if match else text.splitlines()[0]

@@ -13,7 +13,7 @@ import pytest
 
 from ctxi.context.join import apply_event
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import MAX_PACK_BYTES, RulePackError, load_rule_dir, load_rule_texts
+from ctxi.rules.loader import PACK_DOCUMENT, RulePackError, load_rule_dir, load_rule_texts
 from ctxi.rules.sandbox import MAX_VALUE_LENGTH, cel_problems
 from ctxi.settings import EngineConfig
 from tests.factories import make_event
@@ -55,7 +55,7 @@ def pack_with(title: str = "Check", when: str = "event.payload.amount > 1000.0")
         (pack_with(when="[1, 2].map(a, " * 8 + "1" + ")" * 8 + ".size() > 0"), "8 macros"),
         (pack_with(when="true || " * 400 + "true"), "characters; the limit is 2,000"),
         (ALIAS_BOMB, "YAML nodes once its aliases are expanded"),
-        ("# " + "x" * MAX_PACK_BYTES, f"a rule pack may have {MAX_PACK_BYTES:,}"),
+        ("# " + "x" * PACK_DOCUMENT.max_bytes, f"a rule pack may have {PACK_DOCUMENT.max_bytes:,}"),
     ],
     ids=lambda value: value[:40] if isinstance(value, str) else value,
 )
