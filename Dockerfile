@@ -17,6 +17,7 @@ COPY engine engine
 COPY rules rules
 COPY features features
 COPY prioritize prioritize
+COPY service_levels service_levels
 COPY gateway gateway
 COPY desktop desktop
 COPY simulate simulate

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ctxi.features.state import Aggregate
+from ctxi.schemas.common import Duration
 from ctxi.schemas.events import ContactChannel
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_duration(value: Any) -> Any:
-    """'90s', '30m', '4h', '2d' -> timedelta (other values are left to pydantic)."""
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 MIN_WINDOW, MAX_WINDOW = timedelta(minutes=1), timedelta(days=90)
 RULE_CONFIG = ConfigDict(extra="forbid", frozen=True)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 # Strict: JSON numbers stay numbers, booleans stay booleans, and a string like "12.5"
 # in a numeric field is an error rather than a silent conversion. Timestamps are still
@@ -71,3 +72,18 @@ class Location(BaseModel):
     city: NonEmptyStr | None = None
     country: CountryCode | None = None
     accuracy_km: Annotated[float, Field(ge=0, le=MAX_ACCURACY_KM)] | None = None
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: Any) -> Any:
+    """Durations as people write them in YAML: '90s', '30m', '4h', '2d' -> timedelta (other
+    values are left to pydantic)."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

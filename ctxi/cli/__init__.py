@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ctxi.cli import bench, desktop, devstack, events, replay, rules, schemas, simulate, topics, worker
+from ctxi.cli import bench, desktop, devstack, events, replay, rules, schemas, simulate, sla, topics, worker
 from ctxi.cli.errors import OneLineErrors
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(events.app, name="events")
 app.add_typer(rules.app, name="rules")
 app.add_typer(desktop.app, name="desktop")
+app.add_typer(sla.app, name="sla")
 app.command()(worker.worker)
 app.command()(replay.replay)
 app.command()(simulate.simulate)

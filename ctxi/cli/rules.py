@@ -160,9 +160,9 @@ def snooze(
     """Suppress a rule for one customer (or dedup key) until a time, without editing its pack."""
     import getpass
 
-    from ctxi.rules.model import parse_duration
     from ctxi.rules.publish import send, snooze_message
     from ctxi.rules.snooze import Snooze
+    from ctxi.schemas.common import parse_duration
 
     if (until is None) == (for_ is None):
         fail("give either --until or --for", code=2)

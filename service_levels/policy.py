@@ -1,0 +1,130 @@
+"""A service-level policy as floor managers write it (YAML), validated like rule packs.
+
+Per queue and priority band, the time within which a task must be claimed and resolved;
+and the stages of escalation for a task still unclaimed at its ``claim_by``: each raises
+its priority once. ``examples/service-levels.yaml`` is a worked example; the README's
+"Service levels" section explains every key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ctxi.prioritize.formula import PriorityBand
+from ctxi.schemas.common import Duration
+from ctxi.schemas.documents import DocumentKind, line_of, read_document
+
+POLICY_CONFIG = ConfigDict(extra="forbid", frozen=True)
+MAX_TARGET = timedelta(days=30)
+POLICY_DOCUMENT = DocumentKind(
+    name="service-level policy", shape="a mapping with policy, owner, levels", max_bytes=64 * 1024, max_nodes=5_000
+)
+
+
+class EscalationStage(BaseModel):
+    """A stage of escalation: ``after`` this long unclaimed past ``claim_by``, the task's priority
+    rises by ``raise_priority_by`` (once)."""
+
+    model_config = POLICY_CONFIG
+    after: Duration = Field(description="How long past claim_by the task is still unclaimed (0m: at claim_by).")
+    raise_priority_by: Annotated[int, Field(ge=1, le=100)] = Field(description="Points added to its priority.")
+
+
+class ServiceLevel(BaseModel):
+    """The targets of one queue's tasks of one priority band (``any``: every band not listed)."""
+
+    model_config = POLICY_CONFIG
+    queue: Annotated[str, Field(min_length=1)]
+    priority: Literal[PriorityBand, "any"]  # one Literal: one error for a wrong band
+    claim_within: Duration = Field(description="An agent claims the task within this long of its creation.")
+    resolve_within: Duration = Field(description="It is completed or dismissed within this long of its creation.")
+    escalate: Annotated[list[EscalationStage], Field(max_length=5)] = []
+
+    @model_validator(mode="after")
+    def _targets(self) -> ServiceLevel:
+        for name in ("claim_within", "resolve_within"):
+            if not timedelta(0) < getattr(self, name) <= MAX_TARGET:
+                raise ValueError(f"{name} must be more than 0 and at most 30d")
+        if self.claim_within > self.resolve_within:
+            raise ValueError(
+                "claim_within cannot be longer than resolve_within: a task is claimed before it is resolved"
+            )
+        afters = [stage.after for stage in self.escalate]
+        if afters != sorted(set(afters)):
+            raise ValueError("escalate: each stage's 'after' must be later than the one before")
+        return self
+
+
+class Policy(BaseModel):
+    model_config = POLICY_CONFIG
+    policy: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    owner: str
+    levels: Annotated[list[ServiceLevel], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    claim_by: datetime
+    resolve_by: datetime
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A policy that passed every check, with its lookup by (queue, band)."""
+
+    policy: Policy
+    levels: dict[tuple[str, str], ServiceLevel]
+
+    def level_for(self, queue: str, band: PriorityBand) -> ServiceLevel | None:
+        """The targets of ``queue``'s tasks of ``band``: its own level, else the queue's ``any``."""
+        return self.levels.get((queue, band)) or self.levels.get((queue, "any"))
+
+    def deadlines(self, queue: str, band: PriorityBand, created_at: datetime) -> Deadlines | None:
+        """When a task created at ``created_at`` must be claimed and resolved (None: no target)."""
+        level = self.level_for(queue, band)
+        if level is None:
+            return None
+        return Deadlines(created_at + level.claim_within, created_at + level.resolve_within)
+
+
+class PolicyError(Exception):
+    """A policy that cannot be used; ``errors`` are 'file:line: what is wrong' lines."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+def load_policy_text(name: str, text: str, queues: frozenset[str]) -> LoadedPolicy:
+    """The policy in ``text`` (the file ``name``), for tasks of ``queues``; :class:`PolicyError`
+    listing every problem as file:line."""
+    errors: list[str] = []
+    found = read_document(name, text, Policy, errors, POLICY_DOCUMENT)
+    if found is None:
+        raise PolicyError(errors)
+    policy, document = found
+    levels: dict[tuple[str, str], ServiceLevel] = {}
+    for index, level in enumerate(policy.levels):
+        where = f"{name}:{line_of(document, ('levels', index))}: levels.{index}"
+        if level.queue not in queues:
+            errors.append(f"{where}.queue: unknown queue {level.queue!r}; tasks go to {', '.join(sorted(queues))}")
+        elif (level.queue, level.priority) in levels:
+            errors.append(f"{where}: a second level for {level.queue} {level.priority}; each pair has one")
+        else:
+            levels[(level.queue, level.priority)] = level
+    if errors:
+        raise PolicyError(errors)
+    return LoadedPolicy(policy, levels)
+
+
+def load_policy(path: Path, queues: frozenset[str]) -> LoadedPolicy:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([f"{path}:1: cannot read it: {exc}"]) from None
+    return load_policy_text(str(path), text, queues)

@@ -1,0 +1,124 @@
+"""Service-level policies: loaded and looked up, and every mistake reported as file:line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ctxi.cli import app
+from ctxi.service_levels.policy import POLICY_DOCUMENT, Deadlines, PolicyError, load_policy, load_policy_text
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "service-levels.yaml"
+QUEUES = frozenset({"fraud", "travel", "service"})
+CREATED = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def policy_text(*levels: str) -> str:
+    return "policy: floor\nowner: ops\nlevels:\n" + "".join(levels)
+
+
+def level(
+    queue: str = "fraud", priority: str = "critical", claim: str = "5m", resolve: str = "30m", extra: str = ""
+) -> str:
+    return (
+        f"  - queue: {queue}\n    priority: {priority}\n    claim_within: {claim}\n    resolve_within: {resolve}\n"
+        + extra
+    )
+
+
+def errors_of(text: str) -> list[str]:
+    with pytest.raises(PolicyError) as refused:
+        load_policy_text("floor.yaml", text, QUEUES)
+    return refused.value.errors
+
+
+def test_the_example_loads_and_gives_each_band_its_targets() -> None:
+    loaded = load_policy(EXAMPLE, QUEUES)
+    critical = loaded.level_for("fraud", "critical")
+    assert (critical.claim_within, critical.resolve_within) == (timedelta(minutes=5), timedelta(minutes=30))
+    assert [(stage.after, stage.raise_priority_by) for stage in critical.escalate] == [
+        (timedelta(0), 15),
+        (timedelta(minutes=10), 10),
+    ]
+    assert loaded.level_for("fraud", "low").claim_within == timedelta(minutes=30)  # the queue's "any"
+    assert loaded.deadlines("fraud", "critical", CREATED) == Deadlines(
+        CREATED + timedelta(minutes=5), CREATED + timedelta(minutes=30)
+    )
+
+
+def test_a_band_without_a_level_or_any_has_no_deadlines() -> None:
+    loaded = load_policy_text("floor.yaml", policy_text(level(priority="critical")), QUEUES)
+    assert loaded.deadlines("fraud", "high", CREATED) is None
+    assert loaded.deadlines("travel", "critical", CREATED) is None
+
+
+def test_an_unknown_key_names_its_line_and_the_nearest_key() -> None:
+    text = policy_text(level(), "  - queue: travel\n    priority: any\n    claim_whithin: 1h\n    resolve_within: 8h\n")
+    errors = errors_of(text)
+    assert "floor.yaml:8: levels.1.claim_within: Field required" in errors
+    assert (
+        "floor.yaml:10: levels.1.claim_whithin: unknown key 'claim_whithin'; did you mean 'claim_within'? "
+        "allowed here: queue, priority, claim_within, resolve_within, escalate"
+    ) in errors
+
+
+@pytest.mark.parametrize(
+    ("levels", "expected"),
+    [
+        (
+            (level(queue="billing"),),
+            "floor.yaml:4: levels.0.queue: unknown queue 'billing'; tasks go to fraud, service, travel",
+        ),
+        ((level(), level()), "floor.yaml:8: levels.1: a second level for fraud critical; each pair has one"),
+        ((level(claim="1h", resolve="30m"),), "floor.yaml:4: levels.0: Value error, claim_within cannot be longer"),
+        ((level(claim="0m"),), "floor.yaml:4: levels.0: Value error, claim_within must be more than 0 and at most 30d"),
+        ((level(resolve="31d"),), "floor.yaml:4: levels.0: Value error, resolve_within must be more than 0"),
+        ((level(priority="urgent"),), "floor.yaml:5: levels.0.priority: Input should be 'critical', 'high',"),
+        ((level(claim="soon"),), "floor.yaml:6: levels.0.claim_within: Input should be a valid timedelta"),
+        (
+            (
+                level(
+                    extra="    escalate:\n      - after: 10m\n        raise_priority_by: 5\n"
+                    "      - after: 5m\n        raise_priority_by: 5\n"
+                ),
+            ),
+            "floor.yaml:4: levels.0: Value error, escalate: each stage's 'after' must be later than the one before",
+        ),
+    ],
+)
+def test_each_mistake_is_reported_at_its_line(levels: tuple[str, ...], expected: str) -> None:
+    [error] = errors_of(policy_text(*levels))
+    assert error.startswith(expected), error
+
+
+def test_yaml_syntax_and_size_are_bounded_and_located() -> None:
+    [syntax] = errors_of(policy_text(level()) + "  - queue: [travel\n")
+    assert syntax.startswith("floor.yaml:")
+    assert "YAML syntax" in syntax
+    [size] = errors_of("# " + "x" * POLICY_DOCUMENT.max_bytes)
+    assert size.endswith(f"a service-level policy may have {POLICY_DOCUMENT.max_bytes:,}")
+    [shape] = errors_of("- just a list\n")
+    assert shape == "floor.yaml:1: a service-level policy is a mapping with policy, owner, levels"
+
+
+def test_ctxi_sla_check_prints_the_targets_or_every_error(tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = runner.invoke(app, ["sla", "check", str(EXAMPLE)])
+    assert good.exit_code == 0, good.output
+    assert (
+        "fraud    critical claim within   5m, resolve within  30m; if unclaimed: +15 at claim_by, +10 at claim_by+10m"
+        in good.output
+    )
+    assert "6 levels in policy contact-center: OK" in good.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(policy_text(level(queue="billing"), level(), level()))
+    refused = runner.invoke(app, ["sla", "check", str(bad)])
+    assert refused.exit_code == 1
+    assert f"{bad}:4: levels.0.queue: unknown queue 'billing'" in refused.output
+    assert f"{bad}:12: levels.2: a second level for fraud critical; each pair has one" in refused.output
+    missing = runner.invoke(app, ["sla", "check", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 1
+    assert "none.yaml:1: cannot read it" in missing.output
