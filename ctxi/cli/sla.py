@@ -41,8 +41,7 @@ def check(path: Annotated[Path, typer.Argument(dir_okay=False, help="A service-l
         )
         typer.echo(
             f"{level.queue:<8} {level.priority:<8} claim within {_short(level.claim_within):>4}, "
-            f"resolve within {_short(level.resolve_within):>4}"
-            + (f"; if unclaimed: {stages}" if stages else "")
+            f"resolve within {_short(level.resolve_within):>4}" + (f"; if unclaimed: {stages}" if stages else "")
         )
     uncovered = sorted(queue for queue in queues if not any(level.queue == queue for level in loaded.policy.levels))
     if uncovered:
