@@ -241,6 +241,8 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         outcome=change,
         detail=detail,
         at=datetime.now(UTC),
+        created_at=task.created_at,
+        claimed_at=await request.app[STORE].claimed_at(task.task_id),
     )
 
     async def send_then_close() -> bool:

@@ -114,6 +114,8 @@ class TaskOutcome(BaseModel):
     outcome: Literal["completed", "dismissed"]
     detail: Text = Field(description="The result (completed) or the reason (dismissed), in the agent's words.")
     at: Timestamp
+    created_at: Timestamp | None = Field(None, description="When the task was created (time to claim, to resolve).")
+    claimed_at: Timestamp | None = Field(None, description="When the agent claimed it.")
 
     @property
     def partition_key(self) -> str:

@@ -9,6 +9,7 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:deferred:<queue>``: ids scored by ``not_before``, to announce when they show;
 - ``<p>:customer:<customer_id>``: the ids of a customer's tasks, to close superseded ones;
 - ``<p>:closing:<task_id>``: held while an agent's close of the task is under way;
+- ``<p>:claimed_at:<task_id>``: when the task's claim was taken (Unix seconds), for the outcome;
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
   visible (a deferred task's time came), claimed, completed, dismissed, expired.
 
@@ -35,6 +36,7 @@ _TASKS = TypeAdapter(Task)
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
+  redis.call('SET', KEYS[4], ARGV[4], 'EXAT', ARGV[2])
   redis.call('PUBLISH', KEYS[3], ARGV[3])
   return {1, ARGV[1]}
 end
@@ -51,7 +53,7 @@ _CLOSE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[6])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7])
 redis.call('PUBLISH', KEYS[5], ARGV[3])
 return 1
 """
@@ -108,6 +110,9 @@ class RedisTaskStore:
 
     def closing_key(self, task_id: str) -> str:
         return f"{self.prefix}:closing:{task_id}"
+
+    def claimed_at_key(self, task_id: str) -> str:
+        return f"{self.prefix}:claimed_at:{task_id}"
 
     def task_key(self, task_id: str) -> str:
         return f"{self.prefix}:task:{task_id}"
@@ -166,12 +171,22 @@ class RedisTaskStore:
         holder = await self.client.get(self.claim_key(task_id))
         return None if holder is None else holder.decode()
 
+    async def claimed_at(self, task_id: str) -> datetime | None:
+        """When the task's claim was taken (None: not claimed, or claimed before this was kept)."""
+        at = await self.client.get(self.claimed_at_key(task_id))
+        return None if at is None else datetime.fromtimestamp(float(at), UTC)
+
     async def claim(self, task: Task, agent_id: str) -> tuple[bool, str | None]:
         """Atomically give ``task`` to ``agent_id``: (True, agent) or (False, who has it; None if gone)."""
         notice = orjson.dumps({"change": "claimed", "task_id": task.task_id, "agent_id": agent_id})
         status, holder = await self._claim(
-            keys=[self.task_key(task.task_id), self.claim_key(task.task_id), self.channel(task.queue)],
-            args=[agent_id, int(task.expires_at.timestamp()), notice],
+            keys=[
+                self.task_key(task.task_id),
+                self.claim_key(task.task_id),
+                self.channel(task.queue),
+                self.claimed_at_key(task.task_id),
+            ],
+            args=[agent_id, int(task.expires_at.timestamp()), notice, repr(datetime.now(UTC).timestamp())],
         )
         holder = holder.decode() if isinstance(holder, bytes) else holder or None
         return status == 1, holder
@@ -199,6 +214,7 @@ class RedisTaskStore:
                 self.expiry_key(task.queue),
                 self.channel(task.queue),
                 self.closing_key(task.task_id),
+                self.claimed_at_key(task.task_id),
             ],
             args=[agent_id, task.task_id, notice],
         )

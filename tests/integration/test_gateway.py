@@ -71,7 +71,8 @@ async def test_two_concurrent_claims_one_wins(gateway) -> None:
 
 async def test_completing_a_task_sends_its_outcome_and_takes_it_off_the_queue(gateway, namespace) -> None:
     client, store = gateway
-    await store.write(fresh(task_id="done-1"))
+    task = fresh(task_id="done-1")
+    await store.write(task)
     not_claimed = await client.post("/api/tasks/done-1/complete", headers=auth("fraud-1"), json={"outcome": "ok"})
     assert not_claimed.status == 409
     assert (await client.post("/api/tasks/done-1/claim", headers=auth("fraud-1"))).status == 200
@@ -87,6 +88,8 @@ async def test_completing_a_task_sends_its_outcome_and_takes_it_off_the_queue(ga
     assert (outcome.task_id, outcome.agent_id, outcome.outcome) == ("done-1", "fraud-1", "completed")
     assert outcome.detail == "customer confirmed the purchase"
     assert orjson.loads(outcome.model_dump_json())["rule_id"] == "fraud.impossible_travel"
+    assert outcome.created_at == task.created_at  # what time to claim and to resolve are counted from
+    assert outcome.claimed_at is not None and task.created_at <= outcome.claimed_at <= outcome.at
 
 
 async def test_dismiss_needs_a_reason(gateway) -> None:

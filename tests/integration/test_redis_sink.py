@@ -260,6 +260,22 @@ async def test_a_closed_task_is_not_brought_back_by_reprocessing(redis_url: str)
     await store.client.aclose()
 
 
+async def test_a_claim_keeps_its_time_until_the_task_is_closed(redis_url: str) -> None:
+    store = store_for(redis_url)
+    task = fresh(task_id="timed")
+    await store.write(task)
+    assert await store.claimed_at("timed") is None
+    before = datetime.now(UTC)
+    assert (await store.claim(task, "A-1"))[0]
+    claimed_at = await store.claimed_at("timed")
+    assert claimed_at is not None and before <= claimed_at <= datetime.now(UTC)
+    assert not (await store.claim(task, "A-2"))[0]
+    assert await store.claimed_at("timed") == claimed_at  # a lost claim does not move it
+    assert await store.close(task, "A-1", "completed")
+    assert await store.claimed_at("timed") is None
+    await store.client.aclose()
+
+
 async def test_a_closure_takes_the_customers_superseded_tasks_off_their_queues(redis_url: str) -> None:
     store = store_for(redis_url)
     rebook = fresh(task_id="rebook", queue="travel", action="rebook_connection", customer_id="C-4")
