@@ -21,11 +21,14 @@ class Airport(NamedTuple):
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle (haversine) distance; correct across the antimeridian and at the poles."""
+    """Great-circle distance; correct across the antimeridian, at the poles and between
+    antipodes (Vincenty's formula for the sphere: haversine's ``asin`` loses metres there)."""
     phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    dlambda = math.radians(lon2 - lon1)
+    sin1, cos1, sin2, cos2 = math.sin(phi1), math.cos(phi1), math.sin(phi2), math.cos(phi2)
+    cos_dl = math.cos(dlambda)
+    across = math.hypot(cos2 * math.sin(dlambda), cos1 * sin2 - sin1 * cos2 * cos_dl)
+    return EARTH_RADIUS_KM * math.atan2(across, sin1 * sin2 + cos1 * cos2 * cos_dl)
 
 
 @lru_cache(maxsize=1)
