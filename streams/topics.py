@@ -174,3 +174,27 @@ def describe_topics(bootstrap_servers: str, specs: list[TopicSpec]) -> list[Topi
     finally:
         consumer.close()
         admin.close()
+
+
+def read_to_end(bootstrap_servers: str, topics: list[str]) -> list[bytes]:
+    """Every value on ``topics`` (all partitions) from the beginning to where each ends now,
+    without joining a group; missing topics read as empty."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), enable_auto_commit=False)
+    values: list[bytes] = []
+    try:
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return values
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for records in consumer.poll(timeout_ms=1000).values():
+                values.extend(record.value for record in records if record.value is not None)
+    finally:
+        consumer.close()
+    return values

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -206,3 +206,86 @@ def snoozes(
         state = "" if snooze.until > now else " (expired)"
         typer.echo(f"{snooze.key} until {snooze.until.isoformat()}{state}: {snooze.reason} (by {snooze.by})")
     typer.echo(f"{len(shown)} snooze(s)")
+
+
+def _duration(value: timedelta | None) -> str:
+    if value is None:
+        return "-"
+    seconds = round(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _models_in(path: Path, model: type[Any], bad: list[str]) -> list[Any]:
+    from ctxi.ingest.jsonl import numbered_lines
+
+    found = []
+    for number, line in numbered_lines(path):
+        try:
+            found.append(model.model_validate_json(line))
+        except ValueError as exc:
+            bad.append(f"{path}:{number}: not a {model.__name__}: {str(exc).splitlines()[0]}")
+    return found
+
+
+@app.command("report")
+def report(
+    tasks: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Tasks as JSONL (default: the task topics).")
+    ] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Outcomes as JSONL (default: the outcomes topic)."),
+    ] = None,
+) -> None:
+    """How agents treated each rule version's tasks: raised, closed, completed, dismissed (by
+    reason), median time to claim and to resolve; rules whose tasks are mostly dismissed are
+    flagged as not useful. Exit 1 when an input line could not be read (the rest is reported)."""
+    from ctxi.rules.report import MIN_CLOSED_TO_JUDGE, NOT_USEFUL_DISMISSED_SHARE, rule_usefulness
+    from ctxi.schemas.task import Task, TaskOutcome
+    from ctxi.streams.topics import read_to_end
+
+    settings = get_settings()
+    bad: list[str] = []
+
+    def read(path: Path | None, topics: list[str], model: type[Any]) -> list[Any]:
+        if path is not None:
+            return _models_in(path, model, bad)
+        found = []
+        for value in read_to_end(settings.kafka_bootstrap_servers, topics):
+            try:
+                found.append(model.model_validate_json(value))
+            except ValueError as exc:
+                bad.append(f"{', '.join(topics)}: a record that is not a {model.__name__}: {str(exc).splitlines()[0]}")
+        return found
+
+    task_list = read(tasks, [settings.task_topic(queue) for queue in settings.queues], Task)
+    outcome_list = read(outcomes, [settings.outcomes_topic], TaskOutcome)
+    for line in bad:
+        err(line)
+    rows = rule_usefulness(task_list, outcome_list)
+    typer.echo(
+        f"{'rule':<32} {'version':>7} {'raised':>6} {'closed':>6} {'completed':>9} {'dismissed':>9} "
+        f"{'claim p50':>9} {'resolve p50':>11}"
+    )
+    for row in rows:
+        typer.echo(
+            f"{row.rule_id:<32} {row.rule_version:>7} {row.raised:>6} {row.closed:>6} {row.completed:>9} "
+            f"{row.dismissed:>9} {_duration(row.median_to_claim):>9} {_duration(row.median_to_resolve):>11}"
+        )
+    for row in rows:
+        if row.not_useful:
+            reasons = ", ".join(f"{reason!r} {count}" for reason, count in row.dismissed_by_reason.most_common(3))
+            typer.echo(
+                f"not useful: {row.rule_id} v{row.rule_version}: {row.dismissed} of {row.closed} closed tasks "
+                f"dismissed ({row.dismissed_share:.0%}); most given reasons: {reasons}"
+            )
+    typer.echo(
+        f"{len(task_list)} task records, {len(outcome_list)} outcomes, {len(rows)} rule versions "
+        f"(flagged: {NOT_USEFUL_DISMISSED_SHARE:.0%} or more of at least {MIN_CLOSED_TO_JUDGE} closed tasks dismissed)"
+    )
+    if bad:
+        raise typer.Exit(1)

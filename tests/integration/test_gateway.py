@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import urllib.request
 
 import orjson
+from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import DesktopFactory, Namespace, auth
@@ -146,3 +150,40 @@ async def test_metrics_count_requests_claims_closes_and_open_streams(gateway) ->
     assert sample(after, "ctxi_gateway_request_seconds_count", route="/api/tasks/{task_id}/claim") >= 2
     assert "metered" not in after  # ids never become labels
     stream.close()
+
+
+async def test_ctxi_rules_report_counts_what_agents_did_through_the_gateway(gateway, namespace: Namespace) -> None:
+    """Tasks on the task topic, outcomes sent by the gateway as agents close them: the report
+    read from the topics matches (issue 19's "which rules agents find useful")."""
+    client, store = gateway
+    settings = namespace.settings
+    tasks = [fresh(task_id=f"r{n}") for n in range(6)] + [fresh(task_id="v2", rule_version=2)]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    for task in tasks:
+        await store.write(task)
+        producer.send(
+            settings.task_topic(task.queue), key=task.customer_id.encode(), value=task.model_dump_json().encode()
+        )
+    producer.flush()
+    producer.close()
+    for task_id, change, body in [
+        ("r0", "complete", {"outcome": "customer confirmed"}),
+        *[(f"r{n}", "dismiss", {"reason": "Not relevant"}) for n in range(1, 5)],
+        ("v2", "dismiss", {"reason": "duplicate"}),
+    ]:
+        assert (await client.post(f"/api/tasks/{task_id}/claim", headers=auth("fraud-1"))).status == 200
+        closed = await client.post(f"/api/tasks/{task_id}/{change}", headers=auth("fraud-1"), json=body)
+        assert closed.status == 200, await closed.text()
+    result = subprocess.run(
+        [sys.executable, "-m", "ctxi.cli", "rules", "report"],
+        env={**os.environ, **namespace.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {tuple(line.split()[:2]): line.split()[2:6] for line in result.stdout.splitlines()[1:] if "." in line[:30]}
+    assert rows[("fraud.impossible_travel", "1")] == ["6", "5", "1", "4"]  # raised, closed, completed, dismissed
+    assert rows[("fraud.impossible_travel", "2")] == ["1", "1", "0", "1"]
+    assert "7 task records, 6 outcomes, 2 rule versions" in result.stdout
+    assert "not useful: fraud.impossible_travel v1: 4 of 5 closed tasks dismissed (80%)" in result.stdout
