@@ -16,6 +16,7 @@ from ctxi.engine.pipeline import Engine
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
+from ctxi.service_levels.policy import load_policy
 from ctxi.settings import Settings
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams.acks import StoresInOrder
@@ -52,7 +53,8 @@ class Worker:
 def build_worker(settings: Settings) -> Worker:
     """A worker with every agent installed, running the packs of ``settings.rules_dir`` (else
     the built-in ones) until it has read the published packs: that reading happens here, from
-    the rules topic to its end, so the first event already meets the published rules."""
+    the rules topic to its end, so the first event already meets the published rules. Tasks
+    get their deadlines from ``settings.sla_policy`` (:class:`PolicyError` if it is unusable)."""
     from ctxi.agents import context, health, ingest, outcomes, rules, sinks
 
     app = create_app(settings)
@@ -63,6 +65,7 @@ def build_worker(settings: Settings) -> Worker:
         tables.customer_contexts,
         tables.fleet_index,
         rules=rule_set,
+        service_levels=load_policy(settings.sla_policy, frozenset(settings.queues)) if settings.sla_policy else None,
         entity_features=tables.entity_features,
     )
     logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, rule_set.version)

@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     rules_dir: Path | None = Field(
         None, description="Rule packs a worker uses until packs are published (default: the built-in packs)."
     )
+    sla_policy: Path | None = Field(
+        None,
+        description="A service-level policy (YAML, `ctxi sla check`) giving each task its claim_by and resolve_by; "
+        "none: tasks have no such deadlines.",
+    )
     topic_partitions: int = Field(4, ge=1, description="Partitions of the topics ctxi creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")
     store: str = Field(

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 
@@ -32,6 +32,7 @@ from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
 from ctxi.schemas.task import TaskClosure, TaskOutcome
+from ctxi.service_levels.policy import LoadedPolicy
 from ctxi.settings import EngineConfig
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ class Engine:
     contexts: MutableMapping[str, CustomerContext]
     fleet_index: MutableMapping[str, FleetIndex]
     rules: RuleSet | None = None
+    # the service levels that give each task its claim_by and resolve_by (none: no deadlines)
+    service_levels: LoadedPolicy | None = None
     entity_features: MutableMapping[str, EntityFeatureRow] = field(default_factory=dict)
     snoozes: Snoozes = field(default_factory=Snoozes)
     counts: Counter[str] = field(default_factory=Counter)
@@ -299,6 +302,10 @@ class Engine:
             self.counts["rules_failed"] += len(failed)
             self.counts["rules_suppressed"] += len(outcomes.suppressed)
             self.fired.update(decision.rule.key for decision in decisions)
+            if self.service_levels is not None:
+                decisions = [
+                    replace(decision, task=self.service_levels.with_deadlines(decision.task)) for decision in decisions
+                ]
         timings = {"join": joined - started, "enrich": enriched_at - joined, "rules": time.perf_counter() - enriched_at}
         enriched = None
         if signals:  # an event that says nothing new is joined but not published

@@ -24,6 +24,7 @@ from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.task import TaskClosure
+from ctxi.service_levels.policy import LoadedPolicy
 from ctxi.settings import EngineConfig
 
 PROGRESS_EVERY_SECONDS = 5.0
@@ -98,12 +99,14 @@ def replay(
     snoozes: Snoozes | None = None,
     close: Callable[[TaskClosure], None] | None = None,
     window: EventTimeWindow = DEFAULT_TIME_WINDOW,
+    service_levels: LoadedPolicy | None = None,
 ) -> ReplaySummary:
     """Replay event files through the engine.
 
     ``publish`` gets every enriched event, ``decide`` every task a rule proposes (active
     and shadow), ``close`` every closure of superseded tasks, in event-time order;
-    ``dead_letter`` every line ingest refuses (``window``: the event times it believes).
+    ``dead_letter`` every line ingest refuses (``window``: the event times it believes);
+    ``service_levels`` give the tasks their deadlines, as a worker's do.
     """
     started = time.perf_counter()
     summary = ReplaySummary()
@@ -123,6 +126,7 @@ def replay(
         summary.contexts,
         fleet_index,
         rules=rules,
+        service_levels=service_levels,
         snoozes=snoozes or Snoozes(),
         entity_features=summary.entity_features,
     )

@@ -78,6 +78,11 @@ class Task(BaseModel):
     created_at: Timestamp
     not_before: Timestamp | None = Field(description="Deliver no earlier than this; null for now.")
     expires_at: Timestamp
+    claim_by: Timestamp | None = Field(
+        None,
+        description="The service level's deadline for an agent to claim it (null: no target for its queue and band).",
+    )
+    resolve_by: Timestamp | None = Field(None, description="The service level's deadline to complete or dismiss it.")
     due_by: Timestamp | None = Field(None, description="When the task stops being useful: a flight, a debit.")
     due_for: NonBlankText | None = Field(None, description="What happens at due_by, e.g. 'BA548 leaves LHR'.")
     channel: ContactChannel | None = Field(None, description="How to reach the customer now.")

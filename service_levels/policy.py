@@ -15,9 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ctxi.prioritize.formula import PriorityBand
+from ctxi.prioritize.formula import PriorityBand, priority_band
 from ctxi.schemas.common import Duration
 from ctxi.schemas.documents import DocumentKind, line_of, read_document
+from ctxi.schemas.task import Task
 
 POLICY_CONFIG = ConfigDict(extra="forbid", frozen=True)
 MAX_TARGET = timedelta(days=30)
@@ -90,6 +91,13 @@ class LoadedPolicy:
         if level is None:
             return None
         return Deadlines(created_at + level.claim_within, created_at + level.resolve_within)
+
+    def with_deadlines(self, task: Task) -> Task:
+        """``task`` with its ``claim_by`` and ``resolve_by`` (unchanged when no level applies)."""
+        deadlines = self.deadlines(task.queue, priority_band(task.priority), task.created_at)
+        if deadlines is None:
+            return task
+        return task.model_copy(update={"claim_by": deadlines.claim_by, "resolve_by": deadlines.resolve_by})
 
 
 class PolicyError(Exception):

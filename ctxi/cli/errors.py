@@ -3,7 +3,8 @@
 Commands call :func:`fail` for what they check themselves (options, files, rule packs).
 What the services or the environment refuse, whichever command meets it, becomes one line
 too: a Kafka broker or a Redis server out of reach, a bad ``CTXI_`` variable, a
-dev stack that cannot start, a faust the worker's fixes were not written for. Anything
+dev stack that cannot start, a faust the worker's fixes were not written for, a
+service-level policy with mistakes (each as file:line). Anything
 else is a bug and keeps its traceback. :class:`OneLineErrors` is the root command group.
 """
 
@@ -40,12 +41,15 @@ def failure_line(exc: BaseException) -> tuple[str, int] | None:
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
     from ctxi.devstack import DevStackError
+    from ctxi.service_levels.policy import PolicyError
     from ctxi.streams.faust_fixes import UnsupportedVersions
 
     if isinstance(exc, SettingsError | ValidationError):  # a bad CTXI_* variable
         return settings_problem(exc), UNUSABLE
     if isinstance(exc, DevStackError | UnsupportedVersions):  # their messages say what to do
         return str(exc), FAILED
+    if isinstance(exc, PolicyError):  # CTXI_SLA_POLICY: each problem as file:line
+        return "the service-level policy cannot be used:\n" + "\n".join(exc.errors), FAILED
     if isinstance(exc, KafkaError):
         return (
             f"Kafka at {_configured('kafka_bootstrap_servers')} failed: {exc} (is it up? ctxi devstack status)",

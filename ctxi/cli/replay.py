@@ -48,6 +48,15 @@ def replay(
     snoozes: Annotated[
         Path | None, typer.Option("--snoozes", exists=True, dir_okay=False, help="JSONL of snoozes to apply.")
     ] = None,
+    sla: Annotated[
+        Path | None,
+        typer.Option(
+            "--sla",
+            exists=True,
+            dir_okay=False,
+            help="A service-level policy for the tasks' deadlines (default: CTXI_SLA_POLICY).",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole engine in this process, no Kafka or Redis: events in event-time order.
 
@@ -59,9 +68,12 @@ def replay(
     """
     from ctxi.engine.garbage import collect_less
     from ctxi.engine.replay import replay as run_replay
+    from ctxi.service_levels.policy import load_policy
 
     settings = get_settings()
     rule_set = load_rules(rules)
+    policy = sla or settings.sla_policy
+    service_levels = load_policy(policy, frozenset(settings.queues)) if policy else None
     snooze_set = read_snoozes(snoozes)
     collect_less()
     sink = out.open("wb") if out else sys.stdout.buffer
@@ -87,6 +99,7 @@ def replay(
             rules=rule_set,
             decide=None if signals else lambda decision: None if decision.shadow else write(decision.task),
             snoozes=snooze_set,
+            service_levels=service_levels,
         )
     finally:
         if out:

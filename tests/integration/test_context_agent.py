@@ -27,11 +27,14 @@ from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_MODELS, FleetEventEnvelope
 from ctxi.schemas.task import Task, TaskOutcome
+from ctxi.service_levels.policy import load_policy
 from ctxi.settings import EngineConfig
 from ctxi.streams.codecs import CONTEXT_CODEC
 from tests.factories import JFK_LHR_FCO, booking, checkin
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline, wait_until_consumed
+
+SERVICE_LEVELS = Path(__file__).resolve().parents[2] / "examples" / "service-levels.yaml"
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios.jsonl"
 
@@ -61,6 +64,7 @@ def as_json(events: list[EnrichedEvent]) -> list[bytes]:
 def test_stream_path_matches_replay_and_the_table_holds_each_customers_context(
     namespace: Namespace, run_worker: WorkerFactory
 ) -> None:
+    namespace.env["CTXI_SLA_POLICY"] = str(SERVICE_LEVELS)  # tasks get their deadlines live as in replay
     run_worker(namespace)
     pipeline = Pipeline(namespace)
     try:
@@ -80,9 +84,11 @@ def test_stream_path_matches_replay_and_the_table_holds_each_customers_context(
         lambda letter: None,
         rules=rules,
         decide=lambda decision: tasks.append(decision.task),
+        service_levels=load_policy(SERVICE_LEVELS, frozenset(namespace.settings.queues)),
     )
     assert as_json(pipeline.enriched) == as_json(expected)
     assert as_json(pipeline.tasks) == as_json(tasks)
+    assert all(task.claim_by and task.resolve_by for task in pipeline.tasks)
 
     # a flight delay reached every customer booked on that flight
     delayed = {e.customer_id for e in pipeline.enriched if e.event_id == "sc-016"}

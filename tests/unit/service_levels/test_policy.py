@@ -9,6 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ctxi.cli import app
+from ctxi.prioritize.formula import priority_band
+from ctxi.schemas.task import Task
 from ctxi.service_levels.policy import POLICY_DOCUMENT, Deadlines, PolicyError, load_policy, load_policy_text
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "service-levels.yaml"
@@ -122,3 +124,59 @@ def test_ctxi_sla_check_prints_the_targets_or_every_error(tmp_path: Path) -> Non
     missing = runner.invoke(app, ["sla", "check", str(tmp_path / "none.yaml")])
     assert missing.exit_code == 1
     assert "none.yaml:1: cannot read it" in missing.output
+
+
+def test_the_engine_gives_each_task_its_deadlines_and_replay_does_the_same(tmp_path: Path) -> None:
+    """The one engine: a worker's (Engine.service_levels) and ctxi replay --sla give the same deadlines."""
+    from ctxi.engine.replay import replay
+    from ctxi.rules import BUILTIN_PACKS
+    from ctxi.rules.evaluate import RuleSet
+    from ctxi.rules.loader import load_rule_dir
+    from ctxi.settings import EngineConfig
+
+    scenarios = EXAMPLE.parent / "scenarios.jsonl"
+    rules = RuleSet(load_rule_dir(BUILTIN_PACKS, QUEUES))
+    policy = load_policy(EXAMPLE, QUEUES)
+    tasks = []
+    replay(
+        [scenarios],
+        EngineConfig(),
+        lambda e: None,
+        lambda d: None,
+        rules=rules,
+        service_levels=policy,
+        decide=lambda decision: tasks.append(decision.task),
+    )
+    assert tasks
+    for task in tasks:
+        expected = policy.deadlines(task.queue, priority_band(task.priority), task.created_at)
+        assert expected is not None  # the example covers every queue
+        assert (task.claim_by, task.resolve_by) == (expected.claim_by, expected.resolve_by)
+    untimed = []
+    replay(
+        [scenarios],
+        EngineConfig(),
+        lambda e: None,
+        lambda d: None,
+        rules=rules,
+        decide=lambda decision: untimed.append(decision.task),
+    )
+    assert [(t.task_id, t.claim_by) for t in untimed] == [(t.task_id, None) for t in tasks]
+
+    out = tmp_path / "tasks.jsonl"
+    result = CliRunner().invoke(app, ["replay", str(scenarios), "--sla", str(EXAMPLE), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    replayed = [Task.model_validate_json(line) for line in out.read_bytes().splitlines()]
+    active = [task for task in tasks if any(t.task_id == task.task_id for t in replayed)]
+    assert [(t.task_id, t.claim_by, t.resolve_by) for t in replayed] == [
+        (t.task_id, t.claim_by, t.resolve_by) for t in active
+    ]
+
+
+def test_replay_refuses_a_policy_with_mistakes_listing_them(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(policy_text(level(queue="billing")))
+    result = CliRunner().invoke(app, ["replay", str(EXAMPLE.parent / "scenarios.jsonl"), "--sla", str(bad)])
+    assert result.exit_code == 1
+    assert "error: the service-level policy cannot be used:" in result.output
+    assert f"{bad}:4: levels.0.queue: unknown queue 'billing'" in result.output
