@@ -10,6 +10,7 @@ through a live worker.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -62,6 +63,10 @@ def test_what_validates_serializes_decodes_and_goes_through_the_engine(raw: byte
     assert engine.counts["rules_failed"] == 0
 
 
+def _clock_free(line: str) -> str:
+    return re.sub(r"ahead of the clock \([^)]*\)", "ahead of the clock", line)
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(lines=st.lists(mutated_events(), min_size=5, max_size=40))
 def test_replay_and_events_check_account_for_every_line_alike(tmp_path_factory: Any, lines: list[bytes]) -> None:
@@ -72,7 +77,8 @@ def test_replay_and_events_check_account_for_every_line_alike(tmp_path_factory: 
     rejected: list[DeadLetter] = []
     summary = replay([path], EngineConfig(), lambda enriched: None, rejected.append, rules=RULES)
     assert summary.failed == 0
-    assert [f"{letter.origin}: {letter.reason}" for letter in rejected] == reported
+    # a time too far ahead is reported against the clock as each run read it: compare without it
+    assert [_clock_free(f"{letter.origin}: {letter.reason}") for letter in rejected] == list(map(_clock_free, reported))
     assert summary.rejected == len(reported) and checked.exit_code == (1 if reported else 0)
     assert summary.events + summary.rejected == len(lines)
     assert summary.outcomes["rules_failed"] == 0
