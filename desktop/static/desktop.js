@@ -390,7 +390,8 @@ function fillCard(card, task) {
         h("span", {},
           h("span", { class: "deadline-label" }, task.due_by ? "Due in " : "Expires in "),
           h("time", { class: "countdown", datetime: deadline, dataset: { deadline } }, "")),
-        h("span", { class: "deadline-for" }, task.due_by && task.due_for ? `when ${task.due_for}` : formatTime(deadline))),
+        h("span", { class: "deadline-for" }, task.due_by && task.due_for ? `when ${task.due_for}` : formatTime(deadline)),
+        serviceLevel(task)),
       claimState(task)),
     h("div", { class: "task-detail", id: detailId, hidden: !open },
       h("p", { class: "meta-more" },
@@ -409,6 +410,18 @@ function fillCard(card, task) {
       task.claimed_by === state.agent ? closeForms(task, typed) : null),
   );
   if (focusedField) card.querySelector(`input[name="${focusedField}"]`)?.focus();
+}
+
+// The service level's deadline: claim by it until the task is claimed, then resolve by it;
+// marked breached (by tick, live) once it has passed.
+function serviceLevel(task) {
+  const claimed = Boolean(task.claimed_by);
+  const target = claimed ? task.resolve_by : task.claim_by;
+  if (!target) return null;
+  const passed = new Date(target).getTime() <= Date.now();
+  return h("span", { class: `service-level${passed ? " breached" : ""}`, dataset: { slaDeadline: target } },
+    h("span", { class: "sla-target" }, `${claimed ? "Resolve" : "Claim"} by ${formatTime(target)}`),
+    h("span", { class: "breached-badge", "data-testid": "breached" }, "Breached"));
 }
 
 function contextCard(context) {
@@ -537,6 +550,9 @@ function tick() {
     const left = new Date(time.dataset.deadline).getTime() - now;
     time.textContent = left >= 0 ? duration(left) : `overdue ${duration(left)}`;
     time.classList.toggle("urgent", left < URGENT_MINUTES * 60000);
+  }
+  for (const level of document.querySelectorAll(".service-level")) {
+    level.classList.toggle("breached", new Date(level.dataset.slaDeadline).getTime() <= now);
   }
   for (const task of state.tasks) {
     if (new Date(task.expires_at).getTime() <= now) expired = true;

@@ -241,6 +241,35 @@ async def test_a_deferred_task_shows_at_its_time_and_an_expired_one_leaves(
     await expect(card(page, "C-brief")).to_have_count(0, timeout=10_000)
 
 
+async def test_a_task_shows_its_service_level_deadline_and_is_marked_when_it_passes(
+    open_desktop: DesktopOpener, namespace: Namespace, run_desktop: DesktopFactory, redis_url: str
+) -> None:
+    page = await open_desktop(run_desktop(namespace, AGENTS), "fraud-1")
+    store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
+    now = datetime.now(UTC)
+    late = fresh(
+        task_id="late", customer_id="C-late", claim_by=now - timedelta(minutes=1), resolve_by=now + timedelta(hours=1)
+    )
+    soon = fresh(
+        task_id="soon", customer_id="C-soon", claim_by=now + timedelta(seconds=4), resolve_by=now + timedelta(hours=1)
+    )
+    untimed = fresh(task_id="untimed", customer_id="C-untimed")
+    for task in (late, soon, untimed):
+        await store.write(task)
+    await store.client.aclose()
+
+    await expect(card(page, "C-late").locator(".service-level")).to_contain_text("Claim by")
+    await expect(card(page, "C-late").get_by_test_id("breached")).to_be_visible()
+    await expect(card(page, "C-soon").locator(".service-level")).to_contain_text("Claim by")
+    await expect(card(page, "C-soon").get_by_test_id("breached")).to_be_hidden()
+    await expect(card(page, "C-untimed").locator(".service-level")).to_have_count(0)
+    await expect(card(page, "C-soon").get_by_test_id("breached")).to_be_visible(timeout=10_000)  # live, no reload
+    # once claimed, the deadline that counts is resolve_by, not passed yet
+    await card(page, "C-late").get_by_role("button", name="Claim").click()
+    await expect(card(page, "C-late").locator(".service-level")).to_contain_text("Resolve by")
+    await expect(card(page, "C-late").get_by_test_id("breached")).to_be_hidden()
+
+
 async def test_on_now_only_for_a_recent_session_otherwise_last_seen(
     open_desktop: DesktopOpener, namespace: Namespace, run_desktop: DesktopFactory, redis_url: str
 ) -> None:
