@@ -122,7 +122,10 @@ class Settings(BaseSettings):
     desktop_host: str = Field("127.0.0.1", description="Address the desktop gateway listens on.")
     desktop_port: int = Field(8080, ge=1, le=65535, description="Port of the desktop gateway.")
     desktop_sweep_seconds: float = Field(
-        1.0, gt=0, description="How often the gateway announces deferred tasks showing and expired ones going."
+        1.0,
+        gt=0,
+        description="How often the gateway announces deferred tasks showing and expired ones going, and "
+        "measures each queue's backlog.",
     )
     desktop_max_streams_per_agent: int = Field(
         10, ge=1, description="Event streams one agent may hold open at once (desktop tabs); one more is answered 429."

@@ -26,13 +26,22 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from prometheus_client import Histogram
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import ctxi.desktop
 from ctxi.gateway.auth import Directory
 from ctxi.gateway.feed import ENDED, QueueFeed, TooManyStreams
-from ctxi.gateway.metrics import EVENT_STREAMS, TASK_ACTIONS, measured, metrics
+from ctxi.gateway.metrics import (
+    EVENT_STREAMS,
+    SERVICE_LEVEL_BREACHES,
+    TASK_ACTIONS,
+    TIME_TO_CLAIM,
+    TIME_TO_RESOLVE,
+    measured,
+    metrics,
+)
 from ctxi.prioritize.formula import priority_band
 from ctxi.schemas.common import MAX_TEXT_LENGTH
 from ctxi.schemas.task import Task, TaskOutcome
@@ -212,10 +221,19 @@ async def claim(request: web.Request) -> web.Response:
     won, holder = await request.app[STORE].claim(task, request[AGENT])
     TASK_ACTIONS.labels("claim", "won" if won else "missing" if holder is None else "taken").inc()
     if won:
+        _measure_wait(task, "claim", TIME_TO_CLAIM, task.claim_by)
         return json_response({"task_id": task.task_id, "claimed_by": request[AGENT]})
     if holder is None:
         return error(404, "no such task")
     return json_response({"error": "already claimed", "claimed_by": holder}, 409)
+
+
+def _measure_wait(task: Task, stage: str, waited: Histogram, deadline: datetime | None) -> None:
+    """How long ``task`` waited for this stage, and whether past its service level's deadline."""
+    now = datetime.now(UTC)
+    waited.labels(task.queue).observe(max(0.0, (now - task.created_at).total_seconds()))
+    if deadline is not None and now > deadline:
+        SERVICE_LEVEL_BREACHES.labels(task.queue, stage).inc()
 
 
 async def _close(request: web.Request, change: str, field: str) -> web.Response:
@@ -258,6 +276,7 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         TASK_ACTIONS.labels(change, "refused").inc()
         return error(409, "the task changed hands while closing it")
     TASK_ACTIONS.labels(change, "done").inc()
+    _measure_wait(task, "resolve", TIME_TO_RESOLVE, task.resolve_by)
     return json_response(outcome.model_dump(mode="json"))
 
 

@@ -46,6 +46,40 @@ TASK_ACTIONS = Counter(
     ["action", "result"],
     registry=REGISTRY,
 )
+# service levels (service_levels/policy.py): how long tasks wait, per queue (a bounded set)
+_WAIT_BUCKETS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
+TIME_TO_CLAIM = Histogram(
+    "ctxi_gateway_time_to_claim_seconds",
+    "From a task's creation to an agent's claim, per queue.",
+    ["queue"],
+    buckets=_WAIT_BUCKETS,
+    registry=REGISTRY,
+)
+TIME_TO_RESOLVE = Histogram(
+    "ctxi_gateway_time_to_resolve_seconds",
+    "From a task's creation to its completion or dismissal, per queue.",
+    ["queue"],
+    buckets=_WAIT_BUCKETS,
+    registry=REGISTRY,
+)
+SERVICE_LEVEL_BREACHES = Counter(
+    "ctxi_gateway_service_level_breaches",
+    "Tasks claimed after their claim_by (stage claim) or closed after their resolve_by (stage resolve), per queue.",
+    ["queue", "stage"],
+    registry=REGISTRY,
+)
+QUEUE_BACKLOG = Gauge(
+    "ctxi_gateway_queue_backlog",
+    "Open tasks nobody has claimed, visible now (not deferred), per queue; every sweep.",
+    ["queue"],
+    registry=REGISTRY,
+)
+QUEUE_OLDEST_WAITING = Gauge(
+    "ctxi_gateway_queue_oldest_waiting_seconds",
+    "Age of the oldest of those tasks (0: none), per queue; every sweep.",
+    ["queue"],
+    registry=REGISTRY,
+)
 STREAM_ROUTE = "/api/queues/{queue}/events"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
@@ -12,6 +13,7 @@ from redis.exceptions import RedisError
 
 from ctxi.gateway.app import create_app
 from ctxi.gateway.auth import Directory
+from ctxi.gateway.metrics import QUEUE_BACKLOG, QUEUE_OLDEST_WAITING
 from ctxi.schemas.task import TaskOutcome
 from ctxi.settings import Settings
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
@@ -30,12 +32,17 @@ def build(settings: Settings) -> web.Application:
         )
 
     async def sweep() -> None:
-        """Announce deferred tasks as they become visible and expired ones as they go."""
+        """Announce deferred tasks as they become visible and expired ones as they go; measure
+        each queue's backlog and its oldest waiting task."""
         while True:
             for queue in settings.queues:
                 try:
                     await store.release_deferred(queue)
                     await store.remove_expired(queue)
+                    backlog, oldest = await store.waiting(queue)
+                    QUEUE_BACKLOG.labels(queue).set(backlog)
+                    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+                    QUEUE_OLDEST_WAITING.labels(queue).set(max(0.0, age))
                 except (RedisError, OSError) as exc:
                     logger.warning("sweeping queue %s failed: %s", queue, exc)
             await asyncio.sleep(settings.desktop_sweep_seconds)

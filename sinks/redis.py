@@ -274,6 +274,24 @@ class RedisTaskStore:
                 await pipe.execute()
         return due
 
+    async def waiting(self, queue: str, now: datetime | None = None) -> tuple[int, datetime | None]:
+        """How many of ``queue``'s tasks wait for an agent (visible, unclaimed), and when the
+        oldest of them was created (None: none waits); read from the index, no task bodies."""
+        now = now or datetime.now(UTC)
+        members = await self.client.zrange(self.queue_key(queue), 0, -1, withscores=True)
+        if not members:
+            return 0, None
+        deferred = {
+            m.decode() for m in await self.client.zrangebyscore(self.deferred_key(queue), now.timestamp(), "+inf")
+        }
+        claims = await self.client.mget([self.claim_key(member.decode()) for member, _ in members])
+        created = [
+            _SCORE_SPAN - int(score) % _SCORE_SPAN  # queue_score keeps the creation second
+            for (member, score), claim in zip(members, claims, strict=True)
+            if claim is None and member.decode() not in deferred
+        ]
+        return len(created), datetime.fromtimestamp(min(created), UTC) if created else None
+
     async def list_queue(self, queue: str, now: datetime | None = None, limit: int = 100) -> list[Task]:
         """The queue's visible tasks, most urgent first: not expired, and past their ``not_before``."""
         now = now or datetime.now(UTC)

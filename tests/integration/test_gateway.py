@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import orjson
+from aiohttp.test_utils import TestClient, TestServer
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from ctxi.gateway.server import build
+from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from tests.integration.conftest import DesktopFactory, Namespace, auth
 from tests.integration.pipeline import read_outcomes
 from tests.integration.test_redis_sink import fresh
@@ -187,3 +191,49 @@ async def test_ctxi_rules_report_counts_what_agents_did_through_the_gateway(gate
     assert rows[("fraud.impossible_travel", "2")] == ["1", "1", "0", "1"]
     assert "7 task records, 6 outcomes, 2 rule versions" in result.stdout
     assert "not useful: fraud.impossible_travel v1: 4 of 5 closed tasks dismissed (80%)" in result.stdout
+
+
+async def test_waits_and_service_level_breaches_are_measured_per_queue(gateway) -> None:
+    client, store = gateway
+    before = await (await client.get("/metrics")).text()
+    now = datetime.now(UTC).replace(microsecond=0)
+    late = fresh(
+        task_id="late-claim",
+        created_at=now - timedelta(minutes=10),
+        claim_by=now - timedelta(minutes=5),
+        resolve_by=now + timedelta(hours=1),
+    )
+    await store.write(late)
+    assert (await client.post("/api/tasks/late-claim/claim", headers=auth("fraud-1"))).status == 200
+    closed = await client.post("/api/tasks/late-claim/complete", headers=auth("fraud-1"), json={"outcome": "done"})
+    assert closed.status == 200
+    after = await (await client.get("/metrics")).text()
+
+    def grew(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert grew("ctxi_gateway_time_to_claim_seconds_count", queue="fraud") == 1
+    assert grew("ctxi_gateway_time_to_claim_seconds_sum", queue="fraud") >= 600
+    assert grew("ctxi_gateway_time_to_resolve_seconds_count", queue="fraud") == 1
+    assert grew("ctxi_gateway_service_level_breaches_total", queue="fraud", stage="claim") == 1
+    assert grew("ctxi_gateway_service_level_breaches_total", queue="fraud", stage="resolve") == 0
+
+
+async def test_the_sweep_measures_each_queues_backlog_and_oldest_wait(namespace: Namespace) -> None:
+    settings = namespace.settings.model_copy(update={"desktop_sweep_seconds": 0.2})
+    store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    now = datetime.now(UTC).replace(microsecond=0)
+    await store.write(fresh(task_id="waits", queue="travel", created_at=now - timedelta(minutes=20)))
+    client = TestClient(TestServer(build(settings)))
+    await client.start_server()
+    try:
+        for _ in range(50):
+            exposition = await (await client.get("/metrics")).text()
+            if sample(exposition, "ctxi_gateway_queue_backlog", queue="travel") == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert sample(exposition, "ctxi_gateway_queue_backlog", queue="travel") == 1
+        assert 1200 <= sample(exposition, "ctxi_gateway_queue_oldest_waiting_seconds", queue="travel") < 1300
+    finally:
+        await client.close()
+        await store.client.aclose()

@@ -276,6 +276,21 @@ async def test_a_claim_keeps_its_time_until_the_task_is_closed(redis_url: str) -
     await store.client.aclose()
 
 
+async def test_waiting_counts_the_visible_unclaimed_tasks_and_finds_the_oldest(redis_url: str) -> None:
+    store = store_for(redis_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    assert await store.waiting("fraud") == (0, None)
+    oldest = fresh(task_id="oldest", created_at=now - timedelta(minutes=10), priority=20)
+    urgent = fresh(task_id="urgent", created_at=now - timedelta(minutes=1), priority=95)
+    claimed = fresh(task_id="claimed", created_at=now - timedelta(minutes=30))
+    deferred = fresh(task_id="deferred", created_at=now - timedelta(minutes=40), not_before=now + timedelta(hours=1))
+    for task in (oldest, urgent, claimed, deferred):
+        await store.write(task)
+    assert (await store.claim(claimed, "A-1"))[0]
+    assert await store.waiting("fraud", now) == (2, oldest.created_at)
+    await store.client.aclose()
+
+
 async def test_a_closure_takes_the_customers_superseded_tasks_off_their_queues(redis_url: str) -> None:
     store = store_for(redis_url)
     rebook = fresh(task_id="rebook", queue="travel", action="rebook_connection", customer_id="C-4")
