@@ -90,8 +90,8 @@ def rule_usefulness(tasks: Iterable[Task], outcomes: Iterable[TaskOutcome]) -> l
             usefulness.dismissed_by_reason[reason_group(outcome.detail)] += 1
         task = created.get(outcome.task_id)
         created_at = outcome.created_at or (task.created_at if task is not None else None)
-        if created_at is not None:
-            usefulness.to_resolve.append(outcome.at - created_at)
+        if created_at is not None:  # a source's clock ahead of the gateway's would make it negative
+            usefulness.to_resolve.append(max(timedelta(0), outcome.at - created_at))
             if outcome.claimed_at is not None:
-                usefulness.to_claim.append(outcome.claimed_at - created_at)
+                usefulness.to_claim.append(max(timedelta(0), outcome.claimed_at - created_at))
     return [rows[key] for key in sorted(rows)]

@@ -6,11 +6,12 @@ starts) because a faust agent that subscribes to a missing topic waits silently.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from ctxi.settings import Settings
 
@@ -176,9 +177,10 @@ def describe_topics(bootstrap_servers: str, specs: list[TopicSpec]) -> list[Topi
         admin.close()
 
 
-def read_to_end(bootstrap_servers: str, topics: list[str]) -> list[bytes]:
+def read_to_end(bootstrap_servers: str, topics: list[str], stall_seconds: float = 60.0) -> list[bytes]:
     """Every value on ``topics`` (all partitions) from the beginning to where each ends now,
-    without joining a group; missing topics read as empty."""
+    without joining a group; missing topics read as empty. :class:`KafkaTimeoutError` if no
+    record comes for ``stall_seconds`` before the ends are reached."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers.split(","), enable_auto_commit=False)
     values: list[bytes] = []
     try:
@@ -192,8 +194,14 @@ def read_to_end(bootstrap_servers: str, topics: list[str]) -> list[bytes]:
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
+        progress_at = time.monotonic()
         while any(consumer.position(tp) < end for tp, end in ends.items()):
-            for records in consumer.poll(timeout_ms=1000).values():
+            batch = consumer.poll(timeout_ms=1000)
+            if batch:
+                progress_at = time.monotonic()
+            elif time.monotonic() - progress_at > stall_seconds:
+                raise KafkaTimeoutError(f"reading {', '.join(topics)}: no record for {stall_seconds:.0f} s")
+            for records in batch.values():
                 values.extend(record.value for record in records if record.value is not None)
     finally:
         consumer.close()

@@ -93,3 +93,9 @@ def test_ctxi_rules_report_from_files_reports_bad_lines_and_the_flag(tmp_path: P
         "not useful: fraud.impossible_travel v1: 5 of 6 closed tasks dismissed (83%); most given reasons: "
         "'not relevant' 5"
     ) in result.output
+
+
+def test_a_task_created_ahead_of_the_gateways_clock_waits_no_negative_time() -> None:
+    ahead = T0 + timedelta(hours=1)  # the source's clock: within what ingest accepts
+    [row] = rule_usefulness([], [outcome("t", created_at=ahead, claimed_at=T0 + timedelta(minutes=1))])
+    assert (row.median_to_claim, row.median_to_resolve) == (timedelta(0), timedelta(0))

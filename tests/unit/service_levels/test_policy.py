@@ -11,7 +11,14 @@ from typer.testing import CliRunner
 from ctxi.cli import app
 from ctxi.prioritize.formula import priority_band
 from ctxi.schemas.task import Task
-from ctxi.service_levels.policy import POLICY_DOCUMENT, Deadlines, PolicyError, load_policy, load_policy_text
+from ctxi.service_levels.policy import (
+    POLICY_DOCUMENT,
+    Deadlines,
+    LoadedPolicy,
+    PolicyError,
+    load_policy,
+    load_policy_text,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "service-levels.yaml"
 QUEUES = frozenset({"fraud", "travel", "service"})
@@ -137,30 +144,27 @@ def test_the_engine_gives_each_task_its_deadlines_and_replay_does_the_same(tmp_p
     scenarios = EXAMPLE.parent / "scenarios.jsonl"
     rules = RuleSet(load_rule_dir(BUILTIN_PACKS, QUEUES))
     policy = load_policy(EXAMPLE, QUEUES)
-    tasks = []
-    replay(
-        [scenarios],
-        EngineConfig(),
-        lambda e: None,
-        lambda d: None,
-        rules=rules,
-        service_levels=policy,
-        decide=lambda decision: tasks.append(decision.task),
-    )
+
+    def replayed(service_levels: LoadedPolicy | None) -> list[Task]:
+        tasks: list[Task] = []
+        replay(
+            [scenarios],
+            EngineConfig(),
+            lambda e: None,
+            lambda d: None,
+            rules=rules,
+            service_levels=service_levels,
+            decide=lambda decision: tasks.append(decision.task),
+        )
+        return tasks
+
+    tasks = replayed(policy)
     assert tasks
     for task in tasks:
         expected = policy.deadlines(task.queue, priority_band(task.priority), task.created_at)
         assert expected is not None  # the example covers every queue
         assert (task.claim_by, task.resolve_by) == (expected.claim_by, expected.resolve_by)
-    untimed = []
-    replay(
-        [scenarios],
-        EngineConfig(),
-        lambda e: None,
-        lambda d: None,
-        rules=rules,
-        decide=lambda decision: untimed.append(decision.task),
-    )
+    untimed = replayed(None)
     assert [(t.task_id, t.claim_by) for t in untimed] == [(t.task_id, None) for t in tasks]
 
     out = tmp_path / "tasks.jsonl"
