@@ -25,11 +25,15 @@ from ctxi.schemas.events import SOURCES
 
 
 class AgentAccess(BaseModel):
-    """An agent's entry in ``CTXI_AGENTS``: its token's hash and the queues it may work (gateway/auth.py)."""
+    """An entry in ``CTXI_AGENTS``: a token's hash, the queues it may work (an agent) or watch (a
+    supervisor), and which of the two it is (gateway/auth.py)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     queues: list[str]
+    role: Literal["agent", "supervisor"] = Field(
+        "agent", description="agent: works its queues' tasks; supervisor: watches its queues, claims nothing."
+    )
 
 
 class EngineConfig(BaseModel):

@@ -45,7 +45,7 @@ from ctxi.gateway.metrics import (
 from ctxi.prioritize.formula import priority_band
 from ctxi.schemas.common import MAX_TEXT_LENGTH
 from ctxi.schemas.task import Task, TaskOutcome
-from ctxi.sinks.redis import CloseStart, RedisTaskStore
+from ctxi.sinks.redis import RECENT_SECONDS, CloseStart, RedisTaskStore
 
 logger = logging.getLogger(__name__)
 OutcomeSender = Callable[[TaskOutcome], Awaitable[None]]
@@ -59,6 +59,7 @@ KEEP_ALIVE_SECONDS = 15.0
 MAX_BODY_BYTES = 64 * 1024  # a claim or a close carries a few words (MAX_TEXT_LENGTH at most)
 AGENT = web.RequestKey("agent_id", str)
 QUEUES = web.RequestKey("queues", frozenset)
+ROLE = web.RequestKey("role", str)  # "agent" or "supervisor"
 
 PAGE_DIR = Path(ctxi.desktop.__file__).parent / "static"
 # The page runs only its own script and style and talks only to this origin, so a task
@@ -112,8 +113,18 @@ async def authenticated(request: web.Request, handler: Callable[[web.Request], A
     identity = request.app[DIRECTORY].authenticate(token) if scheme.lower() == "bearer" and token else None
     if identity is None:
         return error(401, "a valid agent token is required (Authorization: Bearer <token>)")
-    request[AGENT], request[QUEUES] = identity
+    request[AGENT], request[QUEUES], request[ROLE] = identity
     return await handler(request)
+
+
+def _agents_only(request: web.Request) -> None:
+    if request[ROLE] != "agent":
+        raise ApiError(403, "a supervisor token watches queues; it cannot claim or close tasks")
+
+
+def _supervisors_only(request: web.Request) -> None:
+    if request[ROLE] != "supervisor":
+        raise ApiError(403, "this needs a supervisor token")
 
 
 def _allowed_queue(request: web.Request) -> str:
@@ -149,7 +160,7 @@ async def _text_field(request: web.Request, name: str) -> str:
 
 
 async def me(request: web.Request) -> web.Response:
-    return json_response({"agent_id": request[AGENT], "queues": sorted(request[QUEUES])})
+    return json_response({"agent_id": request[AGENT], "queues": sorted(request[QUEUES]), "role": request[ROLE]})
 
 
 async def list_tasks(request: web.Request) -> web.Response:
@@ -214,6 +225,7 @@ async def end_streams(app: web.Application) -> None:
 
 
 async def claim(request: web.Request) -> web.Response:
+    _agents_only(request)
     task = await _task_for(request)
     if task.not_before is not None and task.not_before > datetime.now(UTC):
         TASK_ACTIONS.labels("claim", "deferred").inc()
@@ -221,22 +233,41 @@ async def claim(request: web.Request) -> web.Response:
     won, holder = await request.app[STORE].claim(task, request[AGENT])
     TASK_ACTIONS.labels("claim", "won" if won else "missing" if holder is None else "taken").inc()
     if won:
-        _measure_wait(task, "claim", TIME_TO_CLAIM, task.claim_by)
+        late = _measure_wait(task, "claim", TIME_TO_CLAIM, task.claim_by)
+        await _record(
+            request,
+            task.queue,
+            "claims",
+            datetime.now(UTC),
+            {
+                "task_id": task.task_id,
+                "agent_id": request[AGENT],
+                "waited": _waited(task),
+                "late": late,
+            },
+        )
         return json_response({"task_id": task.task_id, "claimed_by": request[AGENT]})
     if holder is None:
         return error(404, "no such task")
     return json_response({"error": "already claimed", "claimed_by": holder}, 409)
 
 
-def _measure_wait(task: Task, stage: str, waited: Histogram, deadline: datetime | None) -> None:
-    """How long ``task`` waited for this stage, and whether past its service level's deadline."""
-    now = datetime.now(UTC)
-    waited.labels(task.queue).observe(max(0.0, (now - task.created_at).total_seconds()))
-    if deadline is not None and now > deadline:
+def _waited(task: Task) -> float:
+    """Seconds since ``task`` was created (none when a source's clock runs ahead of ours)."""
+    return max(0.0, (datetime.now(UTC) - task.created_at).total_seconds())
+
+
+def _measure_wait(task: Task, stage: str, waited: Histogram, deadline: datetime | None) -> bool:
+    """How long ``task`` waited for this stage; True (a breach, counted) when past its deadline."""
+    waited.labels(task.queue).observe(_waited(task))
+    late = deadline is not None and datetime.now(UTC) > deadline
+    if late:
         SERVICE_LEVEL_BREACHES.labels(task.queue, stage).inc()
+    return late
 
 
 async def _close(request: web.Request, change: str, field: str) -> web.Response:
+    _agents_only(request)
     task = await _task_for(request)
     detail = await _text_field(request, field)
     store = request.app[STORE]
@@ -276,8 +307,105 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         TASK_ACTIONS.labels(change, "refused").inc()
         return error(409, "the task changed hands while closing it")
     TASK_ACTIONS.labels(change, "done").inc()
-    _measure_wait(task, "resolve", TIME_TO_RESOLVE, task.resolve_by)
+    late = _measure_wait(task, "resolve", TIME_TO_RESOLVE, task.resolve_by)
+    handled = (outcome.at - outcome.claimed_at).total_seconds() if outcome.claimed_at else None
+    await _record(
+        request,
+        task.queue,
+        "closes",
+        outcome.at,
+        {
+            "task_id": task.task_id,
+            "agent_id": request[AGENT],
+            "outcome": change,
+            "waited": _waited(task),
+            "handled": handled,
+            "late": late,
+        },
+    )
     return json_response(outcome.model_dump(mode="json"))
+
+
+async def _record(request: web.Request, queue: str, kind: str, at: datetime, entry: dict[str, Any]) -> None:
+    """Keep a claim or a close for the supervisor view; the action itself is done already, so
+    Redis failing now costs the figures one entry, not the agent an error."""
+    try:
+        await request.app[STORE].record(queue, kind, at, entry)
+    except REDIS_UNREACHABLE as exc:
+        logger.warning("could not keep a %s of %s for the supervisor view: %s", kind, entry["task_id"], exc)
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+async def supervisor_queues(request: web.Request) -> web.Response:
+    """Per supervised queue: what waits, what is being worked, and the last hour's service level."""
+    _supervisors_only(request)
+    store, now = request.app[STORE], datetime.now(UTC)
+    queues = []
+    for queue in sorted(request[QUEUES]):
+        open_tasks = await store.open_tasks(queue, now)
+        waiting = [task for task, holder in open_tasks if holder is None]
+        claims, closes = await store.recent(queue, "claims", now), await store.recent(queue, "closes", now)
+        queues.append(
+            {
+                "queue": queue,
+                "backlog": len(waiting),
+                "claimed": len(open_tasks) - len(waiting),
+                "oldest_waiting_seconds": max((_waited(task) for task in waiting), default=0.0),
+                "claim_p50_seconds": _percentile([c["waited"] for c in claims], 0.5),
+                "claim_p90_seconds": _percentile([c["waited"] for c in claims], 0.9),
+                "resolve_p50_seconds": _percentile([c["waited"] for c in closes], 0.5),
+                "sla_attainment": (sum(not c["late"] for c in claims) / len(claims)) if claims else None,
+                "breached": sum(
+                    1
+                    for task, holder in open_tasks
+                    if (deadline := task.resolve_by if holder else task.claim_by) is not None and deadline < now
+                ),
+            }
+        )
+    return json_response({"queues": queues, "window_seconds": RECENT_SECONDS})
+
+
+async def supervisor_agents(request: web.Request) -> web.Response:
+    """Per agent seen on the supervised queues: the last hour's claims and closes, and what it holds now."""
+    _supervisors_only(request)
+    store, now = request.app[STORE], datetime.now(UTC)
+    agents: dict[str, dict[str, Any]] = {}
+
+    def agent(agent_id: str) -> dict[str, Any]:
+        return agents.setdefault(
+            agent_id,
+            {
+                "agent_id": agent_id,
+                "claimed": 0,
+                "completed": 0,
+                "dismissed": 0,
+                "handle_times": [],
+                "current_tasks": [],
+            },
+        )
+
+    for queue in sorted(request[QUEUES]):
+        for claim_entry in await store.recent(queue, "claims", now):
+            agent(claim_entry["agent_id"])["claimed"] += 1
+        for close in await store.recent(queue, "closes", now):
+            row = agent(close["agent_id"])
+            row[close["outcome"]] += 1
+            if close["handled"] is not None:
+                row["handle_times"].append(close["handled"])
+        for task, holder in await store.open_tasks(queue, now):
+            if holder is not None:
+                agent(holder)["current_tasks"].append({"task_id": task.task_id, "queue": queue, "title": task.title})
+    rows = []
+    for row in sorted(agents.values(), key=lambda row: row["agent_id"]):
+        handle_times = row.pop("handle_times")
+        rows.append({**row, "median_handle_seconds": _percentile(handle_times, 0.5)})
+    return json_response({"agents": rows, "window_seconds": RECENT_SECONDS})
 
 
 async def complete(request: web.Request) -> web.Response:
@@ -331,4 +459,6 @@ def create_app(
     app.router.add_post("/api/tasks/{task_id}/claim", claim)
     app.router.add_post("/api/tasks/{task_id}/complete", complete)
     app.router.add_post("/api/tasks/{task_id}/dismiss", dismiss)
+    app.router.add_get("/api/supervisor/queues", supervisor_queues)
+    app.router.add_get("/api/supervisor/agents", supervisor_agents)
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import NamedTuple
 
 from ctxi.settings import AgentAccess
 
@@ -22,15 +23,21 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+class Identity(NamedTuple):
+    agent_id: str
+    queues: frozenset[str]
+    role: str  # "agent" or "supervisor"
+
+
 class Directory:
     """Resolves a bearer token to its agent and the queues it may read and claim."""
 
     def __init__(self, agents: dict[str, AgentAccess]) -> None:
         self._agents = agents
 
-    def authenticate(self, token: str) -> tuple[str, frozenset[str]] | None:
+    def authenticate(self, token: str) -> Identity | None:
         digest = hash_token(token)
         for agent_id, access in self._agents.items():
             if hmac.compare_digest(digest, access.token_sha256):
-                return agent_id, frozenset(access.queues)
+                return Identity(agent_id, frozenset(access.queues), access.role)
         return None

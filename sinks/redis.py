@@ -10,6 +10,8 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:customer:<customer_id>``: the ids of a customer's tasks, to close superseded ones;
 - ``<p>:closing:<task_id>``: held while an agent's close of the task is under way;
 - ``<p>:claimed_at:<task_id>``: when the task's claim was taken (Unix seconds), for the outcome;
+- ``<p>:claims:<queue>``, ``<p>:closes:<queue>``: the last hour's claims and closes (JSON
+  entries scored by their time), for the supervisor view;
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
   visible (a deferred task's time came), claimed, completed, dismissed, expired.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -31,6 +34,7 @@ from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.task import Task, TaskClosure
 
 _SCORE_SPAN = 10**10
+RECENT_SECONDS = 3600  # how far back supervisors' claim and close figures look
 _TASKS = TypeAdapter(Task)
 
 _CLAIM = """
@@ -292,7 +296,33 @@ class RedisTaskStore:
         ]
         return len(created), datetime.fromtimestamp(min(created), UTC) if created else None
 
-    async def list_queue(self, queue: str, now: datetime | None = None, limit: int = 100) -> list[Task]:
+    def recent_key(self, queue: str, kind: str) -> str:
+        return f"{self.prefix}:{kind}:{queue}"
+
+    async def record(self, queue: str, kind: str, at: datetime, entry: dict[str, Any]) -> None:
+        """Keep ``entry`` (a claim or a close) in ``queue``'s last hour of ``kind`` for supervisors."""
+        key = self.recent_key(queue, kind)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {orjson.dumps(entry): at.timestamp()})
+            pipe.zremrangebyscore(key, 0, at.timestamp() - RECENT_SECONDS)
+            pipe.expire(key, RECENT_SECONDS)
+            await pipe.execute()
+
+    async def recent(self, queue: str, kind: str, now: datetime | None = None) -> list[dict[str, Any]]:
+        """``queue``'s claims or closes of the last hour, oldest first."""
+        now = now or datetime.now(UTC)
+        entries = await self.client.zrangebyscore(
+            self.recent_key(queue, kind), now.timestamp() - RECENT_SECONDS, "+inf"
+        )
+        return [orjson.loads(entry) for entry in entries]
+
+    async def open_tasks(self, queue: str, now: datetime | None = None) -> list[tuple[Task, str | None]]:
+        """``queue``'s visible open tasks, most urgent first, each with who holds its claim."""
+        tasks = await self.list_queue(queue, now, limit=None)
+        claims = await self.client.mget([self.claim_key(task.task_id) for task in tasks]) if tasks else []
+        return [(task, None if claim is None else claim.decode()) for task, claim in zip(tasks, claims, strict=True)]
+
+    async def list_queue(self, queue: str, now: datetime | None = None, limit: int | None = 100) -> list[Task]:
         """The queue's visible tasks, most urgent first: not expired, and past their ``not_before``."""
         now = now or datetime.now(UTC)
         await self.remove_expired(queue, now)

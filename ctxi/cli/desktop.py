@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from ctxi.cli.errors import err
+from ctxi.cli.errors import err, fail
 from ctxi.settings import get_settings
 from ctxi.streams.topics import catalogue, ensure_topics
 
@@ -35,19 +35,26 @@ def serve(context: typer.Context) -> None:
 def token(
     agent_id: Annotated[str, typer.Argument(help="The agent the token is for, e.g. A-17.")],
     queues: Annotated[str, typer.Option("--queues", help="Comma-separated queues the agent may work.")],
+    supervisor: Annotated[
+        bool, typer.Option("--supervisor", help="A supervisor's token: it watches QUEUES, claims nothing.")
+    ] = False,
 ) -> None:
-    """Make a token for an agent: print it (once) and a ready-to-paste command starting the gateway with it."""
+    """Make a token for an agent (or a supervisor): print it (once) and a ready-to-paste command
+    starting the gateway with it."""
     from ctxi.gateway.auth import hash_token, new_token
 
     allowed = [queue.strip() for queue in queues.split(",") if queue.strip()]
     unknown = sorted(set(allowed) - set(get_settings().queues))
     if not allowed or unknown:
-        err(f"error: --queues needs queues from {get_settings().queues}" + (f"; unknown: {unknown}" if unknown else ""))
-        raise typer.Exit(2)
+        fail(f"--queues needs queues from {get_settings().queues}" + (f"; unknown: {unknown}" if unknown else ""), 2)
     token = new_token()
     typer.echo(f"token for {agent_id} (shown once): {token}")
     agents = {name: access.model_dump() for name, access in get_settings().agents.items() if name != agent_id} | {
-        agent_id: {"token_sha256": hash_token(token), "queues": allowed}
+        agent_id: {
+            "token_sha256": hash_token(token),
+            "queues": allowed,
+            "role": "supervisor" if supervisor else "agent",
+        }
     }
     typer.echo("start the gateway with it (agents already in CTXI_AGENTS kept):")
     typer.echo(f"CTXI_AGENTS='{orjson.dumps(agents).decode()}' .venv/bin/ctxi desktop")

@@ -54,8 +54,14 @@ def namespace(kafka_bootstrap_servers: str, redis_url: str, tmp_path: Path) -> N
 
 
 # desktop agents of the in-process gateway: two on the fraud queue, one on the travel queue
-TOKENS = {"fraud-1": "fraud-token-1", "fraud-2": "fraud-token-2", "travel-1": "travel-token-1"}
-QUEUES = {"fraud-1": ["fraud"], "fraud-2": ["fraud"], "travel-1": ["travel"]}
+TOKENS = {
+    "fraud-1": "fraud-token-1",
+    "fraud-2": "fraud-token-2",
+    "travel-1": "travel-token-1",
+    "lead-1": "supervisor-token-1",
+}
+QUEUES = {"fraud-1": ["fraud"], "fraud-2": ["fraud"], "travel-1": ["travel"], "lead-1": ["fraud", "travel"]}
+ROLES = {"lead-1": "supervisor"}
 
 
 def auth(agent: str) -> dict[str, str]:
@@ -66,7 +72,12 @@ def auth(agent: str) -> dict[str, str]:
 async def gateway(namespace: Namespace) -> AsyncIterator[tuple[TestClient, RedisTaskStore]]:
     """The desktop gateway in process, for the agents above, and a store on its Redis."""
     settings = namespace.settings.model_copy(
-        update={"agents": {a: AgentAccess(token_sha256=hash_token(t), queues=QUEUES[a]) for a, t in TOKENS.items()}}
+        update={
+            "agents": {
+                a: AgentAccess(token_sha256=hash_token(t), queues=QUEUES[a], role=ROLES.get(a, "agent"))
+                for a, t in TOKENS.items()
+            }
+        }
     )
     ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
     client = TestClient(TestServer(build(settings)))

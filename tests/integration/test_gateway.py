@@ -116,7 +116,11 @@ def test_ctxi_desktop_serves_from_the_command_line(namespace: Namespace, run_des
     """The real entry point, as an operator starts it (not the in-process test server)."""
     base_url = run_desktop(namespace, {"A-1": ("cli-token", ["fraud"])})
     request = urllib.request.Request(f"{base_url}/api/me", headers={"Authorization": "Bearer cli-token"})
-    assert orjson.loads(urllib.request.urlopen(request, timeout=5).read()) == {"agent_id": "A-1", "queues": ["fraud"]}
+    assert orjson.loads(urllib.request.urlopen(request, timeout=5).read()) == {
+        "agent_id": "A-1",
+        "queues": ["fraud"],
+        "role": "agent",
+    }
 
 
 def sample(exposition: str, name: str, **labels: str) -> float:
@@ -237,3 +241,49 @@ async def test_the_sweep_measures_each_queues_backlog_and_oldest_wait(namespace:
     finally:
         await client.close()
         await store.client.aclose()
+
+
+async def test_supervisor_endpoints_refuse_agents_and_supervisors_claim_nothing(gateway) -> None:
+    client, store = gateway
+    await store.write(fresh(task_id="watched"))
+    for path in ("/api/supervisor/queues", "/api/supervisor/agents"):
+        refused = await client.get(path, headers=auth("fraud-1"))
+        assert refused.status == 403 and (await refused.json())["error"] == "this needs a supervisor token"
+        assert (await client.get(path, headers=auth("lead-1"))).status == 200
+    for action in ("claim", "complete", "dismiss"):
+        refused = await client.post(f"/api/tasks/watched/{action}", headers=auth("lead-1"), json={"reason": "x"})
+        assert refused.status == 403, action
+        assert "cannot claim or close" in (await refused.json())["error"]
+    listed = await client.get("/api/queues/fraud/tasks", headers=auth("lead-1"))  # watching is reading
+    assert listed.status == 200 and [t["task_id"] for t in (await listed.json())["tasks"]] == ["watched"]
+    assert (await (await client.get("/api/me", headers=auth("lead-1"))).json())["role"] == "supervisor"
+
+
+async def test_the_supervisor_view_of_queues_and_agents(gateway) -> None:
+    client, store = gateway
+    now = datetime.now(UTC).replace(microsecond=0)
+    breaching = fresh(task_id="breaching", created_at=now - timedelta(minutes=9), claim_by=now - timedelta(minutes=4))
+    worked = fresh(task_id="worked", created_at=now - timedelta(minutes=2), claim_by=now + timedelta(minutes=3))
+    done = fresh(task_id="done", created_at=now - timedelta(minutes=20), claim_by=now - timedelta(minutes=15))
+    travel = fresh(task_id="elsewhere", queue="travel")
+    for task in (breaching, worked, done, travel):
+        await store.write(task)
+    for task_id in ("worked", "done"):
+        assert (await client.post(f"/api/tasks/{task_id}/claim", headers=auth("fraud-1"))).status == 200
+    closed = await client.post("/api/tasks/done/complete", headers=auth("fraud-1"), json={"outcome": "sorted"})
+    assert closed.status == 200
+
+    queues = (await (await client.get("/api/supervisor/queues", headers=auth("lead-1"))).json())["queues"]
+    fraud = next(q for q in queues if q["queue"] == "fraud")
+    assert (fraud["backlog"], fraud["claimed"], fraud["breached"]) == (1, 1, 1)
+    assert 540 <= fraud["oldest_waiting_seconds"] < 600  # the breaching one, 9 minutes old
+    assert 120 <= fraud["claim_p50_seconds"] < 1300 and 1200 <= fraud["claim_p90_seconds"] < 1300
+    assert 1200 <= fraud["resolve_p50_seconds"] < 1300
+    assert fraud["sla_attainment"] == 0.5  # "worked" claimed in time, "done" late
+    assert [q["queue"] for q in queues] == ["fraud", "travel"]
+
+    agents = (await (await client.get("/api/supervisor/agents", headers=auth("lead-1"))).json())["agents"]
+    [row] = [a for a in agents if a["agent_id"] == "fraud-1"]
+    assert (row["claimed"], row["completed"], row["dismissed"]) == (2, 1, 0)
+    assert row["median_handle_seconds"] is not None and row["median_handle_seconds"] < 60
+    assert [t["task_id"] for t in row["current_tasks"]] == ["worked"]

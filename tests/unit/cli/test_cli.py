@@ -141,3 +141,19 @@ def test_worker_refuses_a_faust_its_fixes_were_not_written_for(monkeypatch: pyte
     result = runner.invoke(app, ["worker"])
     assert result.exit_code == 1
     assert "faust-streaming 0.15.3 (written for 0.99.0)" in result.output
+
+
+def test_desktop_token_makes_agent_and_supervisor_entries() -> None:
+    from ctxi.settings import AgentAccess
+
+    def entry(*args: str) -> AgentAccess:
+        result = runner.invoke(app, ["desktop", "token", *args])
+        assert result.exit_code == 0, result.output
+        agents = orjson.loads(result.output.split("CTXI_AGENTS='")[1].split("'")[0])
+        return AgentAccess.model_validate(agents[args[0]])
+
+    assert entry("A-1", "--queues", "fraud").role == "agent"
+    lead = entry("L-1", "--queues", "fraud, travel", "--supervisor")
+    assert (lead.role, lead.queues) == ("supervisor", ["fraud", "travel"])
+    refused = runner.invoke(app, ["desktop", "token", "A-2", "--queues", "billing"])
+    assert refused.exit_code == 2 and "unknown: ['billing']" in refused.output
