@@ -142,8 +142,8 @@ class Settings(BaseSettings):
     )
     sla_policy: Path | None = Field(
         None,
-        description="A service-level policy (YAML, `ctxi sla check`) giving each task its claim_by and resolve_by; "
-        "none: tasks have no such deadlines.",
+        description="A service-level policy (YAML, `ctxi sla check`): workers give each task its claim_by and "
+        "resolve_by, the gateway escalates unclaimed tasks by it; none: no deadlines, no escalation.",
     )
     topic_partitions: int = Field(4, ge=1, description="Partitions of the topics ctxi creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")

@@ -168,15 +168,23 @@ async def list_tasks(request: web.Request) -> web.Response:
     store = request.app[STORE]
     tasks = await store.list_queue(queue)
     claims = [await store.claimed_by(task.task_id) for task in tasks]
+    escalations = await store.escalations([task.task_id for task in tasks])
     return json_response(
         {
             "queue": queue,
-            "tasks": [
-                {**t.model_dump(mode="json"), "band": priority_band(t.priority), "claimed_by": c}
-                for t, c in zip(tasks, claims, strict=True)
-            ],
+            "tasks": [_shown(t, c, escalations.get(t.task_id)) for t, c in zip(tasks, claims, strict=True)],
         }
     )
+
+
+def _shown(task: Task, claimed_by: str | None, escalation: dict[str, Any] | None) -> dict[str, Any]:
+    """A task as desktops read it: its band, who claims it, and its priority raised by an
+    escalation (the stage, the points and when, for the breakdown's line)."""
+    shown = {**task.model_dump(mode="json"), "claimed_by": claimed_by, "escalation": escalation}
+    if escalation is not None:
+        shown["priority"] = min(100, task.priority + escalation["points"])
+    shown["band"] = priority_band(shown["priority"])
+    return shown
 
 
 async def follow(request: web.Request) -> web.StreamResponse:

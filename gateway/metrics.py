@@ -68,6 +68,12 @@ SERVICE_LEVEL_BREACHES = Counter(
     ["queue", "stage"],
     registry=REGISTRY,
 )
+ESCALATIONS = Counter(
+    "ctxi_gateway_escalations",
+    "Unclaimed tasks escalated, per queue and stage (each once, by whichever gateway got there first).",
+    ["queue", "stage"],
+    registry=REGISTRY,
+)
 QUEUE_BACKLOG = Gauge(
     "ctxi_gateway_queue_backlog",
     "Open tasks nobody has claimed, visible now (not deferred), per queue; every sweep.",

@@ -13,16 +13,29 @@ from redis.exceptions import RedisError
 
 from ctxi.gateway.app import create_app
 from ctxi.gateway.auth import Directory
-from ctxi.gateway.metrics import QUEUE_BACKLOG, QUEUE_OLDEST_WAITING
+from ctxi.gateway.metrics import ESCALATIONS, QUEUE_BACKLOG, QUEUE_OLDEST_WAITING
 from ctxi.schemas.task import TaskOutcome
+from ctxi.service_levels.policy import LoadedPolicy, PolicyFile
 from ctxi.settings import Settings
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 
 logger = logging.getLogger(__name__)
 
 
+async def escalate_due(store: RedisTaskStore, policy: LoadedPolicy, queue: str) -> None:
+    """Escalate every unclaimed task of ``queue`` whose next stage is due: once per stage,
+    whichever gateway's sweep gets there first (the store's script decides)."""
+    now = datetime.now(UTC)
+    for task, holder in await store.open_tasks(queue, now):
+        due = policy.escalation_due(task, now) if holder is None else None
+        if due is not None and await store.escalate(task, *due, now):
+            ESCALATIONS.labels(queue, str(due[0])).inc()
+            logger.info("escalated %s (%s) to stage %d: +%d", task.task_id, queue, *due)
+
+
 def build(settings: Settings) -> web.Application:
     store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    policy = PolicyFile(settings.sla_policy, frozenset(settings.queues)) if settings.sla_policy else None
     # aiokafka binds its producer to the running loop, so it is made when the app starts.
     producers: list[AIOKafkaProducer] = []
 
@@ -39,6 +52,8 @@ def build(settings: Settings) -> web.Application:
                 try:
                     await store.release_deferred(queue)
                     await store.remove_expired(queue)
+                    if policy is not None:
+                        await escalate_due(store, policy.current(), queue)
                     backlog, oldest = await store.waiting(queue)
                     QUEUE_BACKLOG.labels(queue).set(backlog)
                     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0

@@ -8,6 +8,7 @@ its priority once. ``examples/service-levels.yaml`` is a worked example; the REA
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from ctxi.schemas.common import Duration
 from ctxi.schemas.documents import DocumentKind, line_of, read_document
 from ctxi.schemas.task import Task
 
+logger = logging.getLogger(__name__)
 POLICY_CONFIG = ConfigDict(extra="forbid", frozen=True)
 MAX_TARGET = timedelta(days=30)
 POLICY_DOCUMENT = DocumentKind(
@@ -92,6 +94,17 @@ class LoadedPolicy:
             return None
         return Deadlines(created_at + level.claim_within, created_at + level.resolve_within)
 
+    def escalation_due(self, task: Task, now: datetime) -> tuple[int, int] | None:
+        """The latest escalation stage due for ``task`` unclaimed at ``now`` (1-based) and the
+        points all stages up to it add; None before the first is due, or without stages."""
+        level = self.level_for(task.queue, priority_band(task.priority)) if task.claim_by else None
+        if level is None or task.claim_by is None:
+            return None
+        due = [stage for stage in level.escalate if task.claim_by + stage.after <= now]
+        if not due:
+            return None
+        return len(due), sum(stage.raise_priority_by for stage in due)
+
     def with_deadlines(self, task: Task) -> Task:
         """``task`` with its ``claim_by`` and ``resolve_by`` (unchanged when no level applies)."""
         deadlines = self.deadlines(task.queue, priority_band(task.priority), task.created_at)
@@ -136,3 +149,28 @@ def load_policy(path: Path, queues: frozenset[str]) -> LoadedPolicy:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError([f"{path}:1: cannot read it: {exc}"]) from None
     return load_policy_text(str(path), text, queues)
+
+
+class PolicyFile:
+    """A policy file followed without restart: read again when it changes; a changed file with
+    mistakes is logged, file:line, and the policy read before stays in force."""
+
+    def __init__(self, path: Path, queues: frozenset[str]) -> None:
+        self.path, self.queues = path, queues
+        self._loaded = load_policy(path, queues)  # a policy with mistakes at start stops the caller
+        self._mtime = path.stat().st_mtime_ns
+
+    def current(self) -> LoadedPolicy:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError as exc:
+            logger.warning("service-level policy %s cannot be read (%s); keeping the one in force", self.path, exc)
+            return self._loaded
+        if mtime != self._mtime:
+            self._mtime = mtime
+            try:
+                self._loaded = load_policy(self.path, self.queues)
+                logger.info("service-level policy %s read again: %s", self.path, self._loaded.policy.policy)
+            except PolicyError as exc:
+                logger.error("service-level policy %s not used, the one before stays:\n%s", self.path, exc)
+        return self._loaded

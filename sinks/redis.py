@@ -10,6 +10,8 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:customer:<customer_id>``: the ids of a customer's tasks, to close superseded ones;
 - ``<p>:closing:<task_id>``: held while an agent's close of the task is under way;
 - ``<p>:claimed_at:<task_id>``: when the task's claim was taken (Unix seconds), for the outcome;
+- ``<p>:escalated:<task_id>``: the stage an unclaimed task escalated to and the points its
+  stages add (its queue score carries them; a revision keeps them);
 - ``<p>:claims:<queue>``, ``<p>:closes:<queue>``: the last hour's claims and closes (JSON
   entries scored by their time), for the supervisor view;
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
@@ -47,6 +49,23 @@ end
 return {2, redis.call('GET', KEYS[2])}
 """
 
+# Escalate an open, unclaimed task to a stage, once: the stage and the points all stages so
+# far add are kept beside the task; its place in the queue rises by what this stage adds.
+_ESCALATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local stage, points = 0, 0
+local current = redis.call('GET', KEYS[4])
+if current then
+  local done = cjson.decode(current)
+  stage, points = done.stage, done.points
+end
+if stage >= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[4], ARGV[6], 'EXAT', ARGV[4])
+redis.call('ZINCRBY', KEYS[3], (tonumber(ARGV[3]) - points) * 1e10, ARGV[1])
+redis.call('PUBLISH', KEYS[5], ARGV[5])
+return 1
+"""
+
 _BEGIN_CLOSE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
@@ -57,7 +76,7 @@ _CLOSE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[8])
 redis.call('PUBLISH', KEYS[5], ARGV[3])
 return 1
 """
@@ -67,7 +86,10 @@ local stored = tonumber(redis.call('GET', KEYS[6]) or '0')
 if stored >= tonumber(ARGV[7]) then return 0 end
 redis.call('SET', KEYS[6], ARGV[7], 'EXAT', ARGV[2])
 if redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2]) then
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+  local score = tonumber(ARGV[3])
+  local escalated = redis.call('GET', KEYS[8])
+  if escalated then score = score + cjson.decode(escalated).points * 1e10 end
+  redis.call('ZADD', KEYS[2], score, ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
   if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4]) end
   redis.call('SADD', KEYS[7], ARGV[4])
@@ -106,6 +128,7 @@ class RedisTaskStore:
         self.prefix = prefix
         self._write = client.register_script(_WRITE)
         self._claim = client.register_script(_CLAIM)
+        self._escalate = client.register_script(_ESCALATE)
         self._close = client.register_script(_CLOSE)
         self._begin_close = client.register_script(_BEGIN_CLOSE)
 
@@ -154,6 +177,7 @@ class RedisTaskStore:
                 self.deferred_key(task.queue),
                 self.revision_key(task.task_id),
                 self.customer_key(task.customer_id),
+                self.escalated_key(task.task_id),  # a revision keeps its escalation's place
             ],
             args=[
                 dumps_model(_TASKS, task),
@@ -219,6 +243,7 @@ class RedisTaskStore:
                 self.channel(task.queue),
                 self.closing_key(task.task_id),
                 self.claimed_at_key(task.task_id),
+                self.escalated_key(task.task_id),
             ],
             args=[agent_id, task.task_id, notice],
         )
@@ -295,6 +320,31 @@ class RedisTaskStore:
             if claim is None and member.decode() not in deferred
         ]
         return len(created), datetime.fromtimestamp(min(created), UTC) if created else None
+
+    def escalated_key(self, task_id: str) -> str:
+        return f"{self.prefix}:escalated:{task_id}"
+
+    async def escalate(self, task: Task, stage: int, points: int, at: datetime) -> bool:
+        """Raise unclaimed ``task`` to escalation ``stage`` (its stages add ``points`` in all), once
+        whichever gateway asks first; announced as ``escalated``. False: done already, claimed, gone."""
+        escalation = {"stage": stage, "points": points, "at": at.timestamp()}
+        notice = orjson.dumps({"change": "escalated", "task_id": task.task_id, **escalation})
+        escalated = await self._escalate(
+            keys=[
+                self.task_key(task.task_id),
+                self.claim_key(task.task_id),
+                self.queue_key(task.queue),
+                self.escalated_key(task.task_id),
+                self.channel(task.queue),
+            ],
+            args=[task.task_id, stage, points, int(task.expires_at.timestamp()), notice, orjson.dumps(escalation)],
+        )
+        return bool(escalated)
+
+    async def escalations(self, task_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The escalation of each of ``task_ids`` that has one: ``{"stage", "points", "at"}``."""
+        found = await self.client.mget([self.escalated_key(task_id) for task_id in task_ids]) if task_ids else []
+        return {task_id: orjson.loads(body) for task_id, body in zip(task_ids, found, strict=True) if body}
 
     def recent_key(self, queue: str, kind: str) -> str:
         return f"{self.prefix}:{kind}:{queue}"

@@ -480,7 +480,17 @@ function breakdown(task) {
       factor("× Value", b.value.toFixed(2), "tier and lifetime value"),
       factor("× Context", b.context.toFixed(2), "social reach and sentiment"),
       factor("× Urgency", b.urgency.toFixed(2), "how close the deadline is"),
-      factor("= Priority", b.priority, "clamped to 0–100")));
+      escalated(task, factor),
+      factor("= Priority", task.priority, "clamped to 0–100")));
+}
+
+// The service level's escalation: the points its stages added, and how long the task had
+// waited unclaimed when it last rose.
+function escalated(task, factor) {
+  const e = task.escalation;
+  if (!e) return null;
+  const waited = e.at * 1000 - new Date(task.created_at).getTime();
+  return factor("+ Escalated", `+${e.points}`, `unclaimed for ${duration(waited)} (stage ${e.stage})`);
 }
 
 function claimState(task) {

@@ -14,9 +14,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from ctxi.gateway.auth import hash_token
 from ctxi.gateway.server import build
+from ctxi.settings import AgentAccess
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
-from tests.integration.conftest import DesktopFactory, Namespace, auth
+from tests.integration.conftest import TOKENS, DesktopFactory, Namespace, auth
 from tests.integration.pipeline import read_outcomes
 from tests.integration.test_redis_sink import fresh
 
@@ -287,3 +289,83 @@ async def test_the_supervisor_view_of_queues_and_agents(gateway) -> None:
     assert (row["claimed"], row["completed"], row["dismissed"]) == (2, 1, 0)
     assert row["median_handle_seconds"] is not None and row["median_handle_seconds"] < 60
     assert [t["task_id"] for t in row["current_tasks"]] == ["worked"]
+
+
+POLICY = """policy: floor
+owner: ops
+levels:
+  - queue: fraud
+    priority: any
+    claim_within: 1m
+    resolve_within: 1h
+    escalate:
+      - after: 0m
+        raise_priority_by: 15
+      - after: 3s
+        raise_priority_by: 10
+"""
+
+
+async def test_an_unclaimed_task_escalates_once_per_stage_with_two_gateways_and_after_a_restart(
+    namespace: Namespace, tmp_path
+) -> None:
+    """Two gateways sweep the same Redis every 0.2 s: each stage happens once, a restarted gateway
+    does not repeat it, the worker's next revision keeps the raised place, and a claimed task stays."""
+    policy = tmp_path / "service-levels.yaml"
+    policy.write_text(POLICY)
+    settings = namespace.settings.model_copy(
+        update={
+            "sla_policy": policy,
+            "desktop_sweep_seconds": 0.2,
+            "agents": {"fraud-1": AgentAccess(token_sha256=hash_token(TOKENS["fraud-1"]), queues=["fraud"])},
+        }
+    )
+    store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    notices = store.client.pubsub()
+    await notices.subscribe(store.channel("fraud"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    waiting = fresh(
+        task_id="waiting", priority=50, created_at=now - timedelta(minutes=1), claim_by=now + timedelta(seconds=1)
+    )
+    other = fresh(task_id="other", priority=70)
+    taken = fresh(
+        task_id="taken", priority=50, created_at=now - timedelta(minutes=1), claim_by=now + timedelta(seconds=1)
+    )
+    for task in (waiting, other, taken):
+        await store.write(task)
+    assert (await store.claim(taken, "fraud-1"))[0]
+
+    gateways = [TestClient(TestServer(build(settings))) for _ in range(2)]
+    for gateway in gateways:
+        await gateway.start_server()
+    try:
+        for _ in range(100):  # stage 1 at claim_by, stage 2 three seconds later
+            if (await store.escalations(["waiting"])).get("waiting", {}).get("stage") == 2:
+                break
+            await asyncio.sleep(0.1)
+        listed = await (await gateways[0].get("/api/queues/fraud/tasks", headers=auth("fraud-1"))).json()
+    finally:
+        for gateway in gateways:
+            await gateway.close()
+    shown = {task["task_id"]: task for task in listed["tasks"]}
+    assert [task["task_id"] for task in listed["tasks"]][:2] == ["waiting", "other"]  # 50 + 25 above 70
+    assert (shown["waiting"]["priority"], shown["waiting"]["band"]) == (75, "critical")
+    assert shown["waiting"]["escalation"]["stage"] == 2 and shown["waiting"]["escalation"]["points"] == 25
+    assert shown["taken"]["escalation"] is None and shown["taken"]["priority"] == 50
+
+    restarted = TestClient(TestServer(build(settings)))
+    await restarted.start_server()
+    await asyncio.sleep(1.0)  # five sweeps
+    await store.write(waiting.model_copy(update={"revision": 2, "priority": 55}))  # the worker's next revision
+    relisted = await (await restarted.get("/api/queues/fraud/tasks", headers=auth("fraud-1"))).json()
+    await restarted.close()
+    assert [(t["task_id"], t["priority"]) for t in relisted["tasks"]][:2] == [("waiting", 80), ("other", 70)]
+
+    escalated = []
+    for _ in range(50):  # what was published meanwhile waits in the subscription
+        message = await notices.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if message is not None and (change := orjson.loads(message["data"]))["change"] == "escalated":
+            escalated.append((change["task_id"], change["stage"], change["points"]))
+    assert escalated == [("waiting", 1, 15), ("waiting", 2, 25)]  # once per stage, across gateways and restarts
+    await notices.aclose()
+    await store.client.aclose()

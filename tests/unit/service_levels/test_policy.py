@@ -19,6 +19,7 @@ from ctxi.service_levels.policy import (
     load_policy,
     load_policy_text,
 )
+from tests.factories import make_task
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "service-levels.yaml"
 QUEUES = frozenset({"fraud", "travel", "service"})
@@ -184,3 +185,39 @@ def test_replay_refuses_a_policy_with_mistakes_listing_them(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert "error: the service-level policy cannot be used:" in result.output
     assert f"{bad}:4: levels.0.queue: unknown queue 'billing'" in result.output
+
+
+def test_escalation_stages_fall_due_from_claim_by() -> None:
+    loaded = load_policy(EXAMPLE, QUEUES)  # fraud critical: +15 at claim_by, +10 ten minutes later
+    task = make_task(priority=90).model_copy(update={"claim_by": CREATED + timedelta(minutes=5)})
+    assert loaded.escalation_due(task, CREATED + timedelta(minutes=4)) is None
+    assert loaded.escalation_due(task, CREATED + timedelta(minutes=5)) == (1, 15)
+    assert loaded.escalation_due(task, CREATED + timedelta(minutes=15)) == (2, 25)
+    assert loaded.escalation_due(make_task(priority=90), CREATED + timedelta(days=1)) is None  # no claim_by
+    travel_medium = make_task(queue="travel", priority=50).model_copy(update={"claim_by": CREATED})
+    assert loaded.escalation_due(travel_medium, CREATED + timedelta(days=1)) is None  # a level without stages
+
+
+def test_a_policy_file_is_read_again_when_it_changes_and_a_bad_change_keeps_the_one_before(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import os
+
+    from ctxi.service_levels.policy import PolicyFile
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy_text(level(claim="5m")))
+    followed = PolicyFile(path, QUEUES)
+    assert followed.current().level_for("fraud", "critical").claim_within == timedelta(minutes=5)
+
+    def rewrite(text: str, tick: int) -> None:
+        path.write_text(text)
+        os.utime(path, ns=(tick * 10**9, tick * 10**9))  # a new modification time, whatever the clock's grain
+
+    rewrite(policy_text(level(claim="10m")), 1)
+    assert followed.current().level_for("fraud", "critical").claim_within == timedelta(minutes=10)
+    rewrite(policy_text(level(queue="billing")), 2)
+    assert followed.current().level_for("fraud", "critical").claim_within == timedelta(minutes=10)
+    assert "unknown queue 'billing'" in caplog.text
+    path.unlink()
+    assert followed.current().level_for("fraud", "critical").claim_within == timedelta(minutes=10)
