@@ -45,8 +45,10 @@ def build(settings: Settings) -> web.Application:
         )
 
     async def sweep() -> None:
-        """Announce deferred tasks as they become visible and expired ones as they go; measure
-        each queue's backlog and its oldest waiting task."""
+        """Announce deferred tasks as they become visible and expired ones as they go, escalate
+        unclaimed tasks whose stage is due (a gateway that was away catches up in one step: the
+        latest stage due, with the points of every stage before it), and measure each queue's
+        backlog and its oldest waiting task."""
         while True:
             for queue in settings.queues:
                 try:
