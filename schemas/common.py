@@ -82,7 +82,10 @@ def parse_duration(value: Any) -> Any:
     """Durations as people write them in YAML: '90s', '30m', '4h', '2d' -> timedelta (other
     values are left to pydantic)."""
     if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:  # a 40-digit count of days: an error at its line, not a crash
+            raise ValueError(f"{value.strip()} is longer than any duration can be") from None
     return value
 
 

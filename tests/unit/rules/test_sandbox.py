@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ctxi.context.join import apply_event
+from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import PACK_DOCUMENT, RulePackError, load_rule_dir, load_rule_texts
 from ctxi.rules.sandbox import MAX_VALUE_LENGTH, cel_problems
@@ -56,6 +57,10 @@ def pack_with(title: str = "Check", when: str = "event.payload.amount > 1000.0")
         (pack_with(when="true || " * 400 + "true"), "characters; the limit is 2,000"),
         (ALIAS_BOMB, "YAML nodes once its aliases are expanded"),
         ("# " + "x" * PACK_DOCUMENT.max_bytes, f"a rule pack may have {PACK_DOCUMENT.max_bytes:,}"),
+        (
+            (BUILTIN_PACKS / "fraud.yaml").read_text().replace("expires_in: 4h", "expires_in: " + "9" * 40 + "d"),
+            "is longer than any duration can be",
+        ),
     ],
     ids=lambda value: value[:40] if isinstance(value, str) else value,
 )

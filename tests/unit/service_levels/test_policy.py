@@ -221,3 +221,17 @@ def test_a_policy_file_is_read_again_when_it_changes_and_a_bad_change_keeps_the_
     assert "unknown queue 'billing'" in caplog.text
     path.unlink()
     assert followed.current().level_for("fraud", "critical").claim_within == timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("99999999999999999999999999999999999999d", "is longer than any duration can be"),
+        ("99999999999999999999999999999999999999", "Input should be a valid timedelta"),
+        (".nan", "NaN values not permitted"),
+        ('""', "Input should be a valid timedelta"),
+    ],
+)
+def test_hostile_durations_are_errors_at_their_line(value: str, expected: str) -> None:
+    [error] = errors_of(policy_text(level(claim=value)))
+    assert error.startswith("floor.yaml:6: levels.0.claim_within: ") and expected in error, error
