@@ -97,10 +97,10 @@ class LoadedPolicy:
     def escalation_due(self, task: Task, now: datetime) -> tuple[int, int] | None:
         """The latest escalation stage due for ``task`` unclaimed at ``now`` (1-based) and the
         points all stages up to it add; None before the first is due, or without stages."""
-        level = self.level_for(task.queue, priority_band(task.priority)) if task.claim_by else None
-        if level is None or task.claim_by is None:
+        if task.claim_by is None:
             return None
-        due = [stage for stage in level.escalate if task.claim_by + stage.after <= now]
+        level = self.level_for(task.queue, priority_band(task.priority))
+        due = [stage for stage in level.escalate if task.claim_by + stage.after <= now] if level else []
         if not due:
             return None
         return len(due), sum(stage.raise_priority_by for stage in due)
