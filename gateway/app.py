@@ -1,5 +1,5 @@
 """The desktop gateway: the agent desktop page, and the HTTP API it uses to read, follow,
-claim and close tasks.
+claim and close tasks; the supervisor view's routes are in ``supervisor.py``.
 
 Every ``/api/`` route needs ``Authorization: Bearer <token>``; an agent only sees and
 works the queues its token allows. Errors are JSON: ``{"error": "..."}``. The page
@@ -13,6 +13,7 @@ itself (``/`` and ``/desktop/``) holds no data: it signs in with a token and cal
     POST /api/tasks/{task_id}/complete  {"outcome": "..."}   (the claimer only)
     POST /api/tasks/{task_id}/dismiss   {"reason": "..."}    (the claimer only)
     GET  /metrics                       Prometheus metrics (no token: no customer data in them)
+    GET  /supervisor, /api/supervisor/  the supervisor view (supervisor.py)
 """
 
 from __future__ import annotations
@@ -21,16 +22,25 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import orjson
 from aiohttp import web
 from prometheus_client import Histogram
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-import ctxi.desktop
+from ctxi.desktop import STATIC
+from ctxi.gateway import supervisor
+from ctxi.gateway.api import (
+    AGENT,
+    QUEUES,
+    REDIS_UNREACHABLE,
+    ROLE,
+    STORE,
+    ApiError,
+    error,
+    json_response,
+    shown_task,
+    waited,
+)
 from ctxi.gateway.auth import Directory
 from ctxi.gateway.feed import ENDED, QueueFeed, TooManyStreams
 from ctxi.gateway.metrics import (
@@ -42,51 +52,27 @@ from ctxi.gateway.metrics import (
     measured,
     metrics,
 )
-from ctxi.prioritize.formula import priority_band
+from ctxi.gateway.supervisor import record_claim, record_close
 from ctxi.schemas.common import MAX_TEXT_LENGTH
 from ctxi.schemas.task import Task, TaskOutcome
-from ctxi.sinks.redis import RECENT_SECONDS, CloseStart, RedisTaskStore
+from ctxi.sinks.redis import CloseStart, RedisTaskStore
 
 logger = logging.getLogger(__name__)
 OutcomeSender = Callable[[TaskOutcome], Awaitable[None]]
 
-STORE = web.AppKey("store", RedisTaskStore)
 DIRECTORY = web.AppKey("directory", Directory)
 SEND_OUTCOME = web.AppKey("send_outcome", Callable)  # type: ignore[arg-type]
 FOLLOWERS = web.AppKey("followers", set)  # the handler tasks of open event streams
 FEED = web.AppKey("feed", QueueFeed)
 KEEP_ALIVE_SECONDS = 15.0
 MAX_BODY_BYTES = 64 * 1024  # a claim or a close carries a few words (MAX_TEXT_LENGTH at most)
-AGENT = web.RequestKey("agent_id", str)
-QUEUES = web.RequestKey("queues", frozenset)
-ROLE = web.RequestKey("role", str)  # "agent" or "supervisor"
 
-PAGE_DIR = Path(ctxi.desktop.__file__).parent / "static"
-# The page runs only its own script and style and talks only to this origin, so a task
+# The pages run only their own scripts and style and talks only to this origin, so a task
 # text that slipped markup past the page's textContent rendering could still run nothing.
 PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-
-
-class ApiError(Exception):
-    """A client error, answered as ``{"error": message}`` with ``status``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
-
-
-def error(status: int, message: str) -> web.Response:
-    return json_response({"error": message}, status)
 
 
 @web.middleware
@@ -120,11 +106,6 @@ async def authenticated(request: web.Request, handler: Callable[[web.Request], A
 def _agents_only(request: web.Request) -> None:
     if request[ROLE] != "agent":
         raise ApiError(403, "a supervisor token watches queues; it cannot claim or close tasks")
-
-
-def _supervisors_only(request: web.Request) -> None:
-    if request[ROLE] != "supervisor":
-        raise ApiError(403, "this needs a supervisor token")
 
 
 def _allowed_queue(request: web.Request) -> str:
@@ -172,19 +153,9 @@ async def list_tasks(request: web.Request) -> web.Response:
     return json_response(
         {
             "queue": queue,
-            "tasks": [_shown(t, c, escalations.get(t.task_id)) for t, c in zip(tasks, claims, strict=True)],
+            "tasks": [shown_task(t, c, escalations.get(t.task_id)) for t, c in zip(tasks, claims, strict=True)],
         }
     )
-
-
-def _shown(task: Task, claimed_by: str | None, escalation: dict[str, Any] | None) -> dict[str, Any]:
-    """A task as desktops read it: its band, who claims it, and its priority raised by an
-    escalation (the stage, the points and when, for the breakdown's line)."""
-    shown = {**task.model_dump(mode="json"), "claimed_by": claimed_by, "escalation": escalation}
-    if escalation is not None:
-        shown["priority"] = min(100, task.priority + escalation["points"])
-    shown["band"] = priority_band(shown["priority"])
-    return shown
 
 
 async def follow(request: web.Request) -> web.StreamResponse:
@@ -242,32 +213,16 @@ async def claim(request: web.Request) -> web.Response:
     TASK_ACTIONS.labels("claim", "won" if won else "missing" if holder is None else "taken").inc()
     if won:
         late = _measure_wait(task, "claim", TIME_TO_CLAIM, task.claim_by)
-        await _record(
-            request,
-            task.queue,
-            "claims",
-            datetime.now(UTC),
-            {
-                "task_id": task.task_id,
-                "agent_id": request[AGENT],
-                "waited": _waited(task),
-                "late": late,
-            },
-        )
+        await record_claim(request.app[STORE], task, request[AGENT], late)
         return json_response({"task_id": task.task_id, "claimed_by": request[AGENT]})
     if holder is None:
         return error(404, "no such task")
     return json_response({"error": "already claimed", "claimed_by": holder}, 409)
 
 
-def _waited(task: Task) -> float:
-    """Seconds since ``task`` was created (none when a source's clock runs ahead of ours)."""
-    return max(0.0, (datetime.now(UTC) - task.created_at).total_seconds())
-
-
-def _measure_wait(task: Task, stage: str, waited: Histogram, deadline: datetime | None) -> bool:
+def _measure_wait(task: Task, stage: str, histogram: Histogram, deadline: datetime | None) -> bool:
     """How long ``task`` waited for this stage; True (a breach, counted) when past its deadline."""
-    waited.labels(task.queue).observe(_waited(task))
+    histogram.labels(task.queue).observe(waited(task))
     late = deadline is not None and datetime.now(UTC) > deadline
     if late:
         SERVICE_LEVEL_BREACHES.labels(task.queue, stage).inc()
@@ -316,104 +271,8 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         return error(409, "the task changed hands while closing it")
     TASK_ACTIONS.labels(change, "done").inc()
     late = _measure_wait(task, "resolve", TIME_TO_RESOLVE, task.resolve_by)
-    handled = (outcome.at - outcome.claimed_at).total_seconds() if outcome.claimed_at else None
-    await _record(
-        request,
-        task.queue,
-        "closes",
-        outcome.at,
-        {
-            "task_id": task.task_id,
-            "agent_id": request[AGENT],
-            "outcome": change,
-            "waited": _waited(task),
-            "handled": handled,
-            "late": late,
-        },
-    )
+    await record_close(store, outcome, late)
     return json_response(outcome.model_dump(mode="json"))
-
-
-async def _record(request: web.Request, queue: str, kind: str, at: datetime, entry: dict[str, Any]) -> None:
-    """Keep a claim or a close for the supervisor view; the action itself is done already, so
-    Redis failing now costs the figures one entry, not the agent an error."""
-    try:
-        await request.app[STORE].record(queue, kind, at, entry)
-    except REDIS_UNREACHABLE as exc:
-        logger.warning("could not keep a %s of %s for the supervisor view: %s", kind, entry["task_id"], exc)
-
-
-def _percentile(values: list[float], share: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-async def supervisor_queues(request: web.Request) -> web.Response:
-    """Per supervised queue: what waits, what is being worked, and the last hour's service level."""
-    _supervisors_only(request)
-    store, now = request.app[STORE], datetime.now(UTC)
-    queues = []
-    for queue in sorted(request[QUEUES]):
-        open_tasks = await store.open_tasks(queue, now)
-        waiting = [task for task, holder in open_tasks if holder is None]
-        claims, closes = await store.recent(queue, "claims", now), await store.recent(queue, "closes", now)
-        queues.append(
-            {
-                "queue": queue,
-                "backlog": len(waiting),
-                "claimed": len(open_tasks) - len(waiting),
-                "oldest_waiting_seconds": max((_waited(task) for task in waiting), default=0.0),
-                "claim_p50_seconds": _percentile([c["waited"] for c in claims], 0.5),
-                "claim_p90_seconds": _percentile([c["waited"] for c in claims], 0.9),
-                "resolve_p50_seconds": _percentile([c["waited"] for c in closes], 0.5),
-                "sla_attainment": (sum(not c["late"] for c in claims) / len(claims)) if claims else None,
-                "breached": sum(
-                    1
-                    for task, holder in open_tasks
-                    if (deadline := task.resolve_by if holder else task.claim_by) is not None and deadline < now
-                ),
-            }
-        )
-    return json_response({"queues": queues, "window_seconds": RECENT_SECONDS})
-
-
-async def supervisor_agents(request: web.Request) -> web.Response:
-    """Per agent seen on the supervised queues: the last hour's claims and closes, and what it holds now."""
-    _supervisors_only(request)
-    store, now = request.app[STORE], datetime.now(UTC)
-    agents: dict[str, dict[str, Any]] = {}
-
-    def agent(agent_id: str) -> dict[str, Any]:
-        return agents.setdefault(
-            agent_id,
-            {
-                "agent_id": agent_id,
-                "claimed": 0,
-                "completed": 0,
-                "dismissed": 0,
-                "handle_times": [],
-                "current_tasks": [],
-            },
-        )
-
-    for queue in sorted(request[QUEUES]):
-        for claim_entry in await store.recent(queue, "claims", now):
-            agent(claim_entry["agent_id"])["claimed"] += 1
-        for close in await store.recent(queue, "closes", now):
-            row = agent(close["agent_id"])
-            row[close["outcome"]] += 1
-            if close["handled"] is not None:
-                row["handle_times"].append(close["handled"])
-        for task, holder in await store.open_tasks(queue, now):
-            if holder is not None:
-                agent(holder)["current_tasks"].append({"task_id": task.task_id, "queue": queue, "title": task.title})
-    rows = []
-    for row in sorted(agents.values(), key=lambda row: row["agent_id"]):
-        handle_times = row.pop("handle_times")
-        rows.append({**row, "median_handle_seconds": _percentile(handle_times, 0.5)})
-    return json_response({"agents": rows, "window_seconds": RECENT_SECONDS})
 
 
 async def complete(request: web.Request) -> web.Response:
@@ -429,7 +288,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(PAGE_DIR / "index.html")
+    return web.FileResponse(STATIC / "index.html")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -458,7 +317,7 @@ def create_app(
     app.on_response_prepare.append(security_headers)
     app.on_shutdown.append(end_streams)
     app.router.add_get("/", page)
-    app.router.add_static("/desktop/", PAGE_DIR)
+    app.router.add_static("/desktop/", STATIC)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/me", me)
@@ -467,6 +326,5 @@ def create_app(
     app.router.add_post("/api/tasks/{task_id}/claim", claim)
     app.router.add_post("/api/tasks/{task_id}/complete", complete)
     app.router.add_post("/api/tasks/{task_id}/dismiss", dismiss)
-    app.router.add_get("/api/supervisor/queues", supervisor_queues)
-    app.router.add_get("/api/supervisor/agents", supervisor_agents)
+    supervisor.add_routes(app.router)
     return app

@@ -248,7 +248,12 @@ async def test_the_sweep_measures_each_queues_backlog_and_oldest_wait(namespace:
 async def test_supervisor_endpoints_refuse_agents_and_supervisors_claim_nothing(gateway) -> None:
     client, store = gateway
     await store.write(fresh(task_id="watched"))
-    for path in ("/api/supervisor/queues", "/api/supervisor/agents"):
+    for path in (
+        "/api/supervisor/queues",
+        "/api/supervisor/breaches",
+        "/api/supervisor/agents",
+        "/api/supervisor/rules",
+    ):
         refused = await client.get(path, headers=auth("fraud-1"))
         assert refused.status == 403 and (await refused.json())["error"] == "this needs a supervisor token"
         assert (await client.get(path, headers=auth("lead-1"))).status == 200
@@ -289,6 +294,50 @@ async def test_the_supervisor_view_of_queues_and_agents(gateway) -> None:
     assert (row["claimed"], row["completed"], row["dismissed"]) == (2, 1, 0)
     assert row["median_handle_seconds"] is not None and row["median_handle_seconds"] < 60
     assert [t["task_id"] for t in row["current_tasks"]] == ["worked"]
+
+    late_claimed = fresh(task_id="late-claimed", priority=95, claim_by=now - timedelta(minutes=1), resolve_by=now)
+    await store.write(late_claimed)
+    assert (await client.post("/api/tasks/late-claimed/claim", headers=auth("fraud-2"))).status == 200
+    breaches = (await (await client.get("/api/supervisor/breaches", headers=auth("lead-1"))).json())["tasks"]
+    # most urgent first; a claimed task breaches on resolve_by, an unclaimed one on claim_by
+    assert [(t["task_id"], t["breached"], t["claimed_by"]) for t in breaches] == [
+        ("late-claimed", "resolve", "fraud-2"),
+        ("breaching", "claim", None),
+    ]
+    assert 235 <= breaches[1]["overdue_seconds"] < 300 and breaches[1]["deadline"] == breaching.claim_by.isoformat()
+
+
+async def test_the_supervisor_view_of_rules_matches_the_closes(gateway) -> None:
+    """Per queue and rule version, as `ctxi rules report` counts: open tasks, closes by outcome and
+    reason, medians, and the not-useful flag once five closed tasks are mostly dismissed."""
+    client, store = gateway
+    now = datetime.now(UTC).replace(microsecond=0)
+    noisy = [
+        fresh(task_id=f"noisy-{n}", rule_id="fraud.noisy", created_at=now - timedelta(minutes=10)) for n in range(6)
+    ]
+    for task in [*noisy, fresh(task_id="kept", rule_version=2)]:
+        await store.write(task)
+    for n, task in enumerate(noisy[:5]):
+        assert (await client.post(f"/api/tasks/{task.task_id}/claim", headers=auth("fraud-1"))).status == 200
+        verb, body = (
+            ("complete", {"outcome": "blocked the card"}) if n == 0 else ("dismiss", {"reason": " Known  traveller"})
+        )
+        assert (
+            await client.post(f"/api/tasks/{task.task_id}/{verb}", headers=auth("fraud-1"), json=body)
+        ).status == 200
+
+    body = await (await client.get("/api/supervisor/rules", headers=auth("lead-1"))).json()
+    fraud = next(q for q in body["queues"] if q["queue"] == "fraud")["rules"]
+    assert [(r["rule_id"], r["rule_version"], r["open"]) for r in fraud] == [
+        ("fraud.impossible_travel", 2, 1),
+        ("fraud.noisy", 1, 1),
+    ]
+    noisy_row = fraud[1]
+    assert (noisy_row["completed"], noisy_row["dismissed"], noisy_row["not_useful"]) == (1, 4, True)
+    assert noisy_row["top_dismissal_reasons"] == [{"reason": "known traveller", "count": 4}]
+    assert 600 <= noisy_row["claim_p50_seconds"] < 660 and 600 <= noisy_row["resolve_p50_seconds"] < 660
+    assert fraud[0]["not_useful"] is False and fraud[0]["claim_p50_seconds"] is None
+    assert body["window_seconds"] == 3600
 
 
 POLICY = """policy: floor

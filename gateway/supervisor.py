@@ -1,0 +1,211 @@
+"""The supervisor view: the ``/supervisor`` page and the API it reads, over the queues a
+supervisor token watches (an agent token gets 403 here).
+
+    GET /supervisor                the supervisor page (desktop/static/supervisor.html)
+    GET /api/supervisor/queues     per queue: what waits, what is worked, the last hour's service level
+    GET /api/supervisor/breaches   open tasks past the deadline that counts now, most urgent first
+    GET /api/supervisor/agents     per agent: the last hour's claims and closes, what it holds now
+    GET /api/supervisor/rules      per queue and rule version: how agents treated its tasks
+
+The last hour's figures come from the claims and closes the gateway keeps as agents work
+(:func:`record_claim`, :func:`record_close`) in Redis, so every gateway answers the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from ctxi.desktop import STATIC
+from ctxi.gateway.api import QUEUES, REDIS_UNREACHABLE, ROLE, STORE, ApiError, json_response, shown_task, waited
+from ctxi.rules.report import RuleUsefulness, rule_usefulness
+from ctxi.schemas.task import Task, TaskOutcome
+from ctxi.sinks.redis import RECENT_SECONDS, RedisTaskStore
+
+logger = logging.getLogger(__name__)
+TOP_REASONS = 3  # dismissal reasons shown per rule
+
+
+class ClosedTask(TaskOutcome):
+    """A close as the supervisor view keeps it: the outcome sent, and whether it came past ``resolve_by``."""
+
+    late: bool
+
+
+async def record_claim(store: RedisTaskStore, task: Task, agent_id: str, late: bool) -> None:
+    entry = {"task_id": task.task_id, "agent_id": agent_id, "waited": waited(task), "late": late}
+    await _record(store, task.queue, "claims", datetime.now(UTC), entry)
+
+
+async def record_close(store: RedisTaskStore, outcome: TaskOutcome, late: bool) -> None:
+    closed = ClosedTask(**outcome.model_dump(), late=late)
+    await _record(store, outcome.queue, "closes", outcome.at, closed.model_dump(mode="json"))
+
+
+async def _record(store: RedisTaskStore, queue: str, kind: str, at: datetime, entry: dict[str, Any]) -> None:
+    """Keep a claim or a close for the supervisor view; the action itself is done already, so
+    Redis failing now costs the figures one entry, not the agent an error."""
+    try:
+        await store.record(queue, kind, at, entry)
+    except REDIS_UNREACHABLE as exc:
+        logger.warning("could not keep a %s of %s for the supervisor view: %s", kind, entry["task_id"], exc)
+
+
+async def _closes(store: RedisTaskStore, queue: str, now: datetime) -> list[ClosedTask]:
+    closes = []
+    for entry in await store.recent(queue, "closes", now):
+        try:
+            closes.append(ClosedTask.model_validate(entry))
+        except ValidationError:  # kept by an older gateway: gone within the hour
+            logger.debug("skipping a close in an older form: %s", entry)
+    return closes
+
+
+def _supervisors_only(request: web.Request) -> None:
+    if request[ROLE] != "supervisor":
+        raise ApiError(403, "this needs a supervisor token")
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def _seconds(start: datetime | None, end: datetime) -> float | None:
+    return None if start is None else max(0.0, (end - start).total_seconds())
+
+
+def _breach(task: Task, holder: str | None, now: datetime) -> tuple[str, datetime] | None:
+    """The deadline that counts now (claim until claimed, then resolve) if it has passed."""
+    stage, deadline = ("resolve", task.resolve_by) if holder else ("claim", task.claim_by)
+    return (stage, deadline) if deadline is not None and deadline < now else None
+
+
+async def queues(request: web.Request) -> web.Response:
+    """Per supervised queue: what waits, what is being worked, and the last hour's service level."""
+    _supervisors_only(request)
+    store, now = request.app[STORE], datetime.now(UTC)
+    rows = []
+    for queue in sorted(request[QUEUES]):
+        open_tasks = await store.open_tasks(queue, now)
+        waiting = [task for task, holder in open_tasks if holder is None]
+        claims, closes = await store.recent(queue, "claims", now), await _closes(store, queue, now)
+        to_resolve = [s for close in closes if (s := _seconds(close.created_at, close.at)) is not None]
+        rows.append(
+            {
+                "queue": queue,
+                "backlog": len(waiting),
+                "claimed": len(open_tasks) - len(waiting),
+                "oldest_waiting_seconds": max((waited(task, now) for task in waiting), default=0.0),
+                "claim_p50_seconds": _percentile([claim["waited"] for claim in claims], 0.5),
+                "claim_p90_seconds": _percentile([claim["waited"] for claim in claims], 0.9),
+                "resolve_p50_seconds": _percentile(to_resolve, 0.5),
+                "sla_attainment": (sum(not claim["late"] for claim in claims) / len(claims)) if claims else None,
+                "breached": sum(1 for task, holder in open_tasks if _breach(task, holder, now)),
+            }
+        )
+    return json_response({"queues": rows, "window_seconds": RECENT_SECONDS})
+
+
+async def breaches(request: web.Request) -> web.Response:
+    """The supervised queues' open tasks past their deadline, most urgent first (priority with
+    any escalation, then the longest overdue), each with which deadline it missed."""
+    _supervisors_only(request)
+    store, now = request.app[STORE], datetime.now(UTC)
+    found = []
+    for queue in sorted(request[QUEUES]):
+        open_tasks = await store.open_tasks(queue, now)
+        late = [(task, holder, b) for task, holder in open_tasks if (b := _breach(task, holder, now)) is not None]
+        escalations = await store.escalations([task.task_id for task, _, _ in late])
+        for task, holder, (stage, deadline) in late:
+            found.append(
+                {
+                    **shown_task(task, holder, escalations.get(task.task_id)),
+                    "breached": stage,
+                    "deadline": deadline.isoformat(),
+                    "overdue_seconds": (now - deadline).total_seconds(),
+                }
+            )
+    found.sort(key=lambda task: (-task["priority"], -task["overdue_seconds"]))
+    return json_response({"tasks": found})
+
+
+async def agents(request: web.Request) -> web.Response:
+    """Per agent seen on the supervised queues: the last hour's claims and closes, and what it holds now."""
+    _supervisors_only(request)
+    store, now = request.app[STORE], datetime.now(UTC)
+    rows: dict[str, dict[str, Any]] = {}
+
+    def agent(agent_id: str) -> dict[str, Any]:
+        empty = {"claimed": 0, "completed": 0, "dismissed": 0, "handle_times": [], "current_tasks": []}
+        return rows.setdefault(agent_id, {"agent_id": agent_id, **empty})
+
+    for queue in sorted(request[QUEUES]):
+        for claim in await store.recent(queue, "claims", now):
+            agent(claim["agent_id"])["claimed"] += 1
+        for close in await _closes(store, queue, now):
+            row = agent(close.agent_id)
+            row[close.outcome] += 1
+            if (handled := _seconds(close.claimed_at, close.at)) is not None:
+                row["handle_times"].append(handled)
+        for task, holder in await store.open_tasks(queue, now):
+            if holder is not None:
+                agent(holder)["current_tasks"].append({"task_id": task.task_id, "queue": queue, "title": task.title})
+    shown = []
+    for row in sorted(rows.values(), key=lambda row: row["agent_id"]):
+        handle_times = row.pop("handle_times")
+        shown.append({**row, "median_handle_seconds": _percentile(handle_times, 0.5)})
+    return json_response({"agents": shown, "window_seconds": RECENT_SECONDS})
+
+
+async def rules(request: web.Request) -> web.Response:
+    """Per supervised queue and rule version: its open tasks and how agents closed its tasks in
+    the last hour, flagged as not useful as ``ctxi rules report`` flags it."""
+    _supervisors_only(request)
+    store, now = request.app[STORE], datetime.now(UTC)
+    queues_shown = []
+    for queue in sorted(request[QUEUES]):
+        open_by_rule = Counter((task.rule_id, task.rule_version) for task, _ in await store.open_tasks(queue, now))
+        closed = {(row.rule_id, row.rule_version): row for row in rule_usefulness([], await _closes(store, queue, now))}
+        rows = [
+            _usefulness(closed.get(key) or RuleUsefulness(*key), open_by_rule[key])
+            for key in sorted(set(open_by_rule) | set(closed))
+        ]
+        queues_shown.append({"queue": queue, "rules": rows})
+    return json_response({"queues": queues_shown, "window_seconds": RECENT_SECONDS})
+
+
+def _usefulness(row: RuleUsefulness, open_tasks: int) -> dict[str, Any]:
+    median_claim, median_resolve = row.median_to_claim, row.median_to_resolve
+    return {
+        "rule_id": row.rule_id,
+        "rule_version": row.rule_version,
+        "open": open_tasks,
+        "completed": row.completed,
+        "dismissed": row.dismissed,
+        "top_dismissal_reasons": [
+            {"reason": reason, "count": count} for reason, count in row.dismissed_by_reason.most_common(TOP_REASONS)
+        ],
+        "claim_p50_seconds": median_claim.total_seconds() if median_claim is not None else None,
+        "resolve_p50_seconds": median_resolve.total_seconds() if median_resolve is not None else None,
+        "not_useful": row.not_useful,
+    }
+
+
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "supervisor.html")
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/supervisor", page)
+    router.add_get("/api/supervisor/queues", queues)
+    router.add_get("/api/supervisor/breaches", breaches)
+    router.add_get("/api/supervisor/agents", agents)
+    router.add_get("/api/supervisor/rules", rules)
