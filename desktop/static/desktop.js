@@ -1,12 +1,12 @@
 // The ctxi agent desktop: sign in with a token, list the allowed queues most urgent first,
-// follow their changes live (Server-Sent Events read through fetch, so the token travels
-// in a header and never in a URL), and claim, complete or dismiss tasks.
+// follow their changes live, and claim, complete or dismiss tasks.
 //
-// Every text from a task is put in the page with textContent, never as markup.
-"use strict";
+// Every text from a task is put in the page with textContent (h), never as markup.
+import {
+  $, ago, api, capitalize, duration, followQueue, formatTime, h, oneAtATime, showLive, showSignIn, startSession,
+} from "./common.js";
 
 const TOKEN_KEY = "ctxi.token"; // sessionStorage: gone when the tab closes
-const RECONNECT_MAX_MS = 10000;
 const URGENT_MINUTES = 15; // a countdown turns red below this
 
 const state = {
@@ -17,8 +17,6 @@ const state = {
   tasks: [], // merged over queues, most urgent first
   cards: new Map(), // task_id -> <li>
   following: null, // AbortController of the live streams
-  refreshing: null, // the listing under way
-  refreshQueued: null, // the one after it, which sees every change made until it starts
   live: new Map(), // queue -> connected?
   seen: new Map(), // task id -> priority last shown: flags new arrivals and tasks that moved up
   listed: false, // the first listing since sign-in is shown: what comes after it is new
@@ -27,61 +25,12 @@ const state = {
 
 const NEW_FOR_MS = 2 * 60000; // how long a task that arrived or moved up while the agent works is marked
 
-const $ = (id) => document.getElementById(id);
-
-// --- small helpers -------------------------------------------------------------------
-
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
 // Money as task texts write it (rules/formatting.py): "USD 1,337.60", one format on every card.
 const moneyFigure = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 
 function money(amount, currency) {
   const figure = moneyFigure.format(amount);
   return currency ? `${currency} ${figure}` : figure;
-}
-
-const timeFormat = new Intl.DateTimeFormat(undefined, {
-  month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
-});
-
-function formatTime(iso) {
-  return timeFormat.format(new Date(iso));
-}
-
-function duration(ms) {
-  const total = Math.floor(Math.abs(ms) / 1000);
-  const days = Math.floor(total / 86400);
-  const hours = Math.floor((total % 86400) / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const seconds = total % 60;
-  const pad = (n) => String(n).padStart(2, "0");
-  if (days) return `${days}d ${hours}h ${pad(minutes)}m`;
-  if (hours) return `${hours}h ${pad(minutes)}m ${pad(seconds)}s`;
-  return `${minutes}m ${pad(seconds)}s`;
-}
-
-function ago(iso) {
-  const ms = Date.now() - new Date(iso).getTime();
-  return ms < 60000 ? "just now" : `${duration(ms).split(" ").slice(0, 2).join(" ")} ago`;
-}
-
-function capitalize(text) {
-  return text ? text[0].toUpperCase() + text.slice(1) : text;
 }
 
 function place(location) {
@@ -96,36 +45,21 @@ function sentimentText(score) {
   return `${mood} (${score.toFixed(2).replace("-", "−")})`;
 }
 
-// --- the API ---------------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, message, body) {
-    super(message);
-    this.status = status;
-    this.body = body;
+// The API with this session's token; a token no longer accepted ends the session.
+async function call(path, options) {
+  try {
+    return await api(state.token, path, options);
+  } catch (error) {
+    if (error.status === 401 && state.agent) signOut("Your token is no longer accepted: sign in again.");
+    throw error;
   }
-}
-
-async function api(path, { method = "GET", body } = {}) {
-  const headers = { Authorization: `Bearer ${state.token}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (response.status === 401 && state.agent) {
-    signOut("Your token is no longer accepted: sign in again.");
-  }
-  if (!response.ok) throw new ApiError(response.status, data.error || response.statusText, data);
-  return data;
 }
 
 // --- signing in and out ------------------------------------------------------------------
 
 async function signIn(token) {
+  const me = await api(token, "/api/me");
   state.token = token;
-  const me = await api("/api/me");
-  sessionStorage.setItem(TOKEN_KEY, token);
   state.agent = me.agent_id;
   state.queues = me.queues;
   state.filter = "all";
@@ -142,7 +76,6 @@ async function signIn(token) {
 function signOut(message = "") {
   state.following?.abort();
   state.following = null;
-  sessionStorage.removeItem(TOKEN_KEY);
   Object.assign(state, { token: null, agent: null, queues: [], tasks: [] });
   state.cards.clear();
   state.seen.clear();
@@ -151,11 +84,7 @@ function signOut(message = "") {
   state.live.clear();
   $("tasks").replaceChildren();
   $("work").hidden = true;
-  $("session").hidden = true;
-  $("sign-in").hidden = false;
-  $("sign-in-error").textContent = message;
-  $("token").value = "";
-  $("token").focus();
+  showSignIn(TOKEN_KEY, message);
 }
 
 // --- live updates ----------------------------------------------------------------------
@@ -163,56 +92,17 @@ function signOut(message = "") {
 function follow() {
   state.following?.abort();
   state.following = new AbortController();
-  for (const queue of state.queues) followQueue(queue, state.following.signal);
-}
-
-async function followQueue(queue, signal) {
-  let backoff = 500;
-  while (!signal.aborted) {
-    try {
-      const response = await fetch(`/api/queues/${encodeURIComponent(queue)}/events`, {
-        headers: { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" }, signal,
-      });
-      if (response.status === 401) return signOut("Your token is no longer accepted: sign in again.");
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      let connected = false;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        if (!connected) {
-          // subscribed now: anything that changed before this is in a fresh listing
-          connected = true;
-          backoff = 500;
-          setLive(queue, true);
-          scheduleRefresh();
-        }
-        buffer += value;
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          for (const line of block.split("\n")) {
-            if (line.startsWith("data:")) onChange(JSON.parse(line.slice(5)));
-          }
-        }
-      }
-    } catch (error) {
-      if (signal.aborted) return;
-    }
-    setLive(queue, false);
-    await new Promise((resolve) => setTimeout(resolve, backoff));
-    backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
+  for (const queue of state.queues) {
+    followQueue(queue, state.token, state.following.signal, {
+      onLive: (connected) => {
+        state.live.set(queue, connected);
+        showLive(state.live, state.queues);
+        if (connected) scheduleRefresh();
+      },
+      onChange,
+      onUnauthorized: () => signOut("Your token is no longer accepted: sign in again."),
+    });
   }
-}
-
-function setLive(queue, connected) {
-  state.live.set(queue, connected);
-  const all = state.queues.every((q) => state.live.get(q));
-  const live = $("live");
-  live.textContent = all ? "Live" : "Reconnecting…";
-  live.classList.toggle("offline", !all);
 }
 
 function onChange(change) {
@@ -225,24 +115,12 @@ function onChange(change) {
 
 // Listings run one at a time, and a change during one queues exactly one more: the page
 // never shows an older listing after a newer one. Resolves once the page shows the change.
-function scheduleRefresh() {
-  if (!state.refreshing) {
-    state.refreshing = refresh().finally(() => {
-      state.refreshing = null;
-    });
-    return state.refreshing;
-  }
-  state.refreshQueued ??= state.refreshing.then(() => {
-    state.refreshQueued = null;
-    return scheduleRefresh();
-  });
-  return state.refreshQueued;
-}
+const scheduleRefresh = oneAtATime(refresh);
 
 async function refresh() {
   if (!state.agent) return;
   try {
-    const listings = await Promise.all(state.queues.map((q) => api(`/api/queues/${encodeURIComponent(q)}/tasks`)));
+    const listings = await Promise.all(state.queues.map((q) => call(`/api/queues/${encodeURIComponent(q)}/tasks`)));
     state.tasks = listings
       .flatMap((listing) => listing.tasks)
       .sort((a, b) => b.priority - a.priority || a.created_at.localeCompare(b.created_at));
@@ -528,7 +406,7 @@ function closeForm(task, verb, field, label, placeholder, button, typed) {
 
 async function claim(task) {
   try {
-    await api(`/api/tasks/${encodeURIComponent(task.task_id)}/claim`, { method: "POST" });
+    await call(`/api/tasks/${encodeURIComponent(task.task_id)}/claim`, { method: "POST" });
     notice(`You claimed “${task.title}”.`);
   } catch (error) {
     notice(error.status === 409 ? `Already claimed by ${error.body.claimed_by}.` : `Could not claim: ${error.message}`);
@@ -543,7 +421,7 @@ async function claim(task) {
 
 async function close(task, verb, field, value) {
   try {
-    await api(`/api/tasks/${encodeURIComponent(task.task_id)}/${verb}`, { method: "POST", body: { [field]: value } });
+    await call(`/api/tasks/${encodeURIComponent(task.task_id)}/${verb}`, { method: "POST", body: { [field]: value } });
     notice(verb === "complete" ? `Completed “${task.title}”: outcome sent.` : `Dismissed “${task.title}”.`);
   } catch (error) {
     notice(`Could not ${verb}: ${error.message}`);
@@ -576,19 +454,6 @@ function tick() {
 // --- start -----------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("sign-in-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    $("sign-in-error").textContent = "";
-    try {
-      await signIn($("token").value.trim());
-    } catch (error) {
-      state.token = null;
-      $("sign-in-error").textContent =
-        error.status === 401 ? "That token is not valid." : `Could not sign in: ${error.message}`;
-    }
-  });
-  $("sign-out").addEventListener("click", () => signOut());
+  startSession(TOKEN_KEY, signIn, signOut);
   setInterval(tick, 1000);
-  const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) signIn(saved).catch(() => signOut("Your session ended: sign in again."));
 });

@@ -93,7 +93,12 @@ class WorkerFactory(Protocol):
 
 
 class DesktopFactory(Protocol):
-    def __call__(self, namespace: Namespace, agents: dict[str, tuple[str, list[str]]]) -> str: ...
+    def __call__(
+        self,
+        namespace: Namespace,
+        agents: dict[str, tuple[str, list[str]]],
+        supervisors: dict[str, tuple[str, list[str]]] | None = None,
+    ) -> str: ...
 
 
 def _stop(started: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
@@ -134,17 +139,24 @@ def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
 
 @pytest.fixture
 def run_desktop(tmp_path: Path) -> Iterator[DesktopFactory]:
-    """Start ``ctxi desktop`` as an operator does, for agents given as ``{agent: (token, queues)}``.
+    """Start ``ctxi desktop`` as an operator does, for agents (and supervisors) given as
+    ``{name: (token, queues)}``.
 
     Returns the base URL once the gateway answers; the sweeper runs every 0.5 s so that
     deferred and expired tasks show and go within a test's patience.
     """
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(namespace: Namespace, agents: dict[str, tuple[str, list[str]]]) -> str:
+    def start(
+        namespace: Namespace,
+        agents: dict[str, tuple[str, list[str]]],
+        supervisors: dict[str, tuple[str, list[str]]] | None = None,
+    ) -> str:
         port = free_port()
         entries = {
-            agent: {"token_sha256": hash_token(token), "queues": queues} for agent, (token, queues) in agents.items()
+            name: {"token_sha256": hash_token(token), "queues": queues, "role": role}
+            for role, people in (("agent", agents), ("supervisor", supervisors or {}))
+            for name, (token, queues) in people.items()
         }
         env = {
             **os.environ,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
@@ -65,33 +66,52 @@ def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return directory
 
 
+class PageOpener(Protocol):
+    async def __call__(self, url: str, **context_options: Any) -> Page: ...
+
+
 class DesktopOpener(Protocol):
     async def __call__(self, base_url: str, agent: str | None = None, **context_options: Any) -> Page: ...
 
 
 @pytest.fixture
-async def open_desktop(browser: Browser) -> AsyncIterator[DesktopOpener]:
-    """Open browser sessions (each its own context: its own storage), signed in as ``agent``."""
+async def open_page(browser: Browser) -> AsyncIterator[PageOpener]:
+    """Open pages, each in a browser session of its own (its own storage); a script error is kept in ``page.errors``."""
     contexts: list[BrowserContext] = []
 
-    async def open_page(base_url: str, agent: str | None = None, **context_options: Any) -> Page:
+    async def opened(url: str, **context_options: Any) -> Page:
         context = await browser.new_context(**context_options)
         contexts.append(context)
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.errors = errors  # type: ignore[attr-defined]
-        await page.goto(base_url)
-        if agent is not None:
-            await page.get_by_label("Agent token").fill(AGENTS[agent][0])
-            await page.get_by_role("button", name="Sign in").click()
-            await expect(page.locator("#agent-id")).to_have_text(agent)
-            await expect(page.locator("#live")).to_have_text("Live", timeout=PATIENCE_MS)
+        await page.goto(url)
         return page
 
-    yield open_page
+    yield opened
     for context in contexts:
         await context.close()
+
+
+async def sign_in(page: Page, token_label: str, token: str) -> None:
+    await page.get_by_label(token_label).fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#live")).to_have_text("Live", timeout=PATIENCE_MS)
+
+
+@pytest.fixture
+def open_desktop(open_page: PageOpener) -> DesktopOpener:
+    """The agent desktop, signed in as ``agent`` (one of AGENTS) when given."""
+
+    async def opened(base_url: str, agent: str | None = None, **context_options: Any) -> Page:
+        page = await open_page(base_url, **context_options)
+        if agent is not None:
+            await sign_in(page, "Agent token", AGENTS[agent][0])
+            await expect(page.locator("#agent-id")).to_have_text(agent)
+        return page
+
+    return opened
 
 
 def card(page: Page, customer: str):
@@ -401,3 +421,146 @@ async def test_an_update_to_a_task_keeps_what_the_agent_is_typing(
     await expect(card(page, "C-typing").locator(".raised-badge")).to_be_visible()
     await expect(outcome).to_have_value("called, customer")
     await expect(outcome).to_be_focused()
+
+
+# --- the supervisor page -----------------------------------------------------------------
+
+SUPERVISORS = {"floor-1": ("floor-token-1", ["fraud", "travel", "service"])}
+ESCALATING = """policy: test-floor
+owner: ops
+levels:
+  - queue: fraud
+    priority: any
+    claim_within: 1h
+    resolve_within: 4h
+    escalate:
+      - after: 0m
+        raise_priority_by: 30
+"""
+
+
+async def open_supervisor(open_page: PageOpener, base_url: str, **context_options: Any) -> Page:
+    page = await open_page(f"{base_url}/supervisor", **context_options)
+    await sign_in(page, "Supervisor token", SUPERVISORS["floor-1"][0])
+    await expect(page.locator("#supervisor-id")).to_have_text("floor-1")
+    return page
+
+
+async def test_a_breach_shows_live_to_the_supervisor_and_the_escalated_task_jumps_up_on_a_desktop(
+    open_page: PageOpener,
+    open_desktop: DesktopOpener,
+    namespace: Namespace,
+    run_desktop: DesktopFactory,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "service-levels.yaml"
+    policy.write_text(ESCALATING)
+    namespace.env["CTXI_SLA_POLICY"] = str(policy)
+    base_url = run_desktop(namespace, AGENTS, SUPERVISORS)
+    store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
+    now = datetime.now(UTC).replace(microsecond=0)
+    await store.write(fresh(task_id="steady", customer_id="C-steady", priority=70, title="Review a card payment"))
+    slipping = fresh(
+        task_id="slipping",
+        customer_id="C-slipping",
+        priority=50,
+        title="Call back about the blocked card",
+        claim_by=now + timedelta(seconds=6),
+    )
+    await store.write(slipping)
+    await store.client.aclose()
+    desktop = await open_desktop(base_url, "fraud-1")
+    supervisor = await open_supervisor(open_page, base_url)
+    await expect(desktop.locator("li.task")).to_have_count(2)
+    assert [customer for customer, _, _ in await shown(desktop)] == ["C-steady", "C-slipping"]
+    fraud = supervisor.locator("li.tile[data-queue='fraud']")
+    await expect(fraud.get_by_test_id("backlog")).to_contain_text("2")
+    await expect(fraud.get_by_test_id("breached")).to_contain_text("0")
+    await expect(supervisor.locator("#no-breaches")).to_be_visible()
+
+    # at claim_by the task breaches, and the gateway escalates it: +30 puts it above the other
+    breach = supervisor.locator("li.breach[data-task-id='slipping']")
+    await expect(breach).to_be_visible(timeout=15_000)  # live, no reload
+    await expect(breach).to_contain_text("unclaimed")
+    await expect(breach).to_contain_text("escalated to stage 1, +30")
+    await expect(breach.locator(".overdue")).to_contain_text("overdue 0m")
+    await expect(fraud.get_by_test_id("breached")).to_contain_text("1")
+    alerts = supervisor.locator("#alerts")
+    await expect(alerts).to_contain_text("Breached: “Call back about the blocked card” (fraud), not claimed by")
+    await expect(alerts).to_contain_text(
+        "Escalated: “Call back about the blocked card” (fraud) to stage 1, +30 priority"
+    )
+    await expect(card(desktop, "C-slipping").get_by_test_id("priority")).to_have_text("80")
+    assert [customer for customer, _, _ in await shown(desktop)] == ["C-slipping", "C-steady"]
+    await expect(card(desktop, "C-slipping")).to_have_class(re.compile(r"\braised\b"))
+    await expect(desktop.locator("#notice")).to_contain_text("is now 80 (was 50), position 1.")
+
+    # claimed (late): the breach leaves the list, and the queue's attainment says so
+    await card(desktop, "C-slipping").get_by_role("button", name="Claim").click()
+    await expect(breach).to_have_count(0, timeout=10_000)
+    await expect(fraud.get_by_test_id("attainment")).to_contain_text("0%")
+    await expect(supervisor.locator("#agents tr[data-agent='fraud-1']")).to_contain_text(
+        "Call back about the blocked card"
+    )
+    assert desktop.errors == [] and supervisor.errors == []  # type: ignore[attr-defined]
+
+
+async def test_the_supervisor_page_on_a_laptop_and_a_tablet(
+    open_page: PageOpener,
+    namespace: Namespace,
+    run_worker: WorkerFactory,
+    run_desktop: DesktopFactory,
+    screenshots: Path,
+) -> None:
+    """The example morning under the example policy, with some of it worked: the README's screenshot."""
+    namespace.env["CTXI_SLA_POLICY"] = str(REPO_ROOT / "examples" / "service-levels.yaml")
+    run_worker(namespace)
+    base_url = run_desktop(namespace, AGENTS, SUPERVISORS)
+    refused = await open_page(f"{base_url}/supervisor")
+    await refused.get_by_label("Supervisor token").fill(AGENTS["fraud-1"][0])
+    await refused.get_by_role("button", name="Sign in").click()
+    await expect(refused.locator("#sign-in-error")).to_have_text(
+        "Could not sign in: this page needs a supervisor token; agents work from the desktop"
+    )
+
+    await feed(namespace, morning_now())
+    laptop = await open_supervisor(open_page, base_url, viewport={"width": 1280, "height": 900})
+    await expect(laptop.locator("li.tile")).to_have_count(3)
+    backlog = laptop.locator("li.tile").get_by_test_id("backlog")
+    await expect(backlog).to_have_text(
+        ["Waiting1", "Waiting3", "Waiting4"], timeout=PATIENCE_MS
+    )  # fraud, service, travel
+    async with aiohttp.ClientSession(base_url) as agent:  # an hour's work, in short
+        await work(agent, "fraud-1", "fraud", "complete", {"outcome": "customer confirmed the purchase"})
+        await work(agent, "travel-1", "travel", "dismiss", {"reason": "rebooked by the airline already"})
+        await work(agent, "travel-1", "travel", None, {})
+        await work(agent, "lead-1", "service", None, {})
+    await expect(laptop.locator("#agents tbody tr")).to_have_count(3)
+    await expect(laptop.locator("table.rules tbody tr").first).to_be_visible()
+    await expect(laptop.locator("li.breach").first).to_be_visible()
+    assert await laptop.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await laptop.screenshot(path=screenshots / "supervisor.png", full_page=True)
+
+    tablet = await open_supervisor(open_page, base_url, viewport={"width": 768, "height": 1024}, has_touch=True)
+    await expect(tablet.locator("#agents tbody tr")).to_have_count(3)
+    await tablet.screenshot(path=screenshots / "supervisor-tablet.png", full_page=True)
+    assert await tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    unlabelled = await tablet.evaluate(
+        "[...document.querySelectorAll('input, button')].filter(e => !(e.labels?.length || e.textContent.trim()))"
+        ".length"
+    )
+    assert unlabelled == 0
+    assert laptop.errors == [] and tablet.errors == []  # type: ignore[attr-defined]
+
+
+async def work(client: aiohttp.ClientSession, agent: str, queue: str, close: str | None, body: dict[str, str]) -> None:
+    """``agent`` claims the most urgent unclaimed task of ``queue``, and closes it (``complete`` or ``dismiss``)."""
+    headers = {"Authorization": f"Bearer {AGENTS[agent][0]}"}
+    async with client.get(f"/api/queues/{queue}/tasks", headers=headers) as listed:
+        task_id = next(t["task_id"] for t in (await listed.json())["tasks"] if t["claimed_by"] is None)
+    async with client.post(f"/api/tasks/{task_id}/claim", headers=headers) as claimed:
+        assert claimed.status == 200, await claimed.text()
+    if close is not None:
+        async with client.post(f"/api/tasks/{task_id}/{close}", headers=headers, json=body) as closed:
+            assert closed.status == 200, await closed.text()

@@ -61,6 +61,10 @@ async def test_the_desktop_page_is_served_without_a_token_and_holds_no_data(gate
     script = await client.get("/desktop/desktop.js")
     assert script.status == 200 and "javascript" in script.content_type
     assert (await client.get("/desktop/missing.js")).status == 404
+    supervisor = await client.get("/supervisor")  # the supervisor view: a page of its own, the same policy
+    assert supervisor.status == 200 and "supervisor.js" in await supervisor.text()
+    assert supervisor.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]
+    assert (await client.get("/desktop/common.js")).status == 200
     assert (await client.get("/api/queues/fraud/tasks")).status == 401  # the data still needs a token
 
 
