@@ -544,7 +544,6 @@ async def test_the_supervisor_page_on_a_laptop_and_a_tablet(
 
     tablet = await open_supervisor(open_page, base_url, viewport={"width": 768, "height": 1024}, has_touch=True)
     await expect(tablet.locator("#agents tbody tr")).to_have_count(3)
-    await tablet.screenshot(path=screenshots / "supervisor-tablet.png", full_page=True)
     assert await tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
     unlabelled = await tablet.evaluate(
         "[...document.querySelectorAll('input, button')].filter(e => !(e.labels?.length || e.textContent.trim()))"
