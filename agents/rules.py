@@ -1,8 +1,11 @@
-"""Rule packs and snoozes reach every worker live, from their compacted topics, without restart.
+"""What rules run on besides the event reaches every worker live, without restart: the
+published rule packs, the snoozes, and the tally of outcomes that rules with
+``learn_priority`` learn from.
 
-Every worker needs every published pack, so these topics are not consumed in the group
-(which would split them between workers): each worker reads them whole, first up to the
-end before it starts processing, then live from a task of its own.
+Every worker needs all of it, so these topics are not consumed in the group (which would
+split them between workers): each worker reads them whole, every partition, first up to
+the end before it starts processing, then live from a task of its own. (The outcomes also
+reach the customers' contexts through the group, in agents/outcomes.py.)
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from typing import TYPE_CHECKING
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from kafka import KafkaConsumer
 from kafka import TopicPartition as SyncTopicPartition
+from pydantic import ValidationError
 
 from ctxi.engine.pipeline import Engine
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import RulePackError
 from ctxi.rules.publish import PublishedPack, load_published
 from ctxi.rules.snooze import Snooze
+from ctxi.schemas.task import TaskOutcome
 
 if TYPE_CHECKING:
     from ctxi.agents.worker import Worker
@@ -27,15 +32,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class PublishedRules:
-    """What has been published on the rules and snoozes topics, applied to ``engine`` as it comes."""
+class RuleInputs:
+    """What is published on the rules and snoozes topics and reported on the outcomes topic,
+    applied to ``engine`` as it comes."""
 
-    def __init__(self, engine: Engine, queues: frozenset[str], rules_topic: str, snoozes_topic: str) -> None:
+    def __init__(
+        self, engine: Engine, queues: frozenset[str], rules_topic: str, snoozes_topic: str, outcomes_topic: str
+    ) -> None:
         self.engine, self.queues = engine, queues
         self.packs: dict[str, PublishedPack] = {}
         self.followed: dict[str, Callable[[bytes, bytes | None], None]] = {
             rules_topic: self.apply_pack,
             snoozes_topic: self.apply_snooze,
+            outcomes_topic: self.apply_outcome,
         }
 
     def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
@@ -65,11 +74,22 @@ class PublishedRules:
             self.engine.snoozes.put(snooze)
             logger.info("snooze %s until %s: %s", snooze.key, snooze.until.isoformat(), snooze.reason)
 
-    def read_to_end(self, bootstrap_servers: list[str]) -> dict[str, int]:
-        """Apply everything published so far; return where each topic's live reading starts."""
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-        partitions = [SyncTopicPartition(topic, 0) for topic in self.followed]
+    def apply_outcome(self, key: bytes, value: bytes | None) -> None:
         try:
+            outcome = TaskOutcome.model_validate_json(value or b"")
+        except ValidationError:
+            return  # not counted here: agents/outcomes.py dead-letters it with the reason
+        self.engine.outcome_tally.record(outcome)
+
+    def read_to_end(self, bootstrap_servers: list[str]) -> dict[tuple[str, int], int]:
+        """Apply everything published so far; return where each partition's live reading starts."""
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+        try:
+            partitions = [
+                SyncTopicPartition(topic, partition)
+                for topic in self.followed
+                for partition in sorted(consumer.partitions_for_topic(topic) or {0})
+            ]
             consumer.assign(partitions)
             consumer.seek_to_beginning(*partitions)
             end = consumer.end_offsets(partitions)
@@ -77,19 +97,18 @@ class PublishedRules:
                 for records in consumer.poll(timeout_ms=1000).values():
                     for record in records:
                         self.apply(record.topic, record.key, record.value)
-            return {partition.topic: end[partition] for partition in partitions}
+            return {(partition.topic, partition.partition): end[partition] for partition in partitions}
         finally:
             consumer.close()
 
-    async def follow(self, bootstrap_servers: list[str], start: dict[str, int]) -> None:
-        """Apply what is published from ``start`` on, for as long as the worker runs."""
+    async def follow(self, bootstrap_servers: list[str], start: dict[tuple[str, int], int]) -> None:
+        """Apply what comes from ``start`` on, for as long as the worker runs."""
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
         await consumer.start()
         try:
-            partitions = {topic: TopicPartition(topic, 0) for topic in self.followed}
-            consumer.assign(list(partitions.values()))
-            for topic, partition in partitions.items():
-                consumer.seek(partition, start[topic])
+            consumer.assign([TopicPartition(topic, partition) for topic, partition in start])
+            for (topic, partition), offset in start.items():
+                consumer.seek(TopicPartition(topic, partition), offset)
             async for record in consumer:
                 self.apply(record.topic, record.key, record.value)
         finally:
@@ -99,10 +118,12 @@ class PublishedRules:
 def install(worker: Worker) -> None:
     """Read what is published to its end now (the worker starts on it), then follow it live."""
     settings = worker.settings
-    published = PublishedRules(worker.engine, frozenset(settings.queues), settings.rules_topic, settings.snoozes_topic)
+    inputs = RuleInputs(
+        worker.engine, frozenset(settings.queues), settings.rules_topic, settings.snoozes_topic, settings.outcomes_topic
+    )
     servers = settings.kafka_bootstrap_servers.split(",")
-    start = published.read_to_end(servers)
+    start = inputs.read_to_end(servers)
 
     @worker.app.task
-    async def follow_published_rules() -> None:
-        await published.follow(servers, start)
+    async def follow_rule_inputs() -> None:
+        await inputs.follow(servers, start)

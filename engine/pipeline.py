@@ -29,6 +29,7 @@ from ctxi.enrichers.signals import Signal
 from ctxi.features import entities
 from ctxi.features.entities import EntityFeatureRow, EntityFeatureVisit
 from ctxi.rules.evaluate import Decision, RuleSet
+from ctxi.rules.learning import OutcomeTally
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
 from ctxi.schemas.task import TaskClosure, TaskOutcome
@@ -121,6 +122,8 @@ class Engine:
     service_levels: LoadedPolicy | None = None
     entity_features: MutableMapping[str, EntityFeatureRow] = field(default_factory=dict)
     snoozes: Snoozes = field(default_factory=Snoozes)
+    # how agents closed each rule version's tasks: what rules with learn_priority learn from
+    outcome_tally: OutcomeTally = field(default_factory=OutcomeTally)
     counts: Counter[str] = field(default_factory=Counter)
     fired: Counter[tuple[str, int]] = field(default_factory=Counter)
     unstored_contexts: dict[str, CustomerContext] = field(default_factory=dict, repr=False)
@@ -292,7 +295,14 @@ class Engine:
         rules, decisions, closures, failed, failed_features = self.rules, [], [], [], []
         if rules is not None:
             outcomes = rules.evaluate(
-                event, result.context, signals, self.config, self.snoozes, self.feature_clock, entity_values
+                event,
+                result.context,
+                signals,
+                self.config,
+                self.snoozes,
+                self.feature_clock,
+                entity_values,
+                self.outcome_tally,
             )
             decisions = outcomes.decisions
             closures = [closure.closure for closure in outcomes.closures]

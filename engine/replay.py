@@ -23,7 +23,7 @@ from ctxi.ingest import DEFAULT_TIME_WINDOW, EventTimeWindow, JsonlRecord, proce
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.dead_letter import DeadLetter
-from ctxi.schemas.task import TaskClosure
+from ctxi.schemas.task import TaskClosure, TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy
 from ctxi.settings import EngineConfig
 
@@ -100,13 +100,16 @@ def replay(
     close: Callable[[TaskClosure], None] | None = None,
     window: EventTimeWindow = DEFAULT_TIME_WINDOW,
     service_levels: LoadedPolicy | None = None,
+    outcomes: Iterable[TaskOutcome] = (),
 ) -> ReplaySummary:
     """Replay event files through the engine.
 
     ``publish`` gets every enriched event, ``decide`` every task a rule proposes (active
     and shadow), ``close`` every closure of superseded tasks, in event-time order;
     ``dead_letter`` every line ingest refuses (``window``: the event times it believes);
-    ``service_levels`` give the tasks their deadlines, as a worker's do.
+    ``service_levels`` give the tasks their deadlines, as a worker's do; ``outcomes``, what
+    agents did with earlier tasks, are counted for rules with ``learn_priority`` once their
+    time (``at``) has come, as a worker counts them when it reads them.
     """
     started = time.perf_counter()
     summary = ReplaySummary()
@@ -130,8 +133,11 @@ def replay(
         snoozes=snoozes or Snoozes(),
         entity_features=summary.entity_features,
     )
+    reported = deque(sorted(outcomes, key=lambda outcome: outcome.at))
     last_report = time.perf_counter()
     for count, record in enumerate(records, start=1):
+        while reported and reported[0].at <= record.outcome.occurred_at:
+            engine.outcome_tally.record(reported.popleft())
         # Forwards (index entries, fanned-out copies) are handled at once, in event time,
         # where a worker would see them a moment later on the by-customer topic.
         pending: deque[Message] = deque([record.outcome])

@@ -1,6 +1,6 @@
 """The priority of a task: one documented formula, with every factor kept for the agent to see.
 
-    priority = clamp(round(base × value × context × urgency), 0, 100)
+    priority = clamp(round(base × value × context × urgency [× learned]), 0, 100)
 
 - base: the rule's severity (low 20, medium 40, high 60, critical 75) or its own
   priority expression;
@@ -9,7 +9,9 @@
 - context = 1 + reach_weight × social reach (0-1) + churn_weight × max(0, -sentiment):
   how far a complaint travels and how unhappy the customer is;
 - urgency = 1 + urgency_weight × max(0, 1 - hours left / urgency_horizon_hours):
-  how close the deadline is (the connecting flight's departure, the debit's due date).
+  how close the deadline is (the connecting flight's departure, the debit's due date);
+- learned, only for a rule with ``learn_priority``: how agents closed its version's earlier
+  tasks against the rule's prior (rules/learning.py), 1 with no outcome yet.
 
 Worked example (README): a "negative post" task (medium, base 40) for a gold customer
 worth 22,000 (value 1.05 × (1 + 0.15 × 0.87) = 1.19) whose post reaches 0.82 and whose
@@ -27,7 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ctxi.schemas.events import Tier
-from ctxi.schemas.task import PriorityBreakdown
+from ctxi.schemas.task import LearnedFactor, PriorityBreakdown
 
 
 class PriorityWeights(BaseModel):
@@ -65,6 +67,7 @@ def priority(
     created_at: datetime,
     due_by: datetime | None,
     weights: PriorityWeights,
+    learned: LearnedFactor | None = None,
 ) -> PriorityBreakdown:
     tier_weight = weights.tier_weights.get(tier, 1.0) if tier is not None else 1.0
     worth = min(1.0, math.log10(1 + lifetime_value) / 5) if lifetime_value else 0.0
@@ -74,7 +77,13 @@ def priority(
     if due_by is not None:
         hours_left = (due_by - created_at).total_seconds() / 3600
         urgency = 1 + weights.urgency_weight * max(0.0, min(1.0, 1 - hours_left / weights.urgency_horizon_hours))
-    score = max(0, min(100, round(base * value * context * urgency)))
+    factor = learned.factor if learned is not None else 1.0
+    score = max(0, min(100, round(base * value * context * urgency * factor)))
     return PriorityBreakdown(
-        base=base, value=round(value, 4), context=round(context, 4), urgency=round(urgency, 4), priority=score
+        base=base,
+        value=round(value, 4),
+        context=round(context, 4),
+        urgency=round(urgency, 4),
+        learned=learned,
+        priority=score,
     )

@@ -20,6 +20,7 @@ from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
 from ctxi.rules.fields import HIDDEN_CUSTOMER_FIELDS
+from ctxi.rules.learning import OutcomeTally, learned_factor
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Rule, Severity, TaskTemplate
 from ctxi.rules.projection import Projection, project, project_model, projection
@@ -28,7 +29,7 @@ from ctxi.rules.snooze import Snoozes
 from ctxi.rules.typecheck import cel_references
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import DeviceType, Event
-from ctxi.schemas.task import DeviceContext, Task, TaskClosure, TaskContext
+from ctxi.schemas.task import DeviceContext, LearnedFactor, Task, TaskClosure, TaskContext
 from ctxi.settings import EngineConfig
 
 logger = logging.getLogger(__name__)
@@ -125,11 +126,13 @@ class RuleSet:
         snoozes: Snoozes | None = None,
         feature_clock: dict[str, datetime] | None = None,
         entity_values: dict[str, dict[str, Any]] | None = None,
+        tally: OutcomeTally | None = None,
     ) -> RuleOutcomes:
         """Count ``event`` in the customer's features, then run the rules that listen to it.
 
         ``feature_clock``: when the engine began computing each feature (it outlives rule sets);
-        ``entity_values``: the entity features the event was counted in on its way (per id).
+        ``entity_values``: the entity features the event was counted in on its way (per id);
+        ``tally``: how agents closed each rule version's tasks (for rules with ``learn_priority``).
         """
         outcomes = RuleOutcomes()
         clock = {} if feature_clock is None else feature_clock
@@ -160,7 +163,7 @@ class RuleSet:
                 fired = compiled.condition.execute(variables.plain, variables.cel_context) is True
                 task = None
                 if fired and compiled.rule.then is not None:
-                    task = _task(compiled, event, context, signals, variables, config)
+                    task = _task(compiled, event, context, signals, variables, config, tally)
             except Exception as exc:  # a condition can fail on data (a null where a number was expected)
                 message = failure_message(exc)
                 logger.warning(
@@ -400,6 +403,7 @@ def _task(
     signals: Sequence[Signal],
     rule_variables: RuleVariables,
     config: EngineConfig,
+    tally: OutcomeTally | None,
 ) -> Task:
     rule, then = compiled.rule, compiled.rule.then
     variables = rule_variables.all()
@@ -416,6 +420,7 @@ def _task(
         created_at=event.occurred_at,
         due_by=due.at if due else None,
         weights=config.priority,
+        learned=_learned(compiled, tally),
     )
     digest = hashlib.sha256(f"{rule.id}|{rule.version}|{event.event_id}|{context.customer_id}".encode()).hexdigest()
     return Task(
@@ -459,6 +464,14 @@ def _not_before(then: TaskTemplate, context: CustomerContext, at: datetime, conf
     if on_phone:
         return at + timedelta(hours=config.phone_defer_hours)
     return None
+
+
+def _learned(compiled: CompiledRule, tally: OutcomeTally | None) -> LearnedFactor | None:
+    spec = compiled.rule.then.learn_priority
+    if spec is None:
+        return None
+    rule = compiled.rule
+    return tally.learned(rule.id, rule.version, spec) if tally is not None else learned_factor(spec, 0, 0)
 
 
 def _base_priority(compiled: CompiledRule, variables: RuleVariables) -> int:

@@ -43,6 +43,26 @@ class ContextEvidence(BaseModel):
         return self
 
 
+class LearnedPriority(BaseModel):
+    """Let the priority of a rule's tasks follow how agents close them (rules/learning.py): a
+    version whose tasks are mostly dismissed sinks, one whose tasks are completed rises."""
+
+    model_config = RULE_CONFIG
+    prior: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="The share of closed tasks agents complete that is assumed before any outcome; "
+        "the factor is 1 at this share.",
+    )
+    prior_weight: int = Field(
+        10, ge=1, le=10_000, description="How many closed tasks the prior weighs as: the more, the slower it learns."
+    )
+    min_factor: float = Field(0.5, gt=0, le=1, allow_inf_nan=False, description="The factor never goes below this.")
+    max_factor: float = Field(1.5, ge=1, le=3, allow_inf_nan=False, description="The factor never goes above this.")
+
+
 class TaskTemplate(BaseModel):
     """The task a rule proposes; text fields are Jinja templates over event, customer, signals."""
 
@@ -69,6 +89,9 @@ class TaskTemplate(BaseModel):
     )
     evidence: Annotated[list[ContextEvidence], Field(max_length=4)] = Field(
         [], description="Earlier events from the customer's context to show as evidence, beside the event's own."
+    )
+    learn_priority: LearnedPriority | None = Field(
+        None, description="Off unless given: priority × a factor learned from how agents closed this version's tasks."
     )
 
 

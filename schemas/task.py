@@ -45,6 +45,15 @@ class EvidenceItem(BaseModel):
     summary: NonBlankText
 
 
+class LearnedFactor(BaseModel):
+    """What a rule with ``learn_priority`` learned from how agents closed its earlier tasks (rules/learning.py)."""
+
+    model_config = TASK_CONFIG
+    factor: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    completed: Annotated[int, Field(ge=0)] = Field(description="Its version's tasks agents completed so far.")
+    dismissed: Annotated[int, Field(ge=0)] = Field(description="Its version's tasks agents dismissed so far.")
+
+
 class PriorityBreakdown(BaseModel):
     """Why a task ranks where it does: each factor of the priority formula (prioritize/formula.py)."""
 
@@ -53,6 +62,7 @@ class PriorityBreakdown(BaseModel):
     value: float
     context: float
     urgency: float
+    learned: LearnedFactor | None = Field(None, description="Only for a rule with learn_priority: × this factor.")
     priority: Annotated[int, Field(ge=0, le=100)]
 
 

@@ -15,18 +15,25 @@ from ctxi.schemas import DeadLetter
 from ctxi.settings import get_settings
 
 
+def read_models(path: Path, model: type[Any], what: str) -> list[Any]:
+    """Each line of the JSONL ``path`` as ``model``; a line that is not ends the command (file:line)."""
+    found = []
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if line.strip():
+            try:
+                found.append(model.model_validate_json(line))
+            except ValueError as exc:
+                err(f"{path}:{number}: not {what}: {exc}")
+                raise typer.Exit(1) from None
+    return found
+
+
 def read_snoozes(path: Path | None):
     from ctxi.rules.snooze import Snooze, Snoozes
 
     snoozes = Snoozes()
-    if path is not None:
-        for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-            if line.strip():
-                try:
-                    snoozes.put(Snooze.model_validate_json(line))
-                except ValueError as exc:
-                    err(f"{path}:{number}: not a snooze: {exc}")
-                    raise typer.Exit(1) from None
+    for snooze in read_models(path, Snooze, "a snooze") if path is not None else []:
+        snoozes.put(snooze)
     return snoozes
 
 
@@ -57,6 +64,16 @@ def replay(
             help="A service-level policy for the tasks' deadlines (default: CTXI_SLA_POLICY).",
         ),
     ] = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes",
+            exists=True,
+            dir_okay=False,
+            help="JSONL of task outcomes (as on tasks.outcomes): rules with learn_priority learn from those "
+            "reported before each event.",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole engine in this process, no Kafka or Redis: events in event-time order.
 
@@ -68,6 +85,7 @@ def replay(
     """
     from ctxi.engine.garbage import collect_less
     from ctxi.engine.replay import replay as run_replay
+    from ctxi.schemas.task import TaskOutcome
     from ctxi.service_levels.policy import load_policy
 
     settings = get_settings()
@@ -75,6 +93,7 @@ def replay(
     policy = sla or settings.sla_policy
     service_levels = load_policy(policy, frozenset(settings.queues)) if policy else None
     snooze_set = read_snoozes(snoozes)
+    outcome_list = read_models(outcomes, TaskOutcome, "a task outcome") if outcomes is not None else []
     collect_less()
     sink = out.open("wb") if out else sys.stdout.buffer
     letters = dead_letter.open("wb") if dead_letter else None
@@ -100,6 +119,7 @@ def replay(
             decide=None if signals else lambda decision: None if decision.shadow else write(decision.task),
             snoozes=snooze_set,
             service_levels=service_levels,
+            outcomes=outcome_list,
         )
     finally:
         if out:

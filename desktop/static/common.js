@@ -84,7 +84,7 @@ export async function api(token, path, { method = "GET", body } = {}) {
 // a header and never in a URL) until `signal` aborts, reconnecting with a growing pause.
 // onLive(true) once subscribed (anything that changed before is in a fresh listing), onLive(false)
 // while away; onChange(notice) for each change; onUnauthorized() ends it.
-export async function followQueue(queue, token, signal, { onLive, onChange, onUnauthorized }) {
+async function followQueue(queue, token, signal, { onLive, onChange, onUnauthorized }) {
   let backoff = 500;
   while (!signal.aborted) {
     try {
@@ -123,12 +123,26 @@ export async function followQueue(queue, token, signal, { onLive, onChange, onUn
   }
 }
 
-// The status pill: "Live" while every followed queue is connected.
-export function showLive(live, queues) {
-  const all = queues.every((queue) => live.get(queue));
-  const pill = $("live");
-  pill.textContent = all ? "Live" : "Reconnecting…";
-  pill.classList.toggle("offline", !all);
+// Follow every one of `queues`, saying in the status pill whether all are connected ("Live");
+// onConnected() each time one (re)connects, onChange(notice, queue) for each change. Returns
+// the AbortController that stops them all.
+export function followQueues(queues, token, { onConnected, onChange, onUnauthorized }) {
+  const following = new AbortController();
+  const live = new Map();
+  for (const queue of queues) {
+    followQueue(queue, token, following.signal, {
+      onLive: (connected) => {
+        live.set(queue, connected);
+        const all = queues.every((q) => live.get(q));
+        $("live").textContent = all ? "Live" : "Reconnecting…";
+        $("live").classList.toggle("offline", !all);
+        if (connected) onConnected();
+      },
+      onChange: (change) => onChange(change, queue),
+      onUnauthorized,
+    });
+  }
+  return following;
 }
 
 // Runs `run` one call at a time, and a call during a run queues exactly one more (which sees

@@ -3,7 +3,7 @@
 //
 // Every text from a task is put in the page with textContent (h), never as markup.
 import {
-  $, ago, api, capitalize, duration, followQueue, formatTime, h, oneAtATime, showLive, showSignIn, startSession,
+  $, ago, api, capitalize, duration, followQueues, formatTime, h, oneAtATime, showSignIn, startSession,
 } from "./common.js";
 
 const TOKEN_KEY = "ctxi.token"; // sessionStorage: gone when the tab closes
@@ -17,7 +17,6 @@ const state = {
   tasks: [], // merged over queues, most urgent first
   cards: new Map(), // task_id -> <li>
   following: null, // AbortController of the live streams
-  live: new Map(), // queue -> connected?
   seen: new Map(), // task id -> priority last shown: flags new arrivals and tasks that moved up
   listed: false, // the first listing since sign-in is shown: what comes after it is new
   open: new Set(), // task ids shown in full; the rest are one compact row each
@@ -81,7 +80,6 @@ function signOut(message = "") {
   state.seen.clear();
   state.open.clear();
   state.listed = false;
-  state.live.clear();
   $("tasks").replaceChildren();
   $("work").hidden = true;
   showSignIn(TOKEN_KEY, message);
@@ -91,18 +89,11 @@ function signOut(message = "") {
 
 function follow() {
   state.following?.abort();
-  state.following = new AbortController();
-  for (const queue of state.queues) {
-    followQueue(queue, state.token, state.following.signal, {
-      onLive: (connected) => {
-        state.live.set(queue, connected);
-        showLive(state.live, state.queues);
-        if (connected) scheduleRefresh();
-      },
-      onChange,
-      onUnauthorized: () => signOut("Your token is no longer accepted: sign in again."),
-    });
-  }
+  state.following = followQueues(state.queues, state.token, {
+    onConnected: scheduleRefresh,
+    onChange,
+    onUnauthorized: () => signOut("Your token is no longer accepted: sign in again."),
+  });
 }
 
 function onChange(change) {
@@ -358,8 +349,17 @@ function breakdown(task) {
       factor("× Value", b.value.toFixed(2), "tier and lifetime value"),
       factor("× Context", b.context.toFixed(2), "social reach and sentiment"),
       factor("× Urgency", b.urgency.toFixed(2), "how close the deadline is"),
+      learned(b.learned, factor),
       escalated(task, factor),
       factor("= Priority", task.priority, "clamped to 0–100")));
+}
+
+// A rule with learn_priority: the factor, and the outcomes of its version it learned from.
+function learned(l, factor) {
+  if (!l) return null;
+  const closed = l.completed + l.dismissed;
+  const from = closed ? `${l.completed} of ${closed} closed tasks of this rule completed` : "no closed task of this rule yet";
+  return factor("× Learned", l.factor.toFixed(2), from);
 }
 
 // The service level's escalation: the points its stages added, and how long the task had

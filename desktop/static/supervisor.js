@@ -5,7 +5,7 @@
 // The figures are read from /api/supervisor/ when a followed queue changes and every few
 // seconds besides: a task breaches with the passing of time, which no event announces.
 import {
-  $, api, capitalize, duration, followQueue, formatTime, h, oneAtATime, roughly, showLive, showSignIn, startSession,
+  $, api, capitalize, duration, followQueues, formatTime, h, oneAtATime, roughly, showSignIn, startSession,
 } from "./common.js";
 
 const TOKEN_KEY = "ctxi.supervisor-token"; // apart from the desktop's: both can be open in one browser
@@ -18,7 +18,6 @@ const state = {
   supervisor: null,
   queues: [],
   following: null, // AbortController of the live streams
-  live: new Map(), // queue -> connected?
   reading: null, // the interval that reads the figures again
   readAt: 0, // when the figures shown were read (Date.now())
   breached: null, // task ids past a deadline at the last reading (null before the first)
@@ -62,7 +61,6 @@ function signOut(message = "") {
   state.following?.abort();
   clearInterval(state.reading);
   Object.assign(state, { token: null, supervisor: null, queues: [], following: null, reading: null });
-  state.live.clear();
   $("floor").hidden = true;
   showSignIn(TOKEN_KEY, message);
 }
@@ -71,21 +69,14 @@ function signOut(message = "") {
 
 function follow() {
   state.following?.abort();
-  state.following = new AbortController();
-  for (const queue of state.queues) {
-    followQueue(queue, state.token, state.following.signal, {
-      onLive: (connected) => {
-        state.live.set(queue, connected);
-        showLive(state.live, state.queues);
-        if (connected) scheduleRead();
-      },
-      onChange: (change) => {
-        if (change.change === "escalated") state.escalated.push({ ...change, queue });
-        scheduleRead();
-      },
-      onUnauthorized: () => signOut("Your token is no longer accepted: sign in again."),
-    });
-  }
+  state.following = followQueues(state.queues, state.token, {
+    onConnected: scheduleRead,
+    onChange: (change, queue) => {
+      if (change.change === "escalated") state.escalated.push({ ...change, queue });
+      scheduleRead();
+    },
+    onUnauthorized: () => signOut("Your token is no longer accepted: sign in again."),
+  });
 }
 
 const scheduleRead = oneAtATime(async () => {

@@ -20,7 +20,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from ctxi.ingest.retime import latest_occurrence, shift_line
-from ctxi.schemas.task import DeviceContext, TaskContext
+from ctxi.schemas.task import DeviceContext, LearnedFactor, PriorityBreakdown, TaskContext
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from tests.conftest import REPO_ROOT, unavailable
 from tests.integration.conftest import DesktopFactory, Namespace, WorkerFactory
@@ -112,6 +112,14 @@ def open_desktop(open_page: PageOpener) -> DesktopOpener:
         return page
 
     return opened
+
+
+async def unlabelled_controls(page: Page) -> int:
+    """Fields and buttons a screen reader could not name."""
+    return await page.evaluate(
+        "[...document.querySelectorAll('input, button')].filter(e => !(e.labels?.length || e.textContent.trim()))"
+        ".length"
+    )
 
 
 def card(page: Page, customer: str):
@@ -371,11 +379,7 @@ async def test_the_desktop_on_a_laptop_and_a_tablet(
     tablet = await open_desktop(base_url, "lead-1", viewport={"width": 768, "height": 1024}, has_touch=True)
     await expect(tablet.locator("li.task")).to_have_count(8)
     assert await tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
-    unlabelled = await tablet.evaluate(
-        "[...document.querySelectorAll('input, button')].filter(e => !(e.labels?.length || e.textContent.trim()))"
-        ".length"
-    )
-    assert unlabelled == 0
+    assert await unlabelled_controls(tablet) == 0
     # claiming opens the card; neither the status line nor the forms crowd the page
     top_before = (await tablet.locator("li.task").first.bounding_box())["y"]
     service = card(tablet, "C-3003").filter(has_text="Take ownership of critical case")
@@ -421,6 +425,28 @@ async def test_an_update_to_a_task_keeps_what_the_agent_is_typing(
     await expect(card(page, "C-typing").locator(".raised-badge")).to_be_visible()
     await expect(outcome).to_have_value("called, customer")
     await expect(outcome).to_be_focused()
+
+
+async def test_why_this_priority_shows_what_the_rule_learned_and_the_escalation(
+    open_desktop: DesktopOpener, namespace: Namespace, run_desktop: DesktopFactory, redis_url: str
+) -> None:
+    store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
+    now = datetime.now(UTC).replace(microsecond=0)
+    learned = LearnedFactor(factor=0.52, completed=8, dismissed=32)
+    breakdown = PriorityBreakdown(base=75, value=1.05, context=1, urgency=1, learned=learned, priority=41)
+    task = fresh(task_id="learned", customer_id="C-learned", priority=41, priority_breakdown=breakdown,
+                 created_at=now - timedelta(minutes=7), claim_by=now - timedelta(seconds=12))  # fmt: skip
+    await store.write(task)
+    assert await store.escalate(task, 1, 15, now)
+    await store.client.aclose()
+    page = await open_desktop(run_desktop(namespace, AGENTS), "fraud-1")
+    learned_card = card(page, "C-learned")
+    await expect(learned_card.get_by_test_id("priority")).to_have_text("56")  # 41 + 15
+    await learned_card.locator(".task-open").click()
+    await learned_card.get_by_text("Why this priority").click()
+    why = learned_card.locator(".breakdown")
+    await expect(why).to_contain_text("× Learned0.528 of 40 closed tasks of this rule completed")
+    await expect(why).to_contain_text("+ Escalated+15unclaimed for 7m 00s (stage 1)")
 
 
 # --- the supervisor page -----------------------------------------------------------------
@@ -545,11 +571,7 @@ async def test_the_supervisor_page_on_a_laptop_and_a_tablet(
     tablet = await open_supervisor(open_page, base_url, viewport={"width": 768, "height": 1024}, has_touch=True)
     await expect(tablet.locator("#agents tbody tr")).to_have_count(3)
     assert await tablet.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
-    unlabelled = await tablet.evaluate(
-        "[...document.querySelectorAll('input, button')].filter(e => !(e.labels?.length || e.textContent.trim()))"
-        ".length"
-    )
-    assert unlabelled == 0
+    assert await unlabelled_controls(tablet) == 0
     assert laptop.errors == [] and tablet.errors == []  # type: ignore[attr-defined]
 
 

@@ -7,11 +7,14 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+from kafka import KafkaProducer
 
 from ctxi.rules import BUILTIN_PACKS
+from ctxi.schemas.task import LearnedFactor, TaskOutcome
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline
 
@@ -146,3 +149,65 @@ def test_a_published_pack_reaches_a_running_worker_and_shadow_rules_send_no_task
     assert [t.customer_id for t in pipeline.tasks] == ["C-1", "C-2"]  # nothing for C-3 on the desktops
     assert [(t.customer_id, t.rule_version) for t in pipeline.shadow_tasks] == [("C-3", 3)]
     assert worker.poll() is None  # the same worker all along
+
+
+def test_a_rule_that_learns_its_priority_follows_the_outcomes_every_worker_reads(
+    namespace: Namespace, run_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    """Outcomes reported before the worker starts and while it runs, on any partition, reach its
+    tally: the learned factor sinks with dismissals and comes back with completions."""
+    settings = namespace.settings
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+
+    def report(what: str, count: int, first: int) -> None:
+        for n in range(first, first + count):
+            outcome = TaskOutcome(
+                task_id=f"t-earlier-{n}",
+                customer_id=f"C-earlier-{n}",  # spread over the topic's partitions
+                queue="fraud",
+                action="verify_card_activity",
+                rule_id="fraud.impossible_travel",
+                rule_version=2,
+                agent_id="A-1",
+                outcome=what,
+                detail="known traveller" if what == "dismissed" else "card blocked",
+                at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
+            )
+            producer.send(
+                settings.outcomes_topic, key=outcome.customer_id.encode(), value=outcome.model_dump_json().encode()
+            )
+        producer.flush()
+
+    report("dismissed", 6, 0)  # before the worker starts: read to the end at its start
+    directory = pack_version(tmp_path, 2)
+    fraud = directory / "fraud.yaml"
+    fraud.write_text(
+        fraud.read_text().replace(
+            "      channel: phone\n", "      channel: phone\n      learn_priority:\n        prior_weight: 4\n", 1
+        )
+    )
+    worker = run_worker(namespace)
+    publish(namespace, directory)
+    wait_for_log(worker, "live (fraud, service, travel)")
+    pipeline = Pipeline(namespace)
+    try:
+        for raw in impossible_travel("C-1", 0):
+            pipeline.feed(raw)
+        [first] = pipeline.tasks
+        # (0 + 2) / (6 + 4) = 0.2, / 0.5 = 0.4: held at 0.5
+        assert first.priority_breakdown.learned == LearnedFactor(factor=0.5, completed=0, dismissed=6)
+
+        report("completed", 6, 6)  # while it runs: followed live; (6 + 2) / (12 + 4) = 0.5, factor 1
+        for attempt in range(20):
+            for raw in impossible_travel(f"C-{attempt + 2}", attempt + 1):
+                pipeline.feed(raw)
+            if pipeline.tasks[-1].priority_breakdown.learned.factor == 1.0:
+                break
+        else:
+            raise AssertionError(f"the worker did not learn from the completions: {pipeline.tasks[-1]}")
+        latest = pipeline.tasks[-1]
+        assert latest.priority_breakdown.learned == LearnedFactor(factor=1.0, completed=6, dismissed=6)
+        assert abs(first.priority - latest.priority * 0.5) <= 1
+    finally:
+        pipeline.close()
+        producer.close()
