@@ -16,7 +16,6 @@ from ctxi.engine.pipeline import Engine
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
-from ctxi.service_levels.policy import load_policy
 from ctxi.settings import Settings
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from ctxi.streams.acks import StoresInOrder
@@ -54,8 +53,9 @@ def build_worker(settings: Settings) -> Worker:
     """A worker with every agent installed, running the packs of ``settings.rules_dir`` (else
     the built-in ones) until it has read the published packs: that reading happens here, from
     the rules topic to its end, so the first event already meets the published rules. Tasks
-    get their deadlines from ``settings.sla_policy`` (:class:`PolicyError` if it is unusable)."""
-    from ctxi.agents import context, health, ingest, outcomes, rules, sinks
+    get their deadlines from ``settings.sla_policy``, followed as it changes
+    (:class:`PolicyError` if it is unusable at start)."""
+    from ctxi.agents import context, health, ingest, outcomes, rules, service_levels, sinks
 
     app = create_app(settings)
     tables = Tables.create(app, settings)
@@ -65,7 +65,6 @@ def build_worker(settings: Settings) -> Worker:
         tables.customer_contexts,
         tables.fleet_index,
         rules=rule_set,
-        service_levels=load_policy(settings.sla_policy, frozenset(settings.queues)) if settings.sla_policy else None,
         entity_features=tables.entity_features,
     )
     logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, rule_set.version)
@@ -78,6 +77,6 @@ def build_worker(settings: Settings) -> Worker:
         store=RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix),
         stores=StoresInOrder(),
     )
-    for module in (ingest, context, outcomes, rules, sinks, health):
+    for module in (ingest, context, outcomes, rules, service_levels, sinks, health):
         module.install(worker)
     return worker

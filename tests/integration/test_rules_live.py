@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -211,3 +211,41 @@ def test_a_rule_that_learns_its_priority_follows_the_outcomes_every_worker_reads
     finally:
         pipeline.close()
         producer.close()
+
+
+FRAUD_LEVEL = """policy: floor
+owner: ops
+levels:
+  - queue: fraud
+    priority: any
+    claim_within: {claim}
+    resolve_within: 4h
+"""
+
+
+def test_a_running_worker_follows_its_service_level_policy_file(
+    namespace: Namespace, run_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    """A changed policy gives the next tasks its deadlines, no restart; a change with a mistake is
+    logged at its line and the policy before stays."""
+    policy = tmp_path / "service-levels.yaml"
+    policy.write_text(FRAUD_LEVEL.format(claim="5m"))
+    namespace.env["CTXI_SLA_POLICY"] = str(policy)
+    worker = run_worker(namespace)
+    pipeline = Pipeline(namespace)
+    try:
+        for raw in impossible_travel("C-1", 0):
+            pipeline.feed(raw)
+        policy.write_text(FRAUD_LEVEL.format(claim="1m"))
+        wait_for_log(worker, f"service-level policy {policy} read again: floor")
+        for raw in impossible_travel("C-2", 1):
+            pipeline.feed(raw)
+        policy.write_text(FRAUD_LEVEL.format(claim="5h"))  # longer than resolve_within: refused
+        wait_for_log(worker, "not used, the one before stays")
+        for raw in impossible_travel("C-3", 2):
+            pipeline.feed(raw)
+    finally:
+        pipeline.close()
+    waits = [(task.customer_id, task.claim_by - task.created_at) for task in pipeline.tasks]
+    assert waits == [("C-1", timedelta(minutes=5)), ("C-2", timedelta(minutes=1)), ("C-3", timedelta(minutes=1))]
+    assert f"{policy}:4: levels.0: Value error, claim_within cannot be longer" in worker.log_path.read_text()  # type: ignore[attr-defined]
