@@ -24,13 +24,22 @@ logger = logging.getLogger(__name__)
 
 async def escalate_due(store: RedisTaskStore, policy: LoadedPolicy, queue: str) -> None:
     """Escalate every unclaimed task of ``queue`` whose next stage is due: once per stage,
-    whichever gateway's sweep gets there first (the store's script decides)."""
+    whichever gateway's sweep gets there first (the store's script decides). Only the tasks
+    the escalation index says are due are read; each is then put back for its next stage (a
+    task that was deferred, for when it shows), or out of the index when no stage is left."""
     now = datetime.now(UTC)
-    for task, holder in await store.open_tasks(queue, now):
-        due = policy.escalation_due(task, now) if holder is None else None
+    for task, holder in await store.due_for_escalation(queue, now):
+        if holder is not None:  # claimed since it was indexed: nothing to escalate
+            await store.look_again(task, None)
+            continue
+        if task.not_before is not None and task.not_before > now:
+            await store.look_again(task, task.not_before)
+            continue
+        due = policy.escalation_due(task, now)
         if due is not None and await store.escalate(task, *due, now):
             ESCALATIONS.labels(queue, str(due[0])).inc()
             logger.info("escalated %s (%s) to stage %d: +%d", task.task_id, queue, *due)
+        await store.look_again(task, policy.next_escalation(task, now))
 
 
 def build(settings: Settings) -> web.Application:
@@ -49,12 +58,16 @@ def build(settings: Settings) -> web.Application:
         unclaimed tasks whose stage is due (a gateway that was away catches up in one step: the
         latest stage due, with the points of every stage before it), and measure each queue's
         backlog and its oldest waiting task."""
+        indexed: set[str] = set()  # queues whose tasks from before the escalation index are in it
         while True:
             for queue in settings.queues:
                 try:
                     await store.release_deferred(queue)
                     await store.remove_expired(queue)
                     if policy is not None:
+                        if queue not in indexed:
+                            await store.index_for_escalation(queue)
+                            indexed.add(queue)
                         await escalate_due(store, policy.current(), queue)
                     backlog, oldest = await store.waiting(queue)
                     QUEUE_BACKLOG.labels(queue).set(backlog)

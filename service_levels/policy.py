@@ -105,6 +105,14 @@ class LoadedPolicy:
             return None
         return len(due), sum(stage.raise_priority_by for stage in due)
 
+    def next_escalation(self, task: Task, now: datetime) -> datetime | None:
+        """When ``task``'s next stage after ``now`` is due (None: no stage left, or no claim_by)."""
+        if task.claim_by is None:
+            return None
+        level = self.level_for(task.queue, priority_band(task.priority))
+        later = [task.claim_by + stage.after for stage in level.escalate] if level else []
+        return next((at for at in later if at > now), None)
+
     def with_deadlines(self, task: Task) -> Task:
         """``task`` with its ``claim_by`` and ``resolve_by`` (unchanged when no level applies)."""
         deadlines = self.deadlines(task.queue, priority_band(task.priority), task.created_at)

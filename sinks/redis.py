@@ -12,6 +12,10 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:claimed_at:<task_id>``: when the task's claim was taken (Unix seconds), for the outcome;
 - ``<p>:escalated:<task_id>``: the stage an unclaimed task escalated to and the points its
   stages add (its queue score carries them; a revision keeps them);
+- ``<p>:escalation:<queue>``: the unclaimed tasks with a ``claim_by``, scored by when the
+  gateway's sweep is to look at them next: ``claim_by`` at first (no stage is due before), then
+  the time of their next stage; a claim takes a task out. The sweep reads only what is due,
+  not every open task, each second;
 - ``<p>:claims:<queue>``, ``<p>:closes:<queue>``: the last hour's claims and closes (JSON
   entries scored by their time), for the supervisor view;
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
@@ -37,12 +41,14 @@ from ctxi.schemas.task import Task, TaskClosure
 
 _SCORE_SPAN = 10**10
 RECENT_SECONDS = 3600  # how far back supervisors' claim and close figures look
+ESCALATION_BATCH = 1000  # tasks a sweep looks at per queue: a backlog of due ones takes a few sweeps
 _TASKS = TypeAdapter(Task)
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
   redis.call('SET', KEYS[4], ARGV[4], 'EXAT', ARGV[2])
+  redis.call('ZREM', KEYS[5], ARGV[5])
   redis.call('PUBLISH', KEYS[3], ARGV[3])
   return {1, ARGV[1]}
 end
@@ -92,6 +98,7 @@ if redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2]) then
   redis.call('ZADD', KEYS[2], score, ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
   if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4]) end
+  if ARGV[8] ~= '' then redis.call('ZADD', KEYS[9], 'LT', ARGV[8], ARGV[4]) end
   redis.call('SADD', KEYS[7], ARGV[4])
   redis.call('PUBLISH', KEYS[4], ARGV[5])
   return 1
@@ -178,6 +185,7 @@ class RedisTaskStore:
                 self.revision_key(task.task_id),
                 self.customer_key(task.customer_id),
                 self.escalated_key(task.task_id),  # a revision keeps its escalation's place
+                self.escalation_key(task.queue),
             ],
             args=[
                 dumps_model(_TASKS, task),
@@ -187,6 +195,7 @@ class RedisTaskStore:
                 notice,
                 not_before,
                 task.revision,
+                "" if task.claim_by is None else task.claim_by.timestamp(),
             ],
         )
         return bool(written)
@@ -213,8 +222,15 @@ class RedisTaskStore:
                 self.claim_key(task.task_id),
                 self.channel(task.queue),
                 self.claimed_at_key(task.task_id),
+                self.escalation_key(task.queue),
             ],
-            args=[agent_id, int(task.expires_at.timestamp()), notice, repr(datetime.now(UTC).timestamp())],
+            args=[
+                agent_id,
+                int(task.expires_at.timestamp()),
+                notice,
+                repr(datetime.now(UTC).timestamp()),
+                task.task_id,
+            ],
         )
         holder = holder.decode() if isinstance(holder, bytes) else holder or None
         return status == 1, holder
@@ -266,7 +282,12 @@ class RedisTaskStore:
                 continue
             notice = orjson.dumps({"change": "superseded", "task_id": task_id, "reason": closure.reason})
             async with self.client.pipeline(transaction=True) as pipe:
-                for key in (self.queue_key(task.queue), self.expiry_key(task.queue), self.deferred_key(task.queue)):
+                for key in (
+                    self.queue_key(task.queue),
+                    self.expiry_key(task.queue),
+                    self.deferred_key(task.queue),
+                    self.escalation_key(task.queue),
+                ):
                     pipe.zrem(key, task_id)
                 pipe.delete(self.task_key(task_id), self.claim_key(task_id))
                 pipe.srem(self.customer_key(closure.customer_id), task_id)
@@ -284,6 +305,7 @@ class RedisTaskStore:
                 pipe.zrem(self.queue_key(queue), *expired)
                 pipe.zrem(self.expiry_key(queue), *expired)
                 pipe.zrem(self.deferred_key(queue), *expired)
+                pipe.zrem(self.escalation_key(queue), *expired)
                 pipe.delete(*(self.task_key(task_id) for task_id in expired))
                 pipe.delete(*(self.revision_key(task_id) for task_id in expired))
                 for task_id in expired:
@@ -323,6 +345,48 @@ class RedisTaskStore:
 
     def escalated_key(self, task_id: str) -> str:
         return f"{self.prefix}:escalated:{task_id}"
+
+    def escalation_key(self, queue: str) -> str:
+        return f"{self.prefix}:escalation:{queue}"
+
+    async def due_for_escalation(
+        self, queue: str, now: datetime, limit: int = ESCALATION_BATCH
+    ) -> list[tuple[Task, str | None]]:
+        """The tasks of ``queue`` the sweep is to look at by ``now`` (at most ``limit``, the
+        longest waiting first), each with who holds its claim; ids whose task is gone leave."""
+        key = self.escalation_key(queue)
+        ids = [m.decode() for m in await self.client.zrangebyscore(key, "-inf", now.timestamp(), 0, limit)]
+        if not ids:
+            return []
+        bodies = await self.client.mget([self.task_key(task_id) for task_id in ids])
+        claims = await self.client.mget([self.claim_key(task_id) for task_id in ids])
+        gone = [task_id for task_id, body in zip(ids, bodies, strict=True) if body is None]
+        if gone:
+            await self.client.zrem(key, *gone)
+        return [
+            (Task.model_validate_json(body), None if claim is None else claim.decode())
+            for body, claim in zip(bodies, claims, strict=True)
+            if body is not None
+        ]
+
+    async def look_again(self, task: Task, at: datetime | None) -> None:
+        """When the sweep is to look at unclaimed ``task`` next (None: never, it has no stage left).
+        A task claimed meanwhile stays out."""
+        key = self.escalation_key(task.queue)
+        if at is None:
+            await self.client.zrem(key, task.task_id)
+        else:
+            await self.client.zadd(key, {task.task_id: at.timestamp()}, xx=True)
+
+    async def index_for_escalation(self, queue: str, now: datetime | None = None) -> int:
+        """Put ``queue``'s open unclaimed tasks with a ``claim_by`` in the escalation index, those
+        there already kept as they are (tasks written before the index existed); how many were added."""
+        found = {
+            task.task_id: task.claim_by.timestamp()
+            for task, holder in await self.open_tasks(queue, now)
+            if holder is None and task.claim_by is not None
+        }
+        return await self.client.zadd(self.escalation_key(queue), found, nx=True) if found else 0
 
     async def escalate(self, task: Task, stage: int, points: int, at: datetime) -> bool:
         """Raise unclaimed ``task`` to escalation ``stage`` (its stages add ``points`` in all), once

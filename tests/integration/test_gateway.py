@@ -15,7 +15,8 @@ from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from ctxi.gateway.auth import hash_token
-from ctxi.gateway.server import build
+from ctxi.gateway.server import build, escalate_due
+from ctxi.service_levels.policy import load_policy
 from ctxi.settings import AgentAccess
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from tests.integration.conftest import TOKENS, DesktopFactory, Namespace, auth
@@ -421,4 +422,41 @@ async def test_an_unclaimed_task_escalates_once_per_stage_with_two_gateways_and_
             escalated.append((change["task_id"], change["stage"], change["points"]))
     assert escalated == [("waiting", 1, 15), ("waiting", 2, 25)]  # once per stage, across gateways and restarts
     await notices.aclose()
+    await store.client.aclose()
+
+
+async def test_the_sweep_reads_only_the_tasks_due_for_escalation(namespace: Namespace, tmp_path) -> None:
+    """The escalation index: a task enters with its claim_by, leaves when claimed, expired or
+    without a stage left; tasks written before the index existed are put in it at the start."""
+    policy = tmp_path / "service-levels.yaml"
+    policy.write_text(POLICY)  # fraud: +15 at claim_by, +10 three seconds later
+    loaded = load_policy(policy, frozenset(namespace.settings.queues))
+    store = RedisTaskStore(connect_redis(namespace.settings.redis_url), namespace.settings.redis_prefix)
+    key = store.escalation_key("fraud")
+    now = datetime.now(UTC).replace(microsecond=0)
+    later = fresh(task_id="later", claim_by=now + timedelta(hours=1))
+    due = fresh(task_id="due", claim_by=now - timedelta(seconds=1))
+    claimed = fresh(task_id="claimed", claim_by=now - timedelta(seconds=1))
+    brief = fresh(task_id="brief", claim_by=now - timedelta(seconds=1), expires_at=now + timedelta(seconds=1))
+    for task in (later, due, claimed, brief, fresh(task_id="untimed")):
+        await store.write(task)
+    assert await store.client.zscore(key, "later") == later.claim_by.timestamp()
+    assert await store.client.zscore(key, "untimed") is None  # no claim_by: nothing to escalate
+    assert (await store.claim(claimed, "fraud-1"))[0]
+    assert await store.client.zscore(key, "claimed") is None
+
+    await escalate_due(store, loaded, "fraud")
+    assert (await store.escalations(["due", "later", "brief"]))["due"]["stage"] == 1
+    assert await store.client.zscore(key, "due") == (due.claim_by + timedelta(seconds=3)).timestamp()  # stage 2
+    assert await store.client.zscore(key, "later") == later.claim_by.timestamp()  # not read: not due
+    await asyncio.sleep(3)
+    await store.remove_expired("fraud")
+    assert await store.client.zscore(key, "brief") is None
+    await escalate_due(store, loaded, "fraud")
+    assert (await store.escalations(["due"]))["due"]["stage"] == 2
+    assert await store.client.zscore(key, "due") is None  # no stage left
+
+    await store.client.delete(key)  # as if written by a release before the index
+    assert await store.index_for_escalation("fraud") == 2  # "later" and "due" (the sweep then drops "due")
+    assert await store.client.zscore(key, "later") == later.claim_by.timestamp()
     await store.client.aclose()

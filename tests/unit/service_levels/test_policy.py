@@ -196,6 +196,12 @@ def test_escalation_stages_fall_due_from_claim_by() -> None:
     assert loaded.escalation_due(make_task(priority=90), CREATED + timedelta(days=1)) is None  # no claim_by
     travel_medium = make_task(queue="travel", priority=50).model_copy(update={"claim_by": CREATED})
     assert loaded.escalation_due(travel_medium, CREATED + timedelta(days=1)) is None  # a level without stages
+    # when the sweep is to look next: each stage's time, then never
+    assert loaded.next_escalation(task, CREATED) == CREATED + timedelta(minutes=5)
+    assert loaded.next_escalation(task, CREATED + timedelta(minutes=5)) == CREATED + timedelta(minutes=15)
+    assert loaded.next_escalation(task, CREATED + timedelta(minutes=15)) is None
+    assert loaded.next_escalation(travel_medium, CREATED) is None
+    assert loaded.next_escalation(make_task(priority=90), CREATED) is None
 
 
 def test_a_policy_file_is_read_again_when_it_changes_and_a_bad_change_keeps_the_one_before(
