@@ -65,6 +65,7 @@ SEND_OUTCOME = web.AppKey("send_outcome", Callable)  # type: ignore[arg-type]
 FOLLOWERS = web.AppKey("followers", set)  # the handler tasks of open event streams
 FEED = web.AppKey("feed", QueueFeed)
 KEEP_ALIVE_SECONDS = 15.0
+LISTED_TASKS = 100  # a queue's listing: the most urgent this many
 MAX_BODY_BYTES = 64 * 1024  # a claim or a close carries a few words (MAX_TEXT_LENGTH at most)
 
 # The pages run only their own scripts and style and talks only to this origin, so a task
@@ -147,14 +148,10 @@ async def me(request: web.Request) -> web.Response:
 async def list_tasks(request: web.Request) -> web.Response:
     queue = _allowed_queue(request)
     store = request.app[STORE]
-    tasks = await store.list_queue(queue)
-    claims = [await store.claimed_by(task.task_id) for task in tasks]
-    escalations = await store.escalations([task.task_id for task in tasks])
+    listed = await store.open_tasks(queue, limit=LISTED_TASKS)
+    escalations = await store.escalations([task.task_id for task, _ in listed])
     return json_response(
-        {
-            "queue": queue,
-            "tasks": [shown_task(t, c, escalations.get(t.task_id)) for t, c in zip(tasks, claims, strict=True)],
-        }
+        {"queue": queue, "tasks": [shown_task(task, holder, escalations.get(task.task_id)) for task, holder in listed]}
     )
 
 

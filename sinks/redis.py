@@ -430,20 +430,32 @@ class RedisTaskStore:
         )
         return [orjson.loads(entry) for entry in entries]
 
-    async def open_tasks(self, queue: str, now: datetime | None = None) -> list[tuple[Task, str | None]]:
-        """``queue``'s visible open tasks, most urgent first, each with who holds its claim."""
-        tasks = await self.list_queue(queue, now, limit=None)
+    async def open_tasks(
+        self, queue: str, now: datetime | None = None, limit: int | None = None
+    ) -> list[tuple[Task, str | None]]:
+        """``queue``'s visible open tasks, most urgent first (the first ``limit``), each with who holds its claim."""
+        tasks = await self.list_queue(queue, now, limit=limit)
         claims = await self.client.mget([self.claim_key(task.task_id) for task in tasks]) if tasks else []
         return [(task, None if claim is None else claim.decode()) for task, claim in zip(tasks, claims, strict=True)]
 
     async def list_queue(self, queue: str, now: datetime | None = None, limit: int | None = 100) -> list[Task]:
-        """The queue's visible tasks, most urgent first: not expired, and past their ``not_before``."""
+        """The queue's visible tasks, most urgent first: not expired, and past their ``not_before``.
+
+        Read a page at a time from the top of the queue until ``limit`` are visible, so a long
+        queue costs a listing about ``limit`` bodies, not all of them."""
         now = now or datetime.now(UTC)
         await self.remove_expired(queue, now)
-        ids = await self.client.zrevrange(self.queue_key(queue), 0, -1)
-        if not ids:
-            return []
-        bodies = await self.client.mget([self.task_key(task_id.decode()) for task_id in ids])
-        tasks = [Task.model_validate_json(body) for body in bodies if body is not None]
-        visible = [task for task in tasks if task.not_before is None or task.not_before <= now]
+        page = limit or 0  # 0: all in one reading
+        visible: list[Task] = []
+        start = 0
+        while limit is None or len(visible) < limit:
+            ids = await self.client.zrevrange(self.queue_key(queue), start, start + page - 1 if page else -1)
+            if not ids:
+                break
+            bodies = await self.client.mget([self.task_key(task_id.decode()) for task_id in ids])
+            tasks = [Task.model_validate_json(body) for body in bodies if body is not None]
+            visible += [task for task in tasks if task.not_before is None or task.not_before <= now]
+            if not page or len(ids) < page:
+                break
+            start += page
         return visible[:limit]

@@ -387,3 +387,17 @@ async def wait_for_tasks(store: RedisTaskStore, queue: str, count: int, timeout:
         await asyncio.sleep(0.2)
         tasks = await store.list_queue(queue)
     return tasks
+
+
+async def test_a_listing_reads_pages_until_enough_tasks_are_visible(redis_url: str) -> None:
+    """The most urgent tasks deferred: the listing reads on past them, and stops once it has enough."""
+    store = store_for(redis_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    for n in range(5):
+        await store.write(fresh(task_id=f"deferred-{n}", priority=90 - n, not_before=now + timedelta(hours=1)))
+    for n in range(5):
+        await store.write(fresh(task_id=f"visible-{n}", priority=50 - n))
+    assert [t.task_id for t in await store.list_queue("fraud", now, limit=2)] == ["visible-0", "visible-1"]
+    assert len(await store.list_queue("fraud", now, limit=None)) == 5
+    assert [t.task_id for t in await store.list_queue("fraud", now, limit=20)][-1] == "visible-4"
+    await store.client.aclose()
