@@ -18,36 +18,52 @@ those that came before each event.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import Counter, OrderedDict
 
 from ctxi.rules.model import LearnedPriority
 from ctxi.schemas.task import LearnedFactor, TaskOutcome
 
+logger = logging.getLogger(__name__)
 TASKS_REMEMBERED = 100_000  # task ids kept to count a task's outcome once (a resent outcome comes soon after)
+RULE_VERSIONS_KEPT = 10_000  # more is not a rule set but junk on the outcomes topic: memory stays bounded
+RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # as rules/model.py's Rule.id
 
 
 class OutcomeTally:
     """How agents closed each rule version's tasks, as outcomes are read."""
 
     def __init__(self) -> None:
-        self._completed: Counter[tuple[str, int]] = Counter()
-        self._dismissed: Counter[tuple[str, int]] = Counter()
+        self._closed: dict[tuple[str, int], Counter[str]] = {}  # (rule id, version) -> completed, dismissed
         self._counted: OrderedDict[str, None] = OrderedDict()
+        self._full = False  # warned that RULE_VERSIONS_KEPT was reached
 
     def record(self, outcome: TaskOutcome) -> bool:
-        """Count ``outcome``; False when its task was counted already."""
-        if outcome.task_id in self._counted:
+        """Count ``outcome``; False when its task was counted already, or it names no rule a pack
+        could hold (a malformed id, or past the first :data:`RULE_VERSIONS_KEPT` rule versions)."""
+        key = (outcome.rule_id, outcome.rule_version)
+        if outcome.task_id in self._counted or (key not in self._closed and not self._room_for(outcome.rule_id)):
             return False
         self._counted[outcome.task_id] = None
         if len(self._counted) > TASKS_REMEMBERED:
             self._counted.popitem(last=False)
-        key = (outcome.rule_id, outcome.rule_version)
-        (self._completed if outcome.outcome == "completed" else self._dismissed)[key] += 1
+        self._closed.setdefault(key, Counter())[outcome.outcome] += 1
+        return True
+
+    def _room_for(self, rule_id: str) -> bool:
+        if not RULE_ID.match(rule_id):
+            return False
+        if len(self._closed) >= RULE_VERSIONS_KEPT:
+            if not self._full:
+                logger.warning("outcome tally: %d rule versions counted; outcomes of others are not", len(self._closed))
+                self._full = True
+            return False
         return True
 
     def learned(self, rule_id: str, rule_version: int, spec: LearnedPriority) -> LearnedFactor:
-        key = (rule_id, rule_version)
-        return learned_factor(spec, self._completed[key], self._dismissed[key])
+        closed = self._closed.get((rule_id, rule_version), Counter())
+        return learned_factor(spec, closed["completed"], closed["dismissed"])
 
 
 def learned_factor(spec: LearnedPriority, completed: int, dismissed: int) -> LearnedFactor:

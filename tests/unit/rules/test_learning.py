@@ -78,6 +78,16 @@ def test_the_tally_counts_each_task_once_per_rule_version(monkeypatch: pytest.Mo
     assert bounded.record(outcome("a")) and not bounded.record(outcome("c"))
 
 
+def test_junk_on_the_outcomes_topic_cannot_grow_the_tally_without_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    tally = OutcomeTally()
+    assert not tally.record(outcome("t-1", rule_id="Not A Rule"))  # no pack could hold it
+    monkeypatch.setattr(learning, "RULE_VERSIONS_KEPT", 2)
+    assert tally.record(outcome("t-3", version=1)) and tally.record(outcome("t-4", version=2))
+    assert not tally.record(outcome("t-5", version=10**40))  # a third rule version: not counted
+    assert tally.record(outcome("t-6", version=1))  # the ones counted go on
+    assert tally.learned("fraud.impossible_travel", 1, DEFAULTS).dismissed == 2
+
+
 def learning_packs(tmp_path: Path, spec: str) -> Path:
     """The built-in packs, fraud.impossible_travel learning its priority with ``spec``."""
     directory = tmp_path / "rules"
