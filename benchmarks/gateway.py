@@ -1,5 +1,6 @@
-"""What the gateway's reads of Redis cost as a queue grows: a desktop's listing, and one
-escalation sweep of the queue with nothing due (the usual state), per queue size.
+"""What the gateway's reads of Redis cost as a queue grows: a desktop's listing, a supervisor
+page's reading (its four routes at once), and one escalation sweep of the queue with nothing
+due (the usual state), per queue size.
 
 Run: python benchmarks/gateway.py [--tasks 100,1000,5000] [--repeats 15]   (needs REDIS_URL's Redis)
 
@@ -38,7 +39,8 @@ levels:
       - {after: 0m, raise_priority_by: 10}
       - {after: 2h, raise_priority_by: 10}
 """
-TOKEN = "bench-token"
+TOKEN, SUPERVISOR_TOKEN = "bench-token", "bench-supervisor-token"
+SUPERVISOR_PAGE = [f"/api/supervisor/{part}" for part in ("queues", "breaches", "agents", "rules")]  # read at once
 
 
 def task(number: int, now: datetime) -> Task:
@@ -64,6 +66,19 @@ def task(number: int, now: datetime) -> Task:
     )
 
 
+async def timed(client: TestClient, paths: list[str], token: str) -> float:
+    """Seconds to get every one of ``paths`` at once, as a page asks them."""
+
+    async def get(path: str) -> None:
+        async with client.get(path, headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 200, await response.text()
+            await response.read()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(get(path) for path in paths))
+    return time.perf_counter() - started
+
+
 def median_ms(times: list[float]) -> str:
     return f"{statistics.median(times) * 1000:.1f} ms"
 
@@ -79,15 +94,16 @@ async def measure(redis_url: str, size: int, repeats: int) -> None:
         async def no_outcome(outcome: TaskOutcome) -> None:
             return None
 
-        directory = Directory({"bench": AgentAccess(token_sha256=hash_token(TOKEN), queues=["fraud"])})
+        directory = Directory(
+            {
+                "bench": AgentAccess(token_sha256=hash_token(TOKEN), queues=["fraud"]),
+                "lead": AgentAccess(token_sha256=hash_token(SUPERVISOR_TOKEN), queues=["fraud"], role="supervisor"),
+            }
+        )
         client = TestClient(TestServer(create_app(store, directory, no_outcome, 4)))
         await client.start_server()
-        listings = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            async with client.get("/api/queues/fraud/tasks", headers={"Authorization": f"Bearer {TOKEN}"}) as listed:
-                await listed.read()
-            listings.append(time.perf_counter() - started)
+        listings = [await timed(client, ["/api/queues/fraud/tasks"], TOKEN) for _ in range(repeats)]
+        pages = [await timed(client, SUPERVISOR_PAGE, SUPERVISOR_TOKEN) for _ in range(repeats)]
         await client.close()
 
         await escalate_due(store, policy, "fraud")  # the late tenth escalates: then nothing is due
@@ -96,7 +112,10 @@ async def measure(redis_url: str, size: int, repeats: int) -> None:
             started = time.perf_counter()
             await escalate_due(store, policy, "fraud")
             sweeps.append(time.perf_counter() - started)
-        print(f"{size:>6} open tasks: listing {median_ms(listings):>9}, escalation sweep {median_ms(sweeps):>9}")
+        print(
+            f"{size:>6} open tasks: listing {median_ms(listings):>9}, supervisor page {median_ms(pages):>9}, "
+            f"escalation sweep {median_ms(sweeps):>9}"
+        )
     finally:
         keys = [key async for key in store.client.scan_iter(f"{store.prefix}:*")]
         if keys:

@@ -323,5 +323,5 @@ def create_app(
     app.router.add_post("/api/tasks/{task_id}/claim", claim)
     app.router.add_post("/api/tasks/{task_id}/complete", complete)
     app.router.add_post("/api/tasks/{task_id}/dismiss", dismiss)
-    supervisor.add_routes(app.router)
+    supervisor.install(app)
     return app

@@ -13,6 +13,7 @@ The last hour's figures come from the claims and closes the gateway keeps as age
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from datetime import UTC, datetime
@@ -29,6 +30,28 @@ from ctxi.sinks.redis import RECENT_SECONDS, RedisTaskStore
 
 logger = logging.getLogger(__name__)
 TOP_REASONS = 3  # dismissal reasons shown per rule
+
+
+class SharedReads:
+    """A queue's open tasks for the supervisor routes, read once for every request that asks
+    while a reading is under way: a supervisor page asks four routes at once on every change,
+    several pages may be open, and reading a queue's open tasks reads every body (150 ms at
+    5,000). A request gets the reading under way when it asks, else a new one: never one that
+    had ended before it asked."""
+
+    def __init__(self, store: RedisTaskStore) -> None:
+        self.store = store
+        self._under_way: dict[str, asyncio.Future[list[tuple[Task, str | None]]]] = {}
+
+    async def open_tasks(self, queue: str) -> list[tuple[Task, str | None]]:
+        reading = self._under_way.get(queue)
+        if reading is None or reading.done():
+            reading = asyncio.ensure_future(self.store.open_tasks(queue))
+            self._under_way[queue] = reading
+        return await asyncio.shield(reading)  # one request going away does not end the others' reading
+
+
+READS = web.AppKey("supervisor_reads", SharedReads)
 
 
 class ClosedTask(TaskOutcome):
@@ -94,7 +117,7 @@ async def queues(request: web.Request) -> web.Response:
     store, now = request.app[STORE], datetime.now(UTC)
     rows = []
     for queue in sorted(request[QUEUES]):
-        open_tasks = await store.open_tasks(queue, now)
+        open_tasks = await request.app[READS].open_tasks(queue)
         waiting = [task for task, holder in open_tasks if holder is None]
         claims, closes = await store.recent(queue, "claims", now), await _closes(store, queue, now)
         to_resolve = [s for close in closes if (s := _seconds(close.created_at, close.at)) is not None]
@@ -121,7 +144,7 @@ async def breaches(request: web.Request) -> web.Response:
     store, now = request.app[STORE], datetime.now(UTC)
     found = []
     for queue in sorted(request[QUEUES]):
-        open_tasks = await store.open_tasks(queue, now)
+        open_tasks = await request.app[READS].open_tasks(queue)
         late = [(task, holder, b) for task, holder in open_tasks if (b := _breach(task, holder, now)) is not None]
         escalations = await store.escalations([task.task_id for task, _, _ in late])
         for task, holder, (stage, deadline) in late:
@@ -155,7 +178,7 @@ async def agents(request: web.Request) -> web.Response:
             row[close.outcome] += 1
             if (handled := _seconds(close.claimed_at, close.at)) is not None:
                 row["handle_times"].append(handled)
-        for task, holder in await store.open_tasks(queue, now):
+        for task, holder in await request.app[READS].open_tasks(queue):
             if holder is not None:
                 agent(holder)["current_tasks"].append({"task_id": task.task_id, "queue": queue, "title": task.title})
     shown = []
@@ -172,7 +195,8 @@ async def rules(request: web.Request) -> web.Response:
     store, now = request.app[STORE], datetime.now(UTC)
     queues_shown = []
     for queue in sorted(request[QUEUES]):
-        open_by_rule = Counter((task.rule_id, task.rule_version) for task, _ in await store.open_tasks(queue, now))
+        open_tasks = await request.app[READS].open_tasks(queue)
+        open_by_rule = Counter((task.rule_id, task.rule_version) for task, _ in open_tasks)
         closed = {(row.rule_id, row.rule_version): row for row in rule_usefulness([], await _closes(store, queue, now))}
         rows = [
             _usefulness(closed.get(key) or RuleUsefulness(*key), open_by_rule[key])
@@ -203,9 +227,11 @@ async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "supervisor.html")
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/supervisor", page)
-    router.add_get("/api/supervisor/queues", queues)
-    router.add_get("/api/supervisor/breaches", breaches)
-    router.add_get("/api/supervisor/agents", agents)
-    router.add_get("/api/supervisor/rules", rules)
+def install(app: web.Application) -> None:
+    """The supervisor page and routes, on an app holding the task store."""
+    app[READS] = SharedReads(app[STORE])
+    app.router.add_get("/supervisor", page)
+    app.router.add_get("/api/supervisor/queues", queues)
+    app.router.add_get("/api/supervisor/breaches", breaches)
+    app.router.add_get("/api/supervisor/agents", agents)
+    app.router.add_get("/api/supervisor/rules", rules)

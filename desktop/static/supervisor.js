@@ -10,7 +10,7 @@ import {
 
 const TOKEN_KEY = "ctxi.supervisor-token"; // apart from the desktop's: both can be open in one browser
 const READ_EVERY_MS = 5000;
-const READ_GAP_MS = 500; // a busy queue's changes are read together, at most twice a second
+const READ_GAP_MS = 1000; // a busy queue's changes are read together, at most once a second
 const ALERTS_KEPT = 8;
 
 const state = {
