@@ -52,7 +52,6 @@ from ctxi.gateway.metrics import (
     measured,
     metrics,
 )
-from ctxi.gateway.supervisor import record_claim, record_close
 from ctxi.schemas.common import MAX_TEXT_LENGTH
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.sinks.redis import CloseStart, RedisTaskStore
@@ -68,7 +67,7 @@ KEEP_ALIVE_SECONDS = 15.0
 LISTED_TASKS = 100  # a queue's listing: the most urgent this many
 MAX_BODY_BYTES = 64 * 1024  # a claim or a close carries a few words (MAX_TEXT_LENGTH at most)
 
-# The pages run only their own scripts and style and talks only to this origin, so a task
+# The pages run only their own scripts and styles and talk only to this origin, so a task
 # text that slipped markup past the page's textContent rendering could still run nothing.
 PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -210,7 +209,7 @@ async def claim(request: web.Request) -> web.Response:
     TASK_ACTIONS.labels("claim", "won" if won else "missing" if holder is None else "taken").inc()
     if won:
         late = _measure_wait(task, "claim", TIME_TO_CLAIM, task.claim_by)
-        await record_claim(request.app[STORE], task, request[AGENT], late)
+        await supervisor.record_claim(request.app[STORE], task, request[AGENT], late)
         return json_response({"task_id": task.task_id, "claimed_by": request[AGENT]})
     if holder is None:
         return error(404, "no such task")
@@ -268,7 +267,7 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         return error(409, "the task changed hands while closing it")
     TASK_ACTIONS.labels(change, "done").inc()
     late = _measure_wait(task, "resolve", TIME_TO_RESOLVE, task.resolve_by)
-    await record_close(store, outcome, late)
+    await supervisor.record_close(store, outcome, late)
     return json_response(outcome.model_dump(mode="json"))
 
 

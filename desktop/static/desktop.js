@@ -12,6 +12,7 @@ const URGENT_MINUTES = 15; // a countdown turns red below this
 const state = {
   token: null,
   agent: null,
+  watching: false, // signed in with a supervisor's token
   queues: [],
   filter: "all",
   tasks: [], // merged over queues, most urgent first
@@ -60,6 +61,7 @@ async function signIn(token) {
   const me = await api(token, "/api/me");
   state.token = token;
   state.agent = me.agent_id;
+  state.watching = me.role === "supervisor"; // a supervisor's token reads the queues, claims nothing
   state.queues = me.queues;
   state.filter = "all";
   $("agent-id").textContent = me.agent_id;
@@ -69,13 +71,14 @@ async function signIn(token) {
   renderFilter();
   follow();
   await scheduleRefresh();
+  if (state.watching) notice("Signed in with a supervisor token: you watch these queues; the supervisor view is at /supervisor.");
   $("tasks").focus({ preventScroll: true });
 }
 
 function signOut(message = "") {
   state.following?.abort();
   state.following = null;
-  Object.assign(state, { token: null, agent: null, queues: [], tasks: [] });
+  Object.assign(state, { token: null, agent: null, watching: false, queues: [], tasks: [] });
   state.cards.clear();
   state.seen.clear();
   state.open.clear();
@@ -373,6 +376,7 @@ function escalated(task, factor) {
 
 function claimState(task) {
   const holder = task.claimed_by;
+  if (!holder && state.watching) return h("div", { class: "claim-state" }, h("p", { class: "claimed-by" }, "Unclaimed"));
   if (!holder) return h("div", { class: "claim-state" }, h("button", { type: "button", class: "claim", onclick: () => claim(task) }, "Claim"));
   const mine = holder === state.agent;
   return h("div", { class: "claim-state" },

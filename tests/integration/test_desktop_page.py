@@ -522,6 +522,13 @@ async def test_a_breach_shows_live_to_the_supervisor_and_the_escalated_task_jump
     await expect(card(desktop, "C-slipping")).to_have_class(re.compile(r"\braised\b"))
     await expect(desktop.locator("#notice")).to_contain_text("is now 80 (was 50), position 1.")
 
+    # the supervisor's token on the desktop: it watches, it has no Claim button
+    watching = await open_page(base_url)
+    await sign_in(watching, "Agent token", SUPERVISORS["floor-1"][0])
+    await expect(card(watching, "C-slipping")).to_contain_text("Unclaimed")
+    await expect(watching.get_by_role("button", name="Claim")).to_have_count(0)
+    await expect(watching.locator("#notice")).to_contain_text("the supervisor view is at /supervisor")
+
     # claimed (late): the breach leaves the list, and the queue's attainment says so
     await card(desktop, "C-slipping").get_by_role("button", name="Claim").click()
     await expect(breach).to_have_count(0, timeout=10_000)
