@@ -166,13 +166,15 @@ class PolicyFile:
     def __init__(self, path: Path, queues: frozenset[str]) -> None:
         self.path, self.queues = path, queues
         self._loaded = load_policy(path, queues)  # a policy with mistakes at start stops the caller
-        self._mtime = path.stat().st_mtime_ns
+        self._mtime: int | None = path.stat().st_mtime_ns
 
     def current(self) -> LoadedPolicy:
         try:
             mtime = self.path.stat().st_mtime_ns
         except OSError as exc:
-            logger.warning("service-level policy %s cannot be read (%s); keeping the one in force", self.path, exc)
+            if self._mtime is not None:  # said once, not at every look
+                logger.warning("service-level policy %s cannot be read (%s); keeping the one in force", self.path, exc)
+                self._mtime = None
             return self._loaded
         if mtime != self._mtime:
             self._mtime = mtime
