@@ -1,5 +1,5 @@
 """What the gateway's reads of Redis cost as a queue grows: a desktop's listing, a supervisor
-page's reading (its four routes at once), and one escalation sweep of the queue with nothing
+page's reading (its four routes at once), and one sweep of its claim deadlines (breaches, escalations) with nothing
 due (the usual state), per queue size.
 
 Run: python benchmarks/gateway.py [--tasks 100,1000,5000] [--repeats 15]   (needs REDIS_URL's Redis)
@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ctxi.gateway.app import create_app
 from ctxi.gateway.auth import Directory, hash_token
-from ctxi.gateway.server import escalate_due
+from ctxi.gateway.server import watch_claim_deadlines
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.service_levels.policy import load_policy_text
 from ctxi.settings import AgentAccess, Settings
@@ -106,15 +106,15 @@ async def measure(redis_url: str, size: int, repeats: int) -> None:
         pages = [await timed(client, SUPERVISOR_PAGE, SUPERVISOR_TOKEN) for _ in range(repeats)]
         await client.close()
 
-        await escalate_due(store, policy, "fraud")  # the late tenth escalates: then nothing is due
+        await watch_claim_deadlines(store, policy, "fraud")  # the late tenth escalates: then nothing is due
         sweeps = []
         for _ in range(repeats):
             started = time.perf_counter()
-            await escalate_due(store, policy, "fraud")
+            await watch_claim_deadlines(store, policy, "fraud")
             sweeps.append(time.perf_counter() - started)
         print(
             f"{size:>6} open tasks: listing {median_ms(listings):>9}, supervisor page {median_ms(pages):>9}, "
-            f"escalation sweep {median_ms(sweeps):>9}"
+            f"claim-deadline sweep {median_ms(sweeps):>9}"
         )
     finally:
         keys = [key async for key in store.client.scan_iter(f"{store.prefix}:*")]

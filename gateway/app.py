@@ -205,10 +205,12 @@ async def claim(request: web.Request) -> web.Response:
     if task.not_before is not None and task.not_before > datetime.now(UTC):
         TASK_ACTIONS.labels("claim", "deferred").inc()
         raise ApiError(409, f"the task is deferred until {task.not_before.isoformat()}; it cannot be claimed before")
-    won, holder = await request.app[STORE].claim(task, request[AGENT])
+    won, holder, first_breach = await request.app[STORE].claim(task, request[AGENT])
     TASK_ACTIONS.labels("claim", "won" if won else "missing" if holder is None else "taken").inc()
     if won:
-        late = _measure_wait(task, "claim", TIME_TO_CLAIM, task.claim_by)
+        late = _measure_wait(task, TIME_TO_CLAIM, task.claim_by)
+        if first_breach:  # late, and no sweep had seen it unclaimed past claim_by: counted here
+            SERVICE_LEVEL_BREACHES.labels(task.queue, "claim").inc()
         await supervisor.record_claim(request.app[STORE], task, request[AGENT], late)
         return json_response({"task_id": task.task_id, "claimed_by": request[AGENT]})
     if holder is None:
@@ -216,13 +218,10 @@ async def claim(request: web.Request) -> web.Response:
     return json_response({"error": "already claimed", "claimed_by": holder}, 409)
 
 
-def _measure_wait(task: Task, stage: str, histogram: Histogram, deadline: datetime | None) -> bool:
-    """How long ``task`` waited for this stage; True (a breach, counted) when past its deadline."""
+def _measure_wait(task: Task, histogram: Histogram, deadline: datetime | None) -> bool:
+    """How long ``task`` waited for this stage; True when past its deadline."""
     histogram.labels(task.queue).observe(waited(task))
-    late = deadline is not None and datetime.now(UTC) > deadline
-    if late:
-        SERVICE_LEVEL_BREACHES.labels(task.queue, stage).inc()
-    return late
+    return deadline is not None and datetime.now(UTC) > deadline
 
 
 async def _close(request: web.Request, change: str, field: str) -> web.Response:
@@ -266,7 +265,9 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         TASK_ACTIONS.labels(change, "refused").inc()
         return error(409, "the task changed hands while closing it")
     TASK_ACTIONS.labels(change, "done").inc()
-    late = _measure_wait(task, "resolve", TIME_TO_RESOLVE, task.resolve_by)
+    late = _measure_wait(task, TIME_TO_RESOLVE, task.resolve_by)
+    if late:
+        SERVICE_LEVEL_BREACHES.labels(task.queue, "resolve").inc()
     await supervisor.record_close(store, outcome, late)
     return json_response(outcome.model_dump(mode="json"))
 

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from ctxi.gateway.app import create_app
 from ctxi.gateway.auth import Directory
-from ctxi.gateway.metrics import ESCALATIONS, QUEUE_BACKLOG, QUEUE_OLDEST_WAITING
+from ctxi.gateway.metrics import ESCALATIONS, QUEUE_BACKLOG, QUEUE_OLDEST_WAITING, SERVICE_LEVEL_BREACHES
 from ctxi.schemas.task import TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy, PolicyFile
 from ctxi.settings import Settings
@@ -22,24 +22,29 @@ from ctxi.sinks.redis import RedisTaskStore, connect_redis
 logger = logging.getLogger(__name__)
 
 
-async def escalate_due(store: RedisTaskStore, policy: LoadedPolicy, queue: str) -> None:
-    """Escalate every unclaimed task of ``queue`` whose next stage is due: once per stage,
-    whichever gateway's sweep gets there first (the store's script decides). Only the tasks
-    the escalation index says are due are read; each is then put back for its next stage (a
-    task that was deferred, for when it shows), or out of the index when no stage is left."""
+async def watch_claim_deadlines(store: RedisTaskStore, policy: LoadedPolicy | None, queue: str) -> None:
+    """Act on the unclaimed tasks of ``queue`` past their ``claim_by``: record and announce each
+    breach once, and (with a policy) escalate each task whose next stage is due, once per stage,
+    whichever gateway's sweep gets there first (the store's scripts decide).
+
+    Only what the claim-deadline index says is due is read; each task is then put back for its
+    next stage (a deferred one, for when it shows), or out of the index when no stage is left.
+    """
     now = datetime.now(UTC)
-    for task, holder in await store.due_for_escalation(queue, now):
-        if holder is not None:  # claimed since it was indexed: nothing to escalate
+    for task, holder in await store.due_for_a_look(queue, now):
+        if holder is not None:  # claimed since it was indexed
             await store.look_again(task, None)
             continue
         if task.not_before is not None and task.not_before > now:
             await store.look_again(task, task.not_before)
             continue
-        due = policy.escalation_due(task, now)
+        if await store.breach(task):
+            SERVICE_LEVEL_BREACHES.labels(queue, "claim").inc()
+        due = policy.escalation_due(task, now) if policy is not None else None
         if due is not None and await store.escalate(task, *due, now):
             ESCALATIONS.labels(queue, str(due[0])).inc()
             logger.info("escalated %s (%s) to stage %d: +%d", task.task_id, queue, *due)
-        await store.look_again(task, policy.next_escalation(task, now))
+        await store.look_again(task, policy.next_escalation(task, now) if policy is not None else None)
 
 
 def build(settings: Settings) -> web.Application:
@@ -58,17 +63,16 @@ def build(settings: Settings) -> web.Application:
         unclaimed tasks whose stage is due (a gateway that was away catches up in one step: the
         latest stage due, with the points of every stage before it), and measure each queue's
         backlog and its oldest waiting task."""
-        indexed: set[str] = set()  # queues whose tasks from before the escalation index are in it
+        indexed: set[str] = set()  # queues whose tasks from before the claim-deadline index are in it
         while True:
             for queue in settings.queues:
                 try:
                     await store.release_deferred(queue)
                     await store.remove_expired(queue)
-                    if policy is not None:
-                        if queue not in indexed:
-                            await store.index_for_escalation(queue)
-                            indexed.add(queue)
-                        await escalate_due(store, policy.current(), queue)
+                    if queue not in indexed:
+                        await store.index_claim_deadlines(queue)
+                        indexed.add(queue)
+                    await watch_claim_deadlines(store, policy.current() if policy is not None else None, queue)
                     backlog, oldest = await store.waiting(queue)
                     QUEUE_BACKLOG.labels(queue).set(backlog)
                     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0

@@ -12,14 +12,17 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:claimed_at:<task_id>``: when the task's claim was taken (Unix seconds), for the outcome;
 - ``<p>:escalated:<task_id>``: the stage an unclaimed task escalated to and the points its
   stages add (its queue score carries them; a revision keeps them);
-- ``<p>:escalation:<queue>``: the unclaimed tasks with a ``claim_by``, scored by when the
-  gateway's sweep is to look at them next: ``claim_by`` at first (no stage is due before), then
-  the time of their next stage; a claim takes a task out. The sweep reads only what is due,
+- ``<p>:breached:<task_id>``: set once a task is known unclaimed past its ``claim_by`` (by a
+  gateway's sweep, or its late claim): the breach is counted and announced once;
+- ``<p>:claim_watch:<queue>``: the unclaimed tasks with a ``claim_by``, scored by when the
+  gateway's sweep is to look at them next: ``claim_by`` at first (the breach; no escalation
+  stage is due before), then the time of their next stage; a claim takes a task out. The sweep reads only what is due,
   not every open task, each second;
 - ``<p>:claims:<queue>``, ``<p>:closes:<queue>``: the last hour's claims and closes (JSON
   entries scored by their time), for the supervisor view;
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
-  visible (a deferred task's time came), claimed, completed, dismissed, expired.
+  visible (a deferred task's time came), claimed, completed, dismissed, expired, escalated,
+  breached (still unclaimed past its ``claim_by``).
 
 A write is one Lua script, so it is atomic and idempotent by ``task_id`` and ``revision``:
 a task written twice (a worker that crashed and reprocessed) is indexed and announced
@@ -41,7 +44,7 @@ from ctxi.schemas.task import Task, TaskClosure
 
 _SCORE_SPAN = 10**10
 RECENT_SECONDS = 3600  # how far back supervisors' claim and close figures look
-ESCALATION_BATCH = 1000  # tasks a sweep looks at per queue: a backlog of due ones takes a few sweeps
+CLAIM_WATCH_BATCH = 1000  # tasks a sweep looks at per queue: a backlog of due ones takes a few sweeps
 _TASKS = TypeAdapter(Task)
 
 _CLAIM = """
@@ -50,7 +53,9 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
   redis.call('SET', KEYS[4], ARGV[4], 'EXAT', ARGV[2])
   redis.call('ZREM', KEYS[5], ARGV[5])
   redis.call('PUBLISH', KEYS[3], ARGV[3])
-  return {1, ARGV[1]}
+  local first_breach = 0
+  if ARGV[6] == '1' and redis.call('SET', KEYS[6], '1', 'NX', 'EXAT', ARGV[2]) then first_breach = 1 end
+  return {1, ARGV[1], first_breach}
 end
 return {2, redis.call('GET', KEYS[2])}
 """
@@ -72,6 +77,17 @@ redis.call('PUBLISH', KEYS[5], ARGV[5])
 return 1
 """
 
+# A task still unclaimed past its claim_by: the breach is recorded and announced once, by the
+# first gateway to see it.
+_BREACH = """
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('SET', KEYS[3], '1', 'NX', 'EXAT', ARGV[2]) then
+  redis.call('PUBLISH', KEYS[4], ARGV[1])
+  return 1
+end
+return 0
+"""
+
 _BEGIN_CLOSE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
@@ -82,7 +98,7 @@ _CLOSE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[8])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
 redis.call('PUBLISH', KEYS[5], ARGV[3])
 return 1
 """
@@ -135,6 +151,7 @@ class RedisTaskStore:
         self.prefix = prefix
         self._write = client.register_script(_WRITE)
         self._claim = client.register_script(_CLAIM)
+        self._breach = client.register_script(_BREACH)
         self._escalate = client.register_script(_ESCALATE)
         self._close = client.register_script(_CLOSE)
         self._begin_close = client.register_script(_BEGIN_CLOSE)
@@ -185,7 +202,7 @@ class RedisTaskStore:
                 self.revision_key(task.task_id),
                 self.customer_key(task.customer_id),
                 self.escalated_key(task.task_id),  # a revision keeps its escalation's place
-                self.escalation_key(task.queue),
+                self.claim_watch_key(task.queue),
             ],
             args=[
                 dumps_model(_TASKS, task),
@@ -213,27 +230,33 @@ class RedisTaskStore:
         at = await self.client.get(self.claimed_at_key(task_id))
         return None if at is None else datetime.fromtimestamp(float(at), UTC)
 
-    async def claim(self, task: Task, agent_id: str) -> tuple[bool, str | None]:
-        """Atomically give ``task`` to ``agent_id``: (True, agent) or (False, who has it; None if gone)."""
+    async def claim(self, task: Task, agent_id: str, now: datetime | None = None) -> tuple[bool, str | None, bool]:
+        """Atomically give ``task`` to ``agent_id``: (True, agent, ...) or (False, who has it; None
+        if gone, False). The third: a claim past ``claim_by`` whose breach no sweep had recorded
+        yet (it is recorded now, so it is counted once)."""
+        now = now or datetime.now(UTC)
+        late = task.claim_by is not None and now > task.claim_by
         notice = orjson.dumps({"change": "claimed", "task_id": task.task_id, "agent_id": agent_id})
-        status, holder = await self._claim(
+        status, holder, *first_breach = await self._claim(
             keys=[
                 self.task_key(task.task_id),
                 self.claim_key(task.task_id),
                 self.channel(task.queue),
                 self.claimed_at_key(task.task_id),
-                self.escalation_key(task.queue),
+                self.claim_watch_key(task.queue),
+                self.breached_key(task.task_id),
             ],
             args=[
                 agent_id,
                 int(task.expires_at.timestamp()),
                 notice,
-                repr(datetime.now(UTC).timestamp()),
+                repr(now.timestamp()),
                 task.task_id,
+                "1" if late else "0",
             ],
         )
         holder = holder.decode() if isinstance(holder, bytes) else holder or None
-        return status == 1, holder
+        return status == 1, holder, bool(first_breach and first_breach[0])
 
     async def begin_close(self, task: Task, agent_id: str) -> CloseStart:
         """Take the right to close ``task`` (its claimer only, one close at a time), for
@@ -260,6 +283,7 @@ class RedisTaskStore:
                 self.closing_key(task.task_id),
                 self.claimed_at_key(task.task_id),
                 self.escalated_key(task.task_id),
+                self.breached_key(task.task_id),
             ],
             args=[agent_id, task.task_id, notice],
         )
@@ -286,7 +310,7 @@ class RedisTaskStore:
                     self.queue_key(task.queue),
                     self.expiry_key(task.queue),
                     self.deferred_key(task.queue),
-                    self.escalation_key(task.queue),
+                    self.claim_watch_key(task.queue),
                 ):
                     pipe.zrem(key, task_id)
                 pipe.delete(self.task_key(task_id), self.claim_key(task_id))
@@ -305,7 +329,7 @@ class RedisTaskStore:
                 pipe.zrem(self.queue_key(queue), *expired)
                 pipe.zrem(self.expiry_key(queue), *expired)
                 pipe.zrem(self.deferred_key(queue), *expired)
-                pipe.zrem(self.escalation_key(queue), *expired)
+                pipe.zrem(self.claim_watch_key(queue), *expired)
                 pipe.delete(*(self.task_key(task_id) for task_id in expired))
                 pipe.delete(*(self.revision_key(task_id) for task_id in expired))
                 for task_id in expired:
@@ -346,15 +370,30 @@ class RedisTaskStore:
     def escalated_key(self, task_id: str) -> str:
         return f"{self.prefix}:escalated:{task_id}"
 
-    def escalation_key(self, queue: str) -> str:
-        return f"{self.prefix}:escalation:{queue}"
+    def claim_watch_key(self, queue: str) -> str:
+        return f"{self.prefix}:claim_watch:{queue}"
 
-    async def due_for_escalation(
-        self, queue: str, now: datetime, limit: int = ESCALATION_BATCH
+    def breached_key(self, task_id: str) -> str:
+        return f"{self.prefix}:breached:{task_id}"
+
+    async def breach(self, task: Task) -> bool:
+        """Record that unclaimed ``task`` is past its ``claim_by`` and announce it (``breached``):
+        True for the one caller that does it first, across gateways; False if done, claimed, gone."""
+        notice = orjson.dumps({"change": "breached", "task_id": task.task_id, "stage": "claim"})
+        keys = [
+            self.task_key(task.task_id),
+            self.claim_key(task.task_id),
+            self.breached_key(task.task_id),
+            self.channel(task.queue),
+        ]
+        return bool(await self._breach(keys=keys, args=[notice, int(task.expires_at.timestamp())]))
+
+    async def due_for_a_look(
+        self, queue: str, now: datetime, limit: int = CLAIM_WATCH_BATCH
     ) -> list[tuple[Task, str | None]]:
         """The tasks of ``queue`` the sweep is to look at by ``now`` (at most ``limit``, the
         longest waiting first), each with who holds its claim; ids whose task is gone leave."""
-        key = self.escalation_key(queue)
+        key = self.claim_watch_key(queue)
         ids = [m.decode() for m in await self.client.zrangebyscore(key, "-inf", now.timestamp(), 0, limit)]
         if not ids:
             return []
@@ -372,21 +411,21 @@ class RedisTaskStore:
     async def look_again(self, task: Task, at: datetime | None) -> None:
         """When the sweep is to look at unclaimed ``task`` next (None: never, it has no stage left).
         A task claimed meanwhile stays out."""
-        key = self.escalation_key(task.queue)
+        key = self.claim_watch_key(task.queue)
         if at is None:
             await self.client.zrem(key, task.task_id)
         else:
             await self.client.zadd(key, {task.task_id: at.timestamp()}, xx=True)
 
-    async def index_for_escalation(self, queue: str, now: datetime | None = None) -> int:
-        """Put ``queue``'s open unclaimed tasks with a ``claim_by`` in the escalation index, those
+    async def index_claim_deadlines(self, queue: str, now: datetime | None = None) -> int:
+        """Put ``queue``'s open unclaimed tasks with a ``claim_by`` in the claim-deadline index, those
         there already kept as they are (tasks written before the index existed); how many were added."""
         found = {
             task.task_id: task.claim_by.timestamp()
             for task, holder in await self.open_tasks(queue, now)
             if holder is None and task.claim_by is not None
         }
-        return await self.client.zadd(self.escalation_key(queue), found, nx=True) if found else 0
+        return await self.client.zadd(self.claim_watch_key(queue), found, nx=True) if found else 0
 
     async def escalate(self, task: Task, stage: int, points: int, at: datetime) -> bool:
         """Raise unclaimed ``task`` to escalation ``stage`` (its stages add ``points`` in all), once

@@ -15,7 +15,7 @@ from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from ctxi.gateway.auth import hash_token
-from ctxi.gateway.server import build, escalate_due
+from ctxi.gateway.server import build, watch_claim_deadlines
 from ctxi.service_levels.policy import load_policy
 from ctxi.settings import AgentAccess
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
@@ -425,14 +425,14 @@ async def test_an_unclaimed_task_escalates_once_per_stage_with_two_gateways_and_
     await store.client.aclose()
 
 
-async def test_the_sweep_reads_only_the_tasks_due_for_escalation(namespace: Namespace, tmp_path) -> None:
-    """The escalation index: a task enters with its claim_by, leaves when claimed, expired or
+async def test_the_sweep_reads_only_the_tasks_due_for_a_look(namespace: Namespace, tmp_path) -> None:
+    """The claim-deadline index: a task enters with its claim_by, leaves when claimed, expired or
     without a stage left; tasks written before the index existed are put in it at the start."""
     policy = tmp_path / "service-levels.yaml"
     policy.write_text(POLICY)  # fraud: +15 at claim_by, +10 three seconds later
     loaded = load_policy(policy, frozenset(namespace.settings.queues))
     store = RedisTaskStore(connect_redis(namespace.settings.redis_url), namespace.settings.redis_prefix)
-    key = store.escalation_key("fraud")
+    key = store.claim_watch_key("fraud")
     now = datetime.now(UTC).replace(microsecond=0)
     later = fresh(task_id="later", claim_by=now + timedelta(hours=1))
     due = fresh(task_id="due", claim_by=now - timedelta(seconds=1))
@@ -445,18 +445,71 @@ async def test_the_sweep_reads_only_the_tasks_due_for_escalation(namespace: Name
     assert (await store.claim(claimed, "fraud-1"))[0]
     assert await store.client.zscore(key, "claimed") is None
 
-    await escalate_due(store, loaded, "fraud")
+    await watch_claim_deadlines(store, loaded, "fraud")
     assert (await store.escalations(["due", "later", "brief"]))["due"]["stage"] == 1
     assert await store.client.zscore(key, "due") == (due.claim_by + timedelta(seconds=3)).timestamp()  # stage 2
     assert await store.client.zscore(key, "later") == later.claim_by.timestamp()  # not read: not due
     await asyncio.sleep(3)
     await store.remove_expired("fraud")
     assert await store.client.zscore(key, "brief") is None
-    await escalate_due(store, loaded, "fraud")
+    await watch_claim_deadlines(store, loaded, "fraud")
     assert (await store.escalations(["due"]))["due"]["stage"] == 2
     assert await store.client.zscore(key, "due") is None  # no stage left
 
     await store.client.delete(key)  # as if written by a release before the index
-    assert await store.index_for_escalation("fraud") == 2  # "later" and "due" (the sweep then drops "due")
+    assert await store.index_claim_deadlines("fraud") == 2  # "later" and "due" (the sweep then drops "due")
     assert await store.client.zscore(key, "later") == later.claim_by.timestamp()
+    await store.client.aclose()
+
+
+async def test_a_task_unclaimed_past_claim_by_is_a_breach_counted_and_announced_once(namespace: Namespace) -> None:
+    """Two gateways (no policy: breaches are watched all the same) see the task unclaimed past its
+    claim_by: one breach, counted and announced once; its late claim counts nothing more. A task
+    claimed late before any sweep saw it is counted by its claim, once."""
+    settings = namespace.settings.model_copy(
+        update={
+            "desktop_sweep_seconds": 0.2,
+            "agents": {"fraud-1": AgentAccess(token_sha256=hash_token(TOKENS["fraud-1"]), queues=["fraud"])},
+        }
+    )
+    store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    notices = store.client.pubsub()
+    await notices.subscribe(store.channel("fraud"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    waiting = fresh(task_id="waiting", claim_by=now + timedelta(seconds=1))
+    await store.write(waiting)
+    gateways = [TestClient(TestServer(build(settings))) for _ in range(2)]
+    for gateway in gateways:
+        await gateway.start_server()
+    try:
+        before = await (await gateways[0].get("/metrics")).text()
+        for _ in range(50):
+            if await store.client.exists(store.breached_key("waiting")):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # five more sweeps of each gateway
+        claimed = await gateways[1].post("/api/tasks/waiting/claim", headers=auth("fraud-1"))
+        assert claimed.status == 200
+        after = await (await gateways[0].get("/metrics")).text()
+    finally:
+        for gateway in gateways:
+            await gateway.close()
+    labels = {"queue": "fraud", "stage": "claim"}
+    breaches = "ctxi_gateway_service_level_breaches_total"
+    assert sample(after, breaches, **labels) - sample(before, breaches, **labels) == 1
+    announced = []
+    for _ in range(50):
+        message = await notices.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if message is not None and (change := orjson.loads(message["data"]))["change"] == "breached":
+            announced.append(change["task_id"])
+    assert announced == ["waiting"]
+
+    quick = fresh(task_id="quick", claim_by=now - timedelta(seconds=1))  # no sweep runs now
+    await store.write(quick)
+    assert (await store.claim(quick, "fraud-1")) == (True, "fraud-1", True)  # counted by its claim
+    assert not await store.breach(quick)  # and never again
+    on_time = fresh(task_id="on-time", claim_by=now + timedelta(hours=1))
+    await store.write(on_time)
+    assert (await store.claim(on_time, "fraud-1")) == (True, "fraud-1", False)
+    await notices.aclose()
     await store.client.aclose()
