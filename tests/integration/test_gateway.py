@@ -13,11 +13,12 @@ import orjson
 from aiohttp.test_utils import TestClient, TestServer
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio.client import PubSub
 
 from ctxi.gateway.auth import hash_token
 from ctxi.gateway.server import build, watch_claim_deadlines
 from ctxi.service_levels.policy import load_policy
-from ctxi.settings import AgentAccess
+from ctxi.settings import AgentAccess, Settings
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from tests.integration.conftest import TOKENS, DesktopFactory, Namespace, auth
 from tests.integration.pipeline import read_outcomes
@@ -345,6 +346,28 @@ async def test_the_supervisor_view_of_rules_matches_the_closes(gateway) -> None:
     assert body["window_seconds"] == 3600
 
 
+def swept(namespace: Namespace, **update: object) -> Settings:
+    """The namespace's settings for in-process gateways sweeping every 0.2 s, fraud-1 their agent."""
+    agents = {"fraud-1": AgentAccess(token_sha256=hash_token(TOKENS["fraud-1"]), queues=["fraud"])}
+    return namespace.settings.model_copy(update={"desktop_sweep_seconds": 0.2, "agents": agents, **update})
+
+
+async def following(store: RedisTaskStore, queue: str) -> PubSub:
+    notices = store.client.pubsub()
+    await notices.subscribe(store.channel(queue))
+    return notices
+
+
+async def announced(notices: PubSub, change: str) -> list[dict]:
+    """The notices of ``change`` published since subscribing (they wait in the subscription)."""
+    found = []
+    for _ in range(50):
+        message = await notices.get_message(ignore_subscribe_messages=True, timeout=0.05)
+        if message is not None and (notice := orjson.loads(message["data"]))["change"] == change:
+            found.append(notice)
+    return found
+
+
 POLICY = """policy: floor
 owner: ops
 levels:
@@ -367,16 +390,9 @@ async def test_an_unclaimed_task_escalates_once_per_stage_with_two_gateways_and_
     does not repeat it, the worker's next revision keeps the raised place, and a claimed task stays."""
     policy = tmp_path / "service-levels.yaml"
     policy.write_text(POLICY)
-    settings = namespace.settings.model_copy(
-        update={
-            "sla_policy": policy,
-            "desktop_sweep_seconds": 0.2,
-            "agents": {"fraud-1": AgentAccess(token_sha256=hash_token(TOKENS["fraud-1"]), queues=["fraud"])},
-        }
-    )
+    settings = swept(namespace, sla_policy=policy)
     store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
-    notices = store.client.pubsub()
-    await notices.subscribe(store.channel("fraud"))
+    notices = await following(store, "fraud")
     now = datetime.now(UTC).replace(microsecond=0)
     waiting = fresh(
         task_id="waiting", priority=50, created_at=now - timedelta(minutes=1), claim_by=now + timedelta(seconds=1)
@@ -415,11 +431,7 @@ async def test_an_unclaimed_task_escalates_once_per_stage_with_two_gateways_and_
     await restarted.close()
     assert [(t["task_id"], t["priority"]) for t in relisted["tasks"]][:2] == [("waiting", 80), ("other", 70)]
 
-    escalated = []
-    for _ in range(50):  # what was published meanwhile waits in the subscription
-        message = await notices.get_message(ignore_subscribe_messages=True, timeout=0.05)
-        if message is not None and (change := orjson.loads(message["data"]))["change"] == "escalated":
-            escalated.append((change["task_id"], change["stage"], change["points"]))
+    escalated = [(n["task_id"], n["stage"], n["points"]) for n in await announced(notices, "escalated")]
     assert escalated == [("waiting", 1, 15), ("waiting", 2, 25)]  # once per stage, across gateways and restarts
     await notices.aclose()
     await store.client.aclose()
@@ -466,15 +478,9 @@ async def test_a_task_unclaimed_past_claim_by_is_a_breach_counted_and_announced_
     """Two gateways (no policy: breaches are watched all the same) see the task unclaimed past its
     claim_by: one breach, counted and announced once; its late claim counts nothing more. A task
     claimed late before any sweep saw it is counted by its claim, once."""
-    settings = namespace.settings.model_copy(
-        update={
-            "desktop_sweep_seconds": 0.2,
-            "agents": {"fraud-1": AgentAccess(token_sha256=hash_token(TOKENS["fraud-1"]), queues=["fraud"])},
-        }
-    )
+    settings = swept(namespace)
     store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
-    notices = store.client.pubsub()
-    await notices.subscribe(store.channel("fraud"))
+    notices = await following(store, "fraud")
     now = datetime.now(UTC).replace(microsecond=0)
     waiting = fresh(task_id="waiting", claim_by=now + timedelta(seconds=1))
     await store.write(waiting)
@@ -497,12 +503,7 @@ async def test_a_task_unclaimed_past_claim_by_is_a_breach_counted_and_announced_
     labels = {"queue": "fraud", "stage": "claim"}
     breaches = "ctxi_gateway_service_level_breaches_total"
     assert sample(after, breaches, **labels) - sample(before, breaches, **labels) == 1
-    announced = []
-    for _ in range(50):
-        message = await notices.get_message(ignore_subscribe_messages=True, timeout=0.05)
-        if message is not None and (change := orjson.loads(message["data"]))["change"] == "breached":
-            announced.append(change["task_id"])
-    assert announced == ["waiting"]
+    assert [notice["task_id"] for notice in await announced(notices, "breached")] == ["waiting"]
 
     quick = fresh(task_id="quick", claim_by=now - timedelta(seconds=1))  # no sweep runs now
     await store.write(quick)
