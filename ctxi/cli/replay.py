@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from pydantic import ValidationError
 
 from ctxi.cli.errors import err
 from ctxi.cli.rules import load_rules
@@ -22,8 +23,9 @@ def read_models(path: Path, model: type[Any], what: str) -> list[Any]:
         if line.strip():
             try:
                 found.append(model.model_validate_json(line))
-            except ValueError as exc:
-                err(f"{path}:{number}: not {what}: {exc}")
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors())
+                err(f"{path}:{number}: not {what}: {problems}")
                 raise typer.Exit(1) from None
     return found
 

@@ -135,3 +135,20 @@ def test_replay_learns_from_the_outcomes_reported_before_each_event(tmp_path: Pa
     # (0 + 2) / (6 + 4) = 0.2, / 0.5 = 0.4: held at 0.5
     assert learned.priority_breakdown.learned == LearnedFactor(factor=0.5, completed=0, dismissed=6)
     assert abs(learned.priority - unlearned.priority * 0.5) <= 1  # both rounded
+
+
+def test_replay_reads_outcomes_from_a_file_and_refuses_a_bad_line_at_its_number(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ctxi.cli import app
+
+    good = tmp_path / "outcomes.jsonl"
+    good.write_text(outcome("t-1").model_dump_json() + "\n\n")
+    ran = CliRunner().invoke(app, ["replay", str(SCENARIOS), "--outcomes", str(good)])
+    assert ran.exit_code == 0, ran.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(outcome("t-1").model_dump_json() + "\n" + '{"task_id": "t-2", "at": "9999-01-01T00:00:00Z"}\n')
+    refused = CliRunner().invoke(app, ["replay", str(SCENARIOS), "--outcomes", str(bad)])
+    assert refused.exit_code == 1
+    assert f"{bad}:2: not a task outcome: customer_id: Field required;" in refused.output
+    assert "at: Input should be less than 2200-01-01T00:00:00Z" in refused.output
