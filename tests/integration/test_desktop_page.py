@@ -485,19 +485,19 @@ async def test_a_breach_shows_live_to_the_supervisor_and_the_escalated_task_jump
     namespace.env["CTXI_SLA_POLICY"] = str(policy)
     base_url = run_desktop(namespace, AGENTS, SUPERVISORS)
     store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
-    now = datetime.now(UTC).replace(microsecond=0)
     await store.write(fresh(task_id="steady", customer_id="C-steady", priority=70, title="Review a card payment"))
+    desktop = await open_desktop(base_url, "fraud-1")
+    supervisor = await open_supervisor(open_page, base_url)
+    # written once both pages are up, whatever the machine's pace: its claim_by comes after the checks below
     slipping = fresh(
         task_id="slipping",
         customer_id="C-slipping",
         priority=50,
         title="Call back about the blocked card",
-        claim_by=now + timedelta(seconds=6),
+        claim_by=datetime.now(UTC) + timedelta(seconds=8),
     )
     await store.write(slipping)
     await store.client.aclose()
-    desktop = await open_desktop(base_url, "fraud-1")
-    supervisor = await open_supervisor(open_page, base_url)
     await expect(desktop.locator("li.task")).to_have_count(2)
     assert [customer for customer, _, _ in await shown(desktop)] == ["C-steady", "C-slipping"]
     fraud = supervisor.locator("li.tile[data-queue='fraud']")
@@ -507,7 +507,7 @@ async def test_a_breach_shows_live_to_the_supervisor_and_the_escalated_task_jump
 
     # at claim_by the task breaches, and the gateway escalates it: +30 puts it above the other
     breach = supervisor.locator("li.breach[data-task-id='slipping']")
-    await expect(breach).to_be_visible(timeout=15_000)  # live, no reload
+    await expect(breach).to_be_visible(timeout=20_000)  # live, no reload
     await expect(breach).to_contain_text("unclaimed")
     await expect(breach).to_contain_text("escalated to stage 1, +30")
     await expect(breach.locator(".overdue")).to_contain_text("overdue 0m")
