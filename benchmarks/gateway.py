@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ctxi.gateway.app import create_app
 from ctxi.gateway.auth import Directory, hash_token
-from ctxi.gateway.server import watch_claim_deadlines
+from ctxi.gateway.server import watch_deadlines
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.service_levels.policy import load_policy_text
 from ctxi.settings import AgentAccess, Settings
@@ -106,11 +106,11 @@ async def measure(redis_url: str, size: int, repeats: int) -> None:
         pages = [await timed(client, SUPERVISOR_PAGE, SUPERVISOR_TOKEN) for _ in range(repeats)]
         await client.close()
 
-        await watch_claim_deadlines(store, policy, "fraud")  # the late tenth escalates: then nothing is due
+        await watch_deadlines(store, policy, "fraud")  # the late tenth escalates: then nothing is due
         sweeps = []
         for _ in range(repeats):
             started = time.perf_counter()
-            await watch_claim_deadlines(store, policy, "fraud")
+            await watch_deadlines(store, policy, "fraud")
             sweeps.append(time.perf_counter() - started)
         print(
             f"{size:>6} open tasks: listing {median_ms(listings):>9}, supervisor page {median_ms(pages):>9}, "

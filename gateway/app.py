@@ -237,6 +237,10 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         if started is CloseStart.NOT_CLAIMER:
             return error(409, "claim the task before closing it")
         return error(409, "the task is being closed already")
+    # past resolve_by with no sweep having seen it yet: the breach is recorded (and counted) now,
+    # while the task is still open, so that it counts once
+    if task.resolve_by is not None and datetime.now(UTC) > task.resolve_by and await store.breach(task, "resolve"):
+        SERVICE_LEVEL_BREACHES.labels(task.queue, "resolve").inc()
     outcome = TaskOutcome(
         task_id=task.task_id,
         customer_id=task.customer_id,
@@ -266,8 +270,6 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         return error(409, "the task changed hands while closing it")
     TASK_ACTIONS.labels(change, "done").inc()
     late = _measure_wait(task, TIME_TO_RESOLVE, task.resolve_by)
-    if late:
-        SERVICE_LEVEL_BREACHES.labels(task.queue, "resolve").inc()
     await supervisor.record_close(store, outcome, late)
     return json_response(outcome.model_dump(mode="json"))
 

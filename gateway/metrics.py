@@ -64,7 +64,8 @@ TIME_TO_RESOLVE = Histogram(
 )
 SERVICE_LEVEL_BREACHES = Counter(
     "ctxi_gateway_service_level_breaches",
-    "Tasks claimed after their claim_by (stage claim) or closed after their resolve_by (stage resolve), per queue.",
+    "Missed deadlines, once per task and stage, when seen: unclaimed past claim_by (claim), "
+    "open past resolve_by (resolve).",
     ["queue", "stage"],
     registry=REGISTRY,
 )

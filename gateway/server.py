@@ -22,15 +22,19 @@ from ctxi.sinks.redis import RedisTaskStore, connect_redis
 logger = logging.getLogger(__name__)
 
 
-async def watch_claim_deadlines(store: RedisTaskStore, policy: LoadedPolicy | None, queue: str) -> None:
-    """Act on the unclaimed tasks of ``queue`` past their ``claim_by``: record and announce each
-    breach once, and (with a policy) escalate each task whose next stage is due, once per stage,
-    whichever gateway's sweep gets there first (the store's scripts decide).
+async def watch_deadlines(store: RedisTaskStore, policy: LoadedPolicy | None, queue: str) -> None:
+    """Act on the tasks of ``queue`` past a deadline: record and announce each breach once (an
+    unclaimed task past ``claim_by``, a claimed one still open past ``resolve_by``), and (with a
+    policy) escalate each unclaimed task whose next stage is due, once per stage, whichever
+    gateway's sweep gets there first (the store's scripts decide).
 
-    Only what the claim-deadline index says is due is read; each task is then put back for its
-    next stage (a deferred one, for when it shows), or out of the index when no stage is left.
+    Only what the claim and resolve watches say is due is read; an unclaimed task is then put
+    back for its next stage (a deferred one, for when it shows), or out when no stage is left.
     """
     now = datetime.now(UTC)
+    for task in await store.due_for_resolving(queue, now):
+        if await store.breach(task, "resolve"):
+            SERVICE_LEVEL_BREACHES.labels(queue, "resolve").inc()
     for task, holder in await store.due_for_a_look(queue, now):
         if holder is not None:  # claimed since it was indexed
             await store.look_again(task, None)
@@ -38,7 +42,7 @@ async def watch_claim_deadlines(store: RedisTaskStore, policy: LoadedPolicy | No
         if task.not_before is not None and task.not_before > now:
             await store.look_again(task, task.not_before)
             continue
-        if await store.breach(task):
+        if await store.breach(task, "claim"):
             SERVICE_LEVEL_BREACHES.labels(queue, "claim").inc()
         due = policy.escalation_due(task, now) if policy is not None else None
         if due is not None and await store.escalate(task, *due, now):
@@ -59,11 +63,11 @@ def build(settings: Settings) -> web.Application:
         )
 
     async def sweep() -> None:
-        """Announce deferred tasks as they become visible and expired ones as they go, escalate
-        unclaimed tasks whose stage is due (a gateway that was away catches up in one step: the
-        latest stage due, with the points of every stage before it), and measure each queue's
-        backlog and its oldest waiting task."""
-        indexed: set[str] = set()  # queues whose tasks from before the claim-deadline index are in it
+        """Announce deferred tasks as they become visible and expired ones as they go, record and
+        announce missed deadlines, escalate unclaimed tasks whose stage is due (a gateway that
+        was away catches up in one step: the latest stage due, with the points of every stage
+        before it), and measure each queue's backlog and its oldest waiting task."""
+        indexed: set[str] = set()  # queues whose tasks from before the deadline watches are in them
         while True:
             for queue in settings.queues:
                 try:
@@ -72,7 +76,7 @@ def build(settings: Settings) -> web.Application:
                     if queue not in indexed:
                         await store.index_claim_deadlines(queue)
                         indexed.add(queue)
-                    await watch_claim_deadlines(store, policy.current() if policy is not None else None, queue)
+                    await watch_deadlines(store, policy.current() if policy is not None else None, queue)
                     backlog, oldest = await store.waiting(queue)
                     QUEUE_BACKLOG.labels(queue).set(backlog)
                     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0

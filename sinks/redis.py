@@ -12,8 +12,10 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:claimed_at:<task_id>``: when the task's claim was taken (Unix seconds), for the outcome;
 - ``<p>:escalated:<task_id>``: the stage an unclaimed task escalated to and the points its
   stages add (its queue score carries them; a revision keeps them);
-- ``<p>:breached:<task_id>``: set once a task is known unclaimed past its ``claim_by`` (by a
-  gateway's sweep, or its late claim): the breach is counted and announced once;
+- ``<p>:breached:<stage>:<task_id>``: set once a task is known to have missed a deadline (stage
+  ``claim``: unclaimed past ``claim_by``; ``resolve``: claimed and open past ``resolve_by``), by a
+  gateway's sweep or the late claim or close: the breach is counted and announced once;
+- ``<p>:resolve_watch:<queue>``: the claimed tasks with a ``resolve_by``, scored by it;
 - ``<p>:claim_watch:<queue>``: the unclaimed tasks with a ``claim_by``, scored by when the
   gateway's sweep is to look at them next: ``claim_by`` at first (the breach; no escalation
   stage is due before), then the time of their next stage; a claim takes a task out. The sweep reads only what is due,
@@ -53,6 +55,7 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EXAT', ARGV[2]) then
   redis.call('SET', KEYS[4], ARGV[4], 'EXAT', ARGV[2])
   redis.call('ZREM', KEYS[5], ARGV[5])
   redis.call('PUBLISH', KEYS[3], ARGV[3])
+  if ARGV[7] ~= '' then redis.call('ZADD', KEYS[7], ARGV[7], ARGV[5]) end
   local first_breach = 0
   if ARGV[6] == '1' and redis.call('SET', KEYS[6], '1', 'NX', 'EXAT', ARGV[2]) then first_breach = 1 end
   return {1, ARGV[1], first_breach}
@@ -77,10 +80,11 @@ redis.call('PUBLISH', KEYS[5], ARGV[5])
 return 1
 """
 
-# A task still unclaimed past its claim_by: the breach is recorded and announced once, by the
-# first gateway to see it.
+# A task still unclaimed past its claim_by (stage claim), or claimed and still open past its
+# resolve_by (stage resolve): the breach is recorded and announced once, by whoever sees it first.
 _BREACH = """
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if (redis.call('EXISTS', KEYS[2]) == 1) ~= (ARGV[3] == 'resolve') then return 0 end
 if redis.call('SET', KEYS[3], '1', 'NX', 'EXAT', ARGV[2]) then
   redis.call('PUBLISH', KEYS[4], ARGV[1])
   return 1
@@ -98,7 +102,8 @@ _CLOSE = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+redis.call('ZREM', KEYS[10], ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11])
 redis.call('PUBLISH', KEYS[5], ARGV[3])
 return 1
 """
@@ -244,7 +249,8 @@ class RedisTaskStore:
                 self.channel(task.queue),
                 self.claimed_at_key(task.task_id),
                 self.claim_watch_key(task.queue),
-                self.breached_key(task.task_id),
+                self.breached_key(task.task_id, "claim"),
+                self.resolve_watch_key(task.queue),
             ],
             args=[
                 agent_id,
@@ -253,6 +259,7 @@ class RedisTaskStore:
                 repr(now.timestamp()),
                 task.task_id,
                 "1" if late else "0",
+                "" if task.resolve_by is None else task.resolve_by.timestamp(),
             ],
         )
         holder = holder.decode() if isinstance(holder, bytes) else holder or None
@@ -283,7 +290,9 @@ class RedisTaskStore:
                 self.closing_key(task.task_id),
                 self.claimed_at_key(task.task_id),
                 self.escalated_key(task.task_id),
-                self.breached_key(task.task_id),
+                self.breached_key(task.task_id, "claim"),
+                self.resolve_watch_key(task.queue),
+                self.breached_key(task.task_id, "resolve"),
             ],
             args=[agent_id, task.task_id, notice],
         )
@@ -311,6 +320,7 @@ class RedisTaskStore:
                     self.expiry_key(task.queue),
                     self.deferred_key(task.queue),
                     self.claim_watch_key(task.queue),
+                    self.resolve_watch_key(task.queue),
                 ):
                     pipe.zrem(key, task_id)
                 pipe.delete(self.task_key(task_id), self.claim_key(task_id))
@@ -330,6 +340,7 @@ class RedisTaskStore:
                 pipe.zrem(self.expiry_key(queue), *expired)
                 pipe.zrem(self.deferred_key(queue), *expired)
                 pipe.zrem(self.claim_watch_key(queue), *expired)
+                pipe.zrem(self.resolve_watch_key(queue), *expired)
                 pipe.delete(*(self.task_key(task_id) for task_id in expired))
                 pipe.delete(*(self.revision_key(task_id) for task_id in expired))
                 for task_id in expired:
@@ -373,20 +384,36 @@ class RedisTaskStore:
     def claim_watch_key(self, queue: str) -> str:
         return f"{self.prefix}:claim_watch:{queue}"
 
-    def breached_key(self, task_id: str) -> str:
-        return f"{self.prefix}:breached:{task_id}"
+    def resolve_watch_key(self, queue: str) -> str:
+        return f"{self.prefix}:resolve_watch:{queue}"
 
-    async def breach(self, task: Task) -> bool:
-        """Record that unclaimed ``task`` is past its ``claim_by`` and announce it (``breached``):
-        True for the one caller that does it first, across gateways; False if done, claimed, gone."""
-        notice = orjson.dumps({"change": "breached", "task_id": task.task_id, "stage": "claim"})
+    def breached_key(self, task_id: str, stage: str) -> str:
+        return f"{self.prefix}:breached:{stage}:{task_id}"
+
+    async def breach(self, task: Task, stage: str) -> bool:
+        """Record that ``task`` missed a deadline and announce it (``breached``): ``claim``, still
+        unclaimed past ``claim_by``; ``resolve``, claimed and still open past ``resolve_by``. True
+        for the one caller that does it first, across gateways; False if done already, or the task
+        is gone or not in that state."""
+        notice = orjson.dumps({"change": "breached", "task_id": task.task_id, "stage": stage})
         keys = [
             self.task_key(task.task_id),
             self.claim_key(task.task_id),
-            self.breached_key(task.task_id),
+            self.breached_key(task.task_id, stage),
             self.channel(task.queue),
         ]
-        return bool(await self._breach(keys=keys, args=[notice, int(task.expires_at.timestamp())]))
+        return bool(await self._breach(keys=keys, args=[notice, int(task.expires_at.timestamp()), stage]))
+
+    async def due_for_resolving(self, queue: str, now: datetime, limit: int = CLAIM_WATCH_BATCH) -> list[Task]:
+        """The claimed tasks of ``queue`` still open past their ``resolve_by`` (at most ``limit``),
+        taken out of the resolve watch: each is looked at once."""
+        key = self.resolve_watch_key(queue)
+        ids = [m.decode() for m in await self.client.zrangebyscore(key, "-inf", now.timestamp(), 0, limit)]
+        if not ids:
+            return []
+        bodies = await self.client.mget([self.task_key(task_id) for task_id in ids])
+        await self.client.zrem(key, *ids)
+        return [Task.model_validate_json(body) for body in bodies if body is not None]
 
     async def due_for_a_look(
         self, queue: str, now: datetime, limit: int = CLAIM_WATCH_BATCH
@@ -418,14 +445,15 @@ class RedisTaskStore:
             await self.client.zadd(key, {task.task_id: at.timestamp()}, xx=True)
 
     async def index_claim_deadlines(self, queue: str, now: datetime | None = None) -> int:
-        """Put ``queue``'s open unclaimed tasks with a ``claim_by`` in the claim-deadline index, those
-        there already kept as they are (tasks written before the index existed); how many were added."""
-        found = {
-            task.task_id: task.claim_by.timestamp()
-            for task, holder in await self.open_tasks(queue, now)
-            if holder is None and task.claim_by is not None
-        }
-        return await self.client.zadd(self.claim_watch_key(queue), found, nx=True) if found else 0
+        """Put ``queue``'s open unclaimed tasks with a ``claim_by`` in the claim watch, and its claimed
+        ones with a ``resolve_by`` in the resolve watch, those there already kept as they are (tasks
+        written before the watches existed); how many unclaimed ones were added."""
+        open_tasks = await self.open_tasks(queue, now)
+        unclaimed = {t.task_id: t.claim_by.timestamp() for t, holder in open_tasks if holder is None and t.claim_by}
+        claimed = {t.task_id: t.resolve_by.timestamp() for t, holder in open_tasks if holder and t.resolve_by}
+        if claimed:
+            await self.client.zadd(self.resolve_watch_key(queue), claimed, nx=True)
+        return await self.client.zadd(self.claim_watch_key(queue), unclaimed, nx=True) if unclaimed else 0
 
     async def escalate(self, task: Task, stage: int, points: int, at: datetime) -> bool:
         """Raise unclaimed ``task`` to escalation ``stage`` (its stages add ``points`` in all), once

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio.client import PubSub
 
 from ctxi.gateway.auth import hash_token
-from ctxi.gateway.server import build, watch_claim_deadlines
+from ctxi.gateway.server import build, watch_deadlines
 from ctxi.service_levels.policy import load_policy
 from ctxi.settings import AgentAccess, Settings
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
@@ -457,14 +457,14 @@ async def test_the_sweep_reads_only_the_tasks_due_for_a_look(namespace: Namespac
     assert (await store.claim(claimed, "fraud-1"))[0]
     assert await store.client.zscore(key, "claimed") is None
 
-    await watch_claim_deadlines(store, loaded, "fraud")
+    await watch_deadlines(store, loaded, "fraud")
     assert (await store.escalations(["due", "later", "brief"]))["due"]["stage"] == 1
     assert await store.client.zscore(key, "due") == (due.claim_by + timedelta(seconds=3)).timestamp()  # stage 2
     assert await store.client.zscore(key, "later") == later.claim_by.timestamp()  # not read: not due
     await asyncio.sleep(3)
     await store.remove_expired("fraud")
     assert await store.client.zscore(key, "brief") is None
-    await watch_claim_deadlines(store, loaded, "fraud")
+    await watch_deadlines(store, loaded, "fraud")
     assert (await store.escalations(["due"]))["due"]["stage"] == 2
     assert await store.client.zscore(key, "due") is None  # no stage left
 
@@ -490,7 +490,7 @@ async def test_a_task_unclaimed_past_claim_by_is_a_breach_counted_and_announced_
     try:
         before = await (await gateways[0].get("/metrics")).text()
         for _ in range(50):
-            if await store.client.exists(store.breached_key("waiting")):
+            if await store.client.exists(store.breached_key("waiting", "claim")):
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # five more sweeps of each gateway
@@ -508,9 +508,60 @@ async def test_a_task_unclaimed_past_claim_by_is_a_breach_counted_and_announced_
     quick = fresh(task_id="quick", claim_by=now - timedelta(seconds=1))  # no sweep runs now
     await store.write(quick)
     assert (await store.claim(quick, "fraud-1")) == (True, "fraud-1", True)  # counted by its claim
-    assert not await store.breach(quick)  # and never again
+    assert not await store.breach(quick, "claim")  # and never again
     on_time = fresh(task_id="on-time", claim_by=now + timedelta(hours=1))
     await store.write(on_time)
     assert (await store.claim(on_time, "fraud-1")) == (True, "fraud-1", False)
+    await notices.aclose()
+    await store.client.aclose()
+
+
+async def test_a_claimed_task_open_past_resolve_by_is_a_breach_counted_and_announced_once(
+    namespace: Namespace,
+) -> None:
+    """Two gateways see the claimed task still open past its resolve_by: one breach, counted and
+    announced once, and its late close counts nothing more; a task closed late before any sweep
+    saw it is counted by its close, once."""
+    settings = swept(namespace)
+    store = RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix)
+    notices = await following(store, "fraud")
+    now = datetime.now(UTC).replace(microsecond=0)
+    await store.write(fresh(task_id="held", claim_by=now + timedelta(hours=1), resolve_by=now + timedelta(seconds=1)))
+    labels = {"queue": "fraud", "stage": "resolve"}
+    breaches = "ctxi_gateway_service_level_breaches_total"
+    gateways = [TestClient(TestServer(build(settings))) for _ in range(2)]
+    for gateway in gateways:
+        await gateway.start_server()
+    try:
+        assert (await gateways[0].post("/api/tasks/held/claim", headers=auth("fraud-1"))).status == 200
+        before = await (await gateways[0].get("/metrics")).text()
+        for _ in range(50):
+            if await store.client.exists(store.breached_key("held", "resolve")):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # five more sweeps of each gateway
+        done = await gateways[1].post("/api/tasks/held/complete", headers=auth("fraud-1"), json={"outcome": "ok"})
+        assert done.status == 200
+        after = await (await gateways[0].get("/metrics")).text()
+    finally:
+        for gateway in gateways:
+            await gateway.close()
+    assert sample(after, breaches, **labels) - sample(before, breaches, **labels) == 1
+    assert [(n["task_id"], n["stage"]) for n in await announced(notices, "breached")] == [("held", "resolve")]
+    assert not await store.client.exists(store.breached_key("held", "resolve"))  # gone with the task
+
+    unswept = TestClient(TestServer(build(settings.model_copy(update={"desktop_sweep_seconds": 3600}))))
+    await unswept.start_server()  # its one sweep runs now, before the task exists
+    await asyncio.sleep(0.5)
+    await store.write(fresh(task_id="rushed", resolve_by=now - timedelta(seconds=1)))
+    try:
+        before = await (await unswept.get("/metrics")).text()
+        assert (await unswept.post("/api/tasks/rushed/claim", headers=auth("fraud-1"))).status == 200
+        done = await unswept.post("/api/tasks/rushed/dismiss", headers=auth("fraud-1"), json={"reason": "duplicate"})
+        assert done.status == 200
+        after = await (await unswept.get("/metrics")).text()
+    finally:
+        await unswept.close()
+    assert sample(after, breaches, **labels) - sample(before, breaches, **labels) == 1  # counted by its close
     await notices.aclose()
     await store.client.aclose()
