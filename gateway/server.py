@@ -74,7 +74,7 @@ def build(settings: Settings) -> web.Application:
                     await store.release_deferred(queue)
                     await store.remove_expired(queue)
                     if queue not in indexed:
-                        await store.index_claim_deadlines(queue)
+                        await store.index_deadlines(queue)
                         indexed.add(queue)
                     await watch_deadlines(store, policy.current() if policy is not None else None, queue)
                     backlog, oldest = await store.waiting(queue)

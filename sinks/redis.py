@@ -18,13 +18,13 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:resolve_watch:<queue>``: the claimed tasks with a ``resolve_by``, scored by it;
 - ``<p>:claim_watch:<queue>``: the unclaimed tasks with a ``claim_by``, scored by when the
   gateway's sweep is to look at them next: ``claim_by`` at first (the breach; no escalation
-  stage is due before), then the time of their next stage; a claim takes a task out. The sweep reads only what is due,
-  not every open task, each second;
+  stage is due before), then the time of their next stage; a claim takes a task out. With
+  the resolve watch, the sweep reads only what is due each second, not every open task;
 - ``<p>:claims:<queue>``, ``<p>:closes:<queue>``: the last hour's claims and closes (JSON
   entries scored by their time), for the supervisor view;
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
   visible (a deferred task's time came), claimed, completed, dismissed, expired, escalated,
-  breached (still unclaimed past its ``claim_by``).
+  breached (a missed ``claim_by`` or ``resolve_by``, with its stage).
 
 A write is one Lua script, so it is atomic and idempotent by ``task_id`` and ``revision``:
 a task written twice (a worker that crashed and reprocessed) is indexed and announced
@@ -46,7 +46,7 @@ from ctxi.schemas.task import Task, TaskClosure
 
 _SCORE_SPAN = 10**10
 RECENT_SECONDS = 3600  # how far back supervisors' claim and close figures look
-CLAIM_WATCH_BATCH = 1000  # tasks a sweep looks at per queue: a backlog of due ones takes a few sweeps
+WATCH_BATCH = 1000  # tasks a sweep looks at per queue and watch: a backlog of due ones takes a few sweeps
 _TASKS = TypeAdapter(Task)
 
 _CLAIM = """
@@ -404,7 +404,7 @@ class RedisTaskStore:
         ]
         return bool(await self._breach(keys=keys, args=[notice, int(task.expires_at.timestamp()), stage]))
 
-    async def due_for_resolving(self, queue: str, now: datetime, limit: int = CLAIM_WATCH_BATCH) -> list[Task]:
+    async def due_for_resolving(self, queue: str, now: datetime, limit: int = WATCH_BATCH) -> list[Task]:
         """The claimed tasks of ``queue`` still open past their ``resolve_by`` (at most ``limit``),
         taken out of the resolve watch: each is looked at once."""
         key = self.resolve_watch_key(queue)
@@ -416,7 +416,7 @@ class RedisTaskStore:
         return [Task.model_validate_json(body) for body in bodies if body is not None]
 
     async def due_for_a_look(
-        self, queue: str, now: datetime, limit: int = CLAIM_WATCH_BATCH
+        self, queue: str, now: datetime, limit: int = WATCH_BATCH
     ) -> list[tuple[Task, str | None]]:
         """The tasks of ``queue`` the sweep is to look at by ``now`` (at most ``limit``, the
         longest waiting first), each with who holds its claim; ids whose task is gone leave."""
@@ -444,7 +444,7 @@ class RedisTaskStore:
         else:
             await self.client.zadd(key, {task.task_id: at.timestamp()}, xx=True)
 
-    async def index_claim_deadlines(self, queue: str, now: datetime | None = None) -> int:
+    async def index_deadlines(self, queue: str, now: datetime | None = None) -> int:
         """Put ``queue``'s open unclaimed tasks with a ``claim_by`` in the claim watch, and its claimed
         ones with a ``resolve_by`` in the resolve watch, those there already kept as they are (tasks
         written before the watches existed); how many unclaimed ones were added."""

@@ -469,7 +469,7 @@ async def test_the_sweep_reads_only_the_tasks_due_for_a_look(namespace: Namespac
     assert await store.client.zscore(key, "due") is None  # no stage left
 
     await store.client.delete(key)  # as if written by a release before the index
-    assert await store.index_claim_deadlines("fraud") == 2  # "later" and "due" (the sweep then drops "due")
+    assert await store.index_deadlines("fraud") == 2  # "later" and "due" (the sweep then drops "due")
     assert await store.client.zscore(key, "later") == later.claim_by.timestamp()
     await store.client.aclose()
 
