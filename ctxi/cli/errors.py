@@ -26,6 +26,11 @@ def err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def validation_line(exc: Any) -> str:
+    """A pydantic ``ValidationError`` as one line: every field's problem, ``loc: msg; ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors())
+
+
 def fail(message: str, code: int = FAILED) -> NoReturn:
     """End the command: ``error: <message>`` on stderr, exit status ``code``."""
     err(f"error: {message}")

@@ -8,25 +8,21 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from pydantic import ValidationError
 
 from ctxi.cli.errors import err
-from ctxi.cli.rules import load_rules
+from ctxi.cli.rules import load_rules, models_in
 from ctxi.schemas import DeadLetter
 from ctxi.settings import get_settings
 
 
 def read_models(path: Path, model: type[Any], what: str) -> list[Any]:
-    """Each line of the JSONL ``path`` as ``model``; a line that is not ends the command (file:line)."""
-    found = []
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-        if line.strip():
-            try:
-                found.append(model.model_validate_json(line))
-            except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors())
-                err(f"{path}:{number}: not {what}: {problems}")
-                raise typer.Exit(1) from None
+    """Each line of the JSONL ``path`` as ``model``; lines that are not end the command (file:line each)."""
+    bad: list[str] = []
+    found = models_in(path, model, bad, what)
+    for line in bad:
+        err(line)
+    if bad:
+        raise typer.Exit(1)
     return found
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ctxi.cli.errors import err, fail
+from ctxi.cli.errors import err, fail, validation_line
 from ctxi.settings import get_settings
 from ctxi.streams.topics import catalogue, ensure_topics
 
@@ -219,15 +219,19 @@ def _duration(value: timedelta | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def _models_in(path: Path, model: type[Any], bad: list[str]) -> list[Any]:
+def models_in(path: Path, model: type[Any], bad: list[str], what: str | None = None) -> list[Any]:
+    """Each non-blank line of the JSONL ``path`` as ``model``; each line that is not goes to ``bad``
+    as ``file:line: not <what>: <every field's problem>``."""
+    from pydantic import ValidationError
+
     from ctxi.ingest.jsonl import numbered_lines
 
     found = []
     for number, line in numbered_lines(path):
         try:
             found.append(model.model_validate_json(line))
-        except ValueError as exc:
-            bad.append(f"{path}:{number}: not a {model.__name__}: {str(exc).splitlines()[0]}")
+        except ValidationError as exc:
+            bad.append(f"{path}:{number}: not {what or f'a {model.__name__}'}: {validation_line(exc)}")
     return found
 
 
@@ -244,6 +248,8 @@ def report(
     """How agents treated each rule version's tasks: raised, closed, completed, dismissed (by
     reason), median time to claim and to resolve; rules whose tasks are mostly dismissed are
     flagged as not useful. Exit 1 when an input line could not be read (the rest is reported)."""
+    from pydantic import ValidationError
+
     from ctxi.rules.report import MIN_CLOSED_TO_JUDGE, NOT_USEFUL_DISMISSED_SHARE, rule_usefulness
     from ctxi.schemas.task import Task, TaskOutcome
     from ctxi.streams.topics import read_to_end
@@ -253,13 +259,13 @@ def report(
 
     def read(path: Path | None, topics: list[str], model: type[Any]) -> list[Any]:
         if path is not None:
-            return _models_in(path, model, bad)
+            return models_in(path, model, bad)
         found = []
         for value in read_to_end(settings.kafka_bootstrap_servers, topics):
             try:
                 found.append(model.model_validate_json(value))
-            except ValueError as exc:
-                bad.append(f"{', '.join(topics)}: a record that is not a {model.__name__}: {str(exc).splitlines()[0]}")
+            except ValidationError as exc:
+                bad.append(f"{', '.join(topics)}: a record that is not a {model.__name__}: {validation_line(exc)}")
         return found
 
     task_list = read(tasks, [settings.task_topic(queue) for queue in settings.queues], Task)
