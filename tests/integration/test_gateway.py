@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 from aiohttp.test_utils import TestClient, TestServer
@@ -352,6 +355,28 @@ def swept(namespace: Namespace, **update: object) -> Settings:
     return namespace.settings.model_copy(update={"desktop_sweep_seconds": 0.2, "agents": agents, **update})
 
 
+@asynccontextmanager
+async def two_gateways(settings: Settings) -> AsyncIterator[list[TestClient]]:
+    """Two gateways in this process on the same Redis, each with its own sweep."""
+    gateways = [TestClient(TestServer(build(settings))) for _ in range(2)]
+    for gateway in gateways:
+        await gateway.start_server()
+    try:
+        yield gateways
+    finally:
+        for gateway in gateways:
+            await gateway.close()
+
+
+async def until(condition: Callable[[], Awaitable[Any]], seconds: float = 10.0) -> None:
+    """Wait until ``condition()`` holds, looking every 0.1 s for at most ``seconds`` (the
+    assertions after it say what was missing)."""
+    for _ in range(int(seconds * 10)):
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+
+
 async def following(store: RedisTaskStore, queue: str) -> PubSub:
     notices = store.client.pubsub()
     await notices.subscribe(store.channel(queue))
@@ -405,18 +430,13 @@ async def test_an_unclaimed_task_escalates_once_per_stage_with_two_gateways_and_
         await store.write(task)
     assert (await store.claim(taken, "fraud-1"))[0]
 
-    gateways = [TestClient(TestServer(build(settings))) for _ in range(2)]
-    for gateway in gateways:
-        await gateway.start_server()
-    try:
-        for _ in range(100):  # stage 1 at claim_by, stage 2 three seconds later
-            if (await store.escalations(["waiting"])).get("waiting", {}).get("stage") == 2:
-                break
-            await asyncio.sleep(0.1)
+    async with two_gateways(settings) as gateways:
+
+        async def stage_two() -> bool:  # stage 1 at claim_by, stage 2 three seconds later
+            return (await store.escalations(["waiting"])).get("waiting", {}).get("stage") == 2
+
+        await until(stage_two)
         listed = await (await gateways[0].get("/api/queues/fraud/tasks", headers=auth("fraud-1"))).json()
-    finally:
-        for gateway in gateways:
-            await gateway.close()
     shown = {task["task_id"]: task for task in listed["tasks"]}
     assert [task["task_id"] for task in listed["tasks"]][:2] == ["waiting", "other"]  # 50 + 25 above 70
     assert (shown["waiting"]["priority"], shown["waiting"]["band"]) == (75, "critical")
@@ -484,22 +504,13 @@ async def test_a_task_unclaimed_past_claim_by_is_a_breach_counted_and_announced_
     now = datetime.now(UTC).replace(microsecond=0)
     waiting = fresh(task_id="waiting", claim_by=now + timedelta(seconds=1))
     await store.write(waiting)
-    gateways = [TestClient(TestServer(build(settings))) for _ in range(2)]
-    for gateway in gateways:
-        await gateway.start_server()
-    try:
+    async with two_gateways(settings) as gateways:
         before = await (await gateways[0].get("/metrics")).text()
-        for _ in range(50):
-            if await store.client.exists(store.breached_key("waiting", "claim")):
-                break
-            await asyncio.sleep(0.1)
+        await until(lambda: store.client.exists(store.breached_key("waiting", "claim")))
         await asyncio.sleep(1.0)  # five more sweeps of each gateway
         claimed = await gateways[1].post("/api/tasks/waiting/claim", headers=auth("fraud-1"))
         assert claimed.status == 200
         after = await (await gateways[0].get("/metrics")).text()
-    finally:
-        for gateway in gateways:
-            await gateway.close()
     labels = {"queue": "fraud", "stage": "claim"}
     breaches = "ctxi_gateway_service_level_breaches_total"
     assert sample(after, breaches, **labels) - sample(before, breaches, **labels) == 1
@@ -529,23 +540,14 @@ async def test_a_claimed_task_open_past_resolve_by_is_a_breach_counted_and_annou
     await store.write(fresh(task_id="held", claim_by=now + timedelta(hours=1), resolve_by=now + timedelta(seconds=1)))
     labels = {"queue": "fraud", "stage": "resolve"}
     breaches = "ctxi_gateway_service_level_breaches_total"
-    gateways = [TestClient(TestServer(build(settings))) for _ in range(2)]
-    for gateway in gateways:
-        await gateway.start_server()
-    try:
+    async with two_gateways(settings) as gateways:
         assert (await gateways[0].post("/api/tasks/held/claim", headers=auth("fraud-1"))).status == 200
         before = await (await gateways[0].get("/metrics")).text()
-        for _ in range(50):
-            if await store.client.exists(store.breached_key("held", "resolve")):
-                break
-            await asyncio.sleep(0.1)
+        await until(lambda: store.client.exists(store.breached_key("held", "resolve")))
         await asyncio.sleep(1.0)  # five more sweeps of each gateway
         done = await gateways[1].post("/api/tasks/held/complete", headers=auth("fraud-1"), json={"outcome": "ok"})
         assert done.status == 200
         after = await (await gateways[0].get("/metrics")).text()
-    finally:
-        for gateway in gateways:
-            await gateway.close()
     assert sample(after, breaches, **labels) - sample(before, breaches, **labels) == 1
     assert [(n["task_id"], n["stage"]) for n in await announced(notices, "breached")] == [("held", "resolve")]
     assert not await store.client.exists(store.breached_key("held", "resolve"))  # gone with the task
