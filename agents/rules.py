@@ -25,6 +25,7 @@ from ctxi.rules.loader import RulePackError
 from ctxi.rules.publish import PublishedPack, load_published
 from ctxi.rules.snooze import Snooze
 from ctxi.schemas.task import TaskOutcome
+from ctxi.streams.metrics import DOCUMENT_STALE
 
 if TYPE_CHECKING:
     from ctxi.agents.worker import Worker
@@ -39,7 +40,7 @@ class RuleInputs:
     def __init__(
         self, engine: Engine, queues: frozenset[str], rules_topic: str, snoozes_topic: str, outcomes_topic: str
     ) -> None:
-        self.engine, self.queues = engine, queues
+        self.engine, self.queues, self.rules_topic = engine, queues, rules_topic
         self.packs: dict[str, PublishedPack] = {}
         self.followed: dict[str, Callable[[bytes, bytes | None], None]] = {
             rules_topic: self.apply_pack,
@@ -47,8 +48,15 @@ class RuleInputs:
             outcomes_topic: self.apply_outcome,
         }
 
-    def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
-        self.followed[topic](key, value)
+    def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        """Apply one record; one that cannot be (a hand-made message, a bug) is logged and skipped:
+        what is in force stays, and the worker reads on."""
+        try:
+            self.followed[topic](key or b"", value)
+        except Exception as exc:
+            if topic == self.rules_topic:
+                DOCUMENT_STALE.labels("rules").set(1)
+            logger.error("a record on %s was not applied, what is in force stays: %s", topic, exc)
 
     def apply_pack(self, key: bytes, value: bytes | None) -> None:
         """Recompile the published packs and swap them in whole; a bad set keeps the running one."""
@@ -63,8 +71,10 @@ class RuleInputs:
         try:
             rules = RuleSet(load_published(self.packs, self.queues))
         except RulePackError as exc:  # `ctxi rules publish` checks first, so only a hand-made message gets here
+            DOCUMENT_STALE.labels("rules").set(1)
             logger.error("published rule packs rejected, keeping version %s:\n%s", engine.rules.version, exc)
             return
+        DOCUMENT_STALE.labels("rules").set(0)
         engine.rules = rules  # one assignment: each event sees the old set or the new one, never a mix
         logger.info("rules version %s live (%s)", rules.version, ", ".join(sorted(self.packs)))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ctxi.service_levels.policy import PolicyFile
+from ctxi.streams.metrics import DOCUMENT_STALE
 
 if TYPE_CHECKING:
     from ctxi.agents.worker import Worker
@@ -25,3 +26,4 @@ def install(worker: Worker) -> None:
     @worker.app.timer(interval=POLICY_CHECK_SECONDS, name=f"{__name__}.follow_policy")
     async def follow_policy() -> None:
         worker.engine.service_levels = policy.current()  # one assignment: a task gets one policy's deadlines
+        DOCUMENT_STALE.labels("sla_policy").set(int(policy.stale))

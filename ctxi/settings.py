@@ -80,6 +80,12 @@ class EngineConfig(BaseModel):
     contact_policy_days: float = Field(30, gt=0, description="...for this long after the last dismissal counted.")
     max_rejections: int = Field(20, ge=1, description="Dismissals kept per customer.")
     priority: PriorityWeights = Field(default_factory=PriorityWeights, description="The priority formula.")
+    rule_budget_ms: float = Field(
+        50,
+        gt=0,
+        description="A rule (its when, priority and templates) that takes longer on one event fails on it, counted; "
+        "pack checks keep rules far below it.",
+    )
 
     # --- social and engagement -------------------------------------------------------
     reach_saturation_followers: int = Field(1_000_000, ge=10, description="Followers at which reach scores 1.0.")

@@ -87,6 +87,18 @@ QUEUE_OLDEST_WAITING = Gauge(
     ["queue"],
     registry=REGISTRY,
 )
+SWEEP_FAILURES = Counter(
+    "ctxi_gateway_sweep_failures",
+    "Sweeps of a queue that failed (logged; the next sweep carries on), per queue.",
+    ["queue"],
+    registry=REGISTRY,
+)
+DOCUMENT_STALE = Gauge(
+    "ctxi_gateway_document_stale",
+    "1 while a followed file (sla_policy) has changed but cannot be used: the one read before is in force.",
+    ["document"],
+    registry=REGISTRY,
+)
 STREAM_ROUTE = "/api/queues/{queue}/events"
 
 

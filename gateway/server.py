@@ -13,7 +13,14 @@ from redis.exceptions import RedisError
 
 from ctxi.gateway.app import create_app
 from ctxi.gateway.auth import Directory
-from ctxi.gateway.metrics import ESCALATIONS, QUEUE_BACKLOG, QUEUE_OLDEST_WAITING, SERVICE_LEVEL_BREACHES
+from ctxi.gateway.metrics import (
+    DOCUMENT_STALE,
+    ESCALATIONS,
+    QUEUE_BACKLOG,
+    QUEUE_OLDEST_WAITING,
+    SERVICE_LEVEL_BREACHES,
+    SWEEP_FAILURES,
+)
 from ctxi.schemas.task import TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy, PolicyFile
 from ctxi.settings import Settings
@@ -69,6 +76,9 @@ def build(settings: Settings) -> web.Application:
         before it), and measure each queue's backlog and its oldest waiting task."""
         indexed: set[str] = set()  # queues whose tasks from before the deadline watches are in them
         while True:
+            in_force = policy.current() if policy is not None else None
+            if policy is not None:
+                DOCUMENT_STALE.labels("sla_policy").set(int(policy.stale))
             for queue in settings.queues:
                 try:
                     await store.release_deferred(queue)
@@ -76,13 +86,17 @@ def build(settings: Settings) -> web.Application:
                     if queue not in indexed:
                         await store.index_deadlines(queue)
                         indexed.add(queue)
-                    await watch_deadlines(store, policy.current() if policy is not None else None, queue)
+                    await watch_deadlines(store, in_force, queue)
                     backlog, oldest = await store.waiting(queue)
                     QUEUE_BACKLOG.labels(queue).set(backlog)
                     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
                     QUEUE_OLDEST_WAITING.labels(queue).set(max(0.0, age))
                 except (RedisError, OSError) as exc:
+                    SWEEP_FAILURES.labels(queue).inc()
                     logger.warning("sweeping queue %s failed: %s", queue, exc)
+                except Exception:  # a task or a bug the sweep did not expect: the next sweep goes on
+                    SWEEP_FAILURES.labels(queue).inc()
+                    logger.exception("sweeping queue %s failed", queue)
             await asyncio.sleep(settings.desktop_sweep_seconds)
 
     async def kafka_and_redis(app: web.Application) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ctxi.rules.learning import OutcomeTally, learned_factor
 from ctxi.rules.loader import CompiledRule, LoadedPacks
 from ctxi.rules.model import Rule, Severity, TaskTemplate
 from ctxi.rules.projection import Projection, project, project_model, projection
-from ctxi.rules.sandbox import failure_message, render
+from ctxi.rules.sandbox import RuleCostError, failure_message, render
 from ctxi.rules.snooze import Snoozes
 from ctxi.rules.typecheck import cel_references
 from ctxi.schemas.common import Location
@@ -157,13 +158,20 @@ class RuleSet:
         )
         at = event.occurred_at
         context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]
+        budget = config.rule_budget_ms / 1000
         for compiled in rules:
             outcomes.evaluated += 1
+            started = time.perf_counter()
             try:
                 fired = compiled.condition.execute(variables.plain, variables.cel_context) is True
                 task = None
                 if fired and compiled.rule.then is not None:
                     task = _task(compiled, event, context, signals, variables, config, tally)
+                if (spent := time.perf_counter() - started) > budget:
+                    raise RuleCostError(
+                        f"took {spent * 1000:,.0f} ms on this event; the budget is {config.rule_budget_ms:g} ms "
+                        "(CTXI_ENGINE__RULE_BUDGET_MS)"
+                    )
             except Exception as exc:  # a condition can fail on data (a null where a number was expected)
                 message = failure_message(exc)
                 logger.warning(

@@ -25,10 +25,10 @@ from jinja2 import nodes
 
 from ctxi.rules.fields import Shape, customer_shape, event_shape, features_shape, signal_kinds, signals_shape
 from ctxi.rules.model import Feature
+from ctxi.rules.sandbox import cel_code
 
 ROOTS = ("event", "customer", "signals", "features")
 
-_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _CEL_PATH = re.compile(r"(?<![\w.])(event|customer|signals|features)((?:\s*\.\s*[A-Za-z_]\w*)*)(\s*\()?")
 _SEGMENT = re.compile(r"[A-Za-z_]\w*")
 _HAS_OPEN = re.compile(r"\bhas\s*\(\s*$")
@@ -42,7 +42,7 @@ class Reference:
 
 def cel_references(source: str) -> list[Reference]:
     """The paths a CEL expression reads (method calls such as ``.size()`` are not fields)."""
-    text = _STRING.sub('""', source)
+    text = cel_code(source)  # comments and strings are not paths
     found = []
     for match in _CEL_PATH.finditer(text):
         segments = (match.group(1), *_SEGMENT.findall(match.group(2)))

@@ -1,8 +1,9 @@
 """YAML documents people write (rule packs, service-level policies), read into pydantic models.
 
 Every problem comes back as a ``file:line: where: what`` line, an unknown key with the
-nearest allowed one; and a document is bounded before it is parsed, in bytes and in nodes
-once its aliases are expanded (an alias bomb has billions).
+nearest allowed one; and a document is bounded before it is built, in bytes, in nesting
+depth (the builders recurse: 300 ``[`` are a RecursionError) and in nodes once its aliases
+are expanded (an alias bomb has billions), all counted from the parser's events.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class DocumentKind:
     shape: str  # what its top level is, e.g. "a mapping with pack, owner, rules (and tests)"
     max_bytes: int
     max_nodes: int
+    max_depth: int = 32  # collections inside collections; what people write is under 10
 
 
 def read_document(
@@ -38,12 +40,8 @@ def read_document(
         errors.append(f"{name}:1: {len(text.encode()):,} bytes; a {kind.name} may have {kind.max_bytes:,}")
         return None
     try:
-        expanded = _expanded_nodes(text, kind.max_nodes)
-        if expanded > kind.max_nodes:
-            errors.append(
-                f"{name}:1: {expanded:,} YAML nodes once its aliases are expanded; a {kind.name} may have "
-                f"{kind.max_nodes:,}"
-            )
+        if (problem := _size_problem(text, kind)) is not None:
+            errors.append(f"{name}:{problem}")
             return None
         document = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -97,29 +95,44 @@ def _is_model(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, BaseModel)
 
 
-def _expanded_nodes(text: str, limit: int) -> int:
-    """How many nodes the YAML document becomes once every alias is expanded, counted from the
-    parser's events (nothing is expanded): an alias counts as the whole node it stands for."""
-    sizes: dict[str, int] = {}
-    open_collections: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far]; the first one is the stream
+def _size_problem(text: str, kind: DocumentKind) -> str | None:
+    """``line: what`` when the document nests deeper than ``kind.max_depth`` or becomes more than
+    ``kind.max_nodes`` nodes once every alias is expanded; counted from the parser's events (nothing
+    is built or expanded, and parsing stops at the first limit passed). An alias counts as the
+    whole node it stands for, in nodes and in depth."""
+    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, depth) of the node it names
+    # per open collection: [anchor, nodes so far, depth of its deepest child]; the first is the stream
+    open_collections: list[list[Any]] = [[None, 0, 0]]
     for event in YAML(typ="rt").parse(text):
         if isinstance(event, events.CollectionStartEvent):
-            open_collections.append([event.anchor, 1])
+            open_collections.append([event.anchor, 1, 0])
+            if len(open_collections) - 1 > kind.max_depth:  # at once: the parser slows down with depth
+                return _too_deep(event, kind)
             continue
         if isinstance(event, events.CollectionEndEvent):
-            anchor, count = open_collections.pop()
+            anchor, count, below = open_collections.pop()
+            depth = below + 1
         elif isinstance(event, events.ScalarEvent):
-            anchor, count = event.anchor, 1
+            anchor, count, depth = event.anchor, 1, 0
         elif isinstance(event, events.AliasEvent):
-            anchor, count = None, sizes.get(event.anchor, 1)
+            anchor, (count, depth) = None, sizes.get(event.anchor, (1, 0))
         else:
             continue
         if anchor is not None:
-            sizes[anchor] = count
-        open_collections[-1][1] += count
-        if open_collections[-1][1] > limit:
-            return open_collections[-1][1]
-    return open_collections[0][1]
+            sizes[anchor] = (count, depth)
+        parent = open_collections[-1]
+        parent[1] += count
+        parent[2] = max(parent[2], depth)
+        if len(open_collections) - 1 + depth > kind.max_depth:
+            return _too_deep(event, kind)
+        if parent[1] > kind.max_nodes:
+            return f"1: {parent[1]:,} YAML nodes once its aliases are expanded; a {kind.name} may have {kind.max_nodes:,}"
+    return None
+
+
+def _too_deep(event: events.Event, kind: DocumentKind) -> str:
+    line = event.start_mark.line + 1 if event.start_mark else 1
+    return f"{line}: nested more than {kind.max_depth} deep; a {kind.name} may nest {kind.max_depth} levels"
 
 
 def _plain(node: Any) -> Any:

@@ -160,13 +160,15 @@ def load_policy(path: Path, queues: frozenset[str]) -> LoadedPolicy:
 
 
 class PolicyFile:
-    """A policy file followed without restart: read again when it changes; a changed file with
-    mistakes is logged, file:line, and the policy read before stays in force."""
+    """A policy file followed without restart: read again when it changes; a changed file that
+    cannot be used (mistakes, nesting, anything) is logged once, file:line, ``stale`` says so (for
+    a metric), and the policy read before stays in force."""
 
     def __init__(self, path: Path, queues: frozenset[str]) -> None:
         self.path, self.queues = path, queues
         self._loaded = load_policy(path, queues)  # a policy with mistakes at start stops the caller
         self._mtime: int | None = path.stat().st_mtime_ns
+        self.stale = False  # the file on disk is not the policy in force
 
     def current(self) -> LoadedPolicy:
         try:
@@ -174,13 +176,17 @@ class PolicyFile:
         except OSError as exc:
             if self._mtime is not None:  # said once, not at every look
                 logger.warning("service-level policy %s cannot be read (%s); keeping the one in force", self.path, exc)
-                self._mtime = None
+                self._mtime, self.stale = None, True
             return self._loaded
         if mtime != self._mtime:
             self._mtime = mtime
             try:
-                self._loaded = load_policy(self.path, self.queues)
+                self._loaded, self.stale = load_policy(self.path, self.queues), False
                 logger.info("service-level policy %s read again: %s", self.path, self._loaded.policy.policy)
             except PolicyError as exc:
+                self.stale = True
                 logger.error("service-level policy %s not used, the one before stays:\n%s", self.path, exc)
+            except Exception:  # a reader's bug must not stop deadlines: the one in force stays
+                self.stale = True
+                logger.exception("service-level policy %s could not be read, the one before stays", self.path)
         return self._loaded

@@ -58,6 +58,11 @@ STALLED = Gauge(
     "1 while an assigned partition is stalled (see CTXI_STALL_SECONDS).",
     ["topic", "partition"],
 )
+DOCUMENT_STALE = Gauge(
+    "ctxi_document_stale",
+    "1 while a followed document (sla_policy, rules) has changed but cannot be used: the one before is in force.",
+    ["document"],
+)
 TABLE_KEYS = Gauge("ctxi_table_keys", "Keys of each table held by this worker (its partitions).", ["table"])
 
 

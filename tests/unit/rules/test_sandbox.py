@@ -37,11 +37,19 @@ def pack_with(title: str = "Check", when: str = "event.payload.amount > 1000.0")
     [
         (pack_with("{{ 9**(9**9) }}"), "an exponent of 387,420,489; the limit is 64"),
         (pack_with("{{ ((9**64)**64)**64 }}"), "a power of more than 4,096 bits"),
-        (pack_with("{{ 'ab'|replace('', 'x' * 3000)|replace('', 'x' * 3000) }}"), "filter replace made a value"),
+        (pack_with("{{ 'ab'|replace('', 'x' * 3000)|replace('', 'x' * 3000) }}"), "filter replace would make a value"),
         (
             pack_with("{{ 'a'*300000000 }}"),
-            f"'*' would make a value of 300,000,000 items; the limit is {MAX_VALUE_LENGTH:,}",
+            f"'*' would make a value of 300,000,000 characters; the limit is {MAX_VALUE_LENGTH:,}",
         ),
+        # checked before they are built: each once cost gigabytes and seconds per event
+        (pack_with("{{ ('x' * 9999).join(['b' * 9999] * 9999) | length }}"), "'*' would make a value of"),
+        (pack_with("{{ ('x' * 9999).join(range(1000)) }}"), "join would make a value of 9,99"),
+        (pack_with("{{ range(1000) | join('x' * 9999) }}"), "filter join would make a value of"),
+        (pack_with("{{ ('a' * 9999).replace('', 'x' * 9999) }}"), "replace would make a value of 99,999,999"),
+        (pack_with("{{ ('{0}' * 3000).format('x' * 9999) }}"), "format would make a value of 30,006,000"),
+        (pack_with("{{ ('%s' * 3000) % ('x' * 9999) }}"), "'%' would make a value of"),
+        (pack_with("{{ ('\\n' * 9999) | indent(9999) }}"), "filter indent would make a value of"),
         (pack_with("{{ 'a'|center(300000000) }}"), "filter center was given 300,000,000"),
         (pack_with("{{ 'a'.ljust(300000000) }}"), "ljust was given 300,000,000"),
         (pack_with("{{ '%300000000s' % 'a' }}"), "a width of 300,000,000"),
@@ -53,9 +61,17 @@ def pack_with(title: str = "Check", when: str = "event.payload.amount > 1000.0")
         (pack_with("{{ event.payload.update({'amount': 1}) }}"), "attribute 'update' of 'dict' object is unsafe"),
         (pack_with("{{ event.__class__ }}"), "unsafe"),
         (pack_with(when="[1].all(a, " * 7 + "true" + ")" * 7), "macros nested 7 deep; the limit is 2"),
+        # macros hidden from a count over the text, once: by a quote in a comment, by a raw string
+        (pack_with(when="true // '\\n && " + "[1].all(a, " * 7 + "true" + ")" * 7 + " // '"), "nested 7 deep"),
+        (pack_with(when="r'\\\\' == '' && " + "[1].all(a, " * 7 + "true" + ")" * 7 + " && r'\\\\' == ''"), "nested 7"),
+        (
+            pack_with(when="[" + ",".join(["1"] * 200) + "].all(a, [" + ",".join(["2"] * 200) + "].all(b, true))"),
+            "its macros may take 40,200 steps; the limit is 10,000",
+        ),
         (pack_with(when="[1, 2].map(a, " * 8 + "1" + ")" * 8 + ".size() > 0"), "8 macros"),
         (pack_with(when="true || " * 400 + "true"), "characters; the limit is 2,000"),
         (ALIAS_BOMB, "YAML nodes once its aliases are expanded"),
+        ("pack: team\nowner: o\nrules: " + "[" * 3000 + "]" * 3000 + "\n", "nested more than 32 deep"),
         ("# " + "x" * PACK_DOCUMENT.max_bytes, f"a rule pack may have {PACK_DOCUMENT.max_bytes:,}"),
         (
             (BUILTIN_PACKS / "fraud.yaml").read_text().replace("expires_in: 4h", "expires_in: " + "9" * 40 + "d"),
@@ -104,3 +120,27 @@ def test_a_rule_past_a_limit_on_live_data_fails_fast_and_is_counted() -> None:
     assert not outcomes.decisions
     [(_, error)] = outcomes.errors
     assert "limit" in error
+
+
+def test_a_rule_over_its_time_budget_on_an_event_fails_on_it_and_the_others_go_on() -> None:
+    """CEL cannot be stopped mid-evaluation: past the budget, the rule's result is not used (counted)."""
+    slow = GOOD_RULE.replace('"event.payload.amount > 1000.0"', '"true"')
+    rules = RuleSet(load_rule_texts({"team.yaml": slow}, QUEUES))
+    payment = make_event(
+        "billing.card_transaction",
+        {
+            "transaction_id": "t1",
+            "amount": 2000.0,
+            "currency": "EUR",
+            "merchant": "m",
+            "card_present": True,
+            "status": "approved",
+        },
+        at="2026-03-01T10:00:00Z",
+    )
+    context = apply_event(None, payment, EngineConfig()).context
+    assert rules.evaluate(payment, context, [], EngineConfig()).decisions
+    outcomes = rules.evaluate(payment, context, [], EngineConfig(rule_budget_ms=1e-6))
+    assert not outcomes.decisions
+    [(_, error)] = outcomes.errors
+    assert "ms on this event; the budget is 1e-06 ms (CTXI_ENGINE__RULE_BUDGET_MS)" in error
