@@ -14,7 +14,7 @@ from ctxi.context.state import CustomerContext, Observation, PostSummary
 from ctxi.enrichers.signals import Signal
 from ctxi.rules.formatting import money
 from ctxi.rules.model import ContextEvidence
-from ctxi.schemas.common import Location
+from ctxi.schemas.common import Location, shorten
 from ctxi.schemas.events import (
     BalanceLowEvent,
     BookingEvent,
@@ -159,7 +159,10 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
 def describe(event: Event) -> EvidenceItem:
     """The event as one readable line."""
     return EvidenceItem(
-        event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, summary=_DESCRIBE[type(event)](event)
+        event_id=event.event_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        summary=shorten(_DESCRIBE[type(event)](event)),
     )
 
 
@@ -182,7 +185,7 @@ def _post_summary(post: PostSummary) -> str:
 def _record(event_type: str, summary: Callable[[Any], str]) -> Callable[[Any], EvidenceItem]:
     """How a record of the customer's context that kept its event's id, time and facts reads as evidence."""
     return lambda record: EvidenceItem(
-        event_id=record.event_id, type=event_type, occurred_at=record.at, summary=summary(record)
+        event_id=record.event_id, type=event_type, occurred_at=record.at, summary=shorten(summary(record))
     )
 
 

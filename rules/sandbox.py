@@ -37,6 +37,7 @@ from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from ctxi.rules.formatting import money
+from ctxi.schemas.common import shorten
 
 MAX_TEMPLATE_LENGTH = 4_000
 MAX_RENDERED_LENGTH = 10_000
@@ -249,13 +250,14 @@ def _statement_problems(node: nodes.Node, loops: int) -> Iterator[str]:
 
 
 def render(template: Any, variables: dict[str, Any]) -> str:
-    """A template's text, stopped as soon as it passes ``MAX_RENDERED_LENGTH``."""
+    """A template's text; past ``MAX_RENDERED_LENGTH`` characters it is cut there with an ellipsis
+    and rendering stops (a title built from a field at its limit is still a title)."""
     parts, length = [], 0
     for part in template.generate(**variables):
+        parts.append(part)
         length += len(part)
         if length > MAX_RENDERED_LENGTH:
-            raise RuleCostError(f"the text passed {MAX_RENDERED_LENGTH:,} characters")
-        parts.append(part)
+            return shorten("".join(parts), MAX_RENDERED_LENGTH)
     return "".join(parts)
 
 

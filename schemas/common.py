@@ -27,6 +27,14 @@ LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 # An id or a name: never blank (whitespace only), bounded.
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"\S")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")]
+
+
+def shorten(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis when longer: a task built from a long
+    field (a weather description at its limit) is still a task."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 # Free text (a post, a summary, a user agent): may be empty, bounded.
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
 # Text a person must read (a task's reason, a step): not blank, bounded.
