@@ -1,13 +1,25 @@
-"""Outcomes agent: what agents did with tasks goes back to the customer's context."""
+"""Outcomes agent: what agents did with tasks goes back to the customer's context, once proven.
+
+An outcome a gateway did not sign, or whose times make no sense (ingest/outcomes.py), is
+dead-lettered with the reason and counted: it never reaches the contact policy.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from ctxi.ingest.outcomes import outcome_problem
+from ctxi.ingest.validation import refused
+from ctxi.schemas.dead_letter import KafkaOrigin
 from ctxi.streams.acks import process_each
+from ctxi.streams.metrics import DEAD_LETTERS
 
 if TYPE_CHECKING:
     from ctxi.agents.worker import Worker
+
+logger = logging.getLogger(__name__)
 
 
 def install(worker: Worker) -> None:
@@ -15,9 +27,19 @@ def install(worker: Worker) -> None:
 
     @worker.app.agent(worker.topics.outcomes, name=f"{__name__}.outcomes_to_context")
     async def outcomes_to_context(stream):  # type: ignore[no-untyped-def]
-        """Re-key each outcome onto the by-customer topic, where the context agent records it."""
+        """Re-key each proven outcome onto the by-customer topic, where the context agent records it."""
 
         async def rekey(record):  # type: ignore[no-untyped-def]
-            await by_customer.send(key=record.value.partition_key, value=record.value)
+            outcome, message = record.value, record.message
+            problem = outcome_problem(outcome, worker.outcome_keys, datetime.now(UTC))
+            if problem is None:
+                await by_customer.send(key=outcome.partition_key, value=outcome)
+                return
+            origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
+            DEAD_LETTERS.labels("untrusted_outcome").inc()
+            logger.warning("outcome of %r not believed: %s", outcome.task_id, problem, extra={"origin": origin})
+            await worker.topics.dead_letters.send(
+                key=message.key, value=refused(message.value, origin, "untrusted_outcome", f"outcome: {problem}")
+            )
 
         await process_each(stream, rekey)

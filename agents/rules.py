@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -20,6 +21,7 @@ from kafka import TopicPartition as SyncTopicPartition
 from pydantic import ValidationError
 
 from ctxi.engine.pipeline import Engine
+from ctxi.ingest.outcomes import outcome_problem
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import RulePackError
 from ctxi.rules.publish import PublishedPack, load_published
@@ -38,9 +40,16 @@ class RuleInputs:
     applied to ``engine`` as it comes."""
 
     def __init__(
-        self, engine: Engine, queues: frozenset[str], rules_topic: str, snoozes_topic: str, outcomes_topic: str
+        self,
+        engine: Engine,
+        queues: frozenset[str],
+        rules_topic: str,
+        snoozes_topic: str,
+        outcomes_topic: str,
+        outcome_keys: list[bytes],
     ) -> None:
         self.engine, self.queues, self.rules_topic = engine, queues, rules_topic
+        self.outcome_keys = outcome_keys
         self.packs: dict[str, PublishedPack] = {}
         self.followed: dict[str, Callable[[bytes, bytes | None], None]] = {
             rules_topic: self.apply_pack,
@@ -89,25 +98,31 @@ class RuleInputs:
             outcome = TaskOutcome.model_validate_json(value or b"")
         except ValidationError:
             return  # not counted here: agents/outcomes.py dead-letters it with the reason
-        self.engine.outcome_tally.record(outcome)
+        if outcome_problem(outcome, self.outcome_keys, datetime.now(UTC)) is None:  # else dead-lettered there too
+            self.engine.count_outcome(outcome)
 
     def read_to_end(self, bootstrap_servers: list[str]) -> dict[tuple[str, int], int]:
-        """Apply everything published so far; return where each partition's live reading starts."""
+        """Apply everything published so far, the packs and snoozes first (the outcomes count only
+        for the rules that are live); return where each partition's live reading starts."""
         consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
         try:
-            partitions = [
-                SyncTopicPartition(topic, partition)
-                for topic in self.followed
-                for partition in sorted(consumer.partitions_for_topic(topic) or {0})
-            ]
-            consumer.assign(partitions)
-            consumer.seek_to_beginning(*partitions)
-            end = consumer.end_offsets(partitions)
-            while any(consumer.position(partition) < end[partition] for partition in partitions):
-                for records in consumer.poll(timeout_ms=1000).values():
-                    for record in records:
-                        self.apply(record.topic, record.key, record.value)
-            return {(partition.topic, partition.partition): end[partition] for partition in partitions}
+            start: dict[tuple[str, int], int] = {}
+            *definitions, outcomes = self.followed
+            for topics in (definitions, [outcomes]):
+                partitions = [
+                    SyncTopicPartition(topic, partition)
+                    for topic in topics
+                    for partition in sorted(consumer.partitions_for_topic(topic) or {0})
+                ]
+                consumer.assign(partitions)
+                consumer.seek_to_beginning(*partitions)
+                end = consumer.end_offsets(partitions)
+                while any(consumer.position(partition) < end[partition] for partition in partitions):
+                    for records in consumer.poll(timeout_ms=1000).values():
+                        for record in records:
+                            self.apply(record.topic, record.key, record.value)
+                start |= {(partition.topic, partition.partition): end[partition] for partition in partitions}
+            return start
         finally:
             consumer.close()
 
@@ -129,7 +144,12 @@ def install(worker: Worker) -> None:
     """Read what is published to its end now (the worker starts on it), then follow it live."""
     settings = worker.settings
     inputs = RuleInputs(
-        worker.engine, frozenset(settings.queues), settings.rules_topic, settings.snoozes_topic, settings.outcomes_topic
+        worker.engine,
+        frozenset(settings.queues),
+        settings.rules_topic,
+        settings.snoozes_topic,
+        settings.outcomes_topic,
+        worker.outcome_keys,
     )
     servers = settings.kafka_bootstrap_servers.split(",")
     start = inputs.read_to_end(servers)

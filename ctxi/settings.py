@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ctxi.ingest.validation import EventTimeWindow
@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     )
     agents: dict[str, AgentAccess] = Field(
         default_factory=dict, description="Agent tokens (hashed) and their queues; see `ctxi desktop token`."
+    )
+    outcome_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Keys outcomes are signed with: gateways sign with the first, workers accept any (rotate: add the "
+        "new key second, then first, then drop the old). Empty: one key made once and kept in Redis.",
     )
     rules_dir: Path | None = Field(
         None, description="Rule packs a worker uses until packs are published (default: the built-in packs)."

@@ -136,6 +136,10 @@ class Engine:
     def __post_init__(self) -> None:
         load_builtin_enrichers()
 
+    def count_outcome(self, outcome: TaskOutcome) -> bool:
+        """Count a proven outcome for the live rules that learn (rules/learning.py)."""
+        return self.outcome_tally.record(outcome, self.rules.learning if self.rules is not None else frozenset())
+
     def handle(self, message: Message) -> Output:
         """Decide and store at once: for runners whose sends cannot fail (replay, tests)."""
         output = self.decide(message)

@@ -137,7 +137,7 @@ def replay(
     last_report = time.perf_counter()
     for count, record in enumerate(records, start=1):
         while reported and reported[0].at <= record.outcome.occurred_at:
-            engine.outcome_tally.record(reported.popleft())
+            engine.count_outcome(reported.popleft())
         # Forwards (index entries, fanned-out copies) are handled at once, in event time,
         # where a worker would see them a moment later on the by-customer topic.
         pending: deque[Message] = deque([record.outcome])

@@ -21,10 +21,11 @@ from ctxi.gateway.metrics import (
     SERVICE_LEVEL_BREACHES,
     SWEEP_FAILURES,
 )
+from ctxi.ingest.outcomes import sign
 from ctxi.schemas.task import TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy, PolicyFile
 from ctxi.settings import Settings
-from ctxi.sinks.redis import RedisTaskStore, connect_redis
+from ctxi.sinks.redis import RedisTaskStore, connect_redis, outcome_keys
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,17 @@ def build(settings: Settings) -> web.Application:
     # aiokafka binds its producer to the running loop, so it is made when the app starts.
     producers: list[AIOKafkaProducer] = []
 
+    signing_keys: list[bytes] = []  # read at the first close: Redis may be away when the gateway starts
+
     async def send_outcome(outcome: TaskOutcome) -> None:
+        if not signing_keys:
+            configured = [key.get_secret_value() for key in settings.outcome_keys]
+            signing_keys[:] = await asyncio.to_thread(
+                outcome_keys, settings.redis_url, settings.redis_prefix, configured
+            )
+        signed = sign(outcome, signing_keys[0])  # workers believe only what a gateway signed
         await producers[0].send_and_wait(
-            settings.outcomes_topic, key=outcome.customer_id.encode(), value=outcome.model_dump_json().encode()
+            settings.outcomes_topic, key=outcome.customer_id.encode(), value=signed.model_dump_json().encode()
         )
 
     async def sweep() -> None:

@@ -113,8 +113,12 @@ def _unknown(document: object, model: BaseModel, path: str):
 
 def processing_failure(raw: bytes, origin: Origin, error: Exception, *, now: datetime | None = None) -> DeadLetter:
     """A valid event the engine failed on (a bug, not bad input): kept, with the error, for a replay."""
-    message = f"processing failed: {type(error).__name__}: {error}"
-    return _dead_letter(raw, origin, [FieldError(loc="", type="processing_error", msg=message)], message, now)
+    return refused(raw, origin, "processing_error", f"processing failed: {type(error).__name__}: {error}", now=now)
+
+
+def refused(raw: bytes, origin: Origin, kind: str, reason: str, *, now: datetime | None = None) -> DeadLetter:
+    """A message that is well-formed but refused for ``reason`` (its error's type: ``kind``)."""
+    return _dead_letter(raw, origin, [FieldError(loc="", type=kind, msg=reason)], reason, now)
 
 
 def _field_error(detail: ErrorDetails) -> FieldError:

@@ -81,6 +81,10 @@ class RuleSet:
                 for event_type in compiled.rule.on:
                     index[event_type].append(compiled)
         self._index = {event_type: tuple(rules) for event_type, rules in index.items()}
+        # the rule versions whose priority learns from outcomes: the only ones the tally counts
+        self.learning = frozenset(
+            compiled.key for compiled in loaded.rules if compiled.rule.then and compiled.rule.then.learn_priority
+        )
         self.features = FeatureSet(loaded.features)
         # CEL converts a variable from Python each time an expression reads it (a resolver is
         # asked on every access), so each event converts the variables its programs read once.

@@ -11,9 +11,12 @@ With the defaults (prior 0.5, prior_weight 10, factor 0.5 to 1.5): no outcome ye
 8 of 40 closed tasks completed, (8 + 5) / (40 + 10) = 0.26, factor 0.52; 36 of 40, 0.82,
 factor 1.64, held at 1.5. Each version learns apart: a new version starts from its prior.
 
-The tally counts each task once (the first outcome read for it). Workers read every outcome
-(agents/broadcast.py), so each learns from all of them; ``ctxi replay --outcomes FILE`` counts
-those that came before each event.
+The tally counts each task once (the first outcome read for it), only for rule versions in
+the live set that learn (junk rule ids on the topic cannot fill it), and at most
+:data:`CLOSES_PER_AGENT` closes of one agent per rule version: one agent dismissing 300 tasks
+is one agent's judgement, not 300. Workers read every outcome (agents/rules.py), believing
+only what a gateway signed (ingest/outcomes.py), so each learns from all of them;
+``ctxi replay --outcomes FILE`` counts those that came before each event.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter, OrderedDict
+from collections.abc import Container
 
 from ctxi.rules.model import LearnedPriority
 from ctxi.schemas.task import LearnedFactor, TaskOutcome
@@ -28,6 +32,7 @@ from ctxi.schemas.task import LearnedFactor, TaskOutcome
 logger = logging.getLogger(__name__)
 TASKS_REMEMBERED = 100_000  # task ids kept to count a task's outcome once (a resent outcome comes soon after)
 RULE_VERSIONS_KEPT = 10_000  # more is not a rule set but junk on the outcomes topic: memory stays bounded
+CLOSES_PER_AGENT = 10  # of one rule version's tasks, one agent's closes that count (prior_weight's default)
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # as rules/model.py's Rule.id
 
 
@@ -36,18 +41,26 @@ class OutcomeTally:
 
     def __init__(self) -> None:
         self._closed: dict[tuple[str, int], Counter[str]] = {}  # (rule id, version) -> completed, dismissed
+        self._by_agent: Counter[tuple[str, int, str]] = Counter()  # (rule id, version, agent) -> closes counted
         self._counted: OrderedDict[str, None] = OrderedDict()
         self._full = False  # warned that RULE_VERSIONS_KEPT was reached
 
-    def record(self, outcome: TaskOutcome) -> bool:
-        """Count ``outcome``; False when its task was counted already, or it names no rule a pack
-        could hold (a malformed id, or past the first :data:`RULE_VERSIONS_KEPT` rule versions)."""
+    def record(self, outcome: TaskOutcome, learning: Container[tuple[str, int]]) -> bool:
+        """Count ``outcome``; False when its task was counted already, its rule version is not one
+        of ``learning`` (the live set's versions that learn), its agent's closes of that version
+        are counted up to :data:`CLOSES_PER_AGENT` already, or it names no rule a pack could hold."""
         key = (outcome.rule_id, outcome.rule_version)
-        if outcome.task_id in self._counted or (key not in self._closed and not self._room_for(outcome.rule_id)):
+        if key not in learning or outcome.task_id in self._counted:
+            return False
+        if key not in self._closed and not self._room_for(outcome.rule_id):
             return False
         self._counted[outcome.task_id] = None
         if len(self._counted) > TASKS_REMEMBERED:
             self._counted.popitem(last=False)
+        agent = (*key, outcome.agent_id)
+        if self._by_agent[agent] >= CLOSES_PER_AGENT:
+            return False
+        self._by_agent[agent] += 1
         self._closed.setdefault(key, Counter())[outcome.outcome] += 1
         return True
 

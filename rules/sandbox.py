@@ -202,8 +202,7 @@ class RuleTemplates(ImmutableSandboxedEnvironment):
                 if (
                     isinstance(sequence, str | list | tuple)
                     and isinstance(count, int)
-                    and (size := _text_size(sequence, MAX_VALUE_LENGTH // max(count, 1) + 1) * count)
-                    > MAX_VALUE_LENGTH
+                    and (size := _text_size(sequence, MAX_VALUE_LENGTH // max(count, 1) + 1) * count) > MAX_VALUE_LENGTH
                 ):
                     raise RuleCostError(
                         f"'*' would make a value of {size:,} characters; the limit is {MAX_VALUE_LENGTH:,}"
@@ -303,9 +302,9 @@ def _macro_calls(tokens: list[tuple[str, str]]) -> dict[int, int]:
     """Macro calls, as {index of the call's '(' token: most steps its receiver can have}."""
     calls = {}
     for index in range(1, len(tokens) - 1):
-        if tokens[index][0] == "name" and tokens[index][1] in _MACROS and tokens[index - 1][1] == ".":
-            if tokens[index + 1][1] == "(":
-                calls[index + 1] = _receiver_size(tokens, index - 1)
+        kind, name = tokens[index]
+        if kind == "name" and name in _MACROS and tokens[index - 1][1] == "." and tokens[index + 1][1] == "(":
+            calls[index + 1] = _receiver_size(tokens, index - 1)
     return calls
 
 

@@ -126,7 +126,9 @@ def _size_problem(text: str, kind: DocumentKind) -> str | None:
         if len(open_collections) - 1 + depth > kind.max_depth:
             return _too_deep(event, kind)
         if parent[1] > kind.max_nodes:
-            return f"1: {parent[1]:,} YAML nodes once its aliases are expanded; a {kind.name} may have {kind.max_nodes:,}"
+            return (
+                f"1: {parent[1]:,} YAML nodes once its aliases are expanded; a {kind.name} may have {kind.max_nodes:,}"
+            )
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ctxi.schemas.common import CurrencyCode, Location, Money, NonBlankText, NonEmptyStr, Sentiment, Text, Timestamp
 from ctxi.schemas.events import ContactChannel, DeviceType, SessionChannel, Tier
@@ -131,6 +131,9 @@ class TaskOutcome(BaseModel):
     at: Timestamp
     created_at: Timestamp | None = Field(None, description="When the task was created (time to claim, to resolve).")
     claimed_at: Timestamp | None = Field(None, description="When the agent claimed it.")
+    signature: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, description="The gateway's signature (ingest/outcomes.py): workers believe only signed outcomes."
+    )
 
     @property
     def partition_key(self) -> str:

@@ -22,6 +22,8 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
   the resolve watch, the sweep reads only what is due each second, not every open task;
 - ``<p>:claims:<queue>``, ``<p>:closes:<queue>``: the last hour's claims and closes (JSON
   entries scored by their time), for the supervisor view;
+- ``<p>:outcome_key``: the key gateways sign outcomes with and workers check them by, made by
+  the first of them to start when ``CTXI_OUTCOME_KEYS`` is empty (ingest/outcomes.py);
 - ``<p>:notify:<queue>``: a pub/sub channel with ``{"change": ..., "task_id"}``: added,
   visible (a deferred task's time came), claimed, completed, dismissed, expired, escalated,
   breached (a missed ``claim_by`` or ``resolve_by``, with its stage).
@@ -33,13 +35,18 @@ once, and an older revision never overwrites a newer one (an update announces ``
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
 import orjson
+import redis
 import redis.asyncio as aioredis
 from pydantic import TypeAdapter
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.task import Task, TaskClosure
@@ -139,9 +146,30 @@ class CloseStart(IntEnum):
     CLOSING = 2  # another close of the same task is under way
 
 
+def outcome_keys(url: str, prefix: str, configured: list[str]) -> list[bytes]:
+    """The keys outcomes are signed with (the first) and checked by: ``configured``, else the one
+    kept in Redis, made now (at random) if no gateway or worker has made it yet."""
+    if configured:
+        return [key.encode() for key in configured]
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        client.set(f"{prefix}:outcome_key", secrets.token_hex(32), nx=True)  # the first to start makes it
+        return [client.get(f"{prefix}:outcome_key")]
+    finally:
+        client.close()
+
+
 def connect_redis(url: str) -> aioredis.Redis:
-    """A client for ``url``; connections are opened lazily and health-checked when idle."""
-    return aioredis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5)
+    """A client for ``url``; connections are opened lazily and health-checked when idle, and a
+    command that meets a dead pooled connection (Redis restarted since) is tried once more on a
+    new one, instead of failing once per stale connection."""
+    return aioredis.Redis.from_url(
+        url,
+        health_check_interval=30,
+        socket_connect_timeout=5,
+        retry=Retry(NoBackoff(), retries=1),
+        retry_on_error=[RedisConnectionError],
+    )
 
 
 def queue_score(task: Task) -> float:

@@ -62,11 +62,14 @@ def outcome(task_id: str, what: str = "dismissed", version: int = 1, **fields) -
     )
 
 
+LIVE = frozenset({("fraud.impossible_travel", 1), ("fraud.impossible_travel", 2)})  # versions that learn
+
+
 def test_the_tally_counts_each_task_once_per_rule_version(monkeypatch: pytest.MonkeyPatch) -> None:
     tally = OutcomeTally()
-    assert tally.record(outcome("t-1")) and tally.record(outcome("t-2", "completed"))
-    assert not tally.record(outcome("t-1", "completed"))  # a resent outcome: counted once
-    assert tally.record(outcome("t-3", version=2))
+    assert tally.record(outcome("t-1"), LIVE) and tally.record(outcome("t-2", "completed"), LIVE)
+    assert not tally.record(outcome("t-1", "completed"), LIVE)  # a resent outcome: counted once
+    assert tally.record(outcome("t-3", version=2), LIVE)
     assert tally.learned("fraud.impossible_travel", 1, DEFAULTS) == learned_factor(DEFAULTS, 1, 1)
     assert tally.learned("fraud.impossible_travel", 2, DEFAULTS) == learned_factor(DEFAULTS, 0, 1)
     assert tally.learned("fraud.other", 1, DEFAULTS).factor == 1.0
@@ -74,18 +77,35 @@ def test_the_tally_counts_each_task_once_per_rule_version(monkeypatch: pytest.Mo
     monkeypatch.setattr(learning, "TASKS_REMEMBERED", 2)  # memory stays bounded: the oldest ids go
     bounded = OutcomeTally()
     for task_id in ("a", "b", "c"):
-        bounded.record(outcome(task_id))
-    assert bounded.record(outcome("a")) and not bounded.record(outcome("c"))
+        bounded.record(outcome(task_id), LIVE)
+    assert bounded.record(outcome("a"), LIVE) and not bounded.record(outcome("c"), LIVE)
 
 
 def test_junk_on_the_outcomes_topic_cannot_grow_the_tally_without_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once, 10,000 junk rule ids filled the tally and no new rule version learned at all."""
     tally = OutcomeTally()
-    assert not tally.record(outcome("t-1", rule_id="Not A Rule"))  # no pack could hold it
+    for n in range(1_000):  # rule versions no live pack has: none counted, nothing kept
+        assert not tally.record(outcome(f"junk-{n}", rule_id=f"junk.rule_{n}"), LIVE)
+    assert not tally.record(outcome("t-5", version=10**40), LIVE)
+    assert tally.record(outcome("t-1"), LIVE)  # a live version still learns
+    everything = frozenset({("Not A Rule", 1), *((("fraud.impossible_travel", v)) for v in (1, 2, 3))})
+    assert not tally.record(outcome("t-2", rule_id="Not A Rule"), everything)  # no pack could hold it
     monkeypatch.setattr(learning, "RULE_VERSIONS_KEPT", 2)
-    assert tally.record(outcome("t-3", version=1)) and tally.record(outcome("t-4", version=2))
-    assert not tally.record(outcome("t-5", version=10**40))  # a third rule version: not counted
-    assert tally.record(outcome("t-6", version=1))  # the ones counted go on
+    assert tally.record(outcome("t-4", version=2), everything)
+    assert not tally.record(outcome("t-6", version=3), everything)  # a third rule version: not counted
+    assert tally.record(outcome("t-7", version=1), everything)  # the ones counted go on
     assert tally.learned("fraud.impossible_travel", 1, DEFAULTS).dismissed == 2
+
+
+def test_one_agent_moves_a_rule_version_at_most_as_much_as_its_share() -> None:
+    """Once, one agent dismissing 300 tasks in 4 s counted like 300 agents' judgement."""
+    tally = OutcomeTally()
+    for n in range(300):
+        tally.record(outcome(f"t-{n}"), LIVE)
+    assert tally.learned("fraud.impossible_travel", 1, DEFAULTS).dismissed == learning.CLOSES_PER_AGENT
+    for agent in ("A-2", "A-3"):
+        assert tally.record(outcome(f"t-{agent}", "completed", agent_id=agent), LIVE)
+    assert tally.learned("fraud.impossible_travel", 1, DEFAULTS).completed == 2
 
 
 def learning_packs(tmp_path: Path, spec: str) -> Path:
