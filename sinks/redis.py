@@ -35,6 +35,7 @@ once, and an older revision never overwrites a newer one (an update announces ``
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -43,7 +44,7 @@ from typing import Any
 import orjson
 import redis
 import redis.asyncio as aioredis
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -51,6 +52,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.task import Task, TaskClosure
 
+logger = logging.getLogger(__name__)
 _SCORE_SPAN = 10**10
 RECENT_SECONDS = 3600  # how far back supervisors' claim and close figures look
 WATCH_BATCH = 1000  # tasks a sweep looks at per queue and watch: a backlog of due ones takes a few sweeps
@@ -157,6 +159,20 @@ def outcome_keys(url: str, prefix: str, configured: list[str]) -> list[bytes]:
         return [client.get(f"{prefix}:outcome_key")]
     finally:
         client.close()
+
+
+def _readable(ids: list[str], bodies: list[bytes | None]) -> list[tuple[str, Task]]:
+    """The tasks of ``bodies`` (by id) that are there and readable; one that is not (another writer
+    of Redis, an older version's body) is logged and left out, so it cannot stop the others."""
+    tasks = []
+    for task_id, body in zip(ids, bodies, strict=True):
+        if body is None:
+            continue
+        try:
+            tasks.append((task_id, Task.model_validate_json(body)))
+        except ValidationError as exc:
+            logger.error("task %r in Redis cannot be read, left out: %s", task_id, exc.errors()[0]["msg"])
+    return tasks
 
 
 def connect_redis(url: str) -> aioredis.Redis:
@@ -441,7 +457,7 @@ class RedisTaskStore:
             return []
         bodies = await self.client.mget([self.task_key(task_id) for task_id in ids])
         await self.client.zrem(key, *ids)
-        return [Task.model_validate_json(body) for body in bodies if body is not None]
+        return [task for _, task in _readable(ids, bodies)]
 
     async def due_for_a_look(
         self, queue: str, now: datetime, limit: int = WATCH_BATCH
@@ -453,15 +469,12 @@ class RedisTaskStore:
         if not ids:
             return []
         bodies = await self.client.mget([self.task_key(task_id) for task_id in ids])
-        claims = await self.client.mget([self.claim_key(task_id) for task_id in ids])
-        gone = [task_id for task_id, body in zip(ids, bodies, strict=True) if body is None]
+        claims = dict(zip(ids, await self.client.mget([self.claim_key(task_id) for task_id in ids]), strict=True))
+        readable = _readable(ids, bodies)
+        gone = set(ids) - {task_id for task_id, _ in readable}  # no task, or none a model can read
         if gone:
             await self.client.zrem(key, *gone)
-        return [
-            (Task.model_validate_json(body), None if claim is None else claim.decode())
-            for body, claim in zip(bodies, claims, strict=True)
-            if body is not None
-        ]
+        return [(task, None if claims[task_id] is None else claims[task_id].decode()) for task_id, task in readable]
 
     async def look_again(self, task: Task, at: datetime | None) -> None:
         """When the sweep is to look at unclaimed ``task`` next (None: never, it has no stage left).

@@ -9,8 +9,10 @@ from faust.serializers import codecs
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from ctxi.engine.pipeline import EnrichedEvent
+from ctxi.ingest.outcomes import sign
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.settings import Settings
+from ctxi.sinks.redis import outcome_keys
 from ctxi.streams.codecs import ENRICHED_CODEC, TASK_CODEC
 from ctxi.streams.topics import changelog_topic
 from tests.integration.conftest import Namespace
@@ -99,6 +101,18 @@ class Pipeline:
     def close(self) -> None:
         self.producer.close()
         self.consumer.close()
+
+
+def report_outcomes(settings: Settings, outcomes: list[TaskOutcome], signed: bool = True) -> None:
+    """Send ``outcomes`` to the namespace's outcomes topic as a gateway does (signed with the key
+    its workers check by), or unsigned as any other writer of the topic would."""
+    key = outcome_keys(settings.redis_url, settings.redis_prefix, [])[0]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    for outcome in outcomes:
+        value = sign(outcome, key) if signed else outcome
+        producer.send(settings.outcomes_topic, key=outcome.customer_id.encode(), value=value.model_dump_json().encode())
+    producer.flush()
+    producer.close()
 
 
 def read_outcomes(settings: Settings, timeout: float = 20.0) -> list[TaskOutcome]:

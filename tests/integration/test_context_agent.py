@@ -32,7 +32,7 @@ from ctxi.settings import EngineConfig
 from ctxi.streams.codecs import CONTEXT_CODEC
 from tests.factories import JFK_LHR_FCO, booking, checkin
 from tests.integration.conftest import Namespace, WorkerFactory
-from tests.integration.pipeline import Pipeline, wait_until_consumed
+from tests.integration.pipeline import Pipeline, report_outcomes, wait_until_consumed
 
 SERVICE_LEVELS = Path(__file__).resolve().parents[2] / "examples" / "service-levels.yaml"
 
@@ -153,11 +153,9 @@ def test_a_dismissal_reported_on_the_outcomes_topic_reaches_the_customers_contex
             outcome="dismissed",
             detail="the customer already moved money",
             at="2026-03-02T08:00:00Z",
+            created_at="2026-03-02T07:00:00Z",
         )
-        producer = KafkaProducer(bootstrap_servers=namespace.settings.kafka_bootstrap_servers, acks="all")
-        producer.send(namespace.settings.outcomes_topic, key=b"C-77", value=outcome.model_dump_json().encode())
-        producer.flush()
-        producer.close()
+        report_outcomes(namespace.settings, [outcome])
         deadline, contexts = time.monotonic() + 60, {}
         while "C-77" not in contexts and time.monotonic() < deadline:
             time.sleep(0.5)

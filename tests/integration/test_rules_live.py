@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
-from kafka import KafkaProducer
 
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.schemas.task import LearnedFactor, TaskOutcome
 from tests.integration.conftest import Namespace, WorkerFactory
-from tests.integration.pipeline import Pipeline
+from tests.integration.pipeline import Pipeline, report_outcomes
 
 
 def impossible_travel(customer: str, minute: int) -> list[bytes]:
@@ -157,28 +156,26 @@ def test_a_rule_that_learns_its_priority_follows_the_outcomes_every_worker_reads
     """Outcomes reported before the worker starts and while it runs, on any partition, reach its
     tally: the learned factor sinks with dismissals and comes back with completions."""
     settings = namespace.settings
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
 
     def report(what: str, count: int, first: int) -> None:
-        for n in range(first, first + count):
-            outcome = TaskOutcome(
+        outcomes = [
+            TaskOutcome(
                 task_id=f"t-earlier-{n}",
                 customer_id=f"C-earlier-{n}",  # spread over the topic's partitions
                 queue="fraud",
                 action="verify_card_activity",
                 rule_id="fraud.impossible_travel",
                 rule_version=2,
-                agent_id="A-1",
+                agent_id=f"A-{n}",  # each agent's closes count up to a cap (rules/learning.py)
                 outcome=what,
                 detail="known traveller" if what == "dismissed" else "card blocked",
                 at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
+                created_at=datetime(2026, 3, 1, 7, 0, tzinfo=UTC),
             )
-            producer.send(
-                settings.outcomes_topic, key=outcome.customer_id.encode(), value=outcome.model_dump_json().encode()
-            )
-        producer.flush()
+            for n in range(first, first + count)
+        ]
+        report_outcomes(settings, outcomes)
 
-    report("dismissed", 6, 0)  # before the worker starts: read to the end at its start
     directory = pack_version(tmp_path, 2)
     fraud = directory / "fraud.yaml"
     fraud.write_text(
@@ -186,8 +183,9 @@ def test_a_rule_that_learns_its_priority_follows_the_outcomes_every_worker_reads
             "      channel: phone\n", "      channel: phone\n      learn_priority:\n        prior_weight: 4\n", 1
         )
     )
-    worker = run_worker(namespace)
     publish(namespace, directory)
+    report("dismissed", 6, 0)  # before the worker starts: read to the end at its start
+    worker = run_worker(namespace)
     wait_for_log(worker, "live (fraud, service, travel)")
     pipeline = Pipeline(namespace)
     try:
@@ -210,7 +208,6 @@ def test_a_rule_that_learns_its_priority_follows_the_outcomes_every_worker_reads
         assert abs(first.priority - latest.priority * 0.5) <= 1
     finally:
         pipeline.close()
-        producer.close()
 
 
 FRAUD_LEVEL = """policy: floor
