@@ -22,6 +22,7 @@ from ctxi.streams.metrics import (
     DEAD_LETTERS,
     EVENT_TO_TASK_SECONDS,
     FEATURES_FAILED,
+    ENTITY_ROWS_EVICTED,
     LATE_EVENTS,
     RULES_FAILED,
     RULES_FIRED,
@@ -90,6 +91,8 @@ async def decide_send_store(worker: Worker, message: Message, routed: Routed) ->
         FEATURES_FAILED.labels(feature_id).inc()
     if output.late:
         LATE_EVENTS.inc()
+    if output.outcome == "entity_counted" and output.dropped is not None:
+        ENTITY_ROWS_EVICTED.inc()
     deliveries = [await topic.send(key=key, value=value) for topic, key, value in outgoing]
     for decision in output.decisions:
         task = decision.task

@@ -80,6 +80,11 @@ class EngineConfig(BaseModel):
     contact_policy_days: float = Field(30, gt=0, description="...for this long after the last dismissal counted.")
     max_rejections: int = Field(20, ge=1, description="Dismissals kept per customer.")
     priority: PriorityWeights = Field(default_factory=PriorityWeights, description="The priority formula.")
+    max_entity_rows: int = Field(
+        100_000,
+        ge=1,
+        description="Entity feature rows a worker keeps (docs/features.md); past it the row seen least recently goes.",
+    )
     rule_budget_ms: float = Field(
         50,
         gt=0,

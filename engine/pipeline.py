@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -130,6 +130,8 @@ class Engine:
     unstored_index: dict[str, FleetIndex] = field(default_factory=dict, repr=False)
     unstored_entities: dict[str, EntityFeatureRow] = field(default_factory=dict, repr=False)
     stream_time: datetime | None = None  # the latest event time decided on: the sweep's clock
+    # entity feature rows by when they were last counted in, least recent first (the bound's order)
+    entity_recency: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
     # when this engine began computing each feature definition: features read warm a window later
     feature_clock: dict[str, datetime] = field(default_factory=dict, repr=False)
 
@@ -240,6 +242,7 @@ class Engine:
         if not expired:
             return Output("row_kept")  # a booking or an event came since the sweep looked, or it is gone already
         unstored.pop(expiry.key, None)
+        self.entity_recency.pop(expiry.key, None)
         return Output("row_expired", dropped=(expiry.table, expiry.key))
 
     def route(self, event: Event) -> tuple[Event | EntityFeatureVisit, list[tuple[str, str]]]:
@@ -265,7 +268,26 @@ class Engine:
             row, values, failures = self.rules.count_entity(key, current, event, self.config, self.feature_clock)
         onward = visit.model_copy(update={"pending": visit.pending[1:], "values": {**visit.values, **values}})
         changed = row if row is not current else None  # counted before (a redone event): nothing to write
-        return Output("entity_counted", entity_row=changed, forwards=[onward], failed_features=failures)
+        output = Output("entity_counted", entity_row=changed, forwards=[onward], failed_features=failures)
+        if changed is not None:
+            output.dropped = self._entity_seen(key, new=current is None)
+        return output
+
+    def _entity_seen(self, key: str, new: bool) -> tuple[str, str] | None:
+        """Note ``key`` as the entity row seen last; when a new row takes the table past
+        ``max_entity_rows``, the row seen least recently goes (counted): 2,000 card ids sent by
+        one source once made 2,000 rows for a day."""
+        self.entity_recency[key] = None
+        self.entity_recency.move_to_end(key)
+        if not new or len(self.entity_features) < self.config.max_entity_rows:
+            return None
+        oldest = next(iter(self.entity_recency))
+        if len(self.entity_features) >= len(self.entity_recency):  # rows read back at a start, not seen since
+            oldest = next((k for k in self.entity_features if k not in self.entity_recency), oldest)
+        self.entity_recency.pop(oldest, None)
+        self.unstored_entities.pop(oldest, None)
+        self.counts["entity_rows_evicted"] += 1
+        return ("entity_features", oldest)
 
     def _fan_out(self, event: FleetEventEnvelope) -> Output:
         if isinstance(event, WeatherAlertEvent) and event.payload.airport is None:

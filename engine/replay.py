@@ -59,6 +59,11 @@ class ReplaySummary:
             f"rejected lines: {self.rejected}; failed in the engine: {self.failed}; "
             f"rule failures: {sum(self.rule_failures.values())}; "
             + (f"feature failures: {sum(self.feature_failures.values())}; " if self.feature_failures else "")
+            + (
+                f"entity rows dropped at CTXI_ENGINE__MAX_ENTITY_ROWS: {self.outcomes['entity_rows_evicted']}; "
+                if self.outcomes["entity_rows_evicted"]
+                else ""
+            )
             + f"duplicates: {self.outcomes['duplicate']}; "
             f"late: {self.outcomes['late']}; fleet events fanned out: {self.outcomes['fanned_out']}",
             f"published {self.published} enriched events; signals: {signals}",

@@ -58,6 +58,10 @@ STALLED = Gauge(
     "1 while an assigned partition is stalled (see CTXI_STALL_SECONDS).",
     ["topic", "partition"],
 )
+ENTITY_ROWS_EVICTED = Counter(
+    "ctxi_entity_rows_evicted",
+    "Entity feature rows dropped, least recently seen first, to keep CTXI_ENGINE__MAX_ENTITY_ROWS.",
+)
 DOCUMENT_STALE = Gauge(
     "ctxi_document_stale",
     "1 while a followed document (sla_policy, rules) has changed but cannot be used: the one before is in force.",

@@ -130,6 +130,25 @@ def test_rows_expire_a_window_after_their_last_event() -> None:
     assert e.handle(after).outcome == "row_expired" and key not in e.entity_features
 
 
+def test_entity_rows_are_bounded_and_the_one_seen_least_recently_goes() -> None:
+    """Once, 2,000 card ids from one source made 2,000 rows for a day."""
+    rules = RuleSet(load_rule_texts({"team.yaml": PACK}, frozenset({"fraud"})))
+    e = Engine(EngineConfig(max_entity_rows=5), {}, {}, rules=rules)
+    run(e, card("k0", "C-1", 0, "card-0"))  # rows: the merchant, card-0
+    for n in range(1, 2_000):
+        run(e, card(f"k{n}", "C-1", n % 60, f"card-{n}"))
+
+    def cards() -> list[str]:
+        return sorted(key.split("/", 1)[1] for key in e.entity_features)
+
+    # the merchant is seen at every payment: it stays
+    assert cards() == ['["Games"]', '["card-1996"]', '["card-1997"]', '["card-1998"]', '["card-1999"]']
+    assert e.counts["entity_rows_evicted"] == 2_001 - 5
+    run(e, card("k-again", "C-2", 59, "card-1996"))  # seen again: no longer the least recent
+    run(e, card("k-new", "C-2", 59, "card-new"))
+    assert cards() == ['["Games"]', '["card-1996"]', '["card-1998"]', '["card-1999"]', '["card-new"]']
+
+
 def test_a_row_remembers_a_bounded_number_of_recent_event_ids() -> None:
     row = None
     for index in range(40):
