@@ -20,9 +20,9 @@ from ctxi.schemas.dead_letter import KafkaOrigin
 from ctxi.streams.acks import process_each
 from ctxi.streams.metrics import (
     DEAD_LETTERS,
+    ENTITY_ROWS_EVICTED,
     EVENT_TO_TASK_SECONDS,
     FEATURES_FAILED,
-    ENTITY_ROWS_EVICTED,
     LATE_EVENTS,
     RULES_FAILED,
     RULES_FIRED,
