@@ -7,6 +7,8 @@ and ``ctxi events check`` (files) all call :func:`validate_event`.
 from __future__ import annotations
 
 import base64
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
@@ -14,10 +16,15 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from ctxi.schemas.common import VISIBLE
 from ctxi.schemas.dead_letter import MAX_ORIGINAL_BYTES, DeadLetter, FieldError, Origin
 from ctxi.schemas.events import EVENT_ADAPTER, Event
 
 MAX_ERRORS = 20  # a dead letter lists this many of an input's errors, and counts the rest
+_KEY_END = re.compile(rb'"\s*:')  # in JSON without escapes: the end of a key
+# What a log line or a reason must not carry raw: control and format characters (a newline
+# in a key once forged an [ERROR] line)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
 # pydantic's error types for an input that is not a JSON object at all.
 _NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dict_type"}
@@ -69,6 +76,8 @@ def validate_event(
         )
     try:
         event = EVENT_ADAPTER.validate_json(raw)
+        if (problem := _duplicate_key_problem(raw)) is not None:
+            return _dead_letter(raw, origin, [problem], _reason([problem]), now)
     except ValidationError as exc:
         details = exc.errors(include_url=False, include_input=False)
         errors = [_field_error(detail) for detail in details[:MAX_ERRORS]]
@@ -121,6 +130,43 @@ def refused(raw: bytes, origin: Origin, kind: str, reason: str, *, now: datetime
     return _dead_letter(raw, origin, [FieldError(loc="", type=kind, msg=reason)], reason, now)
 
 
+def _duplicate_key_problem(raw: bytes) -> FieldError | None:
+    """A key given twice in one object: pydantic keeps the last value, silently, where another
+    reader of the same bytes may take the first."""
+    if b"\\" not in raw:
+        # no escapes: no string holds a quote, so every quote before a colon ends a key, and
+        # the parsed document, written back compactly, has one '":' per distinct key
+        spaced = any(space in raw for space in (b'" ', b'"\t', b'"\n', b'"\r'))  # '"key" :', rare
+        keys = len(_KEY_END.findall(raw)) if spaced else raw.count(b'":')
+        if keys == orjson.dumps(orjson.loads(raw)).count(b'":'):
+            return None
+        key = _duplicate_key(raw)
+    elif not (key := _duplicate_key(raw)):  # escapes: read again, exactly (rarer, slower)
+        return None
+    return FieldError(loc=key, type="duplicate_key", msg="a key given twice in one object")
+
+
+def _duplicate_key(raw: bytes) -> str:
+    """The path of the first key given twice, or ''."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return printable(found[0]) if found else ""
+
+
+def printable(text: str) -> str:
+    """``text`` with control and invisible characters escaped (\\n, \\u200b): safe in a log line."""
+    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _field_error(detail: ErrorDetails) -> FieldError:
     kind, loc, msg = detail["type"], list(detail["loc"]), detail["msg"]
     # A discriminated union puts the matched tag first (('social.checkin', 'payload', ...));
@@ -140,11 +186,11 @@ def _field_error(detail: ErrorDetails) -> FieldError:
         msg = msg.removeprefix("Value error, ")
     elif kind == "finite_number":
         msg = "not a finite number (NaN and infinities are refused)"
-    elif kind == "string_pattern_mismatch" and ctx.get("pattern") == r"\S":
-        msg = "blank (whitespace only)"
+    elif kind == "string_pattern_mismatch" and ctx.get("pattern") == VISIBLE:
+        msg = "blank (only whitespace, invisible or control characters)"
     elif kind == "union_tag_not_found":
         loc, msg = ["type"], "Field required"
-    return FieldError(loc=".".join(str(part) for part in loc), type=kind, msg=msg)
+    return FieldError(loc=".".join(printable(str(part)) for part in loc), type=kind, msg=msg)
 
 
 def _reason(errors: list[FieldError]) -> str:

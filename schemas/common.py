@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 # Strict: JSON numbers stay numbers, booleans stay booleans, and a string like "12.5"
 # in a numeric field is an error rather than a silent conversion. Timestamps are still
@@ -24,9 +25,13 @@ MAX_INT64 = 2**63 - 1  # what Kafka's JSON consumers (Java's long, orjson) can a
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
 
-# An id or a name: never blank (whitespace only), bounded.
-NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"\S")]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")]
+# At least one character a person can see: not only whitespace, zero-width or other format
+# characters (U+200B, U+FEFF, bidi marks) or control characters. An id made of zero-width
+# characters looks empty on every screen yet keys its own customer.
+VISIBLE = r"[^\s\p{Cf}\p{Cc}]"
+# An id or a name: never blank, bounded.
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=VISIBLE)]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=VISIBLE)]
 
 
 def shorten(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
@@ -38,7 +43,7 @@ def shorten(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
 # Free text (a post, a summary, a user agent): may be empty, bounded.
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
 # Text a person must read (a task's reason, a step): not blank, bounded.
-NonBlankText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_LENGTH, pattern=r"\S")]
+NonBlankText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_LENGTH, pattern=VISIBLE)]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]  # ISO 4217
 AirportCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]  # IATA
@@ -63,10 +68,41 @@ AttributeValue = (
 Attributes = Annotated[dict[AttributeKey, AttributeValue], Field(max_length=MAX_ATTRIBUTES)]
 
 
+# RFC 3339's date-time (seconds required; 'T', 't' or a space; offset 'Z' or +hh:mm). pydantic
+# alone also reads "1772359200" (and "1772359200.5") as Unix time and "+0100" offsets: not
+# the contract, and a source sending them has a bug worth a dead letter.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})?")
+
+
+_EARLIEST, _LATEST = "1970-01-01T00:00:00Z", "2200-01-01T00:00:00Z"  # EARLIEST_TIME, LATEST_TIME as written
+
+
+def rfc3339(value: Any) -> Any:
+    """A timestamp given as text must be RFC 3339, read here (one without an offset is then
+    refused as naive); other values are pydantic's to judge."""
+    if not isinstance(value, str):
+        return value
+    if not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "datetime_parsing",
+            "not an RFC 3339 timestamp (like 2026-03-01T10:00:00Z); Unix times and other forms are refused",
+        )
+    try:
+        parsed = datetime.fromisoformat(value.upper())
+    except ValueError as exc:  # a day or an hour out of range
+        raise PydanticCustomError("datetime_parsing", "not a valid time: {problem}", {"problem": str(exc)}) from None
+    if parsed.tzinfo is not None:  # the bounds, said as the contract writes times
+        if parsed < EARLIEST_TIME:
+            raise PydanticCustomError("greater_than_equal", f"Input should be greater than or equal to {_EARLIEST}")
+        if parsed >= LATEST_TIME:
+            raise PydanticCustomError("less_than", f"Input should be less than {_LATEST}")
+    return parsed
+
+
 # A timestamp with an explicit UTC offset (a naive one is rejected), in years the engine
 # can add its windows to without leaving the calendar. How far an event's own time may
 # stray from the clock is ingest's to judge (ingest/validation.py).
-Timestamp = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, lt=LATEST_TIME)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(rfc3339), Field(ge=EARLIEST_TIME, lt=LATEST_TIME)]
 
 
 MAX_ACCURACY_KM = 20_038.0  # half the Earth's circumference: anywhere at all
