@@ -51,6 +51,24 @@ HOSTILE_VALUES: list[Any] = [
     [],
     {},
     [None] * 50,
+    # times in forms other than RFC 3339: Unix seconds and milliseconds as text, a bare offset
+    "1772359200",
+    "1772359200000",
+    "1772359200.5",
+    "2026-03-01T10:00:00+0100",
+    "2026-03-01T10:00Z",
+    # ids and names no one can see
+    "\u200b\u200b",
+    "\ufeff",
+    "\u202e\u200d",
+    "\x00",
+    # nesting past any limit, and texts at and past their limits
+    [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+    "x" * 10_000,
+    "x" * 10_001,
+    "x" * 200,
+    "x" * 128,
+    "x" * 129,
 ]
 
 
@@ -86,9 +104,17 @@ def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 
 
 def mutated_line(rng: random.Random) -> bytes:
-    """One example event with one to three of its values made hostile, as one JSON line."""
+    """One example event with one to three of its values made hostile, as one JSON line; now and
+    then a key given twice or a key with a control character in it."""
     document: Any = rng.choice(SEEDS)
     for _ in range(rng.randint(1, 3)):
         document = _replace(document, rng.choice(_paths(document)[1:]), hostile_value(rng))
     # json (not orjson) writes what a careless source sends: NaN, Infinity, 40-digit integers
-    return json.dumps(document).encode()
+    line = json.dumps(document)
+    kind = rng.randrange(10)
+    if kind == 0:  # the first key again, with another value, at the end of its object
+        key = json.dumps(next(iter(document)))
+        line = line[:-1] + f", {key}: {json.dumps(hostile_value(rng))}}}"
+    elif kind == 1 and isinstance(document.get("payload"), dict):
+        line = line.replace('"payload": {', '"payload": {"x\\n[ERROR] forged\\u200b": 1, ', 1)
+    return line.encode()

@@ -112,3 +112,83 @@ def test_reason_never_carries_field_values() -> None:
     letter = rejected(orjson.dumps(document))
     assert "secret" not in letter.reason
     assert all("secret" not in error.msg for error in letter.errors)
+
+
+# --- what a hostile probe once got through (issue 29) ------------------------------------
+
+HOSTILE_BASE = {
+    "event_id": "e-1",
+    "type": "crm.customer_profile",
+    "customer_id": "C-1",
+    "occurred_at": "2026-03-01T10:00:00Z",
+    "payload": {"tier": "gold", "lifetime_value": 10.0, "attributes": {"segment": "a"}},
+}
+
+
+def reason_of(raw: bytes) -> str:
+    from ctxi.schemas.dead_letter import FileOrigin
+
+    outcome = validate_event(raw, FileOrigin(path="probe", line=1), now=datetime(2026, 3, 1, 12, tzinfo=UTC))
+    return outcome.reason if isinstance(outcome, DeadLetter) else "accepted"
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "1772359200",
+        "1772359200000",
+        "1772359200.5",
+        "2026-03-01T10:00:00+0100",
+        "2026-03-01T10:00Z",
+        "20260301T100000Z",
+    ],
+)
+def test_a_time_in_any_form_but_rfc_3339_is_a_dead_letter(timestamp: str) -> None:
+    """Once taken as Unix time: the contract says RFC 3339 with an offset."""
+    reason = reason_of(orjson.dumps({**HOSTILE_BASE, "occurred_at": timestamp}))
+    assert (
+        reason
+        == "occurred_at: not an RFC 3339 timestamp (like 2026-03-01T10:00:00Z); Unix times and other forms are refused"
+    )
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["2026-03-01T10:00:00Z", "2026-03-01t10:00:00.123456789z", "2026-03-01 11:00:00+01:00"]
+)
+def test_every_rfc_3339_form_is_read(timestamp: str) -> None:
+    assert reason_of(orjson.dumps({**HOSTILE_BASE, "occurred_at": timestamp})) == "accepted"
+
+
+@pytest.mark.parametrize("invisible", ["\u200b\u200b", "\ufeff", "\u202e\u200d", "\x00", " \u2060 "])
+def test_an_id_no_one_can_see_is_a_dead_letter(invisible: str) -> None:
+    reason = reason_of(orjson.dumps({**HOSTILE_BASE, "customer_id": invisible}))
+    assert reason == "customer_id: blank (only whitespace, invisible or control characters)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (b'{"event_id": "e-2", ' + orjson.dumps(HOSTILE_BASE)[1:], "event_id"),
+        (orjson.dumps(HOSTILE_BASE).replace(b'"tier":"gold"', b'"tier":"gold","tier":"standard"'), "tier"),
+        (orjson.dumps(HOSTILE_BASE).replace(b'"tier":"gold"', b'"tier" :"gold", "tier"\t: "standard"'), "tier"),
+        # escapes in the text: the exact, slower reading
+        (orjson.dumps(HOSTILE_BASE).replace(b'"segment":"a"', b'"segment":"a\\"b","segment":"c"'), "segment"),
+    ],
+)
+def test_a_key_given_twice_is_a_dead_letter(raw: bytes, where: str) -> None:
+    """pydantic keeps the last of the two, silently; another reader of the same bytes may take the first."""
+    assert reason_of(raw) == f"{where}: a key given twice in one object"
+
+
+def test_quotes_and_colons_inside_texts_are_not_keys() -> None:
+    document = {**HOSTILE_BASE, "payload": {**HOSTILE_BASE["payload"], "attributes": {"note": 'he said "a": b'}}}
+    assert reason_of(orjson.dumps(document)) == "accepted"
+    assert reason_of(orjson.dumps(document, option=orjson.OPT_INDENT_2)) == "accepted"
+
+
+def test_a_name_with_control_characters_is_escaped_in_the_reason() -> None:
+    """A newline in a key once forged an [ERROR] line in the worker's log."""
+    document = {**HOSTILE_BASE, "payload": {**HOSTILE_BASE["payload"], "attributes": {"x\n[ERROR] forged\u200b": 1}}}
+    reason = reason_of(orjson.dumps(document))
+    assert "\n" not in reason and "\u200b" not in reason
+    assert "payload.attributes.x\\n[ERROR] forged\\u200b" in reason
