@@ -92,7 +92,7 @@ async function read() {
     );
     state.readAt = Date.now();
     renderTiles(queues.queues);
-    renderBreaches(breaches.tasks);
+    renderBreaches(breaches.tasks, breaches.total);
     renderAgents(agents.agents);
     renderRules(rules.queues);
     $("updated").textContent =
@@ -129,10 +129,13 @@ function renderTiles(queues) {
       fact("Breached", q.breached, "breached")))));
 }
 
-function renderBreaches(tasks) {
+function renderBreaches(tasks, total) {
   alertOnChanges(tasks);
-  $("breach-count").textContent = tasks.length ? `(${tasks.length})` : "";
+  $("breach-count").textContent = total ? `(${total})` : "";
   $("no-breaches").hidden = tasks.length > 0;
+  // the gateway sends the most urgent page; the rest is counted, not sent
+  $("more-breaches").hidden = total <= tasks.length;
+  $("more-breaches").textContent = `The ${tasks.length} most urgent of ${total} are shown.`;
   $("breaches").replaceChildren(...tasks.map((task) => {
     const titleId = `breach-${task.task_id}`;
     return h("li", {

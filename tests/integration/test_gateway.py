@@ -316,6 +316,33 @@ async def test_the_supervisor_view_of_queues_and_agents(gateway) -> None:
     assert 235 <= breaches[1]["overdue_seconds"] < 300 and breaches[1]["deadline"] == breaching.claim_by.isoformat()
 
 
+async def test_breaching_tasks_come_a_page_at_a_time(gateway) -> None:
+    """Once every breaching task was sent at every look, each second: 1,004 were 1.45 MB."""
+    client, store = gateway
+    now = datetime.now(UTC).replace(microsecond=0)
+    for n in range(120):
+        await store.write(
+            fresh(task_id=f"late-{n:03d}", priority=10 + n % 50, created_at=now - timedelta(minutes=9),
+                  claim_by=now - timedelta(minutes=4, seconds=n))
+        )  # fmt: skip
+
+    async def page(query: str = "") -> dict[str, Any]:
+        answer = await client.get(f"/api/supervisor/breaches{query}", headers=auth("lead-1"))
+        assert answer.status == 200, await answer.text()
+        return await answer.json()
+
+    first = await page()
+    assert (len(first["tasks"]), first["total"], first["next_offset"]) == (50, 120, 50)
+    rest = [await page(f"?offset={offset}&limit=50") for offset in (50, 100)]
+    assert [len(part["tasks"]) for part in rest] == [50, 20] and rest[1]["next_offset"] is None
+    listed = [task for part in (first, *rest) for task in part["tasks"]]
+    assert len({task["task_id"] for task in listed}) == 120
+    assert [task["priority"] for task in listed] == sorted((task["priority"] for task in listed), reverse=True)
+    for bad in ("?limit=0", "?limit=201", "?offset=-1", "?limit=many"):
+        refused = await client.get(f"/api/supervisor/breaches{bad}", headers=auth("lead-1"))
+        assert refused.status == 400, bad
+
+
 async def test_the_supervisor_view_of_rules_matches_the_closes(gateway) -> None:
     """Per queue and rule version, as `ctxi rules report` counts: open tasks, closes by outcome and
     reason, medians, and the not-useful flag once five closed tasks are mostly dismissed."""
