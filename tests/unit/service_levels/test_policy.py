@@ -245,3 +245,26 @@ def test_a_policy_file_is_read_again_when_it_changes_and_a_bad_change_keeps_the_
 def test_hostile_durations_are_errors_at_their_line(value: str, expected: str) -> None:
     [error] = errors_of(policy_text(level(claim=value)))
     assert error.startswith("floor.yaml:6: levels.0.claim_within: ") and expected in error, error
+
+
+def test_a_nested_policy_is_one_error_at_its_line_and_a_running_follower_keeps_the_one_before(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 630-byte file of 300 '[' once ended `ctxi sla check` in a traceback and killed the worker."""
+    import os
+
+    from ctxi.service_levels.policy import PolicyFile
+
+    nested = "policy: " + "[" * 300 + "]" * 300 + "\nowner: o\nlevels: []\n"
+    assert errors_of(nested) == ["floor.yaml:1: nested more than 32 deep; a service-level policy may nest 32 levels"]
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy_text(level(claim="5m")))
+    followed = PolicyFile(path, QUEUES)
+    path.write_text(nested)
+    os.utime(path, ns=(10**9, 10**9))
+    assert followed.current().level_for("fraud", "critical").claim_within == timedelta(minutes=5)
+    assert followed.stale and "nested more than 32 deep" in caplog.text
+    path.write_text(policy_text(level(claim="10m")))
+    os.utime(path, ns=(2 * 10**9, 2 * 10**9))
+    assert followed.current().level_for("fraud", "critical").claim_within == timedelta(minutes=10)
+    assert not followed.stale
