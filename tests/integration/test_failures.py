@@ -104,3 +104,24 @@ async def test_the_gateway_answers_503_while_redis_is_away_and_its_event_streams
     assert "task store unreachable" in caplog.text
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.split(".")[0] in ("ctxi", "aiohttp")]
     assert not errors, "an outage is not a bug"
+
+
+async def test_after_a_redis_restart_no_request_fails_on_a_stale_pooled_connection(
+    stack: DevStack, gateway: tuple[TestClient, RedisTaskStore]
+) -> None:
+    """Once, every connection pooled before a restart failed its next command: 5 of 241
+    requests were 503, minutes after Redis was back. Now a dead connection is replaced and its
+    command tried once more."""
+    client, store = gateway
+    await store.write(fresh(task_id="before-the-restart"))
+
+    async def listings(count: int) -> list[int]:
+        answers = await asyncio.gather(
+            *(client.get("/api/queues/fraud/tasks", headers=auth("fraud-1")) for _ in range(count))
+        )
+        return [answer.status for answer in answers]
+
+    assert await listings(12) == [200] * 12  # many connections in the pool
+    stack.stop("redis")
+    stack.up()  # no request in between: every pooled connection is now dead
+    assert await listings(24) == [200] * 24
