@@ -32,8 +32,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import Environment, StrictUndefined, nodes
 from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from ctxi.rules.formatting import money
@@ -76,6 +77,9 @@ _CEL_TOKEN = re.compile(
 )
 
 
+_JINJA_STATE = (EvalContext, Context, Environment)  # what jinja hands a filter before its value
+
+
 class RuleCostError(SecurityError):
     """A rule went past one of the limits of this module."""
 
@@ -109,8 +113,8 @@ def _expected_size(name: str, receiver: Any, args: tuple[Any, ...], kwargs: dict
     make, worked out before they run (0: not one of them)."""
     if not isinstance(receiver, str):
         return 0
-    if name == "join":  # receiver: the separator
-        items = list(args[0]) if args and not isinstance(args[0], str) else list(args[0] if args else "")
+    if name == "join":  # receiver: the separator; args[0]: the items, a sequence (see _listed)
+        items = args[0] if args and isinstance(args[0], str | list | tuple) else ()
         return sum(_text_size(item) for item in items) + len(receiver) * max(len(items) - 1, 0)
     if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
         found = len(receiver) + 1 if args[0] == "" else receiver.count(args[0])
@@ -128,6 +132,15 @@ def _expected_size(name: str, receiver: Any, args: tuple[Any, ...], kwargs: dict
             values = list(values[0].values() if isinstance(values[0], dict) else values[0])
         return len(receiver) + fields * max((_text_size(value) for value in values), default=0)
     return 0
+
+
+def _listed(args: tuple[Any, ...], index: int) -> tuple[Any, ...]:
+    """``args`` with the one at ``index`` made a list when it is an iterator (a filter's
+    generator): its size can then be known before ``join`` runs, and join still gets every item."""
+    value = args[index]
+    if isinstance(value, str | list | tuple | dict):
+        return args
+    return (*args[:index], list(value), *args[index + 1 :])
 
 
 def _check_size_before(name: str, receiver: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> None:
@@ -157,7 +170,9 @@ def _check_format(text: Any, what: str) -> None:
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)  # keeps jinja's pass_context/pass_environment marks
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        values = [arg for arg in args if not isinstance(arg, EvalContext)]  # the value filtered, then arguments
+        if name == "join":
+            args = _listed(args, next(i for i, arg in enumerate(args) if not isinstance(arg, _JINJA_STATE)))
+        values = [arg for arg in args if not isinstance(arg, _JINJA_STATE)]  # the value filtered, then arguments
         if name == "format":  # what it formats may be any number; widths are in the format itself
             _check_format(next((arg for arg in values if isinstance(arg, str)), None), "filter format")
         else:
@@ -215,6 +230,8 @@ class RuleTemplates(ImmutableSandboxedEnvironment):
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         name = getattr(__obj, "__name__", "a call")
         receiver = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)  # a method's string
+        if name == "join" and args:
+            args = _listed(args, 0)
         if name in ("format", "format_map"):  # str.format: widths are in the format string
             _check_format(receiver, name)
         elif __obj is not _bounded_range:  # which bounds its length itself

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from faust.serializers import codecs
-from prometheus_client.parser import text_string_to_metric_families
 
 from ctxi.gateway import server
 from ctxi.gateway.metrics import REGISTRY
@@ -94,15 +93,6 @@ async def test_forged_outcomes_are_dead_letters_and_silence_no_one(
     assert worker.poll() is None
 
 
-def gateway_metrics(base_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = urllib.request.urlopen(f"{base_url}/metrics", timeout=5).read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
 def wait_for(condition, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -121,13 +111,13 @@ def test_a_nested_policy_swapped_in_leaves_the_one_before_in_force_on_worker_and
     worker = run_worker(namespace)
     base_url = run_desktop(namespace, {"fraud-1": ("fraud-token-1", ["fraud"])})
     stale = ("ctxi_gateway_document_stale", (("document", "sla_policy"),))
-    wait_for(lambda: gateway_metrics(base_url).get(stale) == 0, "the gateway's sweep follows the policy")
+    wait_for(lambda: scrape(base_url).get(stale) == 0, "the gateway's sweep follows the policy")
     wait_until_flowing(namespace.settings)  # the worker runs, on the good policy
 
     policy.write_text("policy: " + "[" * 300 + "]" * 300 + "\nowner: o\nlevels: []\n")  # 630 bytes
     wait_for_log(worker, "not used, the one before stays")
     assert "nested more than 32 deep" in worker.log_path.read_text()  # type: ignore[attr-defined]
-    wait_for(lambda: gateway_metrics(base_url).get(stale) == 1, "the gateway says its policy file is stale")
+    wait_for(lambda: scrape(base_url).get(stale) == 1, "the gateway says its policy file is stale")
     wait_for(
         lambda: scrape(worker.metrics_port).get(("ctxi_document_stale", (("document", "sla_policy"),))) == 1,  # type: ignore[attr-defined]
         "the worker says its policy file is stale",
@@ -146,7 +136,7 @@ def test_a_nested_policy_swapped_in_leaves_the_one_before_in_force_on_worker_and
     late = late_task("t-late")
     asyncio.run(write_task(namespace, late))
     breach = ("ctxi_gateway_service_level_breaches_total", (("queue", "fraud"), ("stage", "claim")))
-    wait_for(lambda: gateway_metrics(base_url).get(breach) == 1, "the late task's breach is counted by the sweep")
+    wait_for(lambda: scrape(base_url).get(breach) == 1, "the late task's breach is counted by the sweep")
     request = urllib.request.Request(
         f"{base_url}/api/queues/fraud/tasks", headers={"Authorization": "Bearer fraud-token-1"}
     )

@@ -16,8 +16,10 @@ from tests.integration.pipeline import Pipeline
 from tests.integration.test_redis_sink import impossible_travel
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+def scrape(where: int | str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples at ``/metrics`` of a local port (a worker's) or a base URL (a gateway's)."""
+    base = f"http://127.0.0.1:{where}" if isinstance(where, int) else where
+    text = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)

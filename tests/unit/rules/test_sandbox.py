@@ -144,3 +144,18 @@ def test_a_rule_over_its_time_budget_on_an_event_fails_on_it_and_the_others_go_o
     assert not outcomes.decisions
     [(_, error)] = outcomes.errors
     assert "ms on this event; the budget is 1e-06 ms (CTXI_ENGINE__RULE_BUDGET_MS)" in error
+
+
+def test_string_operations_sized_before_they_run_still_give_what_they_gave() -> None:
+    from ctxi.rules.sandbox import TEMPLATES, render
+
+    for source, expected in [
+        ("{{ ', '.join(['a', 'b'] | map('upper')) }}", "A, B"),  # a generator is measured, then joined whole
+        ("{{ ['a', 'b'] | map('upper') | join('-') }}", "A-B"),
+        ("{{ 'ab' | replace('a', 'c') }}", "cb"),
+        ("{{ '%s-%s' % ('a', 'b') }}", "a-b"),
+        ("{{ '{} {}'.format(1, 2) }}", "1 2"),
+        ("{{ 'x\\ty'.expandtabs(4) }}", "x   y"),
+    ]:
+        assert render(TEMPLATES.from_string(source), {}) == expected, source
+    assert render(TEMPLATES.from_string("{{ 'x' * 9000 }}{{ 'y' * 9000 }}"), {}) == "x" * 9000 + "y" * 999 + "…"
