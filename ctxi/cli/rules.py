@@ -250,8 +250,10 @@ def report(
     flagged as not useful. Exit 1 when an input line could not be read (the rest is reported)."""
     from pydantic import ValidationError
 
+    from ctxi.ingest.outcomes import outcome_problem
     from ctxi.rules.report import MIN_CLOSED_TO_JUDGE, NOT_USEFUL_DISMISSED_SHARE, rule_usefulness
     from ctxi.schemas.task import Task, TaskOutcome
+    from ctxi.sinks.redis import outcome_keys
     from ctxi.streams.topics import read_to_end
 
     settings = get_settings()
@@ -270,6 +272,17 @@ def report(
 
     task_list = read(tasks, [settings.task_topic(queue) for queue in settings.queues], Task)
     outcome_list = read(outcomes, [settings.outcomes_topic], TaskOutcome)
+    if outcomes is None:  # on the topic: only what a gateway signed counts, as in the workers (a file is yours)
+        keys = outcome_keys(
+            settings.redis_url, settings.redis_prefix, [key.get_secret_value() for key in settings.outcome_keys]
+        )
+        now = datetime.now(UTC)
+        untrusted = [outcome for outcome in outcome_list if outcome_problem(outcome, keys, now) is not None]
+        if untrusted:
+            err(
+                f"{settings.outcomes_topic}: {len(untrusted)} outcome(s) not counted: unsigned by any gateway, or closed at an impossible time"
+            )
+            outcome_list = [outcome for outcome in outcome_list if outcome not in untrusted]
     for line in bad:
         err(line)
     rows = rule_usefulness(task_list, outcome_list)
