@@ -279,9 +279,8 @@ def report(
         now = datetime.now(UTC)
         untrusted = [outcome for outcome in outcome_list if outcome_problem(outcome, keys, now) is not None]
         if untrusted:
-            err(
-                f"{settings.outcomes_topic}: {len(untrusted)} outcome(s) not counted: unsigned by any gateway, or closed at an impossible time"
-            )
+            why = "unsigned by any gateway, or closed at an impossible time"
+            err(f"{settings.outcomes_topic}: {len(untrusted)} outcome(s) not counted: {why}")
             outcome_list = [outcome for outcome in outcome_list if outcome not in untrusted]
     for line in bad:
         err(line)
