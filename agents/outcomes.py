@@ -31,7 +31,8 @@ def install(worker: Worker) -> None:
 
         async def rekey(record):  # type: ignore[no-untyped-def]
             outcome, message = record.value, record.message
-            problem = outcome_problem(outcome, worker.outcome_keys, datetime.now(UTC))
+            keys = await worker.outcome_keys.wait()  # Redis away at start: the outcomes wait, unacknowledged
+            problem = outcome_problem(outcome, keys, datetime.now(UTC))
             if problem is None:
                 await by_customer.send(key=outcome.partition_key, value=outcome)
                 return

@@ -11,6 +11,7 @@ reach the customers' contexts through the group, in agents/outcomes.py.)
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -23,10 +24,12 @@ from pydantic import ValidationError
 from ctxi.engine.pipeline import Engine
 from ctxi.ingest.outcomes import outcome_problem
 from ctxi.rules.evaluate import RuleSet
+from ctxi.rules.learning import TASKS_REMEMBERED
 from ctxi.rules.loader import RulePackError
 from ctxi.rules.publish import PublishedPack, load_published
 from ctxi.rules.snooze import Snooze
 from ctxi.schemas.task import TaskOutcome
+from ctxi.sinks.redis import OutcomeKeys
 from ctxi.streams.metrics import DOCUMENT_STALE
 
 if TYPE_CHECKING:
@@ -46,10 +49,12 @@ class RuleInputs:
         rules_topic: str,
         snoozes_topic: str,
         outcomes_topic: str,
-        outcome_keys: list[bytes],
+        outcome_keys: OutcomeKeys,
     ) -> None:
         self.engine, self.queues, self.rules_topic = engine, queues, rules_topic
         self.outcome_keys = outcome_keys
+        # outcomes read before the keys could be (Redis away at start), counted once they are
+        self.unjudged: deque[TaskOutcome] = deque(maxlen=TASKS_REMEMBERED)
         self.packs: dict[str, PublishedPack] = {}
         self.followed: dict[str, Callable[[bytes, bytes | None], None]] = {
             rules_topic: self.apply_pack,
@@ -98,12 +103,25 @@ class RuleInputs:
             outcome = TaskOutcome.model_validate_json(value or b"")
         except ValidationError:
             return  # not counted here: agents/outcomes.py dead-letters it with the reason
-        if outcome_problem(outcome, self.outcome_keys, datetime.now(UTC)) is None:  # else dead-lettered there too
+        if self.outcome_keys.current is None:
+            self.unjudged.append(outcome)
+        else:
+            self.count_if_proven(outcome, self.outcome_keys.current)
+
+    def count_if_proven(self, outcome: TaskOutcome, keys: list[bytes]) -> None:
+        if outcome_problem(outcome, keys, datetime.now(UTC)) is None:  # else dead-lettered by agents/outcomes.py
             self.engine.count_outcome(outcome)
+
+    async def judge_waiting_outcomes(self) -> None:
+        """Count what came while the keys could not be read, once they can."""
+        keys = await self.outcome_keys.wait()
+        while self.unjudged:
+            self.count_if_proven(self.unjudged.popleft(), keys)
 
     def read_to_end(self, bootstrap_servers: list[str]) -> dict[tuple[str, int], int]:
         """Apply everything published so far, the packs and snoozes first (the outcomes count only
         for the rules that are live); return where each partition's live reading starts."""
+        self.outcome_keys.load_now()
         consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
         try:
             start: dict[tuple[str, int], int] = {}
@@ -157,3 +175,7 @@ def install(worker: Worker) -> None:
     @worker.app.task
     async def follow_rule_inputs() -> None:
         await inputs.follow(servers, start)
+
+    @worker.app.task
+    async def judge_waiting_outcomes() -> None:
+        await inputs.judge_waiting_outcomes()

@@ -17,7 +17,7 @@ from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
 from ctxi.settings import Settings
-from ctxi.sinks.redis import RedisTaskStore, connect_redis, outcome_keys
+from ctxi.sinks.redis import OutcomeKeys, RedisTaskStore, connect_redis
 from ctxi.streams.acks import StoresInOrder
 from ctxi.streams.app import Tables, Topics, WorkerApp, create_app
 
@@ -35,7 +35,7 @@ class Worker:
     engine: Engine  # its ``rules`` are swapped when packs are published (agents/rules.py)
     store: RedisTaskStore  # tasks for desktops
     stores: StoresInOrder  # the context agent's table writes, in order
-    outcome_keys: list[bytes]  # what gateways sign outcomes with (ingest/outcomes.py)
+    outcome_keys: OutcomeKeys  # what gateways sign outcomes with (ingest/outcomes.py)
 
     def decides_where_read(self, message: Message, key: str) -> bool:
         """Whether ``key`` on the by-customer topic is the partition ``message`` was read from, in a
@@ -77,7 +77,7 @@ def build_worker(settings: Settings) -> Worker:
         engine=engine,
         store=RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix),
         stores=StoresInOrder(),
-        outcome_keys=outcome_keys(
+        outcome_keys=OutcomeKeys(
             settings.redis_url, settings.redis_prefix, [key.get_secret_value() for key in settings.outcome_keys]
         ),
     )

@@ -35,6 +35,7 @@ once, and an older revision never overwrites a newer one (an update announces ``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ from pydantic import TypeAdapter, ValidationError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.task import Task, TaskClosure
@@ -159,6 +161,31 @@ def outcome_keys(url: str, prefix: str, configured: list[str]) -> list[bytes]:
         return [client.get(f"{prefix}:outcome_key")]
     finally:
         client.close()
+
+
+class OutcomeKeys:
+    """:func:`outcome_keys` for a worker, which may start while Redis is away: read once it answers."""
+
+    RETRY_SECONDS = 2.0
+
+    def __init__(self, url: str, prefix: str, configured: list[str]) -> None:
+        self._source = (url, prefix, configured)
+        self.current: list[bytes] | None = [key.encode() for key in configured] or None
+
+    def load_now(self) -> list[bytes] | None:
+        """Try once (blocking); None while Redis is away."""
+        if self.current is None:
+            try:
+                self.current = outcome_keys(*self._source)
+            except (RedisError, OSError) as exc:
+                logger.warning("outcome keys not read yet (Redis: %s); outcomes wait for them", exc)
+        return self.current
+
+    async def wait(self) -> list[bytes]:
+        """The keys, once Redis has answered (tried every ``RETRY_SECONDS``, off the event loop)."""
+        while (keys := self.current or await asyncio.to_thread(self.load_now)) is None:
+            await asyncio.sleep(self.RETRY_SECONDS)
+        return keys
 
 
 def _readable(ids: list[str], bodies: list[bytes | None]) -> list[tuple[str, Task]]:

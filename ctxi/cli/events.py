@@ -15,6 +15,7 @@ import typer
 from ctxi.cli.errors import err, fail
 from ctxi.ingest import read_jsonl, unknown_fields
 from ctxi.ingest.jsonl import numbered_lines, route_line
+from ctxi.ingest.validation import printable
 from ctxi.schemas import DeadLetter
 from ctxi.settings import get_settings
 
@@ -40,7 +41,7 @@ def check(files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=Fals
             for field_path in unknown_fields(orjson.loads(raw), outcome):
                 counts["unknown"] += 1
                 typer.echo(
-                    f"{origin}: {field_path}: not in the {outcome.type} contract, ignored "
+                    f"{origin}: {printable(field_path)}: not in the {outcome.type} contract, ignored "
                     "(send it in payload.attributes for rules to read it)"
                 )
     unknown = f"; {counts['unknown']} unknown field(s) ignored" if counts["unknown"] else ""
