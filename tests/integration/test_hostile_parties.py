@@ -102,7 +102,7 @@ def wait_for(condition, what: str, timeout: float = 30.0) -> None:  # type: igno
     raise AssertionError(f"not within {timeout:g} s: {what}")
 
 
-def test_a_nested_policy_swapped_in_leaves_the_one_before_in_force_on_worker_and_gateway(
+async def test_a_nested_policy_swapped_in_leaves_the_one_before_in_force_on_worker_and_gateway(
     namespace: Namespace, run_worker: WorkerFactory, run_desktop: DesktopFactory, tmp_path: Path
 ) -> None:
     policy = tmp_path / "service-levels.yaml"
@@ -134,7 +134,7 @@ def test_a_nested_policy_swapped_in_leaves_the_one_before_in_force_on_worker_and
 
     # the gateway's sweep still runs: a task written now breaches when it is late, and is listed
     late = late_task("t-late")
-    asyncio.run(write_task(namespace, late))
+    await write_task(namespace, late)
     breach = ("ctxi_gateway_service_level_breaches_total", (("queue", "fraud"), ("stage", "claim")))
     wait_for(lambda: scrape(base_url).get(breach) == 1, "the late task's breach is counted by the sweep")
     request = urllib.request.Request(
