@@ -26,7 +26,7 @@ from ctxi.ingest.outcomes import outcome_problem
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.learning import TASKS_REMEMBERED
 from ctxi.rules.loader import RulePackError
-from ctxi.rules.publish import PublishedPack, load_published
+from ctxi.rules.publish import HISTORY_KEY_PREFIX, LIVE_SET_KEY, LiveSet, load_published
 from ctxi.rules.snooze import Snooze
 from ctxi.schemas.task import TaskOutcome
 from ctxi.sinks.redis import OutcomeKeys
@@ -55,7 +55,6 @@ class RuleInputs:
         self.outcome_keys = outcome_keys
         # outcomes read before the keys could be (Redis away at start), counted once they are
         self.unjudged: deque[TaskOutcome] = deque(maxlen=TASKS_REMEMBERED)
-        self.packs: dict[str, PublishedPack] = {}
         self.followed: dict[str, Callable[[bytes, bytes | None], None]] = {
             rules_topic: self.apply_pack,
             snoozes_topic: self.apply_snooze,
@@ -73,24 +72,27 @@ class RuleInputs:
             logger.error("a record on %s was not applied, what is in force stays: %s", topic, exc)
 
     def apply_pack(self, key: bytes, value: bytes | None) -> None:
-        """Recompile the published packs and swap them in whole; a bad set keeps the running one."""
-        if value is None:
-            self.packs.pop(key.decode(), None)
-        else:
-            pack = PublishedPack.model_validate_json(value)
-            self.packs[pack.pack] = pack
-        if not self.packs:
+        """Switch to a new live set, whole (rules/publish.py); a set that does not compile keeps the
+        running one. The packs' history records are not the worker's."""
+        if key.startswith(HISTORY_KEY_PREFIX.encode()) or value is None:
             return
+        if key != LIVE_SET_KEY.encode():  # one pack per record, as ctxi wrote before sets: publish again
+            logger.warning("a rule pack record %r from an earlier ctxi is ignored: publish the packs again", key)
+            return
+        live = LiveSet.model_validate_json(value)
         engine = self.engine
         try:
-            rules = RuleSet(load_published(self.packs, self.queues))
+            rules = RuleSet(load_published(live.packs, self.queues))
         except RulePackError as exc:  # `ctxi rules publish` checks first, so only a hand-made message gets here
             DOCUMENT_STALE.labels("rules").set(1)
-            logger.error("published rule packs rejected, keeping version %s:\n%s", engine.rules.version, exc)
+            logger.error("published rule set rejected, keeping version %s:\n%s", engine.rules.version, exc)
             return
         DOCUMENT_STALE.labels("rules").set(0)
         engine.rules = rules  # one assignment: each event sees the old set or the new one, never a mix
-        logger.info("rules version %s live (%s)", rules.version, ", ".join(sorted(self.packs)))
+        logger.info(
+            "rules version %s live (%s): %s, by %s", rules.version, ", ".join(sorted(live.packs)), live.change,
+            live.changed_by,
+        )  # fmt: skip
 
     def apply_snooze(self, key: bytes, value: bytes | None) -> None:
         if value is not None:

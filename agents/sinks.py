@@ -88,7 +88,7 @@ async def write_task(worker: Worker, record: EventT) -> None:
         await worker.topics.dead_letters.send(key=message.key, value=processing_failure(message.value, origin, exc))
         return
     sink_seconds.observe(time.perf_counter() - started)  # retries while Redis was down included
-    TASKS_TO_REDIS.labels("written" if written else "already_there").inc()
+    TASKS_TO_REDIS.labels(written.name.lower()).inc()  # written, already_there, kept_closed
 
 
 async def close_tasks(worker: Worker, record: EventT) -> None:

@@ -223,9 +223,11 @@ async def rules(request: web.Request) -> web.Response:
         open_tasks = await request.app[READS].open_tasks(queue)
         open_by_rule = Counter((task.rule_id, task.rule_version) for task, _ in open_tasks)
         closed = {(row.rule_id, row.rule_version): row for row in rule_usefulness([], await _closes(store, queue, now))}
+        # fired again inside the cool-down of a task an agent had closed: kept with it, not reopened
+        kept = Counter((e["rule_id"], e["rule_version"]) for e in await store.recent(queue, "kept_closed", now))
         rows = [
-            _usefulness(closed.get(key) or RuleUsefulness(*key), open_by_rule[key])
-            for key in sorted(set(open_by_rule) | set(closed))
+            {**_usefulness(closed.get(key) or RuleUsefulness(*key), open_by_rule[key]), "kept_closed": kept[key]}
+            for key in sorted(set(open_by_rule) | set(closed) | set(kept))
         ]
         queues_shown.append({"queue": queue, "rules": rows})
     return json_response({"queues": queues_shown, "window_seconds": RECENT_SECONDS})

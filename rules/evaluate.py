@@ -393,18 +393,25 @@ def _within_cooldown(compiled: CompiledRule, task: Task, context: CustomerContex
             revision = recent.revision + 1
             context.recent_tasks[index] = recent.model_copy(update={"revision": revision})
             return task.model_copy(
-                update={"task_id": recent.task_id, "created_at": recent.created_at, "revision": revision}
+                update={
+                    "task_id": recent.task_id,
+                    "created_at": recent.created_at,
+                    "revision": revision,
+                    "updates_until": recent.until,
+                }
             )
     if compiled.rule.then.cooldown:
+        until = at + compiled.rule.then.cooldown
         context.recent_tasks.append(
             RecentTask(
                 rule_id=compiled.rule.id,
                 dedup_key=task.dedup_key or "",
-                until=at + compiled.rule.then.cooldown,
+                until=until,
                 task_id=task.task_id,
                 created_at=task.created_at,
             )
         )
+        return task.model_copy(update={"updates_until": until})
     return task
 
 

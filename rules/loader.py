@@ -77,10 +77,15 @@ class LoadedPacks:
     @property
     def version(self) -> str:
         """A digest of every pack's text: what a worker reports as the rules it runs."""
-        digest = hashlib.sha256()
-        for name in sorted(self.files):
-            digest.update(name.encode() + b"\0" + self.files[name].encode() + b"\0")
-        return digest.hexdigest()[:12]
+        return set_version(self.files)
+
+
+def set_version(files: dict[str, str]) -> str:
+    """A digest of packs given as {pack name: YAML text}: a set's version, or one pack's."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def load_rule_dir(directory: Path, queues: frozenset[str]) -> LoadedPacks:

@@ -97,6 +97,11 @@ class Task(BaseModel):
     due_for: NonBlankText | None = Field(None, description="What happens at due_by, e.g. 'BA548 leaves LHR'.")
     channel: ContactChannel | None = Field(None, description="How to reach the customer now.")
     dedup_key: str | None = Field(None, description="Tasks with the same key inside a cool-down are one task.")
+    updates_until: Timestamp | None = Field(
+        None,
+        description="The end of its rule's cool-down: until then a new firing is a revision of this task, "
+        "kept with it (not reopening it) once an agent has closed it.",
+    )
     revision: Annotated[int, Field(ge=1)] = Field(1, description="Raised each time new facts update the task.")
     priority_breakdown: PriorityBreakdown | None = Field(None, description="Each factor of the priority formula.")
     context: TaskContext | None = None

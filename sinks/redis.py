@@ -9,6 +9,9 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
 - ``<p>:deferred:<queue>``: ids scored by ``not_before``, to announce when they show;
 - ``<p>:customer:<customer_id>``: the ids of a customer's tasks, to close superseded ones;
 - ``<p>:closing:<task_id>``: held while an agent's close of the task is under way;
+- ``<p>:closed:<task_id>``: set when an agent closes the task (how, by whom, when), until the
+  end of its rule's cool-down (``updates_until``, else its expiry): a revision then does not
+  reopen it but goes to ``<p>:after_close:<task_id>`` (the latest ``AFTER_CLOSE_KEPT``);
 - ``<p>:claimed_at:<task_id>``: when the task's claim was taken (Unix seconds), for the outcome;
 - ``<p>:escalated:<task_id>``: the stage an unclaimed task escalated to and the points its
   stages add (its queue score carries them; a revision keeps them);
@@ -115,6 +118,7 @@ redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[10], ARGV[2])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11])
+redis.call('SET', KEYS[12], ARGV[4], 'EXAT', ARGV[5])
 redis.call('PUBLISH', KEYS[5], ARGV[3])
 return 1
 """
@@ -122,6 +126,14 @@ return 1
 _WRITE = """
 local stored = tonumber(redis.call('GET', KEYS[6]) or '0')
 if stored >= tonumber(ARGV[7]) then return 0 end
+local closed_for = redis.call('TTL', KEYS[10])
+if closed_for > 0 then
+  redis.call('SET', KEYS[6], ARGV[7], 'EX', closed_for)
+  redis.call('RPUSH', KEYS[11], ARGV[1])
+  redis.call('LTRIM', KEYS[11], -tonumber(ARGV[9]), -1)
+  redis.call('EXPIRE', KEYS[11], closed_for)
+  return 2
+end
 redis.call('SET', KEYS[6], ARGV[7], 'EXAT', ARGV[2])
 if redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2]) then
   local score = tonumber(ARGV[3])
@@ -140,6 +152,17 @@ return 0
 
 
 CLOSING_SECONDS = 30  # a close whose gateway died before it finished frees the task after this
+
+
+AFTER_CLOSE_KEPT = 10  # revisions kept with a closed task (the latest)
+
+
+class Written(IntEnum):
+    """What :meth:`RedisTaskStore.write` did with a task."""
+
+    ALREADY_THERE = 0  # this revision, or a later one, was written before
+    WRITTEN = 1
+    KEPT_CLOSED = 2  # an agent closed the task inside its rule's cool-down: kept with it, not reopened
 
 
 class CloseStart(IntEnum):
@@ -262,8 +285,10 @@ class RedisTaskStore:
     def channel(self, queue: str) -> str:
         return f"{self.prefix}:notify:{queue}"
 
-    async def write(self, task: Task) -> bool:
-        """Store, index and announce ``task``; False when this revision (or a later one) was there."""
+    async def write(self, task: Task) -> Written:
+        """Store, index and announce ``task``. A revision of a task an agent has closed inside its
+        rule's cool-down does not reopen it: it is kept with the closed task (:meth:`after_close`),
+        since the agent decided already; after the cool-down the rule's next firing is a new task."""
         expires = int(task.expires_at.timestamp())
         change = "added" if task.revision == 1 else "updated"
         notice = orjson.dumps({"change": change, "task_id": task.task_id, "priority": task.priority})
@@ -279,6 +304,8 @@ class RedisTaskStore:
                 self.customer_key(task.customer_id),
                 self.escalated_key(task.task_id),  # a revision keeps its escalation's place
                 self.claim_watch_key(task.queue),
+                self.closed_key(task.task_id),
+                self.after_close_key(task.task_id),
             ],
             args=[
                 dumps_model(_TASKS, task),
@@ -289,9 +316,19 @@ class RedisTaskStore:
                 not_before,
                 task.revision,
                 "" if task.claim_by is None else task.claim_by.timestamp(),
+                AFTER_CLOSE_KEPT,
             ],
         )
-        return bool(written)
+        if written == Written.KEPT_CLOSED:  # for supervisors: the rule fired again after the agent's decision
+            entry = {"task_id": task.task_id, "rule_id": task.rule_id, "rule_version": task.rule_version}
+            await self.record(task.queue, "kept_closed", datetime.now(UTC), {**entry, "revision": task.revision})
+        return Written(written)
+
+    async def after_close(self, task_id: str) -> list[Task]:
+        """The revisions that came after an agent closed ``task_id``, inside its cool-down (oldest first)."""
+        return [
+            Task.model_validate_json(body) for body in await self.client.lrange(self.after_close_key(task_id), 0, -1)
+        ]
 
     async def get(self, task_id: str) -> Task | None:
         body = await self.client.get(self.task_key(task_id))
@@ -349,9 +386,12 @@ class RedisTaskStore:
         await self.client.delete(self.closing_key(task.task_id))
 
     async def close(self, task: Task, agent_id: str, change: str) -> bool:
-        """Take ``task`` off its queue (completed or dismissed) if ``agent_id`` holds its claim."""
+        """Take ``task`` off its queue (completed or dismissed) if ``agent_id`` holds its claim; it
+        stays closed to its rule's revisions until its cool-down ends (``updates_until``)."""
         notice = orjson.dumps({"change": change, "task_id": task.task_id, "agent_id": agent_id})
-        closed = await self._close(
+        closed = {"change": change, "agent_id": agent_id, "at": datetime.now(UTC).isoformat()}
+        until = max(task.expires_at, task.updates_until or task.expires_at)
+        done = await self._close(
             keys=[
                 self.task_key(task.task_id),
                 self.claim_key(task.task_id),
@@ -364,10 +404,11 @@ class RedisTaskStore:
                 self.breached_key(task.task_id, "claim"),
                 self.resolve_watch_key(task.queue),
                 self.breached_key(task.task_id, "resolve"),
+                self.closed_key(task.task_id),
             ],
-            args=[agent_id, task.task_id, notice],
+            args=[agent_id, task.task_id, notice, orjson.dumps(closed), int(until.timestamp()) + 1],
         )
-        return bool(closed)
+        return bool(done)
 
     async def close_superseded(self, closure: TaskClosure) -> list[str]:
         """Take the customer's open tasks with the closure's actions, made before the closure's
@@ -451,6 +492,12 @@ class RedisTaskStore:
 
     def escalated_key(self, task_id: str) -> str:
         return f"{self.prefix}:escalated:{task_id}"
+
+    def closed_key(self, task_id: str) -> str:
+        return f"{self.prefix}:closed:{task_id}"
+
+    def after_close_key(self, task_id: str) -> str:
+        return f"{self.prefix}:after_close:{task_id}"
 
     def claim_watch_key(self, queue: str) -> str:
         return f"{self.prefix}:claim_watch:{queue}"

@@ -8,6 +8,9 @@ follow one customer or event. Payloads are never logged: messages name fields, n
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +31,27 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()
+
+
+@contextmanager
+def startup_logging(log_format: str, level: str) -> Iterator[None]:
+    """Log what happens before faust sets up its logging (the rule set read at start), in the
+    format the worker logs in; faust's own handlers take over after."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        JsonFormatter()
+        if log_format == "json"
+        else logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    )
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
 
 
 def logging_config(log_format: str, level: str) -> dict[str, Any] | None:

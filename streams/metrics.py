@@ -47,7 +47,12 @@ FEATURES_FAILED = Counter(
     ["feature"],
 )
 TASKS_OUT = Counter("ctxi_tasks_out", "Tasks sent to a queue's topic.", ["queue"])
-TASKS_TO_REDIS = Counter("ctxi_tasks_to_redis", "Task writes to Redis: written, or already there.", ["result"])
+TASKS_TO_REDIS = Counter(
+    "ctxi_tasks_to_redis",
+    "Task writes to Redis: written, already_there, or kept_closed (a revision of a task an agent closed inside its "
+    "cool-down, kept with it).",
+    ["result"],
+)
 CONSUMER_LAG = Gauge(
     "ctxi_consumer_lag",
     "Messages waiting on each assigned partition (high-water less fetch position).",

@@ -109,3 +109,26 @@ def joined(*events: Any, config: Any = None):
     for event in events:
         context = apply_event(context, event, config or EngineConfig()).context
     return context
+
+
+def loyalty_pack(version: int = 1) -> str:
+    """A small pack of another team's (loyalty): thank a customer who got in touch."""
+    return f"""\
+pack: loyalty
+owner: loyalty@acme.example
+rules:
+  - id: loyalty.thank_for_contact
+    version: {version}
+    owner: loyalty@acme.example
+    description: Thank a customer who got in touch.
+    on: [crm.interaction]
+    when: "true"
+    then:
+      queue: service
+      action: thank_customer
+      title: "Thank the customer (v{version})"
+      reason: "They got in touch."
+      steps: ["Send a thank-you note."]
+      severity: low
+      expires_in: 4h
+"""

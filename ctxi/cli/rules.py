@@ -12,7 +12,10 @@ from ctxi.cli.errors import err, fail, validation_line
 from ctxi.settings import get_settings
 from ctxi.streams.topics import catalogue, ensure_topics
 
-app = typer.Typer(help="Rule packs: check, test, diff, publish, snooze.", no_args_is_help=True)
+app = typer.Typer(
+    help="Rule packs: check, test, diff; publish, withdraw, roll back one pack at a time; status, history; snooze.",
+    no_args_is_help=True,
+)
 
 
 def load_rules(directory: Path | None):
@@ -108,43 +111,154 @@ def diff(
     typer.echo(f"{len(added)} added, {len(removed)} removed, {len(set(before) & set(after))} unchanged")
 
 
-@app.command("publish")
-def publish(
-    directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")],
-    by: Annotated[str, typer.Option("--by", help="Who publishes (kept with the pack).")] = "",
-) -> None:
-    """Check the packs, run their tests, then publish them to the rules topic for every worker.
-
-    Workers switch to the new version without restart. Rolling back is publishing the
-    previous version again. Invalid packs, or packs whose tests fail, are never published.
-    """
+def _who(by: str) -> str:
     import getpass
 
+    return by or getpass.getuser()
+
+
+def _change_live_set(changes: dict[str, str | None], change: str, by: str, action: str) -> None:
+    """Apply ``changes`` ({pack: new text, or None to withdraw}) to the live set: compile the whole
+    new set, run the tests of every pack in it, write it; print the new live set."""
+    from ctxi.rules.loader import RulePackError
     from ctxi.rules.pack_tests import run_pack_tests
-    from ctxi.rules.publish import new_features, published_packs, running_packs, send
+    from ctxi.rules.publish import (
+        apply_change,
+        changed_set,
+        history_records,
+        load_published,
+        new_features,
+        read_rules_topic,
+    )
 
     settings = get_settings()
-    rule_set = load_rules(directory)
-    failures = [r for r in run_pack_tests(rule_set.loaded, settings.engine) if not r.passed]
+    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    current = read_rules_topic(settings).live_or_built_in(settings)
+    live_texts = {name: pack.text for name, pack in current.packs.items()}
+    changes = {name: text for name, text in changes.items() if live_texts.get(name) != text}  # the rest is as live
+    if not changes:
+        typer.echo(f"nothing to change: rules version {current.version} live ({', '.join(sorted(current.packs))})")
+        return
+    try:
+        new, loaded = changed_set(current, changes, change, by, frozenset(settings.queues))
+    except RulePackError as exc:
+        for error in exc.errors:
+            err(error)
+        fail("not changed: the packs do not go together in one live set")
+    failures = [result for result in run_pack_tests(loaded, settings.engine) if not result.passed]
     for failure in failures:
         err(f"FAIL {failure.pack}: {failure.name}: {failure.detail}")
     if failures:
-        err("not published: the packs' tests fail")
-        raise typer.Exit(1)
-    ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
-    starting = new_features(rule_set.loaded, running_packs(settings, settings.rules_topic))
-    packs = published_packs(rule_set.loaded, by or getpass.getuser())
-    send(settings.kafka_bootstrap_servers, settings.rules_topic, {pack.pack: pack for pack in packs})
-    typer.echo(
-        f"published {', '.join(pack.pack for pack in packs)} (version {rule_set.version}) to {settings.rules_topic}"
-    )
-    published_at = packs[0].published_at
+        fail("not changed: tests of the packs in the new live set fail")
+    starting = new_features(loaded, load_published(current.packs, frozenset(settings.queues)))
+    apply_change(settings, new, history_records(new, changes, action))
+    for name, text in sorted(changes.items()):
+        what = "withdrawn" if text is None else f"{action} (pack version {new.packs[name].version})"
+        typer.echo(f"{name}: {what}")
+    typer.echo(f"rules version {new.version} live ({', '.join(sorted(new.packs))}), by {by}")
     for compiled in starting:  # they start empty: rules reading them see partial windows until then
         feature = compiled.feature
         typer.echo(
             f"feature {feature.id} is new or changed: it counts from now and is warm (features.{feature.id}.warm) "
-            f"from {published_at + feature.window:%Y-%m-%d %H:%M} UTC, one window ({feature.window}) later"
+            f"from {new.changed_at + feature.window:%Y-%m-%d %H:%M} UTC, one window ({feature.window}) later"
         )
+
+
+@app.command("publish")
+def publish(
+    directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")],
+    by: Annotated[str, typer.Option("--by", help="Who publishes (kept with the change).")] = "",
+) -> None:
+    """Add or replace the packs of DIRECTORY in the live set; every other pack stays as it is.
+
+    The whole new set is checked together and every pack's tests run on it; then workers
+    switch to it in one step, without restart. A pack leaves only by `ctxi rules withdraw`;
+    `ctxi rules rollback` takes one back. Invalid packs, or failing tests, change nothing.
+    """
+    rule_set = load_rules(directory)
+    _change_live_set(dict(rule_set.loaded.files), f"published {', '.join(sorted(rule_set.loaded.files))}",
+                     _who(by), "published")  # fmt: skip
+
+
+@app.command("withdraw")
+def withdraw(
+    pack: Annotated[str, typer.Argument(help="The pack to take out of the live set.")],
+    by: Annotated[str, typer.Option("--by", help="Who withdraws it (kept with the change).")] = "",
+) -> None:
+    """Take one pack out of the live set; every other pack stays as it is."""
+    from ctxi.rules.publish import read_rules_topic
+
+    settings = get_settings()
+    live = read_rules_topic(settings).live_or_built_in(settings)
+    if pack not in live.packs:
+        fail(f"{pack} is not live; live packs: {', '.join(sorted(live.packs))}")
+    _change_live_set({pack: None}, f"withdrew {pack}", _who(by), "withdrawn")
+
+
+@app.command("rollback")
+def rollback(
+    pack: Annotated[str, typer.Argument(help="The pack to take back.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The pack version to go back to (default: the one before).")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who rolls it back (kept with the change).")] = "",
+) -> None:
+    """Put an earlier version of one pack back in the live set (see `ctxi rules history PACK`); a
+    built-in pack can go back to its built-in text."""
+    from ctxi.rules.publish import built_in_set, read_rules_topic
+
+    settings = get_settings()
+    topic = read_rules_topic(settings)
+    live = topic.live_or_built_in(settings)
+    current = live.packs[pack].version if pack in live.packs else None
+    built_in = built_in_set(settings).packs.get(pack)
+    versions = [(built_in.version, built_in.text)] if built_in else []  # (version, text), oldest first
+    versions += [(str(change.version), change.text) for change in topic.history_of(pack) if change.text is not None]
+    if to is None:
+        earlier = [(version, text) for version, text in versions if version != current]
+        if not earlier:
+            fail(f"{pack} has no earlier version to go back to (`ctxi rules history {pack}`)")
+        version, text = earlier[-1]
+    else:
+        found = [(version, text) for version, text in versions if version == to]
+        if not found:
+            known = ", ".join(dict.fromkeys(version for version, _ in versions)) or "none"
+            fail(f"{pack} has no version {to}; its versions: {known}")
+        version, text = found[-1]
+    _change_live_set({pack: text}, f"rolled {pack} back to {version}", _who(by), "rolled back")
+
+
+@app.command("status")
+def status() -> None:
+    """What is live: each pack with its version, who published it and when; the set's version."""
+    from ctxi.rules.publish import BUILT_IN, read_rules_topic
+
+    settings = get_settings()
+    topic = read_rules_topic(settings)
+    live = topic.live_or_built_in(settings)
+    if topic.live is None:
+        typer.echo(f"rules version {live.version}: the built-in packs (nothing published yet)")
+    else:
+        typer.echo(
+            f"rules version {live.version}: {live.change}, by {live.changed_by}, {live.changed_at:%Y-%m-%d %H:%M} UTC"
+        )
+    for name, pack in sorted(live.packs.items()):
+        when = "" if pack.published_by == BUILT_IN else f" {pack.published_at:%Y-%m-%d %H:%M} UTC"
+        typer.echo(f"  {name:<16} version {pack.version}  by {pack.published_by}{when}")
+
+
+@app.command("history")
+def history(pack: Annotated[str, typer.Argument(help="The pack whose changes to list.")]) -> None:
+    """Every change of one pack, oldest first: published, withdrawn, rolled back; by whom, when."""
+    from ctxi.rules.publish import read_rules_topic
+
+    changes = read_rules_topic(get_settings()).history_of(pack)
+    if not changes:
+        fail(f"{pack} has no published history (a built-in pack never published is not listed)")
+    for change in changes:
+        version = f"version {change.version}" if change.version else "-"
+        typer.echo(f"{change.at:%Y-%m-%d %H:%M:%S} UTC  {change.action:<11} {version:<20} by {change.by}  "
+                   f"(set {change.set_version})")  # fmt: skip
 
 
 @app.command("snooze")
@@ -200,7 +314,7 @@ def snoozes(
 
     settings = get_settings()
     now = datetime.now(UTC)
-    snoozes = [Snooze.model_validate_json(value) for value in read_compacted(settings, settings.snoozes_topic)]
+    snoozes = [Snooze.model_validate_json(value) for value in read_compacted(settings, settings.snoozes_topic).values()]
     shown = [snooze for snooze in snoozes if all_ or snooze.until > now]
     for snooze in sorted(shown, key=lambda snooze: snooze.until):
         state = "" if snooze.until > now else " (expired)"

@@ -20,10 +20,11 @@ def worker() -> None:
         err(f"created topics: {', '.join(created)}")
     from ctxi.agents.worker import build_worker
     from ctxi.engine.garbage import collect_less
-    from ctxi.streams.logs import logging_config
+    from ctxi.streams.logs import logging_config, startup_logging
     from ctxi.streams.metrics import serve
 
-    worker = build_worker(settings)
+    with startup_logging(settings.log_format, settings.log_level):
+        worker = build_worker(settings)
     collect_less()
     serve(settings)
     faust.Worker(

@@ -208,8 +208,9 @@ function renderRules(queues) {
       h("table", { class: "figures rules", dataset: { queue: queue.queue }, "aria-labelledby": captionId },
         h("caption", { id: captionId }, capitalize(queue.queue)),
         h("thead", {}, h("tr", {},
-          ["Rule", "Open", "Completed", "Dismissed", "Most given reason", "Claim p50", "Resolve p50", ""].map(
-            (label, column) => h("th", { scope: "col", class: [1, 2, 3, 5, 6].includes(column) ? "number" : null },
+          ["Rule", "Open", "Completed", "Dismissed", "Fired after close", "Most given reason", "Claim p50",
+            "Resolve p50", ""].map(
+            (label, column) => h("th", { scope: "col", class: [1, 2, 3, 4, 6, 7].includes(column) ? "number" : null },
               label || h("span", { class: "visually-hidden" }, "Flag"))))),
         h("tbody", {}, queue.rules.map((rule) =>
           h("tr", { dataset: { rule: rule.rule_id, version: rule.rule_version } },
@@ -217,6 +218,8 @@ function renderRules(queues) {
             h("td", { class: "number" }, rule.open),
             h("td", { class: "number" }, rule.completed),
             h("td", { class: "number" }, rule.dismissed),
+            // fired again inside the cool-down of a task an agent had closed: kept with it, not reopened
+            h("td", { class: "number", "data-testid": "kept-closed" }, rule.kept_closed),
             h("td", {}, rule.top_dismissal_reasons.length
               ? `${rule.top_dismissal_reasons[0].reason} (${rule.top_dismissal_reasons[0].count})` : "–"),
             h("td", { class: "number" }, seconds(rule.claim_p50_seconds)),

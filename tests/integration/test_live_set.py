@@ -1,0 +1,73 @@
+"""Many teams, one live rule set: a team publishes, withdraws and rolls back its own pack, and
+every other pack stays live, on a real broker with a real worker.
+
+Once, publishing a folder with one loyalty pack left only that pack live: the built-in
+fraud rules stopped and the README's Paris card raised no fraud task.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.factories import loyalty_pack
+from tests.integration.conftest import Namespace, WorkerFactory
+from tests.integration.pipeline import Pipeline
+from tests.integration.test_rules_live import cli, impossible_travel, pack_version, publish, wait_for_log
+
+
+def loyalty_folder(tmp_path: Path, version: int) -> Path:
+    folder = tmp_path / f"loyalty-v{version}"
+    folder.mkdir()
+    (folder / "loyalty.yaml").write_text(loyalty_pack(version))
+    return folder
+
+
+def contact(customer: str, minute: int) -> bytes:
+    return (
+        f'{{"event_id": "{customer}-contact-{minute}", "type": "crm.interaction", "customer_id": "{customer}", '
+        f'"occurred_at": "2026-03-01T12:{minute:02d}:00Z", "payload": {{"channel": "phone"}}}}'
+    ).encode()
+
+
+def test_one_teams_pack_is_published_withdrawn_and_rolled_back_without_touching_the_others(
+    namespace: Namespace, run_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    worker = run_worker(namespace)
+    pipeline = Pipeline(namespace)
+    try:
+        published = publish(namespace, loyalty_folder(tmp_path, 1))
+        assert "loyalty: published" in published and "live (fraud, loyalty, service, travel), by test" in published
+        wait_for_log(worker, "live (fraud, loyalty, service, travel)")
+        for raw in impossible_travel("C-1", 0):  # the built-in fraud pack is still live
+            pipeline.feed(raw)
+        pipeline.feed(contact("C-1", 0))
+        assert sorted(task.rule_id for task in pipeline.tasks) == [
+            "fraud.impossible_travel",
+            "loyalty.thank_for_contact",
+        ]
+
+        publish(namespace, loyalty_folder(tmp_path, 2))
+        publish(namespace, pack_version(tmp_path, 2))  # another team's change in between
+        status = cli(namespace, "rules", "status")
+        assert "loyalty" in status and "fraud" in status and "by test" in status
+        cli(namespace, "rules", "rollback", "loyalty", "--by", "test")  # back to v1; fraud keeps its v2
+        wait_for_log(worker, "rolled loyalty back to")
+        pipeline.feed(contact("C-2", 1))
+        for raw in impossible_travel("C-2", 2):
+            pipeline.feed(raw)
+        latest = {task.rule_id: task.rule_version for task in pipeline.tasks if task.customer_id == "C-2"}
+        assert latest == {"loyalty.thank_for_contact": 1, "fraud.impossible_travel": 2}
+
+        history = cli(namespace, "rules", "history", "loyalty")
+        assert [line.split()[3] for line in history.splitlines()] == ["published", "published", "rolled"]
+
+        withdrawn = cli(namespace, "rules", "withdraw", "loyalty", "--by", "test")
+        assert "live (fraud, service, travel), by test" in withdrawn
+        wait_for_log(worker, "withdrew loyalty")
+        pipeline.feed(contact("C-3", 3))
+        for raw in impossible_travel("C-3", 4):
+            pipeline.feed(raw)
+        assert [task.rule_id for task in pipeline.tasks if task.customer_id == "C-3"] == ["fraud.impossible_travel"]
+    finally:
+        pipeline.close()
+    assert worker.poll() is None

@@ -1,0 +1,71 @@
+"""The live rule set: one team's change leaves the other packs as they are, and a worker goes
+from one whole set to the next (agents/rules.py applies only whole-set records)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from ctxi.agents.rules import RuleInputs
+from ctxi.engine.pipeline import Engine
+from ctxi.rules import BUILTIN_PACKS
+from ctxi.rules.evaluate import RuleSet
+from ctxi.rules.loader import RulePackError, load_rule_dir
+from ctxi.rules.publish import LIVE_SET_KEY, LiveSet, PublishedPack, changed_set, history_records
+from ctxi.settings import EngineConfig
+from ctxi.sinks.redis import OutcomeKeys
+from tests.factories import loyalty_pack
+
+QUEUES = frozenset({"fraud", "travel", "service"})
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+LOYALTY = loyalty_pack()
+
+
+def built_in() -> LiveSet:
+    files = load_rule_dir(BUILTIN_PACKS, QUEUES).files
+    packs = {
+        name: PublishedPack(pack=name, text=text, published_at=AT, published_by="built-in")
+        for name, text in files.items()
+    }
+    return LiveSet(packs=packs, change="the built-in packs", changed_by="built-in", changed_at=AT)
+
+
+def test_publishing_one_pack_keeps_every_other_and_withdrawing_takes_only_it() -> None:
+    live = built_in()
+    added, loaded = changed_set(live, {"loyalty": LOYALTY}, "published loyalty", "ana", QUEUES, AT)
+    assert sorted(added.packs) == ["fraud", "loyalty", "service", "travel"]
+    assert added.packs["fraud"] == live.packs["fraud"]  # untouched: same text, same publisher
+    assert added.version == loaded.version  # what publish prints is what the workers report
+    withdrawn, _ = changed_set(added, {"loyalty": None}, "withdrew loyalty", "ana", QUEUES, AT)
+    assert withdrawn.packs == live.packs and withdrawn.version == live.version
+    [(key, record)] = history_records(withdrawn, {"loyalty": None}, "published").items()
+    assert key.startswith("history/loyalty/") and record.action == "withdrawn" and record.text is None
+
+
+def test_a_set_that_does_not_go_together_or_is_empty_is_refused() -> None:
+    live = built_in()
+    clash = LOYALTY.replace("pack: loyalty", "pack: other")
+    added, _ = changed_set(live, {"loyalty": LOYALTY}, "published loyalty", "ana", QUEUES, AT)
+    with pytest.raises(RulePackError, match=r"duplicate rule loyalty\.thank_for_contact"):
+        changed_set(added, {"other": clash}, "published other", "ana", QUEUES, AT)
+    with pytest.raises(RulePackError, match="no pack left"):
+        changed_set(live, dict.fromkeys(live.packs), "withdrew all", "ana", QUEUES, AT)
+
+
+def test_a_worker_switches_to_a_whole_set_in_one_step_and_ignores_the_rest() -> None:
+    engine = Engine(EngineConfig(), {}, {}, rules=RuleSet(load_rule_dir(BUILTIN_PACKS, QUEUES)))
+    inputs = RuleInputs(engine, QUEUES, "rules", "snoozes", "outcomes", OutcomeKeys("redis://unused", "p", ["k"]))
+    running = engine.rules
+    new, loaded = changed_set(built_in(), {"loyalty": LOYALTY}, "published loyalty", "ana", QUEUES, AT)
+    for key, record in history_records(new, {"loyalty": LOYALTY}, "published").items():
+        inputs.apply("rules", key.encode(), record.model_dump_json().encode())
+    assert engine.rules is running  # a pack's history record is not a set: nothing changes
+    inputs.apply("rules", LIVE_SET_KEY.encode(), new.model_dump_json().encode())
+    assert engine.rules.version == loaded.version and engine.rules.rules_for("crm.interaction")
+    assert {compiled.pack for compiled in engine.rules.loaded.rules} == {"fraud", "loyalty", "service", "travel"}
+    broken = new.model_copy(
+        update={"packs": {**new.packs, "loyalty": new.packs["loyalty"].model_copy(update={"text": "pack: ["})}}
+    )
+    inputs.apply("rules", LIVE_SET_KEY.encode(), broken.model_dump_json().encode())
+    assert engine.rules.version == loaded.version  # a set that does not compile keeps the running one
