@@ -7,6 +7,7 @@ compiled in Jinja's sandbox and checked for unknown names.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -86,6 +87,13 @@ def set_version(files: dict[str, str]) -> str:
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def unknown_event_type(event_type: str) -> str:
+    """The error for an ``on`` entry no event has, with the nearest type there is."""
+    near = difflib.get_close_matches(event_type, list(EVENT_TYPES), n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else f"; event types: {', '.join(EVENT_TYPES)}"
+    return f"unknown event type {event_type!r} in 'on'{hint}"
 
 
 def load_rule_dir(directory: Path, queues: frozenset[str]) -> LoadedPacks:
@@ -172,7 +180,7 @@ def _compile_features(
             before = len(errors)
             for position, event_type in enumerate(feature.on):
                 if event_type not in EVENT_TYPES:
-                    error(("on", position), f"unknown event type {event_type!r} in 'on'")
+                    error(("on", position), unknown_event_type(event_type))
             on_types = [t for t in feature.on if t in EVENT_TYPES]
             guards = feature.where or ""
 
@@ -212,7 +220,7 @@ def _compile(
     before = len(errors)
     for index, event_type in enumerate(rule.on):
         if event_type not in EVENT_TYPES:
-            error(("on", index), f"unknown event type {event_type!r} in 'on'")
+            error(("on", index), unknown_event_type(event_type))
     on_types = [t for t in rule.on if t in EVENT_TYPES]
     known = {feature_id: compiled.feature for feature_id, compiled in features.items()}
     condition = _compile_cel(rule.when, ("when",), "when", error, on_types, rule.when, VARIABLES, known)

@@ -123,14 +123,20 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def parse_duration(value: Any) -> Any:
-    """Durations as people write them in YAML: '90s', '30m', '4h', '2d' -> timedelta (other
-    values are left to pydantic)."""
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        try:
-            return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        except OverflowError:  # a 40-digit count of days: an error at its line, not a crash
-            raise ValueError(f"{value.strip()} is longer than any duration can be") from None
-    return value
+    """Durations as people write them in YAML: '90s', '30m', '4h', '2d' -> timedelta; any other
+    text is an error naming those forms (other values are left to pydantic)."""
+    if not isinstance(value, str):
+        return value
+    if not (match := _DURATION.match(value)):
+        raise PydanticCustomError(
+            "duration_parsing",
+            "{value} is not a duration: write a whole number and s, m, h or d (90s, 30m, 4h, 30d)",
+            {"value": repr(value.strip())},
+        )
+    try:
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:  # a 40-digit count of days: an error at its line, not a crash
+        raise ValueError(f"{value.strip()} is longer than any duration can be") from None
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

@@ -281,8 +281,9 @@ def snooze(
     if (until is None) == (for_ is None):
         fail("give either --until or --for", code=2)
     if until is None:
-        duration = parse_duration(for_)
-        if not isinstance(duration, timedelta):
+        try:
+            duration = parse_duration(for_)
+        except ValueError:
             fail(f"--for {for_!r} is not a duration like 90m, 12h or 7d", code=2)
         until = datetime.now(UTC) + duration
     elif until.tzinfo is None:

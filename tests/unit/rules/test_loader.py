@@ -94,7 +94,7 @@ def test_a_good_pack_loads(tmp_path: Path) -> None:
         ),
         (
             ("      expires_in: 4h", "      expires_in: soon"),
-            ":17: rules.0.then.expires_in: Input should be a valid timedelta",
+            ":17: rules.0.then.expires_in: 'soon' is not a duration: write a whole number and s, m, h or d",
         ),
         (
             ("    on: [billing.card_transaction]", "    on: [billing.card_transaction"),
