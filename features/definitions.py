@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,20 +33,39 @@ MAX_PART_LENGTH = 256  # characters of a part's key or a kept value: both are st
 
 
 class EventScope:
-    """The event feature expressions read: the model itself for plain ones (rules/plain.py), and for
-    the others a CEL context, given the event (cut to ``reads``) on first need."""
+    """What feature expressions read: the event, and for a customer's features also what the
+    enrichers found (``signals``) and the customer's context (``customer``) as rules see them
+    (an entity's features are counted before any customer's context: the event alone).
 
-    def __init__(self, event: Event, cel_context: cel.Context, reads: Projection) -> None:
+    Plain expressions (rules/plain.py) read the models themselves (``plain``); the others a CEL
+    context, given the event (cut to ``reads``) and the rest (``around_cel``) on first need.
+    """
+
+    def __init__(
+        self,
+        event: Event,
+        cel_context: cel.Context,
+        reads: Projection,
+        around: Mapping[str, Any] | None = None,
+        around_cel: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
         self.event = event
         self.context = cel_context
+        self.plain: Mapping[str, Any] = {"event": event, **(around or {})}
         self._reads = reads
+        self._around_cel = around_cel
         self._converted = False
+        self._around_added = around_cel is None
 
-    def cel_context(self) -> cel.Context:
-        """The CEL context (``context``), with the event."""
-        if not self._converted:
+    def cel_context(self, event: bool = True) -> cel.Context:
+        """The CEL context (``context``), with the event (unless ``event`` is False) and the rest."""
+        if event and not self._converted:
             self.context.add_variable("event", project_model(self.event, self._reads))
             self._converted = True
+        if not self._around_added:
+            self._around_added = True
+            for name, value in self._around_cel().items():  # type: ignore[misc]
+                self.context.add_variable(name, value)
         return self.context
 
 
@@ -60,7 +79,7 @@ class FeatureExpression:
 
     def execute(self, scope: EventScope) -> Any:
         if self.plain is not None:
-            return self.plain.evaluate({"event": scope.event})
+            return self.plain.evaluate(scope.plain)
         return self.program.execute(scope.cel_context())
 
 

@@ -148,7 +148,9 @@ class RuleSet:
         reads = self._reads.get(event.type)
         if reads is None:  # a rule set whose rules_for differs from its index (benchmarks/rules.py)
             reads = _reads(rules, (), ())
-        scope = EventScope(event, cel.Context(), reads.get("event"))
+        # before the features count: a customer's features read the event, its signals and the customer
+        variables = RuleVariables(event, context, signals, None, self._template_features.get(event.type), reads)
+        scope = variables.scope
         if self.features:
             self.features.start(clock, event.occurred_at)
         if counting:
@@ -156,10 +158,7 @@ class RuleSet:
         if not rules:
             return outcomes
         # after the features counted this event: `features` sees it
-        features = self.features.read(context, event.occurred_at, clock, scope, entity_values)
-        variables = RuleVariables(
-            event, context, signals, features, self._template_features.get(event.type), reads, scope
-        )
+        variables.set_features(self.features.read(context, event.occurred_at, clock, scope, entity_values))
         at = event.occurred_at
         context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]
         budget = config.rule_budget_ms / 1000
@@ -276,6 +275,9 @@ class RuleVariables:
     - ``plain``: the models themselves, for the plain conditions Python runs (rules/plain.py);
     - ``cel_context()``: a CEL context with the parts of each variable the CEL programs read (``reads``);
     - ``all()``: JSON-shaped values for the templates (of ``features``, those in ``features_read``; None: all).
+
+    ``scope`` is what a customer's features read as they count the event (all but ``features``,
+    which :meth:`set_features` gives once they have counted it), sharing the CEL context.
     """
 
     def __init__(
@@ -286,27 +288,43 @@ class RuleVariables:
         features: FeatureValues | None = None,
         features_read: frozenset[str] | None = None,
         reads: dict[str, Projection] | None = None,
-        scope: EventScope | None = None,
     ) -> None:
         first_of_kind: dict[str, Signal] = {}
         for signal in signals:
             first_of_kind.setdefault(signal.kind, signal)
-        self.plain = {
-            "event": event,
-            "customer": _CustomerView(context),
-            "signals": first_of_kind,
-            "features": features if features is not None else {},
-        }
+        self.plain = {"event": event, "customer": _CustomerView(context), "signals": first_of_kind, "features": {}}
         self._sources = {
             "event": lambda: event.model_dump(mode="json"),
             "customer": lambda: context.model_dump(mode="json", exclude=HIDDEN_CUSTOMER_FIELDS),
             "signals": lambda: signals_by_kind(signals),
-            "features": lambda: features.subset(features_read) if features is not None else {},
+            "features": lambda: self._features.subset(self._features_read) if self._features is not None else {},
         }
         self._values: dict[str, Any] = {}
         self._context, self._reads = context, reads or {}
-        self._scope = scope or EventScope(event, cel.Context(), self._reads.get("event"))
-        self._cel_ready = False
+        self._features: FeatureValues | None = None
+        self._features_read = features_read
+        self._features_added = "features" not in self._reads
+        around = {name: self.plain[name] for name in ("customer", "signals")}
+        self.scope = EventScope(event, cel.Context(), self._reads.get("event"), around, self._around_cel)
+        if features is not None:
+            self.set_features(features)
+
+    def set_features(self, features: FeatureValues) -> None:
+        """``features`` as rules read them, once the event has been counted in them."""
+        self._features = self.plain["features"] = features
+        self._values.pop("features", None)
+
+    def _around_cel(self) -> dict[str, Any]:
+        """``customer`` and ``signals``, each cut to the part CEL programs read."""
+        values = {}
+        if "customer" in self._reads:  # only what is read: no dump of the whole context
+            kept = self._reads["customer"]
+            values["customer"] = (
+                project_model(self._context, kept) if kept is not None else project(self.get("customer"), None)
+            )
+        if "signals" in self._reads:
+            values["signals"] = project(self.get("signals"), self._reads["signals"])
+        return values
 
     def get(self, name: str) -> Any:
         if name not in self._values and name in self._sources:
@@ -317,18 +335,13 @@ class RuleVariables:
         return {name: self.get(name) for name in self._sources}
 
     def cel_context(self) -> cel.Context:
-        """The CEL context, given on first call the part of each variable that CEL programs read."""
-        cel_context = self._scope.cel_context() if "event" in self._reads else self._scope.context
-        if self._cel_ready:
-            return cel_context
-        self._cel_ready = True
-        for name, kept in self._reads.items():
-            if name == "features" and kept is not None:  # only the features the expressions read
-                cel_context.add_variable(name, project(self.plain["features"].subset(kept.keys()), kept))
-            elif name == "customer" and kept is not None:  # only what is read: no dump of the whole context
-                cel_context.add_variable(name, project_model(self._context, kept))
-            elif name != "event":
-                cel_context.add_variable(name, project(self.get(name), kept))
+        """The CEL context, with the part of each variable that CEL programs read."""
+        cel_context = self.scope.cel_context(event="event" in self._reads)
+        if not self._features_added and self._features is not None:
+            self._features_added = True
+            kept = self._reads["features"]
+            chosen = self._features.subset(kept.keys()) if kept is not None else self.get("features")
+            cel_context.add_variable("features", project(chosen, kept))
         return cel_context
 
 

@@ -28,7 +28,10 @@ from ctxi.schemas.events import EVENT_TYPES
 
 # What a condition or a template may refer to; a feature's `where` and `value` read the event alone.
 VARIABLES = frozenset({"event", "customer", "signals", "features"})
-FEATURE_VARIABLES = frozenset({"event"})
+# a customer's feature reads the event with what the enrichers found and the customer's context;
+# an entity's is counted across customers, before any customer's context: the event alone
+FEATURE_VARIABLES = frozenset({"event", "signals", "customer"})
+ENTITY_FEATURE_VARIABLES = frozenset({"event"})
 # CEL macros bind a variable of their own: `signals.exists(s, ...)`.
 _FEATURE_READ = re.compile(r"\bfeatures\s*\.\s*([A-Za-z_]\w*)")
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
@@ -184,10 +187,17 @@ def _compile_features(
             on_types = [t for t in feature.on if t in EVENT_TYPES]
             guards = feature.where or ""
 
+            variables = FEATURE_VARIABLES if feature.entity is None else ENTITY_FEATURE_VARIABLES
+
             def expression(
-                text: str, path: tuple[Any, ...], error: Any = error, guards: str = guards, on_types: Any = on_types
+                text: str,
+                path: tuple[Any, ...],
+                error: Any = error,
+                guards: str = guards,
+                on_types: Any = on_types,
+                variables: frozenset[str] = variables,
             ) -> FeatureExpression:
-                program = _compile_cel(text, path, path[0], error, on_types, guards, FEATURE_VARIABLES)
+                program = _compile_cel(text, path, path[0], error, on_types, guards, variables)
                 return FeatureExpression(text, program, plain(text))
 
             programs = {
@@ -335,7 +345,10 @@ def _compile_cel(
     bound = set(_MACRO_VARIABLE.findall(source))
     unknown = sorted(set(program.variables()) - variables - bound)
     if unknown:
-        error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(variables)}")
+        why = ""
+        if variables is ENTITY_FEATURE_VARIABLES and {"customer", "signals"} & set(unknown):
+            why = " (a feature kept per entity is counted across customers, before any customer's context)"
+        error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(variables)}{why}")
         return None
     misread = list(reference_problems(cel_references(source), on_types, guards, False, features or {}))
     if misread:

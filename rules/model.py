@@ -125,26 +125,32 @@ class Feature(BaseModel):
     id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
     description: str
     on: Annotated[list[str], Field(min_length=1)] = Field(description="The event types it counts.")
-    where: str | None = Field(None, description="A CEL condition on `event`: only these events count.")
-    value: str | None = Field(None, description="A CEL expression on `event`: what is aggregated (not for count).")
+    where: str | None = Field(
+        None,
+        description="A CEL condition: only these events count. It reads `event`, and (not for an entity's feature) "
+        "`signals` and `customer` as rules do.",
+    )
+    value: str | None = Field(
+        None, description="A CEL expression on what `where` reads: what is aggregated (not for count)."
+    )
     aggregate: Aggregate
     window: Duration = Field(description="The sliding event-time window, 1m to 90d.")
     by: Annotated[list[str], Field(max_length=4)] = Field(
         [],
-        description="CEL expressions on `event` that split the customer's feature further (per case, per "
-        "merchant): rules read the part the current event belongs to.",
+        description="CEL expressions (on what `where` reads) that split the customer's feature further (per "
+        "case, per merchant): rules read the part the current event belongs to.",
     )
     entity: str | None = Field(
         None,
         description="A CEL expression on `event` naming the entity the feature is kept for across customers "
         "(a card, a device, an IP address, a merchant), instead of the customer: rules read the value of the "
-        "current event's entity. Null for an event: it is not counted.",
+        "current event's entity. Null for an event: it is not counted. Its where and value read `event` alone.",
     )
 
     @model_validator(mode="after")
     def _complete(self) -> Feature:
         if self.aggregate != "count" and self.value is None:
-            raise ValueError(f"aggregate {self.aggregate!r} needs 'value' (a CEL expression on event)")
+            raise ValueError(f"aggregate {self.aggregate!r} needs 'value' (a CEL expression: what is aggregated)")
         if not MIN_WINDOW <= self.window <= MAX_WINDOW:
             raise ValueError("window must be between 1m and 90d")
         if self.entity is not None and self.by:

@@ -137,7 +137,7 @@ def test_a_condition_run_plain_first_agrees_with_cel(source: str) -> None:
         for reference in cel_references(source):
             found.setdefault(reference.path[0], []).append(reference.path[1:])
         reads = {name: projection(paths) for name, paths in found.items()}
-        variables = RuleVariables(event, context, signals, values, None, reads, scope)
+        variables = RuleVariables(event, context, signals, values, None, reads)
         whole = RuleVariables(event, context, signals, features.read(context, event.occurred_at, {}, scope))
         expected_context = cel.Context()
         for name, value in whole.all().items():

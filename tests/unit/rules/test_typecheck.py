@@ -177,10 +177,14 @@ features:
             "did you mean features.card_spend_1h.count?",
         ),
         (
-            ('event.payload.status == "approved"', "customer.profile != null"),
-            "unknown variable(s) ['customer'] in 'where'",
+            ('event.payload.status == "approved"', "customer.profile != null && customer.profile.tierr == 'gold'"),
+            "did you mean customer.profile.tier?",
         ),
-        (("    value: event.payload.amount\n", ""), "aggregate 'sum' needs 'value' (a CEL expression on event)"),
+        (
+            ('event.payload.status == "approved"', "signals.device.device_type == 'phone'"),
+            "signals.device is never produced for billing.card_transaction (it comes with device.session)",
+        ),
+        (("    value: event.payload.amount\n", ""), "aggregate 'sum' needs 'value' (a CEL expression: what is"),
         (("window: 1h", "window: 120d"), "window must be between 1m and 90d"),
         (("value: event.payload.amount", "value: event.payload.amont"), "did you mean event.payload.amount?"),
     ],
