@@ -80,20 +80,22 @@ def diff(
     new: Annotated[Path, typer.Argument(file_okay=False, help="The rule packs as proposed.")],
     events: Annotated[list[Path], typer.Option("--events", exists=True, dir_okay=False, help="JSONL events.")],
 ) -> None:
-    """Replay EVENTS with both rule sets and list the tasks the change adds (+) and removes (-)."""
+    """Replay EVENTS with both rule sets and list the tasks the change adds (+), removes (-) and
+    changes (~: queue, priority, title, reason, steps, deferral, channel); warn of a rule changed
+    under the same version."""
     from ctxi.engine.replay import replay as run_replay
+    from ctxi.rules.changes import task_changes, unversioned_changes
     from ctxi.rules.evaluate import Decision
+    from ctxi.schemas.task import Task
 
-    def tasks(rule_set) -> dict[tuple, str]:
-        found: dict[tuple, str] = {}
+    def tasks(rule_set) -> dict[tuple, tuple[Task, str]]:
+        found: dict[tuple, tuple[Task, str]] = {}
 
         def keep(decision: Decision) -> None:
             task = decision.task
             shadow = " (shadow)" if decision.shadow else ""
-            key = (task.customer_id, task.queue, task.action, tuple(task.evidence), bool(shadow))
-            found[key] = (
-                f"{task.queue}/{task.action} for {task.customer_id} on {task.evidence[0]}{shadow}: {task.title}"
-            )
+            key = (task.customer_id, task.action, tuple(task.evidence), bool(shadow))
+            found[key] = (task, f"{task.queue}/{task.action} for {task.customer_id} on {task.evidence[0]}{shadow}")
 
         run_replay(events, get_settings().engine, lambda e: None, lambda d: None, rules=rule_set, decide=keep)
         return found
@@ -101,14 +103,25 @@ def diff(
     from ctxi.engine.garbage import collect_less
 
     collect_less()
-    before, after = tasks(load_rules(old)), tasks(load_rules(new))
-    added = [after[key] for key in after if key not in before]
-    removed = [before[key] for key in before if key not in after]
+    old_rules, new_rules = load_rules(old), load_rules(new)
+    for warning in unversioned_changes(old_rules.loaded, new_rules.loaded):
+        err(f"warning: {warning}")
+    before, after = tasks(old_rules), tasks(new_rules)
+    added = [f"{line}: {task.title}" for key, (task, line) in after.items() if key not in before]
+    removed = [f"{line}: {task.title}" for key, (task, line) in before.items() if key not in after]
+    changed = [
+        (line, changes)
+        for key, (task, line) in after.items()
+        if key in before and (changes := task_changes(before[key][0], task))
+    ]
     for line in added:
         typer.echo(f"+ {line}")
     for line in removed:
         typer.echo(f"- {line}")
-    typer.echo(f"{len(added)} added, {len(removed)} removed, {len(set(before) & set(after))} unchanged")
+    for line, changes in changed:
+        typer.echo(f"~ {line}: {'; '.join(changes)}")
+    unchanged = len(set(before) & set(after)) - len(changed)
+    typer.echo(f"{len(added)} added, {len(removed)} removed, {len(changed)} changed, {unchanged} unchanged")
 
 
 def _who(by: str) -> str:
@@ -120,6 +133,7 @@ def _who(by: str) -> str:
 def _change_live_set(changes: dict[str, str | None], change: str, by: str, action: str) -> None:
     """Apply ``changes`` ({pack: new text, or None to withdraw}) to the live set: compile the whole
     new set, run the tests of every pack in it, write it; print the new live set."""
+    from ctxi.rules.changes import unversioned_changes
     from ctxi.rules.loader import RulePackError
     from ctxi.rules.pack_tests import run_pack_tests
     from ctxi.rules.publish import (
@@ -145,12 +159,15 @@ def _change_live_set(changes: dict[str, str | None], change: str, by: str, actio
         for error in exc.errors:
             err(error)
         fail("not changed: the packs do not go together in one live set")
+    running = load_published(current.packs, frozenset(settings.queues))
+    for warning in unversioned_changes(running, loaded):
+        err(f"warning: {warning}")
     failures = [result for result in run_pack_tests(loaded, settings.engine) if not result.passed]
     for failure in failures:
         err(f"FAIL {failure.pack}: {failure.name}: {failure.detail}")
     if failures:
         fail("not changed: tests of the packs in the new live set fail")
-    starting = new_features(loaded, load_published(current.packs, frozenset(settings.queues)))
+    starting = new_features(loaded, running)
     apply_change(settings, new, history_records(new, changes, action))
     for name, text in sorted(changes.items()):
         what = "withdrawn" if text is None else f"{action} (pack version {new.packs[name].version})"

@@ -276,3 +276,27 @@ rules:
         assert actions == {"combined_call"}, order
         assert summary.outcomes["rules_suppressed"] == 2  # the two posts of the scenarios
         (rules_dir / order).rename(rules_dir / f"z_{order}")
+
+
+def test_rules_diff_lists_changed_tasks_and_warns_of_a_rule_changed_under_its_version(tmp_path: Path) -> None:
+    """Once `diff` said `0 added, 0 removed` when a rule's priority fell from 100 to 29 and its title changed."""
+    changed = tmp_path / "changed"
+    shutil.copytree(BUILTIN_PACKS, changed)
+    fraud = changed / "fraud.yaml"
+    text = fraud.read_text()
+    old_title = 'title: "Verify card activity: {{ signals.location_conflict.later.city or \'unknown place\' }}"'
+    assert old_title in text
+    fraud.write_text(
+        text.replace(old_title, 'title: "Card in {{ signals.location_conflict.later.city }}?"').replace(
+            "severity: critical\n      defer: never                      # fraud is never deferred",
+            "severity: low\n      defer: never                      # fraud is never deferred",
+            1,
+        )
+    )
+    result = CliRunner().invoke(app, ["rules", "diff", str(BUILTIN_PACKS), str(changed), "--events", str(SCENARIOS)])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith("~ ")]
+    assert line.startswith("~ fraud/verify_card_activity for C-1001 on sc-003: priority: ")
+    assert "title: 'Verify card activity: Paris' -> 'Card in Paris?'" in line
+    assert "0 added, 0 removed, 1 changed" in result.output
+    assert "fraud.impossible_travel v1 changed but its version did not" in result.output
