@@ -284,7 +284,7 @@ def test_rules_diff_lists_changed_tasks_and_warns_of_a_rule_changed_under_its_ve
     shutil.copytree(BUILTIN_PACKS, changed)
     fraud = changed / "fraud.yaml"
     text = fraud.read_text()
-    old_title = 'title: "Verify card activity: {{ signals.location_conflict.later.city or \'unknown place\' }}"'
+    old_title = "title: \"Verify card activity: {{ signals.location_conflict.later.city or 'unknown place' }}\""
     assert old_title in text
     fraud.write_text(
         text.replace(old_title, 'title: "Card in {{ signals.location_conflict.later.city }}?"').replace(
