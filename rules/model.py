@@ -206,6 +206,12 @@ class RuleTest(BaseModel):
     name: str
     events: Annotated[list[dict[str, Any]], Field(min_length=1)]
     expect: list[Expectation]
+    with_set: bool = Field(
+        False,
+        description="Run with every pack of the set this one joins (at publish, the new live set; in `rules "
+        "test`, the folder's packs, and the live set's with --live), not this pack's rules alone: expect their "
+        "tasks too. For a rule that supersedes or out-ranks another team's task.",
+    )
 
 
 class Pack(BaseModel):

@@ -28,9 +28,11 @@ class PackTestResult:
 
 
 def run_pack_tests(loaded: LoadedPacks, config: EngineConfig) -> list[PackTestResult]:
-    """Each pack's tests against that pack's rules alone (other teams' rules do not interfere); every
-    pack's features are there, since features raise no task and a rule may read another pack's."""
+    """Each pack's tests against that pack's rules alone (other teams' rules do not interfere), or,
+    for a test ``with_set``, against every pack of ``loaded``; every pack's features are there,
+    since features raise no task and a rule may read another pack's."""
     results = []
+    whole = RuleSet(loaded) if any(test.with_set for pack in loaded.packs for test in pack.tests) else None
     for pack in loaded.packs:
         own = LoadedPacks(
             packs=[pack],
@@ -39,7 +41,7 @@ def run_pack_tests(loaded: LoadedPacks, config: EngineConfig) -> list[PackTestRe
             files={pack.pack: loaded.files[pack.pack]},
         )
         rules = RuleSet(own)
-        results += [_run(pack, test, rules, config) for test in pack.tests]
+        results += [_run(pack, test, whole if test.with_set and whole else rules, config) for test in pack.tests]
     return results
 
 
@@ -61,6 +63,17 @@ def _run(pack: Pack, test: RuleTest, rules: RuleSet, config: EngineConfig) -> Pa
         pending[:0] = output.forwards
         # a shadow rule decides as it would live; only where its task goes differs
         got.update((d.task.task_id, d.task) for d in output.decisions)
+        decided = {d.task.task_id for d in output.decisions}
+        for closure in output.closures:  # superseded, as the sink closes them: no longer open
+            for task_id in [
+                task_id
+                for task_id, task in got.items()
+                if task_id not in decided
+                and task.customer_id == closure.customer_id
+                and task.action in closure.actions
+                and task.created_at <= closure.at
+            ]:
+                del got[task_id]
     unmatched = list(got.values())
     missing = []
     # the most specific expectations first, so a loose one never takes the task a strict one needs

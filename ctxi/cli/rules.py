@@ -58,11 +58,30 @@ def reference(
 
 
 @app.command("test")
-def test(directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")]) -> None:
-    """Run the test cases the packs carry; exit 1 if any fails."""
+def test(
+    directory: Annotated[Path, typer.Argument(help="A directory of rule packs (*.yaml).")],
+    live: Annotated[
+        bool, typer.Option("--live", help="With the live set's other packs, as publish will (needs the broker).")
+    ] = False,
+) -> None:
+    """Run the test cases the packs carry; exit 1 if any fails. A test with `with_set: true` runs
+    with every pack of the set (the folder's; with --live, the live set as the folder changes it)."""
     from ctxi.rules.pack_tests import run_pack_tests
 
-    results = run_pack_tests(load_rules(directory).loaded, get_settings().engine)
+    loaded = load_rules(directory).loaded
+    if live:
+        from ctxi.rules.loader import RulePackError
+        from ctxi.rules.publish import changed_set, read_rules_topic
+
+        settings = get_settings()
+        current = read_rules_topic(settings).live_or_built_in(settings)
+        try:
+            _, loaded = changed_set(current, dict(loaded.files), "test", "test", frozenset(settings.queues))
+        except RulePackError as exc:
+            for error in exc.errors:
+                err(error)
+            fail("the packs do not go together with the live set")
+    results = run_pack_tests(loaded, get_settings().engine)
     for result in results:
         typer.echo(
             f"{'PASS' if result.passed else 'FAIL'} {result.pack}: {result.name}"

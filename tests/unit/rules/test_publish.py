@@ -69,3 +69,72 @@ def test_a_worker_switches_to_a_whole_set_in_one_step_and_ignores_the_rest() -> 
     )
     inputs.apply("rules", LIVE_SET_KEY.encode(), broken.model_dump_json().encode())
     assert engine.rules.version == loaded.version  # a set that does not compile keeps the running one
+
+
+RETENTION = """\
+pack: retention
+owner: retention@acme.example
+rules:
+  - id: retention.after_case_closed
+    version: 1
+    owner: retention@acme.example
+    description: A closed case ends the service team's repeat-contact task; retention follows up.
+    on: [crm.case_closed]
+    when: "true"
+    supersedes: [own_repeat_contact]
+    then:
+      queue: service
+      action: follow_up_after_case
+      title: "Follow up on the closed case"
+      reason: "The case is closed."
+      steps: ["Ask how it went."]
+      severity: low
+      expires_in: 4h
+tests:
+  - name: the service team's task is there before the case closes
+    with_set: true
+    events:
+      - {event_id: r0, type: crm.customer_profile, customer_id: C-7, occurred_at: "2026-03-01T08:00:00Z",
+         payload: {tier: gold, lifetime_value: 30000.0, currency: USD}}
+      - {event_id: rc, type: crm.case_opened, customer_id: C-7, occurred_at: "2026-03-01T09:00:00Z",
+         payload: {case_id: CASE-1, subject: Refund not received, severity: high, channel: phone}}
+      - {event_id: r1, type: crm.interaction, customer_id: C-7, occurred_at: "2026-03-02T09:00:00Z",
+         payload: {channel: phone, case_id: CASE-1}}
+      - {event_id: r2, type: crm.interaction, customer_id: C-7, occurred_at: "2026-03-02T15:00:00Z",
+         payload: {channel: phone, case_id: CASE-1}}
+      - {event_id: r3, type: crm.interaction, customer_id: C-7, occurred_at: "2026-03-03T08:00:00Z",
+         payload: {channel: phone, case_id: CASE-1}}
+    expect: [{queue: service, action: own_repeat_contact}]
+  - name: closing the case supersedes it and retention follows up
+    with_set: true
+    events:
+      - {event_id: r0, type: crm.customer_profile, customer_id: C-7, occurred_at: "2026-03-01T08:00:00Z",
+         payload: {tier: gold, lifetime_value: 30000.0, currency: USD}}
+      - {event_id: rc, type: crm.case_opened, customer_id: C-7, occurred_at: "2026-03-01T09:00:00Z",
+         payload: {case_id: CASE-1, subject: Refund not received, severity: high, channel: phone}}
+      - {event_id: r1, type: crm.interaction, customer_id: C-7, occurred_at: "2026-03-02T09:00:00Z",
+         payload: {channel: phone, case_id: CASE-1}}
+      - {event_id: r2, type: crm.interaction, customer_id: C-7, occurred_at: "2026-03-02T15:00:00Z",
+         payload: {channel: phone, case_id: CASE-1}}
+      - {event_id: r3, type: crm.interaction, customer_id: C-7, occurred_at: "2026-03-03T08:00:00Z",
+         payload: {channel: phone, case_id: CASE-1}}
+      - {event_id: r4, type: crm.case_closed, customer_id: C-7, occurred_at: "2026-03-03T12:00:00Z",
+         payload: {case_id: CASE-1}}
+    expect: [{queue: service, action: follow_up_after_case}]
+"""
+
+
+def test_a_pack_test_with_the_set_sees_and_supersedes_another_teams_task() -> None:
+    from ctxi.rules.loader import load_rule_texts
+    from ctxi.rules.pack_tests import run_pack_tests
+
+    texts = {f"{name}.yaml": pack.text for name, pack in built_in().packs.items()}
+    loaded = load_rule_texts({**texts, "retention.yaml": RETENTION}, QUEUES)
+    results = [result for result in run_pack_tests(loaded, EngineConfig()) if result.pack == "retention"]
+    assert [(result.name, result.passed, result.detail) for result in results] == [
+        ("the service team's task is there before the case closes", True, "ok"),
+        ("closing the case supersedes it and retention follows up", True, "ok"),
+    ]
+    alone = load_rule_texts({**texts, "retention.yaml": RETENTION.replace("with_set: true", "with_set: false")}, QUEUES)
+    [first, _] = [result for result in run_pack_tests(alone, EngineConfig()) if result.pack == "retention"]
+    assert not first.passed and "no task" in first.detail  # its own rules alone: the other team's task is not there
