@@ -31,6 +31,10 @@ A rule's `when` and `priority` (CEL) and its templates (Jinja) read three variab
 - `customer`: what ctxi has joined about the customer so far (this event included);
 - `signals`: what the enrichers found in this event, one entry per kind.
 
+A feature's `where`, `value` and `by` read the same `event`, `signals` and `customer`, checked
+the same way (a feature kept per entity, `entity:`, reads `event` alone: it is counted across
+customers, before any customer's context).
+
 Values are JSON-shaped: timestamps and dates are RFC 3339 strings, enumerations strings.
 Examples come from the samples every pack is tried on (`rules/samples.py`).
 
