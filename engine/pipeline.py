@@ -29,6 +29,7 @@ from ctxi.enrichers.signals import Signal
 from ctxi.features import entities
 from ctxi.features.entities import EntityFeatureRow, EntityFeatureVisit
 from ctxi.rules.evaluate import Decision, RuleSet
+from ctxi.rules.explain import Explanation
 from ctxi.rules.learning import OutcomeTally
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
@@ -95,6 +96,7 @@ class Output:
     failed_features: list[tuple[str, str]] = field(default_factory=list)  # (feature id, message)
     late: bool = False  # a joined event more than the grace window behind its customer's watermark
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
+    explanations: list[Explanation] = field(default_factory=list)  # of ``Engine.explain_rule`` (rules/explain.py)
 
     @property
     def changes_rows(self) -> bool:
@@ -130,6 +132,7 @@ class Engine:
     unstored_index: dict[str, FleetIndex] = field(default_factory=dict, repr=False)
     unstored_entities: dict[str, EntityFeatureRow] = field(default_factory=dict, repr=False)
     stream_time: datetime | None = None  # the latest event time decided on: the sweep's clock
+    explain_rule: str | None = None  # a rule id whose every evaluation is explained (ctxi rules explain)
     # entity feature rows by when they were last counted in, least recent first (the bound's order)
     entity_recency: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
     # when this engine began computing each feature definition: features read warm a window later
@@ -318,7 +321,7 @@ class Engine:
             for signal in enricher.function(event, result.context, self.config)
         ]
         enriched_at = time.perf_counter()
-        rules, decisions, closures, failed, failed_features = self.rules, [], [], [], []
+        rules, decisions, closures, failed, failed_features, explanations = self.rules, [], [], [], [], []
         if rules is not None:
             outcomes = rules.evaluate(
                 event,
@@ -329,8 +332,10 @@ class Engine:
                 self.feature_clock,
                 entity_values,
                 self.outcome_tally,
+                self.explain_rule,
             )
             decisions = outcomes.decisions
+            explanations = outcomes.explanations
             closures = [closure.closure for closure in outcomes.closures]
             self.counts["rules_evaluated"] += outcomes.evaluated
             failed = [(*compiled.key, message) for compiled, message in outcomes.errors]
@@ -364,4 +369,5 @@ class Engine:
             failed_features=failed_features,
             late=result.late,
             timings=timings,
+            explanations=explanations,
         )

@@ -21,6 +21,7 @@ from ctxi.engine.pipeline import Engine, EnrichedEvent, Message
 from ctxi.features.entities import EntityFeatureRow
 from ctxi.ingest import DEFAULT_TIME_WINDOW, EventTimeWindow, JsonlRecord, processing_failure, read_jsonl
 from ctxi.rules.evaluate import Decision, RuleSet
+from ctxi.rules.explain import Explanation
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.task import TaskClosure, TaskOutcome
@@ -106,6 +107,7 @@ def replay(
     window: EventTimeWindow = DEFAULT_TIME_WINDOW,
     service_levels: LoadedPolicy | None = None,
     outcomes: Iterable[TaskOutcome] = (),
+    explain: tuple[str, Callable[[Explanation], None]] | None = None,
 ) -> ReplaySummary:
     """Replay event files through the engine.
 
@@ -114,7 +116,8 @@ def replay(
     ``dead_letter`` every line ingest refuses (``window``: the event times it believes);
     ``service_levels`` give the tasks their deadlines, as a worker's do; ``outcomes``, what
     agents did with earlier tasks, are counted for rules with ``learn_priority`` once their
-    time (``at``) has come, as a worker counts them when it reads them.
+    time (``at``) has come, as a worker counts them when it reads them; ``explain`` (a rule id
+    and a callback) gets the explanation of each evaluation of that rule (rules/explain.py).
     """
     started = time.perf_counter()
     summary = ReplaySummary()
@@ -137,6 +140,7 @@ def replay(
         service_levels=service_levels,
         snoozes=snoozes or Snoozes(),
         entity_features=summary.entity_features,
+        explain_rule=explain[0] if explain else None,
     )
     reported = deque(sorted(outcomes, key=lambda outcome: outcome.at))
     last_report = time.perf_counter()
@@ -165,6 +169,9 @@ def replay(
             for feature_id, message in output.failed_features:
                 summary.feature_failures[feature_id] += 1
                 summary.sample_failure(("feature", feature_id), message)
+            if explain is not None:
+                for explanation in output.explanations:
+                    explain[1](explanation)
             summary.closures += len(output.closures)
             if close is not None:
                 for closure in output.closures:

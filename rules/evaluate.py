@@ -20,9 +20,10 @@ from ctxi.features.entities import EntityFeatureRow
 from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
+from ctxi.rules.explain import Explanation, explain_clauses
 from ctxi.rules.fields import HIDDEN_CUSTOMER_FIELDS
 from ctxi.rules.learning import OutcomeTally, learned_factor
-from ctxi.rules.loader import CompiledRule, LoadedPacks
+from ctxi.rules.loader import FEATURE_READ, CompiledRule, LoadedPacks
 from ctxi.rules.model import Rule, Severity, TaskTemplate
 from ctxi.rules.projection import Projection, project, project_model, projection
 from ctxi.rules.sandbox import RuleCostError, failure_message, render
@@ -67,6 +68,7 @@ class RuleOutcomes:
     suppressed: list[tuple[CompiledRule, str]] = field(default_factory=list)  # (rule, why)
     errors: list[tuple[CompiledRule, str]] = field(default_factory=list)
     feature_errors: list[tuple[str, str]] = field(default_factory=list)  # (feature id, message)
+    explanations: list[Explanation] = field(default_factory=list)  # of the rule asked for (``explain``)
 
 
 class RuleSet:
@@ -132,12 +134,14 @@ class RuleSet:
         feature_clock: dict[str, datetime] | None = None,
         entity_values: dict[str, dict[str, Any]] | None = None,
         tally: OutcomeTally | None = None,
+        explain: str | None = None,
     ) -> RuleOutcomes:
         """Count ``event`` in the customer's features, then run the rules that listen to it.
 
         ``feature_clock``: when the engine began computing each feature (it outlives rule sets);
         ``entity_values``: the entity features the event was counted in on its way (per id);
-        ``tally``: how agents closed each rule version's tasks (for rules with ``learn_priority``).
+        ``tally``: how agents closed each rule version's tasks (for rules with ``learn_priority``);
+        ``explain``: a rule id whose evaluation to explain (``outcomes.explanations``, rules/explain.py).
         """
         outcomes = RuleOutcomes()
         clock = {} if feature_clock is None else feature_clock
@@ -164,6 +168,7 @@ class RuleSet:
         budget = config.rule_budget_ms / 1000
         for compiled in rules:
             outcomes.evaluated += 1
+            explaining = compiled.rule.id == explain
             started = time.perf_counter()
             try:
                 fired = compiled.condition.execute(variables.plain, variables.cel_context) is True
@@ -181,6 +186,8 @@ class RuleSet:
                     "rule %s v%s failed on %s: %s", compiled.rule.id, compiled.rule.version, event.event_id, message
                 )
                 outcomes.errors.append((compiled, message))
+                if explaining:
+                    outcomes.explanations.append(_explanation(compiled, variables, event, f"failed: {message}"))
                 continue
             if fired and compiled.rule.supersedes and compiled.rule.mode == "active":
                 reason = f"superseded by {compiled.rule.id} v{compiled.rule.version} on {event.type} {event.event_id}"
@@ -194,17 +201,50 @@ class RuleSet:
                 )
                 outcomes.closures.append(Closure(compiled, closure))
             if task is None:
+                if explaining:
+                    what = "fired: closes superseded tasks, raises none" if fired else "condition false: no task"
+                    outcomes.explanations.append(_explanation(compiled, variables, event, what))
                 continue
             why = _suppressed(compiled, task, context, snoozes, at, config)
             if why:
                 outcomes.suppressed.append((compiled, why))
+                if explaining:
+                    outcomes.explanations.append(_explanation(compiled, variables, event, f"fired, no task: {why}"))
                 continue
             if compiled.rule.mode == "active":
                 task = _within_cooldown(compiled, task, context, at)
             outcomes.decisions.append(Decision(compiled, task))
+            if explaining:
+                outcomes.explanations.append(_explanation(compiled, variables, event, _what_came(compiled, task)))
         if outcomes.closures:
             _supersede_same_event(outcomes)
         return outcomes
+
+
+def _explanation(compiled: CompiledRule, variables: RuleVariables, event: Event, outcome: str) -> Explanation:
+    """The rule's clauses on this event, the features it read, and ``outcome``."""
+    rule = compiled.rule
+    values = variables.all()
+    read = set(FEATURE_READ.findall(" ".join(_texts(rule))))
+    known = variables.plain["features"]
+    features = {feature_id: dict(known[feature_id]) for feature_id in sorted(read) if feature_id in known}
+    clauses = explain_clauses(rule.when, variables.cel_context(), values)
+    customer_id = variables.plain["customer"]["customer_id"]
+    return Explanation(
+        rule.id, rule.version, customer_id, event.event_id, event.type, event.occurred_at, clauses, features, outcome
+    )
+
+
+def _what_came(compiled: CompiledRule, task: Task) -> str:
+    if compiled.rule.mode == "shadow":
+        return f"fired (shadow): task {task.task_id} to the shadow topic, not to desktops"
+    if task.revision > 1:
+        return (
+            f"fired inside the cool-down of task {task.task_id}: revision {task.revision} of it (kept with it, not "
+            "reopened, if an agent closed it)"
+        )
+    deferred = f", shown from {task.not_before.isoformat()}" if task.not_before is not None else ""
+    return f"task {task.task_id} raised, priority {task.priority}{deferred}, expires {task.expires_at.isoformat()}"
 
 
 def _supersede_same_event(outcomes: RuleOutcomes) -> None:

@@ -33,7 +33,7 @@ VARIABLES = frozenset({"event", "customer", "signals", "features"})
 FEATURE_VARIABLES = frozenset({"event", "signals", "customer"})
 ENTITY_FEATURE_VARIABLES = frozenset({"event"})
 # CEL macros bind a variable of their own: `signals.exists(s, ...)`.
-_FEATURE_READ = re.compile(r"\bfeatures\s*\.\s*([A-Za-z_]\w*)")
+FEATURE_READ = re.compile(r"\bfeatures\s*\.\s*([A-Za-z_]\w*)")
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 PACK_DOCUMENT = DocumentKind(
@@ -306,7 +306,7 @@ def _check_split_features(
 ) -> None:
     """A rule reading a feature split ``by`` parts of the event must have those parts on its events; one
     reading an entity's feature must be on events the feature counts (only those bring its value)."""
-    read = {match for source in sources for match in _FEATURE_READ.findall(source)}
+    read = {match for source in sources for match in FEATURE_READ.findall(source)}
     for feature_id in sorted(read):
         compiled = features.get(feature_id)
         if compiled is not None and compiled.across_customers:

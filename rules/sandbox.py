@@ -280,8 +280,13 @@ def render(template: Any, variables: dict[str, Any]) -> str:
 def cel_tokens(source: str) -> list[tuple[str, str]]:
     """``source``'s tokens as (kind, text): comment, string, name, number, other (spaces dropped).
     An unterminated string runs to the end, as CEL's parser (which refuses it) would read it."""
+    return [(kind, text) for kind, text, _ in cel_token_spans(source)]
+
+
+def cel_token_spans(source: str) -> list[tuple[str, str, int]]:
+    """:func:`cel_tokens` with where each starts in ``source``."""
     return [
-        (match.lastgroup or "other", match.group())
+        (match.lastgroup or "other", match.group(), match.start())
         for match in _CEL_TOKEN.finditer(source)
         if match.lastgroup != "space"
     ]

@@ -143,6 +143,45 @@ def diff(
     typer.echo(f"{len(added)} added, {len(removed)} removed, {len(changed)} changed, {unchanged} unchanged")
 
 
+@app.command("explain")
+def explain(
+    events: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL events (the history).")],
+    rule: Annotated[str, typer.Option("--rule", help="The rule to explain, e.g. service.vip_critical_case.")],
+    customer: Annotated[str, typer.Option("--customer", help="The customer whose events to explain.")],
+    rules: Annotated[Path | None, typer.Option("--rules", help="Rule packs (default: the built-in packs).")] = None,
+) -> None:
+    """Why RULE did, or did not, make a task for CUSTOMER: replay EVENTS through the engine and, for
+    each of the customer's events the rule listens to, show every clause of its condition with its
+    value and what it read, the features it read, and what came of it (a task, a revision inside the
+    cool-down, a snooze, the contact policy, a shadow, a deferral, or the clause that was false)."""
+    from ctxi.engine.garbage import collect_less
+    from ctxi.engine.replay import replay as run_replay
+    from ctxi.rules.explain import Explanation
+
+    rule_set = load_rules(rules)
+    known = {compiled.rule.id for compiled in rule_set.loaded.rules}
+    if rule not in known:
+        import difflib
+
+        near = difflib.get_close_matches(rule, sorted(known), n=1)
+        fail(f"no rule {rule!r} in the packs" + (f"; did you mean {near[0]!r}?" if near else ""))
+    collect_less()
+    found: list[Explanation] = []
+
+    def keep(explanation: Explanation) -> None:
+        if explanation.customer_id == customer:
+            found.append(explanation)
+
+    run_replay(events, get_settings().engine, lambda e: None, lambda d: None, rules=rule_set, explain=(rule, keep))
+    listens = ", ".join(next(c.rule.on for c in rule_set.loaded.rules if c.rule.id == rule))
+    if not found:
+        typer.echo(f"{rule} was never evaluated for {customer}: none of their events is one it listens to ({listens})")
+        return
+    typer.echo(f"{rule} for {customer}: {len(found)} evaluation(s) ({listens})")
+    for explanation in found:
+        typer.echo("\n".join(explanation.lines()))
+
+
 def _who(by: str) -> str:
     import getpass
 
