@@ -20,7 +20,7 @@ from ctxi.features.entities import EntityFeatureRow
 from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
 from ctxi.rules.evidence import evidence
-from ctxi.rules.explain import Explanation, explain_clauses
+from ctxi.rules.explain import Explanation, explain_clauses, shown
 from ctxi.rules.fields import HIDDEN_CUSTOMER_FIELDS
 from ctxi.rules.learning import OutcomeTally, learned_factor
 from ctxi.rules.loader import FEATURE_READ, CompiledRule, LoadedPacks
@@ -29,9 +29,9 @@ from ctxi.rules.projection import Projection, project, project_model, projection
 from ctxi.rules.sandbox import RuleCostError, failure_message, render
 from ctxi.rules.snooze import Snoozes
 from ctxi.rules.typecheck import cel_references
-from ctxi.schemas.common import Location
+from ctxi.schemas.common import Location, shorten
 from ctxi.schemas.events import DeviceType, Event
-from ctxi.schemas.task import DeviceContext, LearnedFactor, Task, TaskClosure, TaskContext
+from ctxi.schemas.task import ConditionHeld, DeviceContext, LearnedFactor, Task, TaskClosure, TaskContext
 from ctxi.settings import EngineConfig
 
 logger = logging.getLogger(__name__)
@@ -213,6 +213,7 @@ class RuleSet:
                 continue
             if compiled.rule.mode == "active":
                 task = _within_cooldown(compiled, task, context, at)
+            task = task.model_copy(update={"conditions": _conditions_held(compiled, variables)})
             outcomes.decisions.append(Decision(compiled, task))
             if explaining:
                 outcomes.explanations.append(_explanation(compiled, variables, event, _what_came(compiled, task)))
@@ -233,6 +234,15 @@ def _explanation(compiled: CompiledRule, variables: RuleVariables, event: Event,
     return Explanation(
         rule.id, rule.version, customer_id, event.event_id, event.type, event.occurred_at, clauses, features, outcome
     )
+
+
+def _conditions_held(compiled: CompiledRule, variables: RuleVariables) -> list[ConditionHeld]:
+    """Why the rule fired, for the desktop: each clause of its condition with what it read."""
+    clauses = explain_clauses(compiled.rule.when, variables.cel_context(), variables.all())
+    return [
+        ConditionHeld(clause=shorten(clause.text), reads={path: shown(value) for path, value in clause.reads.items()})
+        for clause in clauses
+    ]
 
 
 def _what_came(compiled: CompiledRule, task: Task) -> str:

@@ -10,6 +10,7 @@ the first that is false is why the rule did not fire; the ones after it were not
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -60,18 +61,18 @@ class Explanation:
             if not clause.reached:
                 lines.append(f"  {number}. {clause.text}  -> {NOT_REACHED}")
                 continue
-            value = f"error: {clause.error}" if clause.error else _shown(clause.value)
+            value = f"error: {clause.error}" if clause.error else shown(clause.value)
             lines.append(f"  {number}. {clause.text}  -> {value}")
-            lines += [f"       {path} = {_shown(found)}" for path, found in clause.reads.items()]
+            lines += [f"       {path} = {shown(found)}" for path, found in clause.reads.items()]
         for feature_id, read in self.features.items():
             warm = "warm" if read.get("warm") else "cold (counting for less than its window)"
             lines.append(
-                f"  features.{feature_id}: value {_shown(read.get('value'))}, count {read.get('count')}, {warm}"
+                f"  features.{feature_id}: value {shown(read.get('value'))}, count {read.get('count')}, {warm}"
             )
         return lines
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     if value is ABSENT:
         return "absent (not in the data)"
     text = repr(value) if isinstance(value, str) else str(value).replace("True", "true").replace("False", "false")
@@ -113,11 +114,16 @@ def explain_clauses(when: str, cel_context: cel.Context, values: dict[str, Any])
             continue
         clause.reads = {".".join(ref.path): _lookup(values, ref.path) for ref in cel_references(text)}
         try:
-            clause.value = cel.compile(text).execute(cel_context)
+            clause.value = _compiled(text).execute(cel_context)
         except Exception as exc:  # a clause can fail on data as the whole condition would
             clause.error = failure_message(exc)
         stopped = clause.error is not None or clause.value is not True
     return clauses
+
+
+@functools.lru_cache(maxsize=4096)  # a rule's clauses, compiled once for every task it makes
+def _compiled(text: str) -> Any:
+    return cel.compile(text)
 
 
 def _lookup(values: dict[str, Any], path: tuple[str, ...]) -> Any:

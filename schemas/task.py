@@ -54,6 +54,14 @@ class LearnedFactor(BaseModel):
     dismissed: Annotated[int, Field(ge=0)] = Field(description="Its version's tasks agents dismissed so far.")
 
 
+class ConditionHeld(BaseModel):
+    """One clause of the rule's condition that held for this task, with what it read (rules/explain.py)."""
+
+    model_config = TASK_CONFIG
+    clause: NonBlankText
+    reads: dict[str, Text] = Field(default_factory=dict, description="Each path it read and its value, as text.")
+
+
 class PriorityBreakdown(BaseModel):
     """Why a task ranks where it does: each factor of the priority formula (prioritize/formula.py)."""
 
@@ -104,6 +112,9 @@ class Task(BaseModel):
     )
     revision: Annotated[int, Field(ge=1)] = Field(1, description="Raised each time new facts update the task.")
     priority_breakdown: PriorityBreakdown | None = Field(None, description="Each factor of the priority formula.")
+    conditions: list[ConditionHeld] = Field(
+        default_factory=list, description="Why the rule fired: each clause of its condition, with what it read."
+    )
     context: TaskContext | None = None
 
 

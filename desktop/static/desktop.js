@@ -278,6 +278,7 @@ function fillCard(card, task) {
         h("section", { "aria-label": "Evidence" },
           h("h4", {}, "Evidence"),
           evidenceList(task))),
+      conditions(task),
       breakdown(task),
       task.claimed_by === state.agent ? closeForms(task, typed) : null),
   );
@@ -338,6 +339,21 @@ function evidenceList(task) {
             item.type ? ` · ${item.type}` : "")
           : null,
         h("span", { class: "evidence-summary" }, item.summary))));
+}
+
+// Why the rule fired: each clause of its condition, with what it read (the same explanation
+// `ctxi rules explain` prints, made by the engine when it raised the task).
+function conditions(task) {
+  if (!task.conditions || !task.conditions.length) return null;
+  return h("details", { class: "conditions", "data-testid": "conditions" },
+    h("summary", {}, `Why this task: rule ${task.rule_id} v${task.rule_version}`),
+    h("ol", {}, task.conditions.map((held) =>
+      h("li", {},
+        h("code", {}, held.clause),
+        Object.keys(held.reads).length
+          ? h("ul", { class: "reads" }, Object.entries(held.reads).map(([path, value]) =>
+            h("li", {}, h("code", {}, path), ` = ${value}`)))
+          : null))));
 }
 
 function breakdown(task) {

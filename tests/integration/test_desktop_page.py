@@ -20,7 +20,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from ctxi.ingest.retime import latest_occurrence, shift_line
-from ctxi.schemas.task import DeviceContext, LearnedFactor, PriorityBreakdown, TaskContext
+from ctxi.schemas.task import ConditionHeld, DeviceContext, LearnedFactor, PriorityBreakdown, TaskContext
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 from tests.conftest import REPO_ROOT, unavailable
 from tests.integration.conftest import DesktopFactory, Namespace, WorkerFactory
@@ -434,8 +434,16 @@ async def test_why_this_priority_shows_what_the_rule_learned_and_the_escalation(
     now = datetime.now(UTC).replace(microsecond=0)
     learned = LearnedFactor(factor=0.52, completed=8, dismissed=32)
     breakdown = PriorityBreakdown(base=75, value=1.05, context=1, urgency=1, learned=learned, priority=41)
+    held = [
+        ConditionHeld(clause="has(signals.location_conflict)", reads={"signals.location_conflict": "{...}"}),
+        ConditionHeld(
+            clause="!signals.location_conflict.explained_by_travel",
+            reads={"signals.location_conflict.explained_by_travel": "false"},
+        ),
+    ]
     task = fresh(task_id="learned", customer_id="C-learned", priority=41, priority_breakdown=breakdown,
-                 created_at=now - timedelta(minutes=7), claim_by=now - timedelta(seconds=12))  # fmt: skip
+                 created_at=now - timedelta(minutes=7), claim_by=now - timedelta(seconds=12),
+                 conditions=held)  # fmt: skip
     await store.write(task)
     assert await store.escalate(task, 1, 15, now)
     await store.client.aclose()
@@ -447,6 +455,11 @@ async def test_why_this_priority_shows_what_the_rule_learned_and_the_escalation(
     why = learned_card.locator(".breakdown")
     await expect(why).to_contain_text("× Learned0.528 of 40 closed tasks of this rule completed")
     await expect(why).to_contain_text("+ Escalated+15unclaimed for 7m 00s (stage 1)")
+    # why the rule fired: its clauses, each with what it read
+    await learned_card.get_by_text("Why this task: rule fraud.impossible_travel v1").click()
+    conditions = learned_card.get_by_test_id("conditions")
+    await expect(conditions).to_contain_text("!signals.location_conflict.explained_by_travel")
+    await expect(conditions).to_contain_text("signals.location_conflict.explained_by_travel = false")
 
 
 # --- the supervisor page -----------------------------------------------------------------

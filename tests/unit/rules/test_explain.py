@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[3]
 TEXTS = {
     str(path): path.read_text() for path in [*BUILTIN_PACKS.glob("*.yaml"), *(ROOT / "examples/packs").glob("*.yaml")]
 }
-LOADED = load_rule_texts(TEXTS, frozenset({"fraud", "travel", "service"}))
+LOADED_QUEUES = frozenset({"fraud", "travel", "service"})
+LOADED = load_rule_texts(TEXTS, LOADED_QUEUES)
 LOOK_ALIKES = [(pack, test) for pack in LOADED.packs for test in pack.tests if not test.expect and not test.with_set]
 
 
@@ -87,3 +88,20 @@ def test_the_command_explains_a_rule_for_a_customer() -> None:
               "--customer", "C-1001"],
     )  # fmt: skip
     assert unknown.exit_code == 1 and "did you mean 'fraud.impossible_travel'?" in unknown.output
+
+
+def test_every_task_says_why_its_rule_fired() -> None:
+    """The desktop's "Why this task": the clauses that held, with what they read, from the engine."""
+    from ctxi.engine.replay import replay
+
+    decisions = []
+    rules = RuleSet(load_rule_texts({str(p): p.read_text() for p in BUILTIN_PACKS.glob("*.yaml")}, LOADED_QUEUES))
+    replay([ROOT / "examples" / "scenarios.jsonl"], EngineConfig(), lambda e: None, lambda d: None, rules=rules,
+           decide=decisions.append)  # fmt: skip
+    assert decisions and all(decision.task.conditions for decision in decisions)
+    paris = next(d.task for d in decisions if d.task.rule_id == "fraud.impossible_travel")
+    assert [held.clause for held in paris.conditions] == [
+        "has(signals.location_conflict)",
+        "!signals.location_conflict.explained_by_travel",
+    ]
+    assert paris.conditions[1].reads == {"signals.location_conflict.explained_by_travel": "false"}
