@@ -31,6 +31,11 @@ class _Absent:
 ABSENT = _Absent()  # a path the data does not have
 
 
+@functools.lru_cache(maxsize=1024)
+def _clauses(when: str) -> tuple[str, ...]:
+    return tuple(clauses_of(when))
+
+
 @dataclass
 class Clause:
     text: str
@@ -106,13 +111,13 @@ def explain_clauses(when: str, cel_context: cel.Context, values: dict[str, Any])
     """Each clause of ``when`` evaluated in order on the rule's CEL context, with what it read
     (from ``values``: the variables as JSON); after a false or failing one, the rest are not reached."""
     clauses, stopped = [], False
-    for text in clauses_of(when):
+    for text in _clauses(when):
         clause = Clause(text)
         clauses.append(clause)
         if stopped:
             clause.reached = False
             continue
-        clause.reads = {".".join(ref.path): _lookup(values, ref.path) for ref in cel_references(text)}
+        clause.reads = {".".join(path): _lookup(values, path) for path in _paths_read(text)}
         try:
             clause.value = _compiled(text).execute(cel_context)
         except Exception as exc:  # a clause can fail on data as the whole condition would
@@ -124,6 +129,11 @@ def explain_clauses(when: str, cel_context: cel.Context, values: dict[str, Any])
 @functools.lru_cache(maxsize=4096)  # a rule's clauses, compiled once for every task it makes
 def _compiled(text: str) -> Any:
     return cel.compile(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _paths_read(text: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(dict.fromkeys(reference.path for reference in cel_references(text)))
 
 
 def _lookup(values: dict[str, Any], path: tuple[str, ...]) -> Any:
