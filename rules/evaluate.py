@@ -95,7 +95,8 @@ class RuleSet:
         self._reads = {t: _reads(self.rules_for(t), self.features.for_type(t), split) for t in event_types}
         self._template_features = {t: _template_features(self.rules_for(t)) for t in self._index}
         across_types = {t for compiled in loaded.features if compiled.across_customers for t in compiled.feature.on}
-        self._entity_reads = {t: _reads((), self.features.across_for(t), ()).get("event") for t in across_types}
+        self._entity_reads = {t: _reads((), self.features.across_for(t), ()) for t in across_types}
+        self.reference = loaded.reference
 
     def rules_for(self, event_type: str) -> tuple[CompiledRule, ...]:
         return self._index.get(event_type, ())
@@ -122,7 +123,12 @@ class RuleSet:
         return self.features.count_for_entity(compiled, row, key, event, scope, feature_clock, dedup)
 
     def _entity_scope(self, event: Event) -> EventScope:
-        return EventScope(event, cel.Context(), self._entity_reads.get(event.type))
+        reads = self._entity_reads.get(event.type, {})
+        kept = reads.get("reference")
+        tables = {"reference": self.reference}
+        return EventScope(
+            event, cel.Context(), reads.get("event"), tables, lambda: {"reference": project(self.reference, kept)}
+        )
 
     def evaluate(
         self,
@@ -153,7 +159,9 @@ class RuleSet:
         if reads is None:  # a rule set whose rules_for differs from its index (benchmarks/rules.py)
             reads = _reads(rules, (), ())
         # before the features count: a customer's features read the event, its signals and the customer
-        variables = RuleVariables(event, context, signals, None, self._template_features.get(event.type), reads)
+        variables = RuleVariables(
+            event, context, signals, None, self._template_features.get(event.type), reads, self.reference
+        )
         scope = variables.scope
         if self.features:
             self.features.start(clock, event.occurred_at)
@@ -338,23 +346,32 @@ class RuleVariables:
         features: FeatureValues | None = None,
         features_read: frozenset[str] | None = None,
         reads: dict[str, Projection] | None = None,
+        reference: Mapping[str, Any] | None = None,
     ) -> None:
         first_of_kind: dict[str, Signal] = {}
         for signal in signals:
             first_of_kind.setdefault(signal.kind, signal)
-        self.plain = {"event": event, "customer": _CustomerView(context), "signals": first_of_kind, "features": {}}
+        tables = reference or {}
+        self.plain = {
+            "event": event,
+            "customer": _CustomerView(context),
+            "signals": first_of_kind,
+            "features": {},
+            "reference": tables,
+        }
         self._sources = {
             "event": lambda: event.model_dump(mode="json"),
             "customer": lambda: context.model_dump(mode="json", exclude=HIDDEN_CUSTOMER_FIELDS),
             "signals": lambda: signals_by_kind(signals),
             "features": lambda: self._features.subset(self._features_read) if self._features is not None else {},
+            "reference": lambda: tables,
         }
         self._values: dict[str, Any] = {}
         self._context, self._reads = context, reads or {}
         self._features: FeatureValues | None = None
         self._features_read = features_read
         self._features_added = "features" not in self._reads
-        around = {name: self.plain[name] for name in ("customer", "signals")}
+        around = {name: self.plain[name] for name in ("customer", "signals", "reference")}
         self.scope = EventScope(event, cel.Context(), self._reads.get("event"), around, self._around_cel)
         if features is not None:
             self.set_features(features)
@@ -365,15 +382,16 @@ class RuleVariables:
         self._values.pop("features", None)
 
     def _around_cel(self) -> dict[str, Any]:
-        """``customer`` and ``signals``, each cut to the part CEL programs read."""
+        """``customer``, ``signals`` and ``reference``, each cut to the part CEL programs read."""
         values = {}
         if "customer" in self._reads:  # only what is read: no dump of the whole context
             kept = self._reads["customer"]
             values["customer"] = (
                 project_model(self._context, kept) if kept is not None else project(self.get("customer"), None)
             )
-        if "signals" in self._reads:
-            values["signals"] = project(self.get("signals"), self._reads["signals"])
+        for name in ("signals", "reference"):
+            if name in self._reads:
+                values[name] = project(self.get(name), self._reads[name])
         return values
 
     def get(self, name: str) -> Any:

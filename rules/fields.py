@@ -180,6 +180,22 @@ def feature_shape(aggregate: str) -> Shape:
     )
 
 
+def reference_shape(tables: Mapping[str, Any]) -> Shape:
+    """``reference``: the packs' tables, each a map (name to a number or text) or a list of texts."""
+    number_or_text = Shape("scalar", "number or string")
+    fields = {
+        name: FieldSpec(
+            Shape("map", "table", item=number_or_text)
+            if isinstance(table, dict)
+            else Shape("list", "table", item=Shape("scalar", "string")),
+            False,
+            f"{len(table):,} entries",
+        )
+        for name, table in sorted(tables.items())
+    }
+    return Shape("object", "reference", fields)
+
+
 def features_shape(features: Mapping[str, Any]) -> Shape:
     """``features`` for packs defining ``features`` (id -> the Feature model)."""
     return Shape(

@@ -27,11 +27,11 @@ from ctxi.schemas.documents import DocumentKind, line_of, read_document
 from ctxi.schemas.events import EVENT_TYPES
 
 # What a condition or a template may refer to; a feature's `where` and `value` read the event alone.
-VARIABLES = frozenset({"event", "customer", "signals", "features"})
+VARIABLES = frozenset({"event", "customer", "signals", "features", "reference"})
 # a customer's feature reads the event with what the enrichers found and the customer's context;
 # an entity's is counted across customers, before any customer's context: the event alone
-FEATURE_VARIABLES = frozenset({"event", "signals", "customer"})
-ENTITY_FEATURE_VARIABLES = frozenset({"event"})
+FEATURE_VARIABLES = frozenset({"event", "signals", "customer", "reference"})
+ENTITY_FEATURE_VARIABLES = frozenset({"event", "reference"})
 # CEL macros bind a variable of their own: `signals.exists(s, ...)`.
 FEATURE_READ = re.compile(r"\bfeatures\s*\.\s*([A-Za-z_]\w*)")
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
@@ -77,6 +77,7 @@ class LoadedPacks:
     rules: list[CompiledRule] = field(default_factory=list)
     features: list[CompiledFeature] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # pack name -> YAML text
+    reference: dict[str, Any] = field(default_factory=dict)  # every pack's reference tables, by name
 
     @property
     def version(self) -> str:
@@ -119,11 +120,12 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
         for name, text in texts.items()
         if (found := read_document(name, text, Pack, errors, PACK_DOCUMENT))
     ]
-    features = _compile_features(parsed, errors)  # first: any pack's rules may read any pack's features
+    loaded.reference = _reference_tables(parsed, errors)  # first: any pack's rules and features may read them
+    features = _compile_features(parsed, errors, loaded.reference)  # any pack's rules may read any pack's features
     loaded.features = list(features.values())
     seen: dict[tuple[str, int], str] = {}
     for name, text, pack, document in parsed:
-        compiled_rules = _compile_rules(name, pack, document, queues, features, errors)
+        compiled_rules = _compile_rules(name, pack, document, queues, features, loaded.reference, errors)
         if compiled_rules is None:
             continue
         loaded.packs.append(pack)
@@ -149,6 +151,7 @@ def _compile_rules(
     document: CommentedMap,
     queues: frozenset[str],
     features: dict[str, CompiledFeature],
+    reference: dict[str, Any],
     errors: list[str],
 ) -> list[CompiledRule] | None:
     before = len(errors)
@@ -156,14 +159,28 @@ def _compile_rules(
     for index, rule in enumerate(pack.rules):
         node = document["rules"][index]
         source = f"{name}:{line_of(document, ('rules', index))}"
-        compiled_rule = _compile(rule, pack.pack, source, node, name, queues, features, errors)
+        compiled_rule = _compile(rule, pack.pack, source, node, name, queues, features, reference, errors)
         if compiled_rule is not None:
             compiled.append(compiled_rule)
     return compiled if len(errors) == before else None
 
 
+def _reference_tables(parsed: list[tuple[str, str, Pack, CommentedMap]], errors: list[str]) -> dict[str, Any]:
+    """Every pack's reference tables by name (a name is shared by all packs: defined once)."""
+    tables: dict[str, Any] = {}
+    where: dict[str, str] = {}
+    for name, _, pack, document in parsed:
+        for table, value in pack.reference.items():
+            line = f"{name}:{line_of(document, ('reference', table))}"
+            if table in tables:
+                errors.append(f"{line}: reference {table}: defined twice (also at {where[table]})")
+                continue
+            tables[table], where[table] = value, line
+    return tables
+
+
 def _compile_features(
-    parsed: list[tuple[str, str, Pack, CommentedMap]], errors: list[str]
+    parsed: list[tuple[str, str, Pack, CommentedMap]], errors: list[str], reference: dict[str, Any]
 ) -> dict[str, CompiledFeature]:
     """Every pack's features by id (ids are shared by all packs: a rule may read another team's)."""
     compiled: dict[str, CompiledFeature] = {}
@@ -197,7 +214,7 @@ def _compile_features(
                 on_types: Any = on_types,
                 variables: frozenset[str] = variables,
             ) -> FeatureExpression:
-                program = _compile_cel(text, path, path[0], error, on_types, guards, variables)
+                program = _compile_cel(text, path, path[0], error, on_types, guards, variables, reference=reference)
                 return FeatureExpression(text, program, plain(text))
 
             programs = {
@@ -222,6 +239,7 @@ def _compile(
     name: str,
     queues: frozenset[str],
     features: dict[str, CompiledFeature],
+    reference: dict[str, Any],
     errors: list[str],
 ) -> CompiledRule | None:
     def error(path: tuple[Any, ...], message: str) -> None:
@@ -233,7 +251,9 @@ def _compile(
             error(("on", index), unknown_event_type(event_type))
     on_types = [t for t in rule.on if t in EVENT_TYPES]
     known = {feature_id: compiled.feature for feature_id, compiled in features.items()}
-    condition = _compile_cel(rule.when, ("when",), "when", error, on_types, rule.when, VARIABLES, known)
+    condition = _compile_cel(
+        rule.when, ("when",), "when", error, on_types, rule.when, VARIABLES, known, reference=reference
+    )
     priority = None
     templates: dict[str, Any] = {}
     fields: dict[str, str] = {}
@@ -242,7 +262,15 @@ def _compile(
             error(("then", "queue"), f"unknown queue {rule.then.queue!r}; known queues: {sorted(queues)}")
         if rule.then.priority is not None:
             priority = _compile_cel(
-                rule.then.priority, ("then", "priority"), "priority", error, on_types, rule.when, VARIABLES, known
+                rule.then.priority,
+                ("then", "priority"),
+                "priority",
+                error,
+                on_types,
+                rule.when,
+                VARIABLES,
+                known,
+                reference=reference,
             )
         fields = {"title": rule.then.title, "reason": rule.then.reason, "dedup_key": rule.then.dedup_key}
         fields.update({f"steps.{i}": step for i, step in enumerate(rule.then.steps)})
@@ -269,7 +297,7 @@ def _compile(
             continue
         guards = f"{rule.when} {source_text}"
         references = template_references(parsed)
-        misread = list(reference_problems(references, on_types, guards, True, known))
+        misread = list(reference_problems(references, on_types, guards, True, known, reference))
         read_features = _features_read(parsed, references, read_features)
         if misread:
             error(path, f"{field_name}: {'; '.join(misread)}")
@@ -332,6 +360,8 @@ def _compile_cel(
     guards: str,
     variables: frozenset[str],
     features: dict[str, Feature] | None = None,
+    *,
+    reference: dict[str, Any],
 ) -> Any:
     problems = list(cel_problems(source))
     if problems:
@@ -350,7 +380,7 @@ def _compile_cel(
             why = " (a feature kept per entity is counted across customers, before any customer's context)"
         error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(variables)}{why}")
         return None
-    misread = list(reference_problems(cel_references(source), on_types, guards, False, features or {}))
+    misread = list(reference_problems(cel_references(source), on_types, guards, False, features or {}, reference))
     if misread:
         error(path, f"'{what}': {'; '.join(misread)}")
         return None

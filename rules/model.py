@@ -214,10 +214,25 @@ class RuleTest(BaseModel):
     )
 
 
+MAX_REFERENCE_ENTRIES = 10_000  # per table: a currency list, a country list, a merchant list
+ReferenceKey = Annotated[str, Field(min_length=1, max_length=200)]
+# A table analysts maintain with their pack: a map (a currency to its rate in USD) or a list (high-risk
+# countries). Rules and features read it as `reference.<name>`, published and versioned with the pack.
+ReferenceTable = (
+    Annotated[dict[ReferenceKey, float | str], Field(max_length=MAX_REFERENCE_ENTRIES)]
+    | Annotated[list[ReferenceKey], Field(max_length=MAX_REFERENCE_ENTRIES)]
+)
+
+
 class Pack(BaseModel):
     model_config = RULE_CONFIG
     pack: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
     owner: str
+    reference: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], ReferenceTable] = Field(
+        default_factory=dict,
+        description="Tables rules and features read as reference.<name>: a map (USD per unit of each currency) "
+        "or a list (high-risk countries); names are shared by all packs.",
+    )
     features: list[Feature] = []
     rules: Annotated[list[Rule], Field(min_length=1)]
     tests: list[RuleTest] = []

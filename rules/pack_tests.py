@@ -39,6 +39,7 @@ def run_pack_tests(loaded: LoadedPacks, config: EngineConfig) -> list[PackTestRe
             rules=[r for r in loaded.rules if r.pack == pack.pack],
             features=loaded.features,
             files={pack.pack: loaded.files[pack.pack]},
+            reference=loaded.reference,
         )
         rules = RuleSet(own)
         results += [_run(pack, test, whole if test.with_set and whole else rules, config) for test in pack.tests]

@@ -29,7 +29,8 @@ A rule's `when` and `priority` (CEL) and its templates (Jinja) read three variab
 
 - `event`: the event that triggered the rule, one of the rule's `on` types;
 - `customer`: what ctxi has joined about the customer so far (this event included);
-- `signals`: what the enrichers found in this event, one entry per kind.
+- `signals`: what the enrichers found in this event, one entry per kind;
+- `reference`: the tables analysts keep with their packs (exchange rates, country lists).
 
 A feature's `where`, `value` and `by` read the same `event`, `signals` and `customer`, checked
 the same way (a feature kept per entity, `entity:`, reads `event` alone: it is counted across
@@ -106,6 +107,22 @@ def reference_markdown() -> str:
             *_table(shape, ("signals", kind), example, skip=("kind",)),
             "",
         ]
+    lines += [
+        "## `reference`",
+        "",
+        "Tables analysts keep with their packs (`reference:` in a pack; published and versioned with it),",
+        "each a map (a name to a number or a text) or a list of texts, read as `reference.<name>`:",
+        "`reference.usd_per[event.payload.currency]`, `event.payload.location.country in reference.<list>`.",
+        "A name is defined once across all packs. The built-in packs':",
+        "",
+        "| table | kind | entries |",
+        "|---|---|---|",
+        *(
+            f"| `reference.{name}` | {'map' if isinstance(table, dict) else 'list'} | {len(table):,} |"
+            for name, table in sorted(builtin_reference().items())
+        ),
+        "",
+    ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -125,6 +142,13 @@ def _kept_for(feature: Any) -> str:
     if feature.entity is not None:
         return f" per `{feature.entity}`, across customers"
     return f" by {', '.join(f'`{text}`' for text in feature.by)}" if feature.by else ""
+
+
+def builtin_reference() -> dict[str, Any]:
+    from ctxi.rules import BUILTIN_PACKS
+    from ctxi.rules.loader import load_rule_dir
+
+    return load_rule_dir(BUILTIN_PACKS, frozenset({"fraud", "travel", "service"})).reference
 
 
 def builtin_features() -> list[Any]:

@@ -20,16 +20,25 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from jinja2 import nodes
 
-from ctxi.rules.fields import Shape, customer_shape, event_shape, features_shape, signal_kinds, signals_shape
+from ctxi.rules.fields import (
+    Shape,
+    customer_shape,
+    event_shape,
+    features_shape,
+    reference_shape,
+    signal_kinds,
+    signals_shape,
+)
 from ctxi.rules.model import Feature
 from ctxi.rules.sandbox import cel_code
 
-ROOTS = ("event", "customer", "signals", "features")
+ROOTS = ("event", "customer", "signals", "features", "reference")
 
-_CEL_PATH = re.compile(r"(?<![\w.])(event|customer|signals|features)((?:\s*\.\s*[A-Za-z_]\w*)*)(\s*\()?")
+_CEL_PATH = re.compile(r"(?<![\w.])(event|customer|signals|features|reference)((?:\s*\.\s*[A-Za-z_]\w*)*)(\s*\()?")
 _SEGMENT = re.compile(r"[A-Za-z_]\w*")
 _HAS_OPEN = re.compile(r"\bhas\s*\(\s*$")
 
@@ -139,6 +148,7 @@ def reference_problems(
     guards: str,
     template: bool = False,
     features: Mapping[str, Feature] | None = None,
+    reference_tables: Mapping[str, Any] | None = None,
 ) -> Iterator[str]:
     """What is wrong with each reference, for a rule listening to ``on_types``.
 
@@ -149,24 +159,29 @@ def reference_problems(
         return  # no known event type: that is the error to report
     text = " ".join(guards.split())
     reported = set()
+    tables = reference_shape(reference_tables or {})
     for reference in references:
         if len(reference.path) < 2 or reference.path in reported:
             continue
         if any(name.startswith("_") for name in reference.path):
             continue  # `__class__` and the like: the sandbox refuses them, and says why
-        problem = _problem(reference, on_types, text, template, features_shape(features or {}))
+        problem = _problem(reference, on_types, text, template, features_shape(features or {}), tables)
         if problem:
             reported.add(reference.path)
             yield problem
 
 
-def _problem(reference: Reference, on_types: Sequence[str], guards: str, template: bool, features: Shape) -> str | None:
+def _problem(
+    reference: Reference, on_types: Sequence[str], guards: str, template: bool, features: Shape, tables: Shape
+) -> str | None:
     path, root = reference.path, reference.path[0]
     dotted = ".".join(path)
     if root == "signals":
         walks = {"": _walk(path, signals_shape(frozenset(on_types)))}
     elif root == "features":
         walks = {"": _walk(path, features)}
+    elif root == "reference":
+        walks = {"": _walk(path, tables)}
     else:
         walks = {t: _walk(path, event_shape(t) if root == "event" else customer_shape()) for t in on_types}
     good = {t: w for t, w in walks.items() if w.missing_at is None and w.type_problem is None}

@@ -117,6 +117,6 @@ def test_a_feature_kept_per_entity_reads_the_event_alone() -> None:
     per_card = ABROAD.replace("    aggregate: sum\n", "    aggregate: sum\n    entity: event.payload.transaction_id\n")
     with pytest.raises(RulePackError) as refused:
         load_rule_texts({"abroad.yaml": per_card}, QUEUES)
-    assert "unknown variable(s) ['customer'] in 'where'; use ['event'] (a feature kept per entity is counted" in str(
+    assert "unknown variable(s) ['customer'] in 'where'; use ['event', 'reference'] (a feature kept per entity" in str(
         refused.value
     )

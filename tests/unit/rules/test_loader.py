@@ -63,7 +63,7 @@ def test_a_good_pack_loads(tmp_path: Path) -> None:
         (
             ("    when: event.payload.amount > 1000.0", "    when: payment.amount > 1000.0"),
             ":9: team.big_spender: unknown variable(s) ['payment'] in 'when'; "
-            "use ['customer', 'event', 'features', 'signals']",
+            "use ['customer', 'event', 'features', 'reference', 'signals']",
         ),
         (
             ("      queue: fraud", "      queue: marketing"),
@@ -76,7 +76,7 @@ def test_a_good_pack_loads(tmp_path: Path) -> None:
         (
             ('      reason: "A large payment by {{ customer.customer_id }}."', '      reason: "By {{ person.name }}."'),
             ":14: team.big_spender: unknown variable(s) ['person'] in reason; "
-            "use ['customer', 'event', 'features', 'signals']",
+            "use ['customer', 'event', 'features', 'reference', 'signals']",
         ),
         (
             ('      title: "Check {{ event.payload.amount }}"', '      title: "Check {{ event.payload.amount }"'),
@@ -139,4 +139,4 @@ def test_cli_check_and_test_pass_on_the_builtin_packs() -> None:
     assert checked.exit_code == 0 and "16 rules in 3 packs: OK" in checked.output
     tested = CliRunner().invoke(app, ["rules", "test", str(BUILTIN_PACKS)])
     assert tested.exit_code == 0, tested.output
-    assert "24 passed, 0 failed" in tested.output
+    assert "26 passed, 0 failed" in tested.output

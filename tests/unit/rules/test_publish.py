@@ -138,3 +138,21 @@ def test_a_pack_test_with_the_set_sees_and_supersedes_another_teams_task() -> No
     alone = load_rule_texts({**texts, "retention.yaml": RETENTION.replace("with_set: true", "with_set: false")}, QUEUES)
     [first, _] = [result for result in run_pack_tests(alone, EngineConfig()) if result.pack == "retention"]
     assert not first.passed and "no task" in first.detail  # its own rules alone: the other team's task is not there
+
+
+def test_reference_tables_are_read_by_rules_checked_by_name_and_defined_once() -> None:
+    """4 x JPY 1,000 (about USD 27) once fired the velocity rule: amounts are now added in USD."""
+    from ctxi.rules.loader import load_rule_texts
+
+    texts = {f"{name}.yaml": pack.text for name, pack in built_in().packs.items()}
+    typo = LOYALTY.replace('when: "true"', 'when: "event.payload.channel in reference.usd_pre"')
+    with pytest.raises(RulePackError, match=r"did you mean reference\.usd_per\?"):
+        load_rule_texts({**texts, "loyalty.yaml": typo}, QUEUES)
+    twice = LOYALTY.replace("rules:", "reference:\n  usd_per: {USD: 1.0}\nrules:")
+    with pytest.raises(RulePackError, match=r"reference usd_per: defined twice \(also at fraud\.yaml:"):
+        load_rule_texts({**texts, "loyalty.yaml": twice}, QUEUES)
+    lists = LOYALTY.replace("rules:", "reference:\n  vip_channels: [phone, app]\nrules:").replace(
+        'when: "true"', 'when: "event.payload.channel in reference.vip_channels"'
+    )
+    loaded = load_rule_texts({**texts, "loyalty.yaml": lists}, QUEUES)
+    assert loaded.reference["vip_channels"] == ["phone", "app"] and "usd_per" in loaded.reference
