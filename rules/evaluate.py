@@ -170,7 +170,9 @@ class RuleSet:
         if not rules:
             return outcomes
         # after the features counted this event: `features` sees it
-        variables.set_features(self.features.read(context, event.occurred_at, clock, scope, entity_values))
+        variables.set_features(
+            self.features.read(context, _read_at(event, context, config), clock, scope, entity_values)
+        )
         at = event.occurred_at
         context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]
         budget = config.rule_budget_ms / 1000
@@ -228,6 +230,20 @@ class RuleSet:
         if outcomes.closures:
             _supersede_same_event(outcomes)
         return outcomes
+
+
+def _read_at(event: Event, context: CustomerContext, config: EngineConfig) -> datetime:
+    """When the rules read the features: at the event's time, or, for an event that came out of
+    order within the grace window, as of the customer's latest event, so that live (where the
+    later event may come first) sees what replay (in event-time order) sees: once, two delays
+    fanned out from two partitions each counted only in its own window, and "2 delays in 7
+    days" never held live though it did in replay."""
+    watermark = context.watermark
+    if watermark is not None and event.occurred_at < watermark <= event.occurred_at + timedelta(
+        seconds=config.late_grace_seconds
+    ):
+        return watermark
+    return event.occurred_at
 
 
 def _explanation(compiled: CompiledRule, variables: RuleVariables, event: Event, outcome: str) -> Explanation:

@@ -120,3 +120,44 @@ def test_a_feature_kept_per_entity_reads_the_event_alone() -> None:
     assert "unknown variable(s) ['customer'] in 'where'; use ['event', 'reference'] (a feature kept per entity" in str(
         refused.value
     )
+
+
+CONTACTS = """\
+pack: care
+owner: care@acme.example
+features:
+  - id: contacts_1h
+    description: Contacts in the last hour.
+    on: [crm.interaction]
+    aggregate: count
+    window: 1h
+rules:
+  - id: care.second_contact
+    version: 1
+    owner: care@acme.example
+    description: A second contact within an hour.
+    on: [crm.interaction]
+    when: features.contacts_1h.count >= 2
+    then:
+      queue: service
+      action: call_back
+      title: "Call back"
+      reason: "Two contacts in an hour."
+      steps: ["Call the customer."]
+      severity: low
+      expires_in: 4h
+      cooldown: 7d
+      dedup_key: "{{ customer.customer_id }}:second_contact"
+"""
+
+
+def test_out_of_order_events_within_the_grace_window_raise_what_replay_raises() -> None:
+    """Live, the later contact may come first; its rule then reads the features as of the
+    customer's latest event, as replay (in event-time order) does: one task either way."""
+    rules = RuleSet(load_rule_texts({"care.yaml": CONTACTS}, QUEUES))
+    earlier = make_event("crm.interaction", {"channel": "phone"}, at="2026-03-02T10:00:00Z", event_id="c1")
+    later = make_event("crm.interaction", {"channel": "phone"}, at="2026-03-02T10:03:00Z", event_id="c2")
+    in_order = [d.task for d in decisions_of(rules, [earlier, later])]
+    out_of_order = [d.task for d in decisions_of(rules, [later, earlier])]  # 3 minutes: inside the 5-minute grace
+    assert [task.rule_id for task in in_order] == [task.rule_id for task in out_of_order] == ["care.second_contact"]
+    assert in_order[0].dedup_key == out_of_order[0].dedup_key
