@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from ruamel.yaml.comments import CommentedMap
 
 from ctxi.features.definitions import CompiledFeature, FeatureExpression
+from ctxi.rules.fields import FEATURE_VALUES
 from ctxi.rules.model import Feature, Pack, Rule
 from ctxi.rules.plain import Condition, plain
-from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_problems, template_problems
+from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_code, cel_problems, template_problems
 from ctxi.rules.typecheck import Reference, cel_references, reference_problems, template_references
 from ctxi.schemas.documents import DocumentKind, line_of, read_document
 from ctxi.schemas.events import EVENT_TYPES
@@ -381,10 +383,34 @@ def _compile_cel(
         error(path, f"unknown variable(s) {unknown} in '{what}'; use {sorted(variables)}{why}")
         return None
     misread = list(reference_problems(cel_references(source), on_types, guards, False, features or {}, reference))
+    misread += list(_unguarded_null_arguments(source, guards, features or {}))
     if misread:
         error(path, f"'{what}': {'; '.join(misread)}")
         return None
     return program
+
+
+_FUNCTION_OF_FEATURE = re.compile(
+    r"\b(timestamp|duration|size|int|double|string)\s*\(\s*(features\s*\.\s*(\w+)\s*\.\s*(at|value))\s*\)"
+)
+
+
+def _unguarded_null_arguments(source: str, guards: str, features: dict[str, Feature]) -> Iterator[str]:
+    """A feature's ``at`` (null before its first counted event) or a value that may be null, handed
+    to a function without a ``!= null`` guard: it passes the checks and fails on the first customer
+    with nothing counted (once, live: "Undefined variable or function: 'timestamp'")."""
+    text = " ".join(cel_code(guards).split())
+    for match in _FUNCTION_OF_FEATURE.finditer(cel_code(source)):
+        function, path, feature_id, field_name = match.groups()
+        feature = features.get(feature_id)
+        if feature is None or (field_name == "value" and not FEATURE_VALUES[feature.aggregate][1]):
+            continue
+        dotted = "".join(path.split())
+        if f"{dotted}!=null" not in "".join(text.split()):
+            yield (
+                f"{dotted} is null until the feature has counted an event: guard {function}({dotted}) with "
+                f"{dotted} != null"
+            )
 
 
 def _firstline_of(exc: Exception) -> str:

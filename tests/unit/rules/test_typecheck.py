@@ -215,3 +215,20 @@ def test_a_feature_id_is_shared_by_all_packs_and_defined_once(tmp_path: Path) ->
     with pytest.raises(RulePackError) as caught:
         load_rule_dir(tmp_path, QUEUES)
     assert any("feature card_spend_1h: duplicate feature id (also at" in error for error in caught.value.errors)
+
+
+def test_a_feature_time_that_may_be_null_must_be_guarded_before_a_function_reads_it(tmp_path: Path) -> None:
+    """Once it passed `rules check` and failed live: "Undefined variable or function: 'timestamp'"."""
+    when = "timestamp(features.card_spend_1h.at) < timestamp(event.occurred_at)"
+    text = FEATURE + pack("billing.card_transaction", when).replace("pack: team\nowner: team@acme.example\n", "")
+    (tmp_path / "team.yaml").write_text("pack: team\nowner: team@acme.example\n" + text)
+    with pytest.raises(RulePackError) as caught:
+        load_rule_dir(tmp_path, QUEUES)
+    assert any(
+        "features.card_spend_1h.at is null until the feature has counted an event: guard "
+        "timestamp(features.card_spend_1h.at) with features.card_spend_1h.at != null" in error
+        for error in caught.value.errors
+    ), caught.value.errors
+    guarded = f"features.card_spend_1h.at != null && {when}"
+    (tmp_path / "team.yaml").write_text((tmp_path / "team.yaml").read_text().replace(f"'{when}'", f"'{guarded}'"))
+    load_rule_dir(tmp_path, QUEUES)

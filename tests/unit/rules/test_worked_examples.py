@@ -28,7 +28,7 @@ def test_the_worked_examples_check_and_their_tests_pass() -> None:
     failed = [f"{r.pack}: {r.name}: {r.detail}" for r in results if not r.passed]
     assert failed == []
     analyst = [r.name for r in results if r.pack == "analyst"]
-    assert len(analyst) == 5
+    assert len(analyst) == 6
 
 
 def test_the_combined_task_replaces_the_service_teams_reply_whichever_pack_runs_first(tmp_path: Path) -> None:
