@@ -188,9 +188,10 @@ def _who(by: str) -> str:
     return by or getpass.getuser()
 
 
-def _change_live_set(changes: dict[str, str | None], change: str, by: str, action: str) -> None:
+def _change_live_set(changes: dict[str, str | None], change: str | None, by: str, action: str) -> None:
     """Apply ``changes`` ({pack: new text, or None to withdraw}) to the live set: compile the whole
-    new set, run the tests of every pack in it, write it; print the new live set."""
+    new set, run the tests of every pack in it, write it; print the new live set. ``change`` says
+    what it is (None: "published" and the packs that change)."""
     from ctxi.rules.changes import unversioned_changes
     from ctxi.rules.loader import RulePackError
     from ctxi.rules.pack_tests import run_pack_tests
@@ -211,6 +212,7 @@ def _change_live_set(changes: dict[str, str | None], change: str, by: str, actio
     if not changes:
         typer.echo(f"nothing to change: rules version {current.version} live ({', '.join(sorted(current.packs))})")
         return
+    change = change or f"published {', '.join(sorted(changes))}"
     try:
         new, loaded = changed_set(current, changes, change, by, frozenset(settings.queues))
     except RulePackError as exc:
@@ -251,8 +253,7 @@ def publish(
     `ctxi rules rollback` takes one back. Invalid packs, or failing tests, change nothing.
     """
     rule_set = load_rules(directory)
-    _change_live_set(dict(rule_set.loaded.files), f"published {', '.join(sorted(rule_set.loaded.files))}",
-                     _who(by), "published")  # fmt: skip
+    _change_live_set(dict(rule_set.loaded.files), None, _who(by), "published")
 
 
 @app.command("withdraw")

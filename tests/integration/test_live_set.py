@@ -7,12 +7,21 @@ fraud rules stopped and the README's Paris card raised no fraud task.
 
 from __future__ import annotations
 
+import shutil
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
+
+from ctxi.rules import BUILTIN_PACKS
+from ctxi.simulate.evaluate import collect, send, wait_until_flowing
 from tests.factories import loyalty_pack
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_rules_live import cli, impossible_travel, pack_version, publish, wait_for_log
+from tests.integration.test_scale_out import wait_for_members
 
 
 def loyalty_folder(tmp_path: Path, version: int) -> Path:
@@ -71,3 +80,67 @@ def test_one_teams_pack_is_published_withdrawn_and_rolled_back_without_touching_
     finally:
         pipeline.close()
     assert worker.poll() is None
+
+
+ALWAYS = """\
+pack: zz
+owner: ops@acme.example
+rules:
+  - id: zz.note_contact
+    version: {version}
+    owner: ops@acme.example
+    description: Every contact, noted (a rule that must fire on every event across a switch).
+    on: [crm.interaction]
+    when: "true"
+    then:
+      queue: service
+      action: note_contact
+      title: "Note the contact"
+      reason: "They got in touch."
+      steps: ["Note it."]
+      severity: low
+      expires_in: 4h
+"""
+
+
+def set_folder(tmp_path: Path, version: int) -> Path:
+    """The built-in packs and zz at ``version``: a whole set, as one publish would hold it."""
+    folder = tmp_path / f"set-v{version}"
+    shutil.copytree(BUILTIN_PACKS, folder)
+    (folder / "zz.yaml").write_text(ALWAYS.format(version=version))
+    return folder
+
+
+def test_two_workers_switch_sets_and_no_event_meets_a_partial_set(
+    namespace: Namespace, run_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    """Once a publish arrived one pack at a time and workers ran partial sets for 1-3 s: a rule
+    that fires on every event missed the events in between."""
+    settings = namespace.settings
+    namespace.env["CTXI_RULES_DIR"] = str(set_folder(tmp_path, 1))
+    workers = [run_worker(namespace), run_worker(namespace)]
+    wait_for_members(settings.kafka_bootstrap_servers, settings.app_id, 2)
+    wait_until_flowing(settings)
+    now = datetime.now(UTC).replace(microsecond=0)
+    contacts = [
+        orjson.dumps(
+            {"event_id": f"n{n}", "type": "crm.interaction", "customer_id": f"C-n{n}",
+             "occurred_at": (now - timedelta(seconds=300 - n)).isoformat(), "payload": {"channel": "phone"}}
+        )
+        for n in range(300)
+    ]  # fmt: skip
+    sender = threading.Thread(target=send, args=(contacts, settings, 30.0))
+    sender.start()
+    time.sleep(3)
+    published = publish(namespace, set_folder(tmp_path, 2))  # while the contacts flow
+    assert "zz: published" in published and "fraud" not in published.split("\n")[0]
+    sender.join()
+    collected = collect(
+        settings, done=lambda c: sum(a == "note_contact" for _, _, a in c.by_id.values()) >= 300, quiet=5,
+        timeout=120, progress=None,
+    )  # fmt: skip
+    noted = {customer for customer, _, action in collected.by_id.values() if action == "note_contact"}
+    assert len(noted) == 300, f"{300 - len(noted)} contacts met a set without zz"
+    for worker in workers:  # each switched, whole, in one step
+        wait_for_log(worker, "live (fraud, service, travel, zz): published zz, by test")
+        assert worker.poll() is None
