@@ -254,6 +254,7 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         at=datetime.now(UTC),
         created_at=task.created_at,
         claimed_at=await request.app[STORE].claimed_at(task.task_id),
+        revision=task.revision,
     )
 
     async def send_then_close() -> bool:

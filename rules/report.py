@@ -33,6 +33,8 @@ class RuleUsefulness:
     dismissed_by_reason: Counter[str] = field(default_factory=Counter)
     to_claim: list[timedelta] = field(default_factory=list)
     to_resolve: list[timedelta] = field(default_factory=list)
+    # revisions that came after an agent had closed the task, inside its cool-down: kept with it
+    after_close: int = 0
 
     @property
     def closed(self) -> int:
@@ -73,7 +75,9 @@ def rule_usefulness(tasks: Iterable[Task], outcomes: Iterable[TaskOutcome]) -> l
     def row(rule_id: str, rule_version: int) -> RuleUsefulness:
         return rows.setdefault((rule_id, rule_version), RuleUsefulness(rule_id, rule_version))
 
+    revisions: dict[str, set[int]] = {}
     for task in tasks:
+        revisions.setdefault(task.task_id, set()).add(task.revision)
         if task.task_id not in created:
             created[task.task_id] = task
             row(task.rule_id, task.rule_version).raised += 1
@@ -83,6 +87,8 @@ def rule_usefulness(tasks: Iterable[Task], outcomes: Iterable[TaskOutcome]) -> l
             continue
         closed.add(outcome.task_id)
         usefulness = row(outcome.rule_id, outcome.rule_version)
+        if outcome.revision is not None:
+            usefulness.after_close += sum(1 for r in revisions.get(outcome.task_id, ()) if r > outcome.revision)
         if outcome.outcome == "completed":
             usefulness.completed += 1
         else:

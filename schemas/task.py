@@ -147,6 +147,9 @@ class TaskOutcome(BaseModel):
     at: Timestamp
     created_at: Timestamp | None = Field(None, description="When the task was created (time to claim, to resolve).")
     claimed_at: Timestamp | None = Field(None, description="When the agent claimed it.")
+    revision: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="The task's revision the agent closed (later ones inside the cool-down are kept with it)."
+    )
     signature: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         None, description="The gateway's signature (ingest/outcomes.py): workers believe only signed outcomes."
     )

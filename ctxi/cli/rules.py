@@ -478,12 +478,13 @@ def report(
     rows = rule_usefulness(task_list, outcome_list)
     typer.echo(
         f"{'rule':<32} {'version':>7} {'raised':>6} {'closed':>6} {'completed':>9} {'dismissed':>9} "
-        f"{'claim p50':>9} {'resolve p50':>11}"
+        f"{'claim p50':>9} {'resolve p50':>11} {'after close':>11}"
     )
     for row in rows:
         typer.echo(
             f"{row.rule_id:<32} {row.rule_version:>7} {row.raised:>6} {row.closed:>6} {row.completed:>9} "
-            f"{row.dismissed:>9} {_duration(row.median_to_claim):>9} {_duration(row.median_to_resolve):>11}"
+            f"{row.dismissed:>9} {_duration(row.median_to_claim):>9} {_duration(row.median_to_resolve):>11} "
+            f"{row.after_close:>11}"
         )
     for row in rows:
         if row.not_useful:

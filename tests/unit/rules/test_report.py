@@ -88,7 +88,7 @@ def test_ctxi_rules_report_from_files_reports_bad_lines_and_the_flag(tmp_path: P
     assert result.exit_code == 1  # the bad line
     assert f"{tasks}:7: not a Task: " in result.output
     row = next(line for line in result.output.splitlines() if line.startswith("fraud.impossible_travel"))
-    assert row.split() == ["fraud.impossible_travel", "1", "6", "6", "1", "5", "-", "30m00s"]
+    assert row.split() == ["fraud.impossible_travel", "1", "6", "6", "1", "5", "-", "30m00s", "0"]
     assert (
         "not useful: fraud.impossible_travel v1: 5 of 6 closed tasks dismissed (83%); most given reasons: "
         "'not relevant' 5"
@@ -99,3 +99,10 @@ def test_a_task_created_ahead_of_the_gateways_clock_waits_no_negative_time() -> 
     ahead = T0 + timedelta(hours=1)  # the source's clock: within what ingest accepts
     [row] = rule_usefulness([], [outcome("t", created_at=ahead, claimed_at=T0 + timedelta(minutes=1))])
     assert (row.median_to_claim, row.median_to_resolve) == (timedelta(0), timedelta(0))
+
+
+def test_revisions_after_the_agents_close_are_counted_with_the_closed_task() -> None:
+    """A rule firing again inside its cool-down after an agent closed the task: kept, and counted here."""
+    tasks = [make_task(task_id="t1"), make_task(task_id="t1", revision=2), make_task(task_id="t1", revision=3)]
+    [row] = rule_usefulness(tasks, [outcome("t1", revision=1)])
+    assert (row.raised, row.completed, row.after_close) == (1, 1, 2)
