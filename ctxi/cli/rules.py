@@ -145,15 +145,24 @@ def diff(
 
 @app.command("explain")
 def explain(
-    events: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL events (the history).")],
     rule: Annotated[str, typer.Option("--rule", help="The rule to explain, e.g. service.vip_critical_case.")],
     customer: Annotated[str, typer.Option("--customer", help="The customer whose events to explain.")],
+    events: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            exists=True, dir_okay=False, help="JSONL events (the history); none: the customer's recorded events."
+        ),
+    ] = None,
     rules: Annotated[Path | None, typer.Option("--rules", help="Rule packs (default: the built-in packs).")] = None,
 ) -> None:
     """Why RULE did, or did not, make a task for CUSTOMER: replay EVENTS through the engine and, for
     each of the customer's events the rule listens to, show every clause of its condition with its
     value and what it read, the features it read, and what came of it (a task, a revision inside the
-    cool-down, a snooze, the contact policy, a shadow, a deferral, or the clause that was false)."""
+    cool-down, a snooze, the contact policy, a shadow, a deferral, or the clause that was false).
+    Without EVENTS, the customer's events still on the input topics (and the fleet's flight and
+    weather events) are read back and replayed: what the workers saw, as far as the topics keep it."""
+    import tempfile
+
     from ctxi.engine.garbage import collect_less
     from ctxi.engine.replay import replay as run_replay
     from ctxi.rules.explain import Explanation
@@ -172,7 +181,10 @@ def explain(
         if explanation.customer_id == customer:
             found.append(explanation)
 
-    run_replay(events, get_settings().engine, lambda e: None, lambda d: None, rules=rule_set, explain=(rule, keep))
+    with tempfile.TemporaryDirectory() as scratch:
+        if not events:
+            events = [_recorded_events(customer, Path(scratch) / "recorded.jsonl")]
+        run_replay(events, get_settings().engine, lambda e: None, lambda d: None, rules=rule_set, explain=(rule, keep))
     listens = ", ".join(next(c.rule.on for c in rule_set.loaded.rules if c.rule.id == rule))
     if not found:
         typer.echo(f"{rule} was never evaluated for {customer}: none of their events is one it listens to ({listens})")
@@ -180,6 +192,32 @@ def explain(
     typer.echo(f"{rule} for {customer}: {len(found)} evaluation(s) ({listens})")
     for explanation in found:
         typer.echo("\n".join(explanation.lines()))
+
+
+def _recorded_events(customer: str, path: Path) -> Path:
+    """The customer's events and the fleet's, read back from the input topics into ``path``."""
+    import orjson
+
+    from ctxi.schemas.events import EVENT_TYPES, FleetEventEnvelope
+    from ctxi.streams.topics import read_to_end
+
+    fleet = {name for name, model in EVENT_TYPES.items() if issubclass(model, FleetEventEnvelope)}
+    settings = get_settings()
+    err(f"reading {', '.join(settings.input_topics)} for {customer}'s events and the fleet's...")
+    kept = 0
+    with path.open("wb") as out:
+        for value in read_to_end(settings.kafka_bootstrap_servers, settings.input_topics):
+            try:
+                document = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                continue  # a dead letter: it reached no rule
+            if isinstance(document, dict) and (
+                document.get("customer_id") == customer or document.get("type") in fleet
+            ):
+                out.write(value + b"\n")
+                kept += 1
+    err(f"{kept} event(s) read back")
+    return path
 
 
 def _who(by: str) -> str:

@@ -79,6 +79,10 @@ def test_one_teams_pack_is_published_withdrawn_and_rolled_back_without_touching_
         assert [task.rule_id for task in pipeline.tasks if task.customer_id == "C-3"] == ["fraud.impossible_travel"]
     finally:
         pipeline.close()
+    # why, from what the topics recorded of the customer (no file): the same explanation as replay's
+    explained = cli(namespace, "rules", "explain", "--rule", "fraud.impossible_travel", "--customer", "C-1")
+    assert "social.checkin C-1-checkin: condition false: no task" in explained
+    assert "billing.card_transaction C-1-card: task t-" in explained
     assert worker.poll() is None
 
 
