@@ -194,6 +194,7 @@ class OutcomeKeys:
     def __init__(self, url: str, prefix: str, configured: list[str]) -> None:
         self._source = (url, prefix, configured)
         self.current: list[bytes] | None = [key.encode() for key in configured] or None
+        self._said = False  # that Redis is away: once, not at every try
 
     def load_now(self) -> list[bytes] | None:
         """Try once (blocking); None while Redis is away."""
@@ -201,7 +202,9 @@ class OutcomeKeys:
             try:
                 self.current = outcome_keys(*self._source)
             except (RedisError, OSError) as exc:
-                logger.warning("outcome keys not read yet (Redis: %s); outcomes wait for them", exc)
+                if not self._said:
+                    logger.warning("outcome keys not read yet (Redis: %s); outcomes wait for them", exc)
+                    self._said = True
         return self.current
 
     async def wait(self) -> list[bytes]:
