@@ -75,3 +75,26 @@ async def test_a_gap_stops_before_the_record_that_ends_it_so_the_commit_covers_e
     await consumer._add_gap(tp, 94, 95)  # the fetch loop read 93, then 95: 94 was a transaction marker
     consumer._acked[tp].extend([95, 96, 97])
     assert consumer._new_offset(tp) == 98  # faust's own gap (94-95) counted 95 twice and stopped at 96
+
+
+async def test_gaps_cost_the_same_however_many_came_before() -> None:
+    """A compacted changelog has a gap between most records; faust merged them all again at each
+    new one, and a restart at 200,000 customers never finished reading its changelog."""
+    import time
+
+    app = create_app(Settings())
+    consumer = app.consumer
+    tp = TP(app.conf.id + "-changelog", 0)
+    tenths, per_tenth = [], 2_000
+    for tenth in range(10):
+        started = time.perf_counter()
+        for n in range(tenth * per_tenth, (tenth + 1) * per_tenth):
+            await consumer._add_gap(tp, 3 * n + 1, 3 * n + 3)  # records at 3n and 3n + 3: 3n + 1, 3n + 2 compacted away
+        tenths.append(time.perf_counter() - started)
+    assert tenths[0] / tenths[-1] >= 0.5, [round(t, 3) for t in tenths]  # the last tenth as fast, or nearly
+    gaps = sorted((interval.begin, interval.end) for interval in consumer._gap[tp])
+    assert gaps[:2] == [(1, 3), (4, 6)] and len(gaps) == 10 * per_tenth  # each gap kept apart, nothing lost
+    await consumer._add_gap(tp, 2, 7)  # 2-6: with those it overlaps or touches, one gap (1-8)
+    assert sorted((i.begin, i.end) for i in consumer._gap[tp])[:2] == [(1, 9), (10, 12)]
+    consumer._acked[tp].extend([0, 9])
+    assert consumer._new_offset(tp) == 10  # 0 and 9 done, 1-8 never to come: the commit goes past them
