@@ -278,8 +278,8 @@ function fillCard(card, task) {
         h("section", { "aria-label": "Evidence" },
           h("h4", {}, "Evidence"),
           evidenceList(task))),
-      conditions(task),
-      breakdown(task),
+      // side by side while closed: the card is no taller than with one (a claim's form stays in view)
+      h("div", { class: "why" }, conditions(task), breakdown(task)),
       task.claimed_by === state.agent ? closeForms(task, typed) : null),
   );
   if (focusedField) card.querySelector(`input[name="${focusedField}"]`)?.focus();
@@ -346,7 +346,8 @@ function evidenceList(task) {
 function conditions(task) {
   if (!task.conditions || !task.conditions.length) return null;
   return h("details", { class: "conditions", "data-testid": "conditions" },
-    h("summary", {}, `Why this task: rule ${task.rule_id} v${task.rule_version}`),
+    h("summary", {}, "Why this task"),
+    h("p", { class: "help" }, `Rule ${task.rule_id} v${task.rule_version} fired: each of its conditions held.`),
     h("ol", {}, task.conditions.map((held) =>
       h("li", {},
         h("code", {}, held.clause),

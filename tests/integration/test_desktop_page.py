@@ -456,8 +456,9 @@ async def test_why_this_priority_shows_what_the_rule_learned_and_the_escalation(
     await expect(why).to_contain_text("× Learned0.528 of 40 closed tasks of this rule completed")
     await expect(why).to_contain_text("+ Escalated+15unclaimed for 7m 00s (stage 1)")
     # why the rule fired: its clauses, each with what it read
-    await learned_card.get_by_text("Why this task: rule fraud.impossible_travel v1").click()
+    await learned_card.get_by_text("Why this task").click()
     conditions = learned_card.get_by_test_id("conditions")
+    await expect(conditions).to_contain_text("Rule fraud.impossible_travel v1 fired")
     await expect(conditions).to_contain_text("!signals.location_conflict.explained_by_travel")
     await expect(conditions).to_contain_text("signals.location_conflict.explained_by_travel = false")
 
