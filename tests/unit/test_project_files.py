@@ -73,15 +73,20 @@ def test_the_kubernetes_example_uses_real_settings_ports_and_probes() -> None:
     config, secret = documents["ConfigMap", "ctxi"]["data"], documents["Secret", "ctxi-agents"]["stringData"]
     assert set(config) | set(secret) <= ENV_VARS
     settings = Settings()
-    [worker] = documents["Deployment", "ctxi-worker"]["spec"]["template"]["spec"]["containers"]
+    workers = documents["StatefulSet", "ctxi-worker"]["spec"]
+    [worker] = workers["template"]["spec"]["containers"]
     ports = {port["name"]: port["containerPort"] for port in worker["ports"]}
     assert ports == {"web": settings.web_port, "metrics": settings.metrics_port}
     assert (worker["livenessProbe"]["httpGet"]["path"], worker["readinessProbe"]["httpGet"]["path"]) == (
         "/health",
         "/ready",
     )
-    replicas = documents["Deployment", "ctxi-worker"]["spec"]["replicas"]
-    assert replicas <= int(config["CTXI_TOPIC_PARTITIONS"])  # no idle worker
+    assert workers["replicas"] <= int(config["CTXI_TOPIC_PARTITIONS"])  # no idle worker
+    # RocksDB on a volume of each worker's own: a restart reads the changelog's tail, not all of it
+    assert config["CTXI_STORE"] == "rocksdb://"
+    [claim] = workers["volumeClaimTemplates"]
+    [mount] = worker["volumeMounts"]
+    assert mount["name"] == claim["metadata"]["name"] and mount["mountPath"] == config["CTXI_DATA_DIR"]
     [gateway] = documents["Deployment", "ctxi-gateway"]["spec"]["template"]["spec"]["containers"]
     assert gateway["args"] == ["desktop"] and gateway["readinessProbe"]["httpGet"]["path"] == "/healthz"
     annotations = documents["Deployment", "ctxi-gateway"]["spec"]["template"]["metadata"]["annotations"]
