@@ -105,7 +105,7 @@ def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 
 def mutated_line(rng: random.Random) -> bytes:
     """One example event with one to three of its values made hostile, as one JSON line; now and
-    then a key given twice or a key with a control character in it."""
+    then a key given twice, a key with a control character in it, or a hostile field the contract ignores."""
     document: Any = rng.choice(SEEDS)
     for _ in range(rng.randint(1, 3)):
         document = _replace(document, rng.choice(_paths(document)[1:]), hostile_value(rng))
@@ -117,4 +117,6 @@ def mutated_line(rng: random.Random) -> bytes:
         line = line[:-1] + f", {key}: {json.dumps(hostile_value(rng))}}}"
     elif kind == 1 and isinstance(document.get("payload"), dict):
         line = line.replace('"payload": {', '"payload": {"x\\n[ERROR] forged\\u200b": 1, ', 1)
+    elif kind == 2 and isinstance(document.get("payload"), dict):  # a field the contract ignores, hostile
+        line = line.replace('"payload": {', f'"payload": {{"ignored": {json.dumps(hostile_value(rng))}, ', 1)
     return line.encode()

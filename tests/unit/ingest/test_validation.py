@@ -192,3 +192,13 @@ def test_a_name_with_control_characters_is_escaped_in_the_reason() -> None:
     reason = reason_of(orjson.dumps(document))
     assert "\n" not in reason and "\u200b" not in reason
     assert "payload.attributes.x\\n[ERROR] forged\\u200b" in reason
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"1e400", b"-Infinity", b"1" * 40])
+def test_a_value_only_pydantic_reads_in_an_ignored_field_does_not_stop_the_duplicate_key_check(value: bytes) -> None:
+    """Once, NaN in a field the contract ignores made orjson fail inside the check: validation raised."""
+    raw = orjson.dumps(HOSTILE_BASE).replace(b'"tier":"gold"', b'"tier":"gold","extra":' + value)
+    assert reason_of(raw) == "accepted"
+    assert reason_of(raw.replace(b'"tier":"gold"', b'"tier":"gold","tier":"silver"')) == (
+        "tier: a key given twice in one object"
+    )
