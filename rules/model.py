@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ctxi.features.state import Aggregate
 from ctxi.schemas.common import Duration
@@ -215,13 +216,32 @@ class RuleTest(BaseModel):
 
 
 MAX_REFERENCE_ENTRIES = 10_000  # per table: a currency list, a country list, a merchant list
-ReferenceKey = Annotated[str, Field(min_length=1, max_length=200)]
-# A table analysts maintain with their pack: a map (a currency to its rate in USD) or a list (high-risk
-# countries). Rules and features read it as `reference.<name>`, published and versioned with the pack.
-ReferenceTable = (
-    Annotated[dict[ReferenceKey, float | str], Field(max_length=MAX_REFERENCE_ENTRIES)]
-    | Annotated[list[ReferenceKey], Field(max_length=MAX_REFERENCE_ENTRIES)]
-)
+MAX_REFERENCE_TEXT = 200  # a key, or a text in a table
+MAX_REFERENCE_NUMBER = 1e12  # as money: an amount times a rate stays finite
+
+
+def reference_table(value: Any) -> Any:
+    """A table analysts maintain with their pack: a map (a currency to its rate in USD) or a list
+    (high-risk countries), bounded; rules and features read it as `reference.<name>`."""
+    if not isinstance(value, dict | list):
+        raise ValueError("a reference table is a map (name: value) or a list of texts")
+    if len(value) > MAX_REFERENCE_ENTRIES:
+        raise ValueError(f"{len(value):,} entries; a reference table may have {MAX_REFERENCE_ENTRIES:,}")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(key, str) and not 0 < len(key) <= MAX_REFERENCE_TEXT:
+            raise ValueError(f"key {key[:20]!r}...: 1 to {MAX_REFERENCE_TEXT} characters")
+        text = isinstance(item, str) and 0 < len(item) <= MAX_REFERENCE_TEXT
+        number = isinstance(value, dict) and isinstance(item, int | float) and not isinstance(item, bool)
+        if number and not (math.isfinite(item) and abs(item) <= MAX_REFERENCE_NUMBER):
+            raise ValueError(f"{key}: {item!r} is not a finite number within ±{MAX_REFERENCE_NUMBER:,.0f}")
+        if not (text or number):
+            kinds = "a number or a text" if isinstance(value, dict) else "a text"
+            raise ValueError(f"{key}: {item!r:.40} is not {kinds} of 1 to {MAX_REFERENCE_TEXT} characters")
+    return value
+
+
+ReferenceTable = Annotated[Any, BeforeValidator(reference_table)]
 
 
 class Pack(BaseModel):

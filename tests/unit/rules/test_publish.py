@@ -156,3 +156,7 @@ def test_reference_tables_are_read_by_rules_checked_by_name_and_defined_once() -
     )
     loaded = load_rule_texts({**texts, "loyalty.yaml": lists}, QUEUES)
     assert loaded.reference["vip_channels"] == ["phone", "app"] and "usd_per" in loaded.reference
+    for hostile, said in ((".nan", "not a finite number"), ("1e400", "not a finite number"), ("[a]", "not a number")):
+        bad = LOYALTY.replace("rules:", f"reference:\n  rates: {{EUR: {hostile}}}\nrules:")
+        with pytest.raises(RulePackError, match=f"reference.rates: Value error, EUR: .* {said}"):
+            load_rule_texts({**texts, "loyalty.yaml": bad}, QUEUES)
