@@ -135,7 +135,7 @@ async def sweep_rows(worker: Worker) -> None:
     again and deletes the row (a tombstone in the changelog): a table is only written while
     handling one of its partition's messages.
     """
-    engine, tables = worker.engine, worker.tables
+    engine = worker.engine
     if engine.stream_time is None:
         return
     # Never ahead of the wall clock: an event dated ahead of it (ingest lets a day through)
@@ -145,12 +145,12 @@ async def sweep_rows(worker: Worker) -> None:
     expired = [
         *(
             ("fleet_index", key)
-            for key, index in list(tables.fleet_index.items())
+            for key, index in list(engine.fleet_index.items())
             if fleet.is_expired(index, as_of, keep)
         ),
         *(
             ("entity_features", key)
-            for key, row in list(tables.entity_features.items())
+            for key, row in list(engine.entity_features.items())
             if entities.is_expired(row, as_of)
         ),
     ]

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 
 from faust.types import Message
 
+from ctxi.context.fleet import FleetIndex
+from ctxi.context.state import CustomerContext
 from ctxi.engine.pipeline import Engine
+from ctxi.engine.rows import EncodedRows
+from ctxi.features.entities import EntityFeatureRow
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import load_rule_dir
@@ -61,12 +65,13 @@ def build_worker(settings: Settings) -> Worker:
     app = create_app(settings)
     tables = Tables.create(app, settings)
     rule_set = RuleSet(load_rule_dir(settings.rules_dir or BUILTIN_PACKS, frozenset(settings.queues)))
+    decoded = settings.engine.decoded_rows
     engine = Engine(
         settings.engine,
-        tables.customer_contexts,
-        tables.fleet_index,
+        EncodedRows(CustomerContext, tables.customer_contexts, decoded),
+        EncodedRows(FleetIndex, tables.fleet_index, decoded),
         rules=rule_set,
-        entity_features=tables.entity_features,
+        entity_features=EncodedRows(EntityFeatureRow, tables.entity_features, decoded),
     )
     logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, rule_set.version)
     worker = Worker(

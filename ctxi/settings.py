@@ -85,6 +85,12 @@ class EngineConfig(BaseModel):
         ge=1,
         description="Entity feature rows a worker keeps (docs/features.md); past it the row seen least recently goes.",
     )
+    decoded_rows: int = Field(
+        10_000,
+        ge=0,
+        description="Table rows kept decoded per table, those stored last, beside the JSON bytes every row is kept as "
+        "(docs/limits.md): the next event of a customer just seen skips decoding its context.",
+    )
     rule_budget_ms: float = Field(
         50,
         gt=0,

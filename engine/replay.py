@@ -2,15 +2,18 @@
 
 Its clock is the events' own time, so a replay is deterministic: the same file gives the
 same output. It runs :class:`~ctxi.engine.pipeline.Engine` exactly as the stream worker
-does, with dicts for the faust tables and an in-process queue for the by-customer topic.
+does, with files on disk for the faust tables (``engine/rows.py``: memory does not grow with
+customers) and an in-process queue for the by-customer topic.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
+import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,17 +21,28 @@ from typing import Any
 from ctxi.context.fleet import FleetIndex
 from ctxi.context.state import CustomerContext
 from ctxi.engine.pipeline import Engine, EnrichedEvent, Message
+from ctxi.engine.rows import EncodedRows, RowFile
 from ctxi.features.entities import EntityFeatureRow
-from ctxi.ingest import DEFAULT_TIME_WINDOW, EventTimeWindow, JsonlRecord, processing_failure, read_jsonl
+from ctxi.ingest import (
+    DEFAULT_TIME_WINDOW,
+    EventTimeWindow,
+    JsonlRecord,
+    processing_failure,
+    read_jsonl,
+    validate_event,
+)
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.explain import Explanation
 from ctxi.rules.snooze import Snoozes
-from ctxi.schemas.dead_letter import DeadLetter
+from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.schemas.task import TaskClosure, TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy
 from ctxi.settings import EngineConfig
 
 PROGRESS_EVERY_SECONDS = 5.0
+# Events sorted in memory at a time; a longer input is sorted in runs of this many, kept on
+# disk and merged, so a replay's memory does not grow with its input (about 150 MB a run).
+SORT_RUN_EVENTS = 50_000
 logger = logging.getLogger(__name__)
 
 
@@ -48,8 +62,22 @@ class ReplaySummary:
     feature_failures: Counter[str] = field(default_factory=Counter)
     failure_samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     seconds: float = 0.0
-    contexts: dict[str, CustomerContext] = field(default_factory=dict)
-    entity_features: dict[str, EntityFeatureRow] = field(default_factory=dict)
+    # the rows the engine kept, on disk in ``state`` (a temporary directory, removed with the summary)
+    state: tempfile.TemporaryDirectory[str] = field(
+        default_factory=lambda: tempfile.TemporaryDirectory(prefix="ctxi-replay-")
+    )
+    contexts: MutableMapping[str, CustomerContext] = field(init=False)
+    fleet_index: MutableMapping[str, FleetIndex] = field(init=False)
+    entity_features: MutableMapping[str, EntityFeatureRow] = field(init=False)
+    decoded_rows: int = 10_000  # CTXI_ENGINE__DECODED_ROWS
+
+    def __post_init__(self) -> None:
+        def rows(model: type[Any], name: str) -> EncodedRows[Any]:
+            return EncodedRows(model, RowFile(Path(self.state.name) / f"{name}.sqlite"), self.decoded_rows)
+
+        self.contexts = rows(CustomerContext, "customer_context")
+        self.fleet_index = rows(FleetIndex, "fleet_index")
+        self.entity_features = rows(EntityFeatureRow, "entity_features")
 
     def lines(self) -> list[str]:
         rate = self.events / self.seconds if self.seconds else 0.0
@@ -120,22 +148,12 @@ def replay(
     and a callback) gets the explanation of each evaluation of that rule (rules/explain.py).
     """
     started = time.perf_counter()
-    summary = ReplaySummary()
-    records: list[JsonlRecord] = []
-    for path in paths:
-        for record in read_jsonl(path, window):
-            if isinstance(record.outcome, DeadLetter):
-                summary.rejected += 1
-                dead_letter(record.outcome)
-            else:
-                records.append(record)
-    records.sort(key=lambda record: record.outcome.occurred_at)  # stable: ties keep file order
-
-    fleet_index: dict[str, FleetIndex] = {}
+    summary = ReplaySummary(decoded_rows=config.decoded_rows)
+    records = in_time_order(paths, window, summary, dead_letter, progress)
     engine = Engine(
         config,
         summary.contexts,
-        fleet_index,
+        summary.fleet_index,
         rules=rules,
         service_levels=service_levels,
         snoozes=snoozes or Snoozes(),
@@ -144,6 +162,7 @@ def replay(
     )
     reported = deque(sorted(outcomes, key=lambda outcome: outcome.at))
     last_report = time.perf_counter()
+    count = 0
     for count, record in enumerate(records, start=1):
         while reported and reported[0].at <= record.outcome.occurred_at:
             engine.count_outcome(reported.popleft())
@@ -184,9 +203,67 @@ def replay(
                 if decide is not None:
                     decide(decision)
         if progress is not None and time.perf_counter() - last_report >= PROGRESS_EVERY_SECONDS:
-            progress(f"{count}/{len(records)} events replayed")
+            progress(f"{count:,}/{summary.events:,} events replayed")
             last_report = time.perf_counter()
-    summary.events = len(records)
     summary.outcomes = engine.counts
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def in_time_order(
+    paths: Iterable[Path],
+    window: EventTimeWindow,
+    summary: ReplaySummary,
+    dead_letter: Callable[[DeadLetter], None],
+    progress: Callable[[str], None] | None,
+) -> Iterator[JsonlRecord]:
+    """The events of ``paths`` by event time (ties in file order), each refused line given to
+    ``dead_letter``; ``summary.events`` counts the events. All are read before the first is given.
+
+    Up to :data:`SORT_RUN_EVENTS` are sorted in memory; past that, sorted runs go to files in
+    ``summary.state`` as their lines and are merged, each line read again when its turn comes
+    (reading a line again costs less than any form of the event kept on disk)."""
+    paths = list(paths)
+    runs: list[Path] = []
+    run: list[JsonlRecord] = []
+
+    def spill() -> None:
+        run.sort(key=occurred_at)  # stable: ties keep file order
+        path = Path(summary.state.name) / f"run-{len(runs)}.tsv"
+        with path.open("wb") as out:
+            for origin, line, _ in run:
+                out.write(b"%d\t%d\t%s\n" % (paths.index(Path(origin.path)), origin.line, line))
+        runs.append(path)
+        run.clear()
+        if progress is not None:
+            progress(f"{summary.events:,} events read and sorted")
+
+    for path in paths:
+        for record in read_jsonl(path, window):
+            if isinstance(record.outcome, DeadLetter):
+                summary.rejected += 1
+                dead_letter(record.outcome)
+                continue
+            summary.events += 1
+            run.append(record)
+            if len(run) >= SORT_RUN_EVENTS:
+                spill()
+    if not runs:
+        run.sort(key=occurred_at)
+        return iter(run)
+    if run:
+        spill()
+    runs_read = (_read_run(run_path, paths, window) for run_path in runs)
+    return heapq.merge(*runs_read, key=occurred_at)  # ties: the earlier run first
+
+
+def occurred_at(record: JsonlRecord) -> Any:
+    return record.outcome.occurred_at
+
+
+def _read_run(run: Path, paths: list[Path], window: EventTimeWindow) -> Iterator[JsonlRecord]:
+    with run.open("rb") as lines:
+        for entry in lines:
+            path_index, number, line = entry.rstrip(b"\n").split(b"\t", 2)
+            origin = FileOrigin(path=str(paths[int(path_index)]), line=int(number))
+            yield JsonlRecord(origin, line, validate_event(line, origin, window=window))

@@ -15,7 +15,7 @@ from faust.types import TopicT
 from ctxi.settings import Settings
 from ctxi.streams import codecs
 from ctxi.streams.faust_fixes import check_versions
-from ctxi.streams.faust_fixes.changelog_snapshots import SnapshotTable
+from ctxi.streams.faust_fixes.changelog_waits import WaitedChangelogTable
 from ctxi.streams.faust_fixes.decode_errors import DeadLetteringTopic
 from ctxi.streams.topics import TABLES, changelog_topic
 from ctxi.streams.transport import SCHEME
@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> WorkerApp:
         # Topics are created from the catalogue (streams/topics.py) before the worker starts.
         topic_allow_declare=True,
         autodiscover=False,
-        Table=SnapshotTable,
+        Table=WaitedChangelogTable,
         Topic=DeadLetteringTopic,
     )
     app.dead_letter_topic = model_topic(app, settings, settings.dead_letter_topic, codecs.DEAD_LETTER_CODEC, bytes)
@@ -102,26 +102,22 @@ class Topics:
         )
 
 
-def model_table(app: faust.App, settings: Settings, name: str, codec: str) -> SnapshotTable:
-    """A changelog-backed table of pydantic models, keyed by string.
-
-    faust derives a table's serializers from ``value_type``, which only knows faust
-    Records. Ours are pydantic models, so both ends get our codec: the changelog topic,
-    given explicitly (its consumer decodes during recovery), and the table itself (it
-    encodes what it writes to that topic).
-    """
+def bytes_table(app: faust.App, settings: Settings, name: str) -> WaitedChangelogTable:
+    """A changelog-backed table of bytes, keyed by string: rows as their changelog records carry
+    them, JSON the engine decodes (``engine/rows.py``), so neither recovery nor the table holds
+    decoded models."""
     changelog = app.topic(
         changelog_topic(settings, name),
         key_type=str,
         key_serializer="raw",
-        value_serializer=codec,
+        value_serializer="raw",
         partitions=settings.topic_partitions,
         compacting=True,
         deleting=False,
         internal=True,
     )
     table = app.Table(name, partitions=settings.topic_partitions, changelog_topic=changelog, help=TABLES[name])
-    table.key_serializer, table.value_serializer = "raw", codec
+    table.key_serializer, table.value_serializer = "raw", "raw"
     return table  # type: ignore[no-any-return]
 
 
@@ -129,17 +125,17 @@ def model_table(app: faust.App, settings: Settings, name: str, codec: str) -> Sn
 class Tables:
     """The worker's tables (their changelogs: ``streams/topics.py``)."""
 
-    customer_contexts: SnapshotTable
-    fleet_index: SnapshotTable
-    entity_features: SnapshotTable
+    customer_contexts: WaitedChangelogTable
+    fleet_index: WaitedChangelogTable
+    entity_features: WaitedChangelogTable
 
     @classmethod
     def create(cls, app: WorkerApp, settings: Settings) -> Tables:
         return cls(
-            customer_contexts=model_table(app, settings, "customer_context", codecs.CONTEXT_CODEC),
-            fleet_index=model_table(app, settings, "fleet_index", codecs.FLEET_INDEX_CODEC),
-            entity_features=model_table(app, settings, "entity_features", codecs.ENTITY_FEATURE_CODEC),
+            customer_contexts=bytes_table(app, settings, "customer_context"),
+            fleet_index=bytes_table(app, settings, "fleet_index"),
+            entity_features=bytes_table(app, settings, "entity_features"),
         )
 
-    def __iter__(self) -> Iterator[SnapshotTable]:
+    def __iter__(self) -> Iterator[WaitedChangelogTable]:
         return iter((self.customer_contexts, self.fleet_index, self.entity_features))

@@ -21,7 +21,7 @@ The fixes, by what they mend:
   partition it was read from;
 - ``rollback``: under exactly-once, the table rows an aborted transaction changed are
   recovered from the changelog;
-- ``changelog_snapshots``: a changelog record is the row as it was set, and is waited for;
+- ``changelog_waits``: a message is acknowledged once its changelog records are on the broker;
 - ``decode_errors``: a message no codec can read is dead-lettered instead of crashing agents.
 
 ``streams/transport.py`` assembles the consumer and transport from them; ``streams/app.py``

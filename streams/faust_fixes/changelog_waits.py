@@ -1,15 +1,12 @@
-"""A changelog record is the row as it was set, and is waited for before its message is acknowledged.
+"""A message is acknowledged only once its changelog records are on the broker.
 
-faust serializes a changelog record when its producer buffer gets to it, a moment
-later; the engine builds a customer's next context on the same object, so the record
-could carry state whose outputs are not on the broker yet (a crash then would lose
-them: the next owner would call the redone event a duplicate). Serialized here, at
-once, a record is exactly what was stored: the serialization happens once either way.
-
-And faust commits offsets after a flush of that buffer that gives up after 0.1 s, so
+faust commits offsets after a flush of its producer buffer that gives up after 0.1 s, so
 a message could be committed while its record still waits in the buffer, and be lost
 with it on a stop. The records sent are kept until :meth:`take_sent`, for the writer to
 wait for them before the message is acknowledged.
+
+(The rows are bytes by the time a table gets them, ``engine/rows.py``: a record is the row
+as it was set, whatever the engine does next to the model it came from.)
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from faust.serializers import codecs as faust_codecs
 from faust.types import CodecArg, FutureMessage
 
 from ctxi.streams.faust_fixes import FaustName
@@ -25,12 +21,11 @@ from ctxi.streams.faust_fixes.rollback import TransactionalTable
 
 RELIES_ON = (
     FaustName(faust.Table, "send_changelog", "(self, partition, key, value, key_serializer=…, value_serializer=…)"),
-    FaustName(faust.Table, "value_serializer", None),
 )
 
 
-class SnapshotTable(TransactionalTable):
-    """A table whose changelog records are the values as they were set (:meth:`take_sent` gives them)."""
+class WaitedChangelogTable(TransactionalTable):
+    """A table that keeps the changelog records it sends for :meth:`take_sent`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -44,8 +39,6 @@ class SnapshotTable(TransactionalTable):
         key_serializer: CodecArg | None = None,
         value_serializer: CodecArg | None = None,
     ) -> FutureMessage:
-        if value is not None and value_serializer is None:
-            value, value_serializer = faust_codecs.dumps(self.value_serializer, value), "raw"
         record = super().send_changelog(partition, key, value, key_serializer, value_serializer)
         self.sent.append(record)
         return record

@@ -1,0 +1,120 @@
+"""Table rows kept as the bytes their changelog records carry, decoded when the engine reads them.
+
+A decoded :class:`~ctxi.context.state.CustomerContext` holds about 13 KB of Python objects
+for a record of about 1.8 KB (docs/benchmarks.md, "State at a bank's size"): kept decoded,
+a million customers needed 13 GB. :class:`EncodedRows` keeps each row as its JSON bytes
+(the very bytes its changelog record carries, so nothing is encoded twice) in any
+``MutableMapping[str, bytes]``: a faust table (memory or RocksDB store) in a worker, a
+:class:`RowFile` on disk in ``ctxi replay``.
+
+The rows stored most recently are also kept decoded, a bounded number of them, so a
+customer's next event does not decode what was just encoded. Reading one hands it over:
+the engine joins an event into the object it read, in place, and a decision that fails
+after that must not leave the mutated object to be read again; the next read then decodes
+what was stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, TypeAdapter
+
+from ctxi.schemas.encoding import dumps_model
+
+Row = TypeVar("Row", bound=BaseModel)
+
+
+class EncodedRows(MutableMapping[str, Row], Generic[Row]):
+    """Rows of one model stored as compact JSON (``dumps_model(state=True)``) in ``encoded``."""
+
+    def __init__(self, model: type[Row], encoded: MutableMapping[str, bytes], decoded_limit: int) -> None:
+        self.adapter: TypeAdapter[Row] = TypeAdapter(model)
+        self.encoded = encoded
+        self.decoded_limit = decoded_limit
+        self._decoded: OrderedDict[str, Row] = OrderedDict()  # least recently stored first
+
+    def __getitem__(self, key: str) -> Row:
+        row = self._decoded.pop(key, None)
+        return self.adapter.validate_json(self.encoded[key]) if row is None else row
+
+    def __setitem__(self, key: str, row: Row) -> None:
+        self.encoded[key] = dumps_model(self.adapter, row, state=True)
+        self._decoded[key] = row
+        self._decoded.move_to_end(key)
+        if len(self._decoded) > self.decoded_limit:
+            self._decoded.popitem(last=False)
+
+    def __delitem__(self, key: str) -> None:
+        self._decoded.pop(key, None)
+        del self.encoded[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.encoded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.encoded)
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def pop(self, key: str, *default: Any) -> Any:  # what was stored, without decoding it
+        self._decoded.pop(key, None)
+        return self.encoded.pop(key, *default)
+
+    def encoded_size(self) -> int:
+        """Bytes of every row as stored (keys left out)."""
+        return sum(len(value) for value in self.encoded.values())
+
+
+class RowFile(MutableMapping[str, bytes]):
+    """A ``MutableMapping[str, bytes]`` in an SQLite file: rows on disk, a bounded page cache in memory.
+
+    For one process that writes as it goes (``ctxi replay``): nothing is synced to disk, as the
+    file is thrown away at the end (a crash loses the run, not data), and writes join one
+    transaction until :meth:`close`, as a commit per row costs more than the row."""
+
+    def __init__(self, path: Path, cache_mb: int = 64) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY", f"cache_size=-{cache_mb * 1024}"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+        self._count = self._db.execute("SELECT count(*) FROM rows").fetchone()[0]
+        self._db.execute("BEGIN")
+
+    def __getitem__(self, key: str) -> bytes:
+        found = self._db.execute("SELECT value FROM rows WHERE key = ?", (key,)).fetchone()
+        if found is None:
+            raise KeyError(key)
+        return found[0]  # type: ignore[no-any-return]
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        # INSERT first: the count changes only when a key is new
+        if self._db.execute("INSERT OR IGNORE INTO rows VALUES (?, ?)", (key, value)).rowcount:
+            self._count += 1
+        else:
+            self._db.execute("UPDATE rows SET value = ? WHERE key = ?", (value, key))
+
+    def __delitem__(self, key: str) -> None:
+        if not self._db.execute("DELETE FROM rows WHERE key = ?", (key,)).rowcount:
+            raise KeyError(key)
+        self._count -= 1
+
+    def __contains__(self, key: object) -> bool:
+        return self._db.execute("SELECT 1 FROM rows WHERE key = ?", (key,)).fetchone() is not None
+
+    def __iter__(self) -> Iterator[str]:
+        # a snapshot of the keys, so rows may be written while they are walked
+        return iter([key for (key,) in self._db.execute("SELECT key FROM rows ORDER BY key")])
+
+    def __len__(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        self._db.execute("COMMIT")
+        self._db.close()

@@ -1,0 +1,69 @@
+"""Rows kept as their JSON bytes: what is read is what was stored, whatever happened to the model since."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from faust.serializers import codecs
+
+from ctxi.context.state import CustomerContext, SeenEvent
+from ctxi.engine.rows import EncodedRows, RowFile
+from ctxi.streams.codecs import CONTEXT_CODEC
+
+
+def seen(*event_ids: str) -> list[SeenEvent]:
+    return [SeenEvent(event_id=event_id, at=datetime(2026, 3, 3, tzinfo=UTC)) for event_id in event_ids]
+
+
+def test_the_bytes_kept_are_the_row_when_it_was_stored() -> None:
+    encoded: dict[str, bytes] = {}
+    rows = EncodedRows(CustomerContext, encoded, decoded_limit=10)
+    context = CustomerContext(customer_id="C-1", seen=seen("e-1"))
+    rows["C-1"] = context
+    context.seen += seen("e-2")  # the engine builds the next state on the same object
+    assert [s.event_id for s in codecs.loads(CONTEXT_CODEC, encoded["C-1"]).seen] == ["e-1"]  # the changelog's format
+
+
+def test_a_row_read_is_handed_over_so_a_failed_decision_cannot_leave_its_changes_behind() -> None:
+    rows = EncodedRows(CustomerContext, {}, decoded_limit=10)
+    rows["C-1"] = CustomerContext(customer_id="C-1", seen=seen("e-1"))
+    first = rows["C-1"]  # the model stored, not decoded again
+    first.seen += seen("e-2")  # joined in place, then the decision fails: never stored
+    assert [s.event_id for s in rows["C-1"].seen] == ["e-1"]
+
+
+def test_only_the_rows_stored_last_stay_decoded() -> None:
+    rows = EncodedRows(CustomerContext, {}, decoded_limit=2)
+    stored = {key: CustomerContext(customer_id=key) for key in ("C-1", "C-2", "C-3")}
+    for key, context in stored.items():
+        rows[key] = context
+    assert rows["C-3"] is stored["C-3"] and rows["C-2"] is stored["C-2"]
+    assert rows["C-1"] is not stored["C-1"] and rows["C-1"] == stored["C-1"]  # decoded from its bytes
+
+
+def test_the_mapping_reads_like_a_dict() -> None:
+    rows = EncodedRows(CustomerContext, {}, decoded_limit=0)
+    rows["C-1"], rows["C-2"] = CustomerContext(customer_id="C-1"), CustomerContext(customer_id="C-2")
+    del rows["C-2"]
+    assert list(rows) == ["C-1"] and len(rows) == 1 and "C-2" not in rows and rows.get("C-2") is None
+    assert rows.pop("C-1", None) is not None and rows.pop("C-1", None) is None
+    assert rows.encoded_size() == 0
+
+
+def test_a_row_file_keeps_rows_on_disk_and_counts_them(tmp_path: Path) -> None:
+    rows = RowFile(tmp_path / "rows.sqlite")
+    rows["b"], rows["a"] = b"1", b"2"
+    rows["a"] = b"3"  # replaced, not added
+    assert len(rows) == 2 and rows["a"] == b"3" and "b" in rows and "c" not in rows
+    for key in rows:  # written while walked
+        rows[key + "!"] = b"x"
+    assert sorted(rows) == ["a", "a!", "b", "b!"] and len(rows) == 4
+    del rows["a!"]
+    with pytest.raises(KeyError):
+        del rows["a!"]
+    with pytest.raises(KeyError):
+        rows["a!"]
+    rows.close()
+    assert len(RowFile(tmp_path / "rows.sqlite")) == 3  # counted again when reopened
