@@ -1,24 +1,29 @@
 """Liveness and readiness on the worker's web server (``CTXI_WEB_PORT``), for probes; and
 the consumer lag and stall detector, every few seconds.
 
-``/health`` answers while the worker's event loop runs. ``/ready`` answers 200 once the
-worker holds partitions and has recovered their tables from the changelogs, 503 while it
-rebalances or recovers: a load balancer or a rollout should wait for it.
+``/health`` answers while the worker's event loop runs, from the start (a restore of
+minutes must not fail a liveness probe). ``/ready`` answers 200 once the worker holds
+partitions and has restored their tables from the changelogs, 503 while it rebalances or
+restores, with the restore's progress: a load balancer or a rollout should wait for it.
+While a restore runs, its progress is logged and measured every few seconds
+(``streams/restore.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
 
 from faust import web
 
-from ctxi.streams.metrics import CONSUMER_LAG, STALLED
+from ctxi.streams.metrics import CONSUMER_LAG, RESTORE_RATE, RESTORE_REMAINING, RESTORE_SECONDS, STALLED
 from ctxi.streams.stalls import StallDetector
 
 if TYPE_CHECKING:
     from ctxi.agents.worker import Worker
+    from ctxi.streams.app import WorkerApp
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +32,7 @@ def install(worker: Worker) -> None:
     app, stall_seconds = worker.app, worker.settings.stall_seconds
     app.page("/health")(Health)
     app.page("/ready")(Ready)
+    app.before_restore.append(lambda: watch_restore(app, worker.settings.restore_report_seconds))
     detector = StallDetector(stall_seconds)
     reported: set[tuple[str, int]] = set()  # stalls already logged, so each is logged when it starts
 
@@ -61,6 +67,23 @@ def install(worker: Worker) -> None:
             STALLED.labels(*labels).set(1 if stalled else 0)
 
 
+async def watch_restore(app: WorkerApp, every_seconds: float) -> None:
+    """Every ``every_seconds`` while tables restore: progress in the log and in metrics (a rebalance's
+    restores too, for as long as the worker runs)."""
+    recovery = app.tables.recovery
+    while not app.should_stop:
+        restoring = recovery.in_recovery
+        report = app.restore_progress.observe(
+            time.monotonic(), restoring, recovery.active_remaining_total() if restoring else 0
+        )
+        if report is not None:
+            logger.info("%s", report.line())
+            RESTORE_SECONDS.set(report.seconds if report.restoring else 0)
+            RESTORE_REMAINING.set(report.remaining)
+            RESTORE_RATE.set(report.per_second or 0)
+        await asyncio.sleep(every_seconds)
+
+
 class Health(web.View):
     async def get(self, request: web.Request) -> web.Response:
         return self.json({"status": "ok"})
@@ -72,5 +95,12 @@ class Ready(web.View):
         recovered = app.tables.recovery.completed.is_set()
         partitions = len(app.consumer.assignment())
         ready = recovered and not app.rebalancing and partitions > 0
-        body = {"ready": ready, "recovered": recovered, "rebalancing": app.rebalancing, "partitions": partitions}
+        body: dict[str, object] = {
+            "ready": ready,
+            "recovered": recovered,
+            "rebalancing": app.rebalancing,
+            "partitions": partitions,
+        }
+        if (report := app.restore_progress.last) is not None:
+            body["restore"] = report.as_json()  # the one under way, else the last one
         return self.json(body, status=200 if ready else 503)

@@ -171,9 +171,19 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of the topics ctxi creates.")
     store: str = Field(
         "memory://",
-        description="faust table store: memory:// (rebuilt from the changelog at start) or rocksdb:// (on disk).",
+        description="faust table store: memory:// (rebuilt from the changelog at start; for development) or "
+        "rocksdb:// (on disk in CTXI_DATA_DIR; production: a restart reads only the changelog's tail).",
     )
     data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
+    restore_report_seconds: float = Field(
+        5.0, gt=0, description="How often a table restore's progress is logged, measured and shown on /ready."
+    )
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Copies of each table partition other workers keep up to date, so a rebalance hands a partition "
+        "to a worker that already holds its table (faust's table_standby_replicas).",
+    )
     web_host: str = Field("127.0.0.1", description="Address of the worker's faust web server (health).")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
     log_level: str = Field("info", description="Worker log level.")

@@ -17,14 +17,18 @@ from ctxi.streams import codecs
 from ctxi.streams.faust_fixes import check_versions
 from ctxi.streams.faust_fixes.changelog_waits import WaitedChangelogTable
 from ctxi.streams.faust_fixes.decode_errors import DeadLetteringTopic
+from ctxi.streams.faust_fixes.web_first import RestoreWatchedApp
+from ctxi.streams.restore import RestoreProgress
 from ctxi.streams.topics import TABLES, changelog_topic
 from ctxi.streams.transport import SCHEME
 
 
-class WorkerApp(faust.App):
-    """faust's App, knowing where what its topics cannot decode goes (``streams/faust_fixes/decode_errors.py``)."""
+class WorkerApp(RestoreWatchedApp):
+    """faust's App, knowing where what its topics cannot decode goes (``streams/faust_fixes/decode_errors.py``),
+    serving ``/health`` and ``/ready`` while its tables restore, and how far that has got."""
 
     dead_letter_topic: TopicT
+    restore_progress: RestoreProgress
 
 
 def create_app(settings: Settings) -> WorkerApp:
@@ -42,6 +46,7 @@ def create_app(settings: Settings) -> WorkerApp:
         broker_commit_interval=settings.commit_interval,
         store=settings.store,
         datadir=str(settings.data_dir),
+        table_standby_replicas=settings.standby_replicas,
         web_bind=settings.web_host,
         web_port=settings.web_port,
         topic_partitions=settings.topic_partitions,
@@ -55,6 +60,7 @@ def create_app(settings: Settings) -> WorkerApp:
         Table=WaitedChangelogTable,
         Topic=DeadLetteringTopic,
     )
+    app.restore_progress = RestoreProgress()
     app.dead_letter_topic = model_topic(app, settings, settings.dead_letter_topic, codecs.DEAD_LETTER_CODEC, bytes)
     return app
 

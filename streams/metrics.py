@@ -72,6 +72,16 @@ DOCUMENT_STALE = Gauge(
     "1 while a followed document (sla_policy, rules) has changed but cannot be used: the one before is in force.",
     ["document"],
 )
+RESTORE_SECONDS = Gauge(
+    "ctxi_restore_seconds",
+    "How long the table restore under way has run (0: none): the worker decides nothing on its partitions meanwhile.",
+)
+RESTORE_REMAINING = Gauge(
+    "ctxi_restore_remaining_offsets", "Changelog offsets the restore under way has still to read."
+)
+RESTORE_RATE = Gauge(
+    "ctxi_restore_offsets_per_second", "Changelog offsets read per second by the restore, over its last minute."
+)
 TABLE_KEYS = Gauge("ctxi_table_keys", "Keys of each table held by this worker (its partitions).", ["table"])
 
 

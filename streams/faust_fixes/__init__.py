@@ -22,6 +22,7 @@ The fixes, by what they mend:
 - ``rollback``: under exactly-once, the table rows an aborted transaction changed are
   recovered from the changelog;
 - ``changelog_waits``: a message is acknowledged once its changelog records are on the broker;
+- ``web_first``: ``/health`` and ``/ready`` answer, and the restore is watched, while tables restore;
 - ``decode_errors``: a message no codec can read is dead-lettered instead of crashing agents.
 
 ``streams/transport.py`` assembles the consumer and transport from them; ``streams/app.py``

@@ -27,7 +27,7 @@ def promtool(*args: str) -> str:
 
 
 def test_the_rules_and_the_config_are_valid() -> None:
-    assert "6 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "7 rules found" in promtool("check", "rules", "alerts.yml")
     promtool("check", "config", "prometheus.yml")
 
 
