@@ -10,7 +10,7 @@ the broker compact the changelog, then measures:
 - a rebalance: two workers with a standby replica each, one stopped: seconds until the
   other holds every partition and is ready;
 - SIGTERM: seconds until the worker has left;
-- after each restart, one event: seconds until its signal is out (deciding again).
+- after each restart, one event: seconds until the customer's context has it (deciding again).
 
 Not in CI (minutes per size). ``python -m ctxi.benchmarks.state`` with the dev stack up
 (``ctxi devstack up``); results in docs/benchmarks.md ("State at a bank's size").
@@ -98,7 +98,8 @@ def sample_contexts(customers: int) -> list[bytes]:
     """Changelog records of a replay of the simulated stream (contexts of one to many events)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "stream.jsonl"
-        simulate(SimulationSpec(customers=customers), path)
+        lines, _ = simulate(SimulationSpec(customers=customers))
+        path.write_bytes(b"\n".join(lines) + b"\n")
         rules = RuleSet(load_rule_dir(BUILTIN_PACKS, frozenset(get_settings().queues)))
         summary = replay([path], EngineConfig(), lambda enriched: None, lambda letter: None, rules=rules)
         return [summary.contexts.encoded[key] for key in summary.contexts]  # type: ignore[attr-defined]
@@ -178,7 +179,7 @@ def seconds_to_stop(worker: Started) -> float:
 
 
 def seconds_to_decide(settings: Settings, customer: str) -> float:
-    """Send one check-in for ``customer``; seconds until its enriched event is on the signals topic."""
+    """Send one check-in for ``customer``; seconds until their context, with it joined, is on the changelog."""
     event_id = f"bench-{uuid.uuid4().hex[:8]}"
     event = {
         "event_id": event_id,
@@ -187,26 +188,53 @@ def seconds_to_decide(settings: Settings, customer: str) -> float:
         "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "payload": {"network": "instagram", "location": {"lat": 48.8566, "lon": 2.3522, "city": "Paris"}},
     }
-    consumer = KafkaConsumer(settings.signals_topic, bootstrap_servers=settings.kafka_bootstrap_servers)
-    consumer.poll(timeout_ms=500)  # assigned, at the end: only what comes after counts
+    topic = changelog_topic(settings, "customer_context")
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+    consumer.assign(partitions)
+    consumer.seek_to_end()
+    for partition in partitions:
+        consumer.position(partition)  # looked up now: only what comes after counts
     started = time.monotonic()
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
     producer.send(settings.input_topic("social"), key=customer.encode(), value=orjson.dumps(event)).get(30)
     producer.close()
     while time.monotonic() - started < 120:
         for records in consumer.poll(timeout_ms=200).values():
-            if any(event_id.encode() in record.value for record in records):
+            if any(record.value and event_id.encode() in record.value for record in records):
                 consumer.close()
                 return time.monotonic() - started
-    raise RuntimeError("no signal for the event in 120 s")
+    raise RuntimeError(f"{customer}'s context did not take the event in 120 s")
 
 
-def measure(customers: int, samples: list[bytes], base: Settings, partitions: int, out: Path) -> list[str]:
-    name = f"state{uuid.uuid4().hex[:6]}"
+def namespace(base: Settings, partitions: int) -> tuple[dict[str, str], Settings, Path]:
+    """A world of its own (app id, topics, Redis keys) with its topics created: env, settings, data dir."""
     data = Path(tempfile.mkdtemp(prefix="ctxi-state-"))
-    env = {**base.isolated_env(name, data / "a"), "CTXI_TOPIC_PARTITIONS": str(partitions)}
+    env = {
+        **base.isolated_env(f"state{uuid.uuid4().hex[:6]}", data / "a"),
+        "CTXI_TOPIC_PARTITIONS": str(partitions),
+        "CTXI_RESTORE_REPORT_SECONDS": "1",
+    }
     settings = Settings.from_env(env)
     ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
+    return env, settings, data
+
+
+def empty_worker_mb(base: Settings, partitions: int, out: Path) -> float:
+    """The RSS of a worker holding no customer: what the per-customer figures leave out."""
+    env, _, _ = namespace(base, partitions)
+    worker = start_worker(env, out / "empty.log")
+    wait_ready(worker, partitions, 300)
+    time.sleep(5)
+    rss = rss_mb(worker.process)
+    stop_gracefully(worker.process)
+    return rss
+
+
+def measure(
+    customers: int, samples: list[bytes], base: Settings, partitions: int, out: Path, empty_mb: float
+) -> list[str]:
+    env, settings, data = namespace(base, partitions)
     topic = changelog_topic(settings, "customer_context")
     compact_soon(settings, topic)
     started = time.monotonic()
@@ -220,7 +248,8 @@ def measure(customers: int, samples: list[bytes], base: Settings, partitions: in
         f"({time.monotonic() - started:.0f} s); context records: median {statistics.median(sizes):,.0f} B, "
         f"{sum(sizes[i % len(sizes)] for i in range(customers)) / 1e6:,.0f} MB in all",
         "",
-        "| run | ready after | restore | RSS when ready | RSS per customer | SIGTERM to exit | event to signal |",
+        f"| run | ready after | restore | RSS when ready | per customer (less an empty worker's {empty_mb:,.0f} MB) "
+        "| SIGTERM to exit | event to context |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     customer = "B-0000001"
@@ -233,7 +262,7 @@ def measure(customers: int, samples: list[bytes], base: Settings, partitions: in
         decide = seconds_to_decide(settings, customer)
         stop = seconds_to_stop(worker)
         restored = f"{rate:,.0f} offsets/s" if rate else "-"
-        per_customer = rss * 1024 / customers
+        per_customer = (rss - empty_mb) * 1024 / customers
         print(f"  {label}: ready {seconds:.1f} s, {restored}, RSS {rss:,.0f} MB", flush=True)
         return (
             f"| {label} | {seconds:.1f} s | {restored} | {rss:,.0f} MB | {per_customer:,.1f} KB | {stop:.1f} s "
@@ -276,10 +305,11 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="ctxi-bench-state-"))
     print(f"worker logs in {out}", flush=True)
     samples = sample_contexts(args.samples)
+    empty_mb = empty_worker_mb(base, args.partitions, out)
     lines = []
     for customers in (int(size) for size in args.customers.split(",")):
         print(f"{customers:,} customers", flush=True)
-        lines += [*measure(customers, samples, base, args.partitions, out), ""]
+        lines += [*measure(customers, samples, base, args.partitions, out, empty_mb), ""]
     print("\n".join(lines))
 
 

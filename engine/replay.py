@@ -235,9 +235,8 @@ def in_time_order(
                 out.write(b"%d\t%d\t%s\n" % (paths.index(Path(origin.path)), origin.line, line))
         runs.append(path)
         run.clear()
-        if progress is not None:
-            progress(f"{summary.events:,} events read and sorted")
 
+    last_report = time.perf_counter()
     for path in paths:
         for record in read_jsonl(path, window):
             if isinstance(record.outcome, DeadLetter):
@@ -248,6 +247,9 @@ def in_time_order(
             run.append(record)
             if len(run) >= SORT_RUN_EVENTS:
                 spill()
+            if progress is not None and time.perf_counter() - last_report >= PROGRESS_EVERY_SECONDS:
+                progress(f"{summary.events:,} events read from {path}")
+                last_report = time.perf_counter()
     if not runs:
         run.sort(key=occurred_at)
         return iter(run)

@@ -124,3 +124,27 @@ def test_an_engine_failure_is_dead_lettered_and_the_run_goes_on(monkeypatch: pyt
     assert (failure.origin.line, failure.event_id) == (20, "sc-022")
     assert "sc-022" not in {e.event_id for e in published}
     assert "sc-023" in {e.event_id for e in published}  # the rest carried on
+
+
+def test_an_input_sorted_in_runs_on_disk_replays_as_one_sorted_in_memory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    lines = SCENARIOS.read_bytes().splitlines()
+    random.Random(3).shuffle(lines)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"  # two files: origins name each
+    first.write_bytes(b"\n".join(lines[: len(lines) // 2]) + b"\n")
+    second.write_bytes(b"\n".join(lines[len(lines) // 2 :]) + b"\n")
+
+    def replayed() -> tuple[list[bytes], list[tuple[str, object]], list[bytes]]:
+        published: list[EnrichedEvent] = []
+        rejected: list[DeadLetter] = []
+        summary = replay([first, second], EngineConfig(), published.append, rejected.append)
+        contexts = [orjson.dumps(summary.contexts[key].model_dump(mode="json")) for key in summary.contexts]
+        letters = [(letter.reason, letter.origin) for letter in rejected]  # without the time each was made
+        return [orjson.dumps(e.model_dump(mode="json")) for e in published], letters, contexts
+
+    in_memory = replayed()
+    monkeypatch.setattr("ctxi.engine.replay.SORT_RUN_EVENTS", 5)  # a run of 5 events each
+    in_runs = replayed()
+    assert in_runs == in_memory and in_memory[0] and in_memory[2]
+    assert {origin.path for _, origin in in_runs[1]} == {str(first), str(second)}  # type: ignore[attr-defined]
