@@ -101,6 +101,8 @@ class Ready(web.View):
             "rebalancing": app.rebalancing,
             "partitions": partitions,
         }
+        # offsets the standby copies of other workers' partitions are behind: 0, a hand-over waits for no restore
+        body["standby_remaining"] = app.tables.recovery.standby_remaining_total()
         if (report := app.restore_progress.last) is not None:
             body["restore"] = report.as_json()  # the one under way, else the last one
         return self.json(body, status=200 if ready else 503)

@@ -165,6 +165,17 @@ def wait_ready(worker: Started, partitions: int, timeout: float) -> tuple[float,
     raise RuntimeError(f"not ready after {timeout:.0f} s; see {worker.log}")
 
 
+def wait_standbys(worker: Started, timeout: float) -> float:
+    """Seconds until ``worker``'s standby copies of other workers' partitions have caught up."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        body = ready_body(worker)
+        if body is not None and body.get("standby_remaining") == 0:
+            return time.monotonic() - started
+        time.sleep(1)
+    raise RuntimeError(f"standbys not caught up after {timeout:.0f} s; see {worker.log}")
+
+
 def rss_mb(process: subprocess.Popen[bytes]) -> float:
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -281,7 +292,8 @@ def measure(
     wait_ready(first, 1, 900)
     second = start_worker({**pair, "CTXI_DATA_DIR": str(data / "second")}, out / "second.log")
     wait_ready(second, 1, 900)
-    time.sleep(20)  # the standbys catch up
+    caught_up = wait_standbys(second, 900)
+    print(f"  the second worker's standby copies caught up {caught_up:.0f} s after it was ready", flush=True)
     stopped_at = time.monotonic()
     stop_gracefully(first.process, grace=120)
     second.started_at = stopped_at

@@ -75,8 +75,10 @@ class RestoreProgress:
         if self.started_at is None:
             self.started_at = now
         elif self.samples:
-            # fewer remaining: read; more (a rebalance added partitions): more to read, nothing read
-            self.read += max(0, self.samples[-1][1] - remaining)
+            if remaining > self.samples[-1][1]:  # a rebalance added partitions: more to read, nothing read
+                self.samples.clear()  # and the rate starts again from here
+            else:
+                self.read += self.samples[-1][1] - remaining
         self.samples.append((now, remaining))
         while len(self.samples) > 2 and now - self.samples[1][0] >= RATE_WINDOW_SECONDS:
             self.samples.popleft()

@@ -41,6 +41,8 @@ def test_partitions_a_rebalance_adds_are_to_read_not_read() -> None:
     progress.observe(5.0, True, 600)
     report = progress.observe(10.0, True, 5_600)  # new partitions: 5,000 more
     assert report is not None and report.read == 400 and report.remaining == 5_600
+    report = progress.observe(15.0, True, 4_600)
+    assert report is not None and report.read == 1_400 and report.per_second == 200  # since they came
 
 
 def test_the_end_is_reported_once_with_the_whole_restores_rate() -> None:
