@@ -84,6 +84,18 @@ async def watch_restore(app: WorkerApp, every_seconds: float) -> None:
         await asyncio.sleep(every_seconds)
 
 
+def standby_behind(app: WorkerApp) -> int | None:
+    """Changelog offsets the standby copies on this worker have still to read (None until the
+    ends of their changelogs are known)."""
+    recovery, behind = app.tables.recovery, 0
+    for tp in recovery.standby_tps:
+        highwater = app.consumer.highwater(tp)
+        if highwater is None:
+            return None
+        behind += max(0, highwater - 1 - recovery.standby_offsets.get(tp, -1))
+    return behind
+
+
 class Health(web.View):
     async def get(self, request: web.Request) -> web.Response:
         return self.json({"status": "ok"})
@@ -93,7 +105,8 @@ class Ready(web.View):
     async def get(self, request: web.Request) -> web.Response:
         app = self.app
         recovered = app.tables.recovery.completed.is_set()
-        partitions = len(app.consumer.assignment())
+        assignment = app.consumer.assignment()
+        partitions = len(assignment)
         ready = recovered and not app.rebalancing and partitions > 0
         body: dict[str, object] = {
             "ready": ready,
@@ -101,8 +114,10 @@ class Ready(web.View):
             "rebalancing": app.rebalancing,
             "partitions": partitions,
         }
-        # offsets the standby copies of other workers' partitions are behind: 0, a hand-over waits for no restore
-        body["standby_remaining"] = app.tables.recovery.standby_remaining_total()
+        # the partitions whose customers this worker decides, and how far behind the standby
+        # copies it keeps of others' are (0: a hand-over to it waits for no restore; None: not known yet)
+        body["customer_partitions"] = sorted(tp.partition for tp in assignment if tp.topic == app.customer_topic)
+        body["standby_behind"] = standby_behind(app)
         if (report := app.restore_progress.last) is not None:
             body["restore"] = report.as_json()  # the one under way, else the last one
         return self.json(body, status=200 if ready else 503)

@@ -84,7 +84,6 @@ class RowFile(MutableMapping[str, bytes]):
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY", f"cache_size=-{cache_mb * 1024}"):
             self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
-        self._count = self._db.execute("SELECT count(*) FROM rows").fetchone()[0]
         self._db.execute("BEGIN")
 
     def __getitem__(self, key: str) -> bytes:
@@ -94,16 +93,13 @@ class RowFile(MutableMapping[str, bytes]):
         return found[0]  # type: ignore[no-any-return]
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        # INSERT first: the count changes only when a key is new
-        if self._db.execute("INSERT OR IGNORE INTO rows VALUES (?, ?)", (key, value)).rowcount:
-            self._count += 1
-        else:
-            self._db.execute("UPDATE rows SET value = ? WHERE key = ?", (value, key))
+        self._db.execute(
+            "INSERT INTO rows VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)
+        )
 
     def __delitem__(self, key: str) -> None:
         if not self._db.execute("DELETE FROM rows WHERE key = ?", (key,)).rowcount:
             raise KeyError(key)
-        self._count -= 1
 
     def __contains__(self, key: object) -> bool:
         return self._db.execute("SELECT 1 FROM rows WHERE key = ?", (key,)).fetchone() is not None
@@ -113,7 +109,7 @@ class RowFile(MutableMapping[str, bytes]):
         return iter([key for (key,) in self._db.execute("SELECT key FROM rows ORDER BY key")])
 
     def __len__(self) -> int:
-        return self._count
+        return self._db.execute("SELECT count(*) FROM rows").fetchone()[0]  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._db.execute("COMMIT")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from ctxi.rules.learning import OutcomeTally, learned_factor
 from ctxi.rules.loader import FEATURE_READ, CompiledRule, LoadedPacks
 from ctxi.rules.model import Rule, Severity, TaskTemplate
 from ctxi.rules.projection import Projection, project, project_model, projection
-from ctxi.rules.sandbox import RuleCostError, failure_message, render
+from ctxi.rules.sandbox import RuleCostError, failure_message, render, rule_clock
 from ctxi.rules.snooze import Snoozes
 from ctxi.rules.typecheck import cel_references
 from ctxi.schemas.common import Location, shorten
@@ -179,13 +178,13 @@ class RuleSet:
         for compiled in rules:
             outcomes.evaluated += 1
             explaining = compiled.rule.id == explain
-            started = time.perf_counter()
+            started = rule_clock()
             try:
                 fired = compiled.condition.execute(variables.plain, variables.cel_context) is True
                 task = None
                 if fired and compiled.rule.then is not None:
                     task = _task(compiled, event, context, signals, variables, config, tally)
-                if (spent := time.perf_counter() - started) > budget:
+                if (spent := rule_clock() - started) > budget:
                     raise RuleCostError(
                         f"took {spent * 1000:,.0f} ms on this event; the budget is {config.rule_budget_ms:g} ms "
                         "(CTXI_ENGINE__RULE_BUDGET_MS)"

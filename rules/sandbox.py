@@ -28,7 +28,9 @@ as a rule failure) instead of running on. docs/limits.md lists them for analysts
 from __future__ import annotations
 
 import functools
+import gc
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -82,6 +84,32 @@ _JINJA_STATE = (EvalContext, Context, Environment)  # what jinja hands a filter 
 
 class RuleCostError(SecurityError):
     """A rule went past one of the limits of this module."""
+
+
+class RuleClock:
+    """Seconds as ``time.perf_counter`` counts them, less the time the garbage collector ran.
+
+    A full collection over a large heap pauses the process for hundreds of milliseconds,
+    in whatever runs at that moment: timed with the wall clock, a rule evaluated then went
+    past its budget and failed (five rules of a 50,000-customer replay, at 213 to 509 ms)."""
+
+    def __init__(self) -> None:
+        self.collecting = 0.0  # seconds the collector has run in all
+        self._started: float | None = None
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.collecting += time.perf_counter() - self._started
+            self._started = None
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.collecting
+
+
+rule_clock = RuleClock()
 
 
 def _text_size(value: Any, limit: int = MAX_VALUE_LENGTH) -> int:

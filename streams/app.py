@@ -28,6 +28,7 @@ class WorkerApp(RestoreWatchedApp):
     serving ``/health`` and ``/ready`` while its tables restore, and how far that has got."""
 
     dead_letter_topic: TopicT
+    customer_topic: str  # the by-customer topic: its partitions are the customers a worker decides
     restore_progress: RestoreProgress
 
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> WorkerApp:
         Topic=DeadLetteringTopic,
     )
     app.restore_progress = RestoreProgress()
+    app.customer_topic = settings.events_by_customer_topic
     app.dead_letter_topic = model_topic(app, settings, settings.dead_letter_topic, codecs.DEAD_LETTER_CODEC, bytes)
     return app
 
