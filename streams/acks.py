@@ -114,6 +114,9 @@ class StoresInOrder:
             raise
         except Exception as exc:
             stored.set_exception(exc)
+            # the next store awaits it, if there is one; the caller sees the failure in this
+            # task's own result either way, so an unawaited last link is not an error to log
+            stored.exception()
             raise
         stored.set_result(None)
         await asyncio.gather(*records)  # the next store need not wait for these: the buffer keeps order
