@@ -72,10 +72,14 @@ async def watch_restore(app: WorkerApp, every_seconds: float) -> None:
     restores too, for as long as the worker runs)."""
     recovery = app.tables.recovery
     while not app.should_stop:
-        restoring = recovery.in_recovery
-        report = app.restore_progress.observe(
-            time.monotonic(), restoring, recovery.active_remaining_total() if restoring else 0
-        )
+        try:
+            restoring = recovery.in_recovery
+            report = app.restore_progress.observe(
+                time.monotonic(), restoring, recovery.active_remaining_total() if restoring else 0
+            )
+        except Exception:  # faust's bookkeeping mid-rebalance: the next look will do
+            logger.exception("could not read the restore's progress")
+            report = None
         if report is not None:
             logger.info("%s", report.line())
             RESTORE_SECONDS.set(report.seconds if report.restoring else 0)

@@ -6,8 +6,8 @@ tunables of the join and the enrichers, :class:`Settings` everything, the engine
 ``engine``.
 
 Lists are given as JSON (``CTXI_SOURCES='["crm","billing"]'``); engine tunables are nested
-(``CTXI_ENGINE__MAX_SPEED_KMH=900``). The README's
-"Configuration" table lists every field; keep the two in step.
+(``CTXI_ENGINE__MAX_SPEED_KMH=900``). docs/configuration.md
+lists every field (a test keeps the two in step).
 """
 
 from __future__ import annotations

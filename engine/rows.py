@@ -66,17 +66,13 @@ class EncodedRows(MutableMapping[str, Row], Generic[Row]):
         self._decoded.pop(key, None)
         return self.encoded.pop(key, *default)
 
-    def encoded_size(self) -> int:
-        """Bytes of every row as stored (keys left out)."""
-        return sum(len(value) for value in self.encoded.values())
-
 
 class RowFile(MutableMapping[str, bytes]):
     """A ``MutableMapping[str, bytes]`` in an SQLite file: rows on disk, a bounded page cache in memory.
 
     For one process that writes as it goes (``ctxi replay``): nothing is synced to disk, as the
     file is thrown away at the end (a crash loses the run, not data), and writes join one
-    transaction until :meth:`close`, as a commit per row costs more than the row."""
+    transaction never committed, as a commit per row costs more than the row."""
 
     def __init__(self, path: Path, cache_mb: int = 64) -> None:
         self.path = path
@@ -110,7 +106,3 @@ class RowFile(MutableMapping[str, bytes]):
 
     def __len__(self) -> int:
         return self._db.execute("SELECT count(*) FROM rows").fetchone()[0]  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self._db.execute("COMMIT")
-        self._db.close()

@@ -13,7 +13,7 @@
 - learned, only for a rule with ``learn_priority``: how agents closed its version's earlier
   tasks against the rule's prior (rules/learning.py), 1 with no outcome yet.
 
-Worked example (README): a "negative post" task (medium, base 40) for a gold customer
+Worked example (docs/rules.md): a "negative post" task (medium, base 40) for a gold customer
 worth 22,000 (value 1.05 × (1 + 0.15 × 0.87) = 1.19) whose post reaches 0.82 and whose
 sentiment is -0.85 (context 1 + 0.5 × 0.82 + 0.2 × 0.85 = 1.58), no deadline (urgency 1):
 40 × 1.19 × 1.58 × 1 = 75. The same post from a customer with no profile and 40

@@ -2,8 +2,8 @@
 
 Per queue and priority band, the time within which a task must be claimed and resolved;
 and the stages of escalation for a task still unclaimed at its ``claim_by``: each raises
-its priority once. ``examples/service-levels.yaml`` is a worked example; the README's
-"Service levels" section explains every key.
+its priority once. ``examples/service-levels.yaml`` is a worked example; docs/service-levels.md
+explains every key.
 """
 
 from __future__ import annotations

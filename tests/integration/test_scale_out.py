@@ -15,7 +15,7 @@ dropped on a partition with nothing committed yet (a task topic's first tasks), 
 aiokafka's rewind skipped, so they were never read again (tests/integration/test_transport.py
 checks that rewind directly); and a stale read offset written just after a revocation,
 below which the survivor dropped the re-fetched records as read and then committed past
-them. Under exactly-once it found four more (README, "Operating the workers"; streams/faust_fixes/).
+them. Under exactly-once it found four more (docs/operations.md; streams/faust_fixes/).
 """
 
 from __future__ import annotations

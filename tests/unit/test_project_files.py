@@ -1,4 +1,4 @@
-"""The README and docker-compose.yml stay in step with the settings model."""
+"""docs/configuration.md and docker-compose.yml stay in step with the settings model."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ ENV_VARS = (
 )
 
 
-def test_readme_documents_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert not [variable for variable in sorted(ENV_VARS) if f"`{variable}`" not in readme]
+def test_the_configuration_page_documents_every_setting() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert not [variable for variable in sorted(ENV_VARS) if f"`{variable}`" not in page]
 
 
 def test_compose_worker_uses_only_real_settings_and_waits_for_healthy_services() -> None:

@@ -1,4 +1,4 @@
-"""The priority formula's ordering properties, and the README's worked example."""
+"""The priority formula's ordering properties, and the worked example of docs/rules.md."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def score(base=40, tier=None, value=None, reach=None, sentiment=None, hours_left
     )
 
 
-def test_the_readme_worked_example() -> None:
+def test_the_worked_example_of_the_rules_page() -> None:
     gold = score(40, Tier.GOLD, 22_000, reach=0.8176, sentiment=-0.85)
     assert (gold.value, gold.context, gold.urgency, gold.priority) == (
         pytest.approx(1.1868, abs=1e-4),
