@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from faust.serializers import codecs as faust_codecs
 from faust.types import FutureMessage, Message, TopicT
@@ -14,6 +15,7 @@ from faust.types import FutureMessage, Message, TopicT
 from ctxi.context import fleet
 from ctxi.engine.pipeline import Message as Routed
 from ctxi.engine.pipeline import Output, RowExpiry
+from ctxi.engine.rows import EncodedRows
 from ctxi.features import entities
 from ctxi.ingest import processing_failure
 from ctxi.schemas.dead_letter import KafkaOrigin
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from ctxi.streams.app import Topics
 
 logger = logging.getLogger(__name__)
+Row = TypeVar("Row")
 
 
 def install(worker: Worker) -> None:
@@ -143,21 +146,31 @@ async def sweep_rows(worker: Worker) -> None:
     as_of = min(engine.stream_time, datetime.now(UTC))
     keep = timedelta(hours=worker.settings.engine.itinerary_keep_hours)
     expired = [
-        *(
+        *[
             ("fleet_index", key)
-            for key, index in list(engine.fleet_index.items())
-            if fleet.is_expired(index, as_of, keep)
-        ),
-        *(
+            async for key in _expired(engine.fleet_index, lambda row: fleet.is_expired(row, as_of, keep))
+        ],
+        *[
             ("entity_features", key)
-            for key, row in list(engine.entity_features.items())
-            if entities.is_expired(row, as_of)
-        ),
+            async for key in _expired(engine.entity_features, lambda row: entities.is_expired(row, as_of))
+        ],
     ]
     for table, key in expired:
         await worker.topics.events_by_customer.send(key=key, value=RowExpiry(table=table, key=key, as_of=as_of))
     if expired:
         logger.info("asked to drop %d fleet index and entity feature rows (as of %s)", len(expired), as_of.isoformat())
+
+
+async def _expired(rows: MutableMapping[str, Row], is_expired: Callable[[Row], bool]) -> AsyncIterator[str]:
+    """The keys of ``rows`` (``engine/rows.py``, decoded one at a time, read only) whose row ``is_expired``,
+    letting other work run every thousand rows: a table can hold 100,000 of them."""
+    assert isinstance(rows, EncodedRows)
+    for count, key in enumerate(list(rows), start=1):
+        row = rows.peek(key)  # None: deleted since the keys were listed
+        if row is not None and is_expired(row):
+            yield key
+        if count % 1_000 == 0:
+            await asyncio.sleep(0)
 
 
 def measure_tables(worker: Worker) -> None:

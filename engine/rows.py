@@ -42,6 +42,14 @@ class EncodedRows(MutableMapping[str, Row], Generic[Row]):
         row = self._decoded.pop(key, None)
         return self.adapter.validate_json(self.encoded[key]) if row is None else row
 
+    def peek(self, key: str) -> Row | None:
+        """The row, to read and not to change (a decoded one stays kept); None if there is none."""
+        row = self._decoded.get(key)
+        if row is not None:
+            return row
+        encoded = self.encoded.get(key)
+        return None if encoded is None else self.adapter.validate_json(encoded)
+
     def __setitem__(self, key: str, row: Row) -> None:
         self.encoded[key] = dumps_model(self.adapter, row, state=True)
         self._decoded[key] = row

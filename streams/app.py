@@ -126,8 +126,8 @@ def bytes_table(app: faust.App, settings: Settings, name: str) -> WaitedChangelo
         compacting=True,
         deleting=False,
         internal=True,
-        # nothing commits a changelog's offsets: without acks faust keeps no gap bookkeeping for
-        # them, which was most of a restore's time on a compacted changelog (docs/operations.md)
+        # nothing commits a changelog's offsets: without acks faust keeps no gaps of theirs, an
+        # interval tree of ~100 MB at 200,000 customers on a compacted changelog (docs/operations.md)
         acks=False,
     )
     table = app.Table(name, partitions=settings.topic_partitions, changelog_topic=changelog, help=TABLES[name])

@@ -64,3 +64,12 @@ def test_a_row_file_keeps_rows_on_disk_and_counts_them(tmp_path: Path) -> None:
         del rows["a!"]
     with pytest.raises(KeyError):
         rows["a!"]
+
+
+def test_a_peek_reads_without_taking_the_decoded_row_away() -> None:
+    rows = EncodedRows(CustomerContext, {}, decoded_limit=1)
+    first, second = CustomerContext(customer_id="C-1"), CustomerContext(customer_id="C-2")
+    rows["C-1"], rows["C-2"] = first, second  # only C-2 stays decoded
+    assert rows.peek("C-2") is second and rows.peek("C-2") is second and rows["C-2"] is second
+    assert rows.peek("C-1") == first and rows.peek("C-1") is not first
+    assert rows.peek("C-3") is None
