@@ -14,7 +14,10 @@ COPY devstack devstack
 COPY context context
 COPY enrichers enrichers
 COPY engine engine
+COPY lookups lookups
+COPY rule_language rule_language
 COPY rules rules
+COPY pack_tools pack_tools
 COPY features features
 COPY prioritize prioritize
 COPY service_levels service_levels

@@ -17,8 +17,7 @@ from ctxi.engine.pipeline import Message as Routed
 from ctxi.engine.pipeline import Output, RowExpiry
 from ctxi.engine.rows import EncodedRows
 from ctxi.features import entities
-from ctxi.ingest import processing_failure
-from ctxi.schemas.dead_letter import KafkaOrigin
+from ctxi.schemas.dead_letter import KafkaOrigin, processing_failure
 from ctxi.streams.acks import process_each
 from ctxi.streams.metrics import (
     DEAD_LETTERS,

@@ -12,8 +12,8 @@ from faust.serializers import codecs as faust_codecs
 from faust.types import EventT
 
 from ctxi.agents.context import decide_send_store
-from ctxi.ingest import processing_failure, validate_event
-from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
+from ctxi.ingest import validate_event
+from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin, processing_failure
 from ctxi.streams.acks import process_each
 from ctxi.streams.metrics import DEAD_LETTERS, EVENTS_IN, FEATURES_FAILED, STAGE_SECONDS
 

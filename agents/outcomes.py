@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ctxi.ingest.outcomes import outcome_problem
-from ctxi.ingest.validation import refused
-from ctxi.schemas.dead_letter import KafkaOrigin
+from ctxi.schemas.dead_letter import KafkaOrigin, refused
 from ctxi.streams.acks import process_each
 from ctxi.streams.metrics import DEAD_LETTERS
 

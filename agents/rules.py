@@ -23,10 +23,10 @@ from pydantic import ValidationError
 
 from ctxi.engine.pipeline import Engine
 from ctxi.ingest.outcomes import outcome_problem
+from ctxi.pack_tools.publish import HISTORY_KEY_PREFIX, LIVE_SET_KEY, LiveSet, load_published
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.learning import TASKS_REMEMBERED
 from ctxi.rules.loader import RulePackError
-from ctxi.rules.publish import HISTORY_KEY_PREFIX, LIVE_SET_KEY, LiveSet, load_published
 from ctxi.rules.snooze import Snooze
 from ctxi.schemas.task import TaskOutcome
 from ctxi.sinks.redis import OutcomeKeys
@@ -72,7 +72,7 @@ class RuleInputs:
             logger.error("a record on %s was not applied, what is in force stays: %s", topic, exc)
 
     def apply_pack(self, key: bytes, value: bytes | None) -> None:
-        """Switch to a new live set, whole (rules/publish.py); a set that does not compile keeps the
+        """Switch to a new live set, whole (pack_tools/publish.py); a set that does not compile keeps the
         running one. The packs' history records are not the worker's."""
         if key.startswith(HISTORY_KEY_PREFIX.encode()) or value is None:
             return

@@ -21,8 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ctxi.ingest import processing_failure
-from ctxi.schemas.dead_letter import KafkaOrigin
+from ctxi.schemas.dead_letter import KafkaOrigin, processing_failure
 from ctxi.streams import codecs
 from ctxi.streams.acks import process_each
 from ctxi.streams.metrics import DEAD_LETTERS, STAGE_SECONDS, TASKS_TO_REDIS

@@ -152,7 +152,7 @@ def engine_throughput(path: Path, settings: Settings, rules: RuleSet, repeats: i
     """The in-process engine over ``path``: events/s of each run, its output, its state size."""
     from faust.serializers import codecs
 
-    from ctxi.streams.codecs import CONTEXT_CODEC
+    from ctxi.agents.codecs import CONTEXT_CODEC
 
     rates = []
     for _ in range(repeats):

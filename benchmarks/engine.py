@@ -23,9 +23,9 @@ from pathlib import Path
 import orjson
 from faust.serializers import codecs
 
+from ctxi.agents.codecs import CONTEXT_CODEC
 from ctxi.engine.replay import replay
 from ctxi.settings import EngineConfig
-from ctxi.streams.codecs import CONTEXT_CODEC
 
 CITIES = [
     ("New York", "US", 40.7580, -73.9855),

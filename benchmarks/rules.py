@@ -18,9 +18,9 @@ import time
 from ctxi.context.join import apply_event
 from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
 from ctxi.ingest import validate_event
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import FileOrigin
 from ctxi.settings import EngineConfig
 from engine import generate  # benchmarks/engine.py, run from this folder or with it on sys.path

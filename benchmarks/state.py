@@ -37,9 +37,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from ctxi.engine.replay import replay
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.settings import EngineConfig, Settings, get_settings
 from ctxi.simulate.evaluate import stop_gracefully, worker_ports
 from ctxi.simulate.stream import SimulationSpec, simulate

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ctxi.enrichers.geo import airports_near
+from ctxi.lookups.geo import airports_near
 from ctxi.schemas.events import (
     BookingEvent,
     FleetEventEnvelope,

@@ -13,7 +13,10 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from ctxi.context.fleet import FleetIndexEntry, index_entries
-from ctxi.context.state import (
+from ctxi.lookups.devices import device_type_of
+from ctxi.lookups.sentiment import text_sentiment
+from ctxi.schemas.common import Location
+from ctxi.schemas.context import (
     BillingState,
     CustomerContext,
     DeviceState,
@@ -27,9 +30,6 @@ from ctxi.context.state import (
     Rejection,
     SeenEvent,
 )
-from ctxi.enrichers.device import device_type_of
-from ctxi.enrichers.sentiment import text_sentiment
-from ctxi.schemas.common import Location
 from ctxi.schemas.events import (
     Actor,
     BalanceLowEvent,

@@ -12,16 +12,15 @@ lists every field (a test keeps the two in step).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ctxi.ingest.validation import EventTimeWindow
-from ctxi.prioritize.formula import PriorityWeights
-from ctxi.schemas.events import SOURCES
+from ctxi.schemas.events import SOURCES, Tier
 
 
 class AgentAccess(BaseModel):
@@ -34,6 +33,48 @@ class AgentAccess(BaseModel):
     role: Literal["agent", "supervisor"] = Field(
         "agent", description="agent: works its queues' tasks; supervisor: watches its queues, claims nothing."
     )
+
+
+class EventTimeWindow(BaseModel):
+    """The event times ingest believes, around the wall clock when the event arrives.
+
+    One event dated far ahead would otherwise move time forward for everyone: its
+    customer's watermark (later real events would look late) and the worker's stream
+    time (the fleet sweep would drop bookings still needed).
+    """
+
+    model_config = ConfigDict(frozen=True)
+    not_before: AwareDatetime = Field(
+        datetime(2000, 1, 1, tzinfo=UTC), description="Events older than this are refused (a broken clock)."
+    )
+    max_ahead_hours: float = Field(
+        24, gt=0, le=24 * 366, description="Events dated more than this ahead of the wall clock are refused."
+    )
+
+    @cached_property
+    def max_ahead(self) -> timedelta:
+        return timedelta(hours=self.max_ahead_hours)
+
+    def problem(self, occurred_at: datetime, now: datetime) -> str | None:
+        """Why ``occurred_at`` is implausible at ``now``; None when it is fine."""
+        if occurred_at < self.not_before:
+            return f"occurred_at is before {self.not_before.isoformat()} (the earliest event time accepted)"
+        if occurred_at - now > self.max_ahead:
+            return f"occurred_at is more than {self.max_ahead_hours:g} h ahead of the clock ({now.isoformat()})"
+        return None
+
+
+class PriorityWeights(BaseModel):
+    """The formula's tunables (``CTXI_ENGINE__PRIORITY__<FIELD>``)."""
+
+    tier_weights: dict[Tier, float] = Field(
+        default_factory=lambda: {Tier.STANDARD: 0.85, Tier.SILVER: 0.95, Tier.GOLD: 1.05, Tier.PLATINUM: 1.15}
+    )
+    value_weight: float = Field(0.15, ge=0, description="Extra weight of lifetime value (saturates at 100,000).")
+    reach_weight: float = Field(0.5, ge=0, description="Extra weight of a post's reach (0-1).")
+    churn_weight: float = Field(0.2, ge=0, description="Extra weight of negative sentiment (0-1).")
+    urgency_weight: float = Field(0.3, ge=0, description="Extra weight of a deadline about to pass.")
+    urgency_horizon_hours: float = Field(24, gt=0, description="Deadlines further than this add nothing.")
 
 
 class EngineConfig(BaseModel):

@@ -23,16 +23,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from ctxi.context import fleet
 from ctxi.context.fleet import FleetIndex, FleetIndexEntry, add_to_index, fan_out, rekey_location_alert
 from ctxi.context.join import JoinStatus, apply_event, apply_outcome
-from ctxi.context.state import CustomerContext
 from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
-from ctxi.enrichers.signals import Signal
 from ctxi.features import entities
 from ctxi.features.entities import EntityFeatureRow, EntityFeatureVisit
+from ctxi.rule_language.explain import Explanation
 from ctxi.rules.evaluate import Decision, RuleSet
-from ctxi.rules.explain import Explanation
 from ctxi.rules.learning import OutcomeTally
 from ctxi.rules.snooze import Snoozes
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
+from ctxi.schemas.signals import Signal
 from ctxi.schemas.task import TaskClosure, TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy
 from ctxi.settings import EngineConfig
@@ -96,7 +96,9 @@ class Output:
     failed_features: list[tuple[str, str]] = field(default_factory=list)  # (feature id, message)
     late: bool = False  # a joined event more than the grace window behind its customer's watermark
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
-    explanations: list[Explanation] = field(default_factory=list)  # of ``Engine.explain_rule`` (rules/explain.py)
+    explanations: list[Explanation] = field(
+        default_factory=list
+    )  # Engine.explain_rule (rule_language/explain.py)
 
     @property
     def changes_rows(self) -> bool:

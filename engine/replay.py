@@ -20,25 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from ctxi.context.fleet import FleetIndex
-from ctxi.context.state import CustomerContext
 from ctxi.engine.pipeline import Engine, EnrichedEvent, Message
 from ctxi.engine.rows import EncodedRows, RowFile
 from ctxi.features.entities import EntityFeatureRow
-from ctxi.ingest import (
-    DEFAULT_TIME_WINDOW,
-    EventTimeWindow,
-    JsonlRecord,
-    processing_failure,
-    read_jsonl,
-    validate_event,
-)
+from ctxi.ingest import DEFAULT_TIME_WINDOW, JsonlRecord, read_jsonl, validate_event
+from ctxi.rule_language.explain import Explanation
 from ctxi.rules.evaluate import Decision, RuleSet
-from ctxi.rules.explain import Explanation
 from ctxi.rules.snooze import Snoozes
-from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
+from ctxi.schemas.context import CustomerContext
+from ctxi.schemas.dead_letter import DeadLetter, FileOrigin, processing_failure
 from ctxi.schemas.task import TaskClosure, TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy
-from ctxi.settings import EngineConfig
+from ctxi.settings import EngineConfig, EventTimeWindow
 
 PROGRESS_EVERY_SECONDS = 5.0
 # Events sorted in memory at a time; a longer input is sorted in runs of this many, kept on
@@ -146,7 +139,7 @@ def replay(
     ``service_levels`` give the tasks their deadlines, as a worker's do; ``outcomes``, what
     agents did with earlier tasks, are counted for rules with ``learn_priority`` once their
     time (``at``) has come, as a worker counts them when it reads them; ``explain`` (a rule id
-    and a callback) gets the explanation of each evaluation of that rule (rules/explain.py).
+    and a callback) gets the explanation of each evaluation of that rule (rule_language/explain.py).
     """
     started = time.perf_counter()
     summary = ReplaySummary(decoded_rows=config.decoded_rows)

@@ -1,6 +1,6 @@
 """Table rows kept as the bytes their changelog records carry, decoded when the engine reads them.
 
-A decoded :class:`~ctxi.context.state.CustomerContext` holds about 13 KB of Python objects
+A decoded :class:`~ctxi.schemas.context.CustomerContext` holds about 13 KB of Python objects
 for a record of about 1.8 KB (docs/benchmarks.md, "State at a bank's size"): kept decoded,
 a million customers needed 13 GB. :class:`EncodedRows` keeps each row as its JSON bytes
 (the very bytes its changelog record carries, so nothing is encoded twice) in any

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctxi.context.state import CustomerContext
 from ctxi.enrichers.registry import enricher
-from ctxi.enrichers.signals import BalanceShortfall, DisputeSignal, PaymentFailures
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import (
     BalanceLowEvent,
     DisputeOpenedEvent,
     PaymentFailedEvent,
 )
+from ctxi.schemas.signals import BalanceShortfall, DisputeSignal, PaymentFailures
 from ctxi.settings import EngineConfig
 
 

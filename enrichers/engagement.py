@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctxi.context.state import CustomerContext
 from ctxi.enrichers.registry import enricher
-from ctxi.enrichers.signals import EngagementScore
 from ctxi.enrichers.social import reach
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import Event
+from ctxi.schemas.signals import EngagementScore
 from ctxi.settings import EngineConfig
 
 

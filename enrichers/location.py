@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctxi.context.state import CustomerContext, Itinerary, Observation
-from ctxi.enrichers.geo import airport, distance_km
 from ctxi.enrichers.registry import enricher
-from ctxi.enrichers.signals import LocationConflict
+from ctxi.lookups.geo import airport, distance_km
+from ctxi.schemas.context import CustomerContext, Itinerary, Observation
 from ctxi.schemas.events import Event
+from ctxi.schemas.signals import LocationConflict
 from ctxi.settings import EngineConfig
 
 _MIN_ELAPSED_HOURS = 1 / 60  # two observations in the same minute: speed over one minute

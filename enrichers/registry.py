@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from ctxi.context.state import CustomerContext
-from ctxi.enrichers.signals import Signal
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import EVENT_TYPES, Event
+from ctxi.schemas.signals import Signal
 from ctxi.settings import EngineConfig
 
 EnrichFunction = Callable[[Event, CustomerContext, EngineConfig], Sequence[Signal]]

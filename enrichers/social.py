@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ctxi.context.state import CustomerContext
 from ctxi.enrichers.registry import enricher
-from ctxi.enrichers.sentiment import text_sentiment
-from ctxi.enrichers.signals import SocialSignal
+from ctxi.lookups.sentiment import text_sentiment
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import PostEvent
+from ctxi.schemas.signals import SocialSignal
 from ctxi.settings import EngineConfig
 
 

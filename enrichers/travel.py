@@ -6,11 +6,11 @@ import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ctxi.context.state import CustomerContext
-from ctxi.enrichers.geo import airport
 from ctxi.enrichers.registry import enricher
-from ctxi.enrichers.signals import FlightDisruption, WeatherRisk
+from ctxi.lookups.geo import airport
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import FlightSegment, FlightStatusCode, FlightStatusEvent, WeatherAlertEvent
+from ctxi.schemas.signals import FlightDisruption, WeatherRisk
 from ctxi.settings import EngineConfig
 
 _WEATHER_MARGIN = timedelta(hours=1)  # a flight an hour outside the alert is still exposed

@@ -19,13 +19,13 @@ from typing import Any
 import cel
 import orjson
 
-from ctxi.context.state import CustomerContext
 from ctxi.features.entities import EntityFeatureRow, count_in_row
 from ctxi.features.state import NUMBER_AGGREGATES, add, read
-from ctxi.rules.model import Feature
-from ctxi.rules.plain import PlainExpression
-from ctxi.rules.projection import Projection, project_model
-from ctxi.rules.sandbox import failure_message
+from ctxi.rule_language.model import Feature
+from ctxi.rule_language.plain import PlainExpression
+from ctxi.rule_language.projection import Projection, project_model
+from ctxi.rule_language.sandbox import failure_message
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import Event
 
 MAX_PARTS = 64  # parts of one split feature kept per customer
@@ -37,7 +37,7 @@ class EventScope:
     enrichers found (``signals``) and the customer's context (``customer``) as rules see them
     (an entity's features are counted before any customer's context: the event alone).
 
-    Plain expressions (rules/plain.py) read the models themselves (``plain``); the others a CEL
+    Plain expressions (rule_language/plain.py) read the models themselves (``plain``); the others a CEL
     context, given the event (cut to ``reads``) and the rest (``around_cel``) on first need.
     """
 

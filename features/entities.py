@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ctxi.features.state import Aggregate, FeatureState, add, seconds
+from ctxi.features.state import add, seconds
 from ctxi.schemas.events import Event
+from ctxi.schemas.features import Aggregate, FeatureState
 
 
 class EntityFeatureRow(BaseModel):

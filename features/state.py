@@ -19,31 +19,15 @@ import functools
 import math
 import operator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from ctxi.schemas.features import Aggregate, FeatureState
 
 SLICES = 100
 MAX_VALUES = 64
 
-Aggregate = Literal[
-    "count", "sum", "min", "max", "avg", "count_distinct", "distinct", "first_seen", "last_seen", "last"
-]
 VALUE_AGGREGATES = frozenset({"count_distinct", "distinct", "first_seen", "last_seen"})
 NUMBER_AGGREGATES = frozenset({"sum", "min", "max", "avg"})
-Scalar = str | bool | int | float | None
-
-
-class FeatureState(BaseModel):
-    """One feature's memory for one customer (stored in the customer's context, so kept small)."""
-
-    model_config = ConfigDict(extra="forbid")
-    since: int  # Unix seconds of the first event counted: the feature is warm a window later
-    # (start, count) per slice, oldest first; sum, avg, min and max add what they need of the values
-    slices: list[tuple[int, int] | tuple[int, int, float]] = []
-    values: dict[str, tuple[int, int]] = {}  # value -> (first seen, last seen): the value aggregates
-    latest: int | None = None  # when the latest counted event happened
-    last: Scalar = None  # its value, for `last`
 
 
 def seconds(at: datetime) -> int:

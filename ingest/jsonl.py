@@ -9,9 +9,10 @@ from typing import NamedTuple
 
 import orjson
 
-from ctxi.ingest.validation import DEFAULT_TIME_WINDOW, EventTimeWindow, validate_event
+from ctxi.ingest.validation import DEFAULT_TIME_WINDOW, validate_event
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.schemas.events import SOURCES, Event
+from ctxi.settings import EventTimeWindow
 
 
 class JsonlRecord(NamedTuple):

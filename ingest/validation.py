@@ -6,19 +6,18 @@ and ``ctxi events check`` (files) all call :func:`validate_event`.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from datetime import UTC, datetime
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ctxi.schemas.common import VISIBLE
-from ctxi.schemas.dead_letter import MAX_ORIGINAL_BYTES, DeadLetter, FieldError, Origin
+from ctxi.schemas.dead_letter import DeadLetter, FieldError, Origin, dead_letter
 from ctxi.schemas.events import EVENT_ADAPTER, Event
+from ctxi.settings import EventTimeWindow
 
 MAX_ERRORS = 20  # a dead letter lists this many of an input's errors, and counts the rest
 _KEY_END = re.compile(rb'"\s*:')  # in JSON without escapes: the end of a key
@@ -28,35 +27,6 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-
 
 # pydantic's error types for an input that is not a JSON object at all.
 _NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dict_type"}
-
-
-class EventTimeWindow(BaseModel):
-    """The event times ingest believes, around the wall clock when the event arrives.
-
-    One event dated far ahead would otherwise move time forward for everyone: its
-    customer's watermark (later real events would look late) and the worker's stream
-    time (the fleet sweep would drop bookings still needed).
-    """
-
-    model_config = ConfigDict(frozen=True)
-    not_before: AwareDatetime = Field(
-        datetime(2000, 1, 1, tzinfo=UTC), description="Events older than this are refused (a broken clock)."
-    )
-    max_ahead_hours: float = Field(
-        24, gt=0, le=24 * 366, description="Events dated more than this ahead of the wall clock are refused."
-    )
-
-    @cached_property
-    def max_ahead(self) -> timedelta:
-        return timedelta(hours=self.max_ahead_hours)
-
-    def problem(self, occurred_at: datetime, now: datetime) -> str | None:
-        """Why ``occurred_at`` is implausible at ``now``; None when it is fine."""
-        if occurred_at < self.not_before:
-            return f"occurred_at is before {self.not_before.isoformat()} (the earliest event time accepted)"
-        if occurred_at - now > self.max_ahead:
-            return f"occurred_at is more than {self.max_ahead_hours:g} h ahead of the clock ({now.isoformat()})"
-        return None
 
 
 DEFAULT_TIME_WINDOW = EventTimeWindow()
@@ -71,25 +41,25 @@ def validate_event(
 ) -> Event | DeadLetter:
     """Parse and validate one message. Never raises for bad input: it returns a :class:`DeadLetter`."""
     if not raw:
-        return _dead_letter(
+        return dead_letter(
             raw or b"", origin, [FieldError(loc="", type="empty", msg="empty message")], "empty message", now
         )
     try:
         event = EVENT_ADAPTER.validate_json(raw)
         if (problem := _duplicate_key_problem(raw)) is not None:
-            return _dead_letter(raw, origin, [problem], _reason([problem]), now)
+            return dead_letter(raw, origin, [problem], _reason([problem]), now)
     except ValidationError as exc:
         details = exc.errors(include_url=False, include_input=False)
         errors = [_field_error(detail) for detail in details[:MAX_ERRORS]]
         reason = _reason(errors) + (
             f"; and {len(details) - MAX_ERRORS} more errors" if len(details) > MAX_ERRORS else ""
         )
-        return _dead_letter(raw, origin, errors, reason, now)
+        return dead_letter(raw, origin, errors, reason, now)
     now = now or datetime.now(UTC)
     problem = window.problem(event.occurred_at, now)
     if problem is not None:
         error = FieldError(loc="occurred_at", type="implausible_time", msg=problem)
-        return _dead_letter(raw, origin, [error], f"occurred_at: {problem}", now)
+        return dead_letter(raw, origin, [error], f"occurred_at: {problem}", now)
     return event
 
 
@@ -118,16 +88,6 @@ def _unknown(document: object, model: BaseModel, path: str):
             for index, (item, raw) in enumerate(zip(known, value, strict=False)):
                 if isinstance(item, BaseModel):
                     yield from _unknown(raw, item, f"{where}.{index}.")
-
-
-def processing_failure(raw: bytes, origin: Origin, error: Exception, *, now: datetime | None = None) -> DeadLetter:
-    """A valid event the engine failed on (a bug, not bad input): kept, with the error, for a replay."""
-    return refused(raw, origin, "processing_error", f"processing failed: {type(error).__name__}: {error}", now=now)
-
-
-def refused(raw: bytes, origin: Origin, kind: str, reason: str, *, now: datetime | None = None) -> DeadLetter:
-    """A message that is well-formed but refused for ``reason`` (its error's type: ``kind``)."""
-    return _dead_letter(raw, origin, [FieldError(loc="", type=kind, msg=reason)], reason, now)
 
 
 def _duplicate_key_problem(raw: bytes) -> FieldError | None:
@@ -199,38 +159,3 @@ def _field_error(detail: ErrorDetails) -> FieldError:
 
 def _reason(errors: list[FieldError]) -> str:
     return "; ".join(f"{error.loc}: {error.msg}" if error.loc else error.msg for error in errors)
-
-
-def _dead_letter(raw: bytes, origin: Origin, errors: list[FieldError], reason: str, now: datetime | None) -> DeadLetter:
-    event_id, event_type = _identity(raw)
-    kept = raw[:MAX_ORIGINAL_BYTES]
-    try:
-        original, encoding = kept.decode("utf-8", "replace" if len(kept) < len(raw) else "strict"), "utf-8"
-    except UnicodeDecodeError:
-        original, encoding = base64.b64encode(kept).decode("ascii"), "base64"
-    return DeadLetter(
-        reason=reason,
-        errors=errors,
-        original=original,
-        original_encoding=encoding,
-        original_bytes=len(raw) if len(kept) < len(raw) else None,
-        origin=origin,
-        event_id=event_id,
-        event_type=event_type,
-        rejected_at=now or datetime.now(UTC),
-    )
-
-
-def _identity(raw: bytes) -> tuple[str | None, str | None]:
-    """Best-effort event_id and type of a rejected message, to help whoever triages it."""
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(document, dict):
-        return None, None
-    event_id, event_type = document.get("event_id"), document.get("type")
-    return (
-        event_id if isinstance(event_id, str) else None,
-        event_type if isinstance(event_type, str) else None,
-    )

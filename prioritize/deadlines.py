@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from typing import NamedTuple
 
-from ctxi.enrichers.signals import BalanceShortfall, FlightDisruption, Signal
+from ctxi.schemas.signals import BalanceShortfall, FlightDisruption, Signal
 
 
 class Deadline(NamedTuple):

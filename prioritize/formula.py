@@ -26,24 +26,9 @@ import math
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
 from ctxi.schemas.events import Tier
 from ctxi.schemas.task import LearnedFactor, PriorityBreakdown
-
-
-class PriorityWeights(BaseModel):
-    """The formula's tunables (``CTXI_ENGINE__PRIORITY__<FIELD>``)."""
-
-    tier_weights: dict[Tier, float] = Field(
-        default_factory=lambda: {Tier.STANDARD: 0.85, Tier.SILVER: 0.95, Tier.GOLD: 1.05, Tier.PLATINUM: 1.15}
-    )
-    value_weight: float = Field(0.15, ge=0, description="Extra weight of lifetime value (saturates at 100,000).")
-    reach_weight: float = Field(0.5, ge=0, description="Extra weight of a post's reach (0-1).")
-    churn_weight: float = Field(0.2, ge=0, description="Extra weight of negative sentiment (0-1).")
-    urgency_weight: float = Field(0.3, ge=0, description="Extra weight of a deadline about to pass.")
-    urgency_horizon_hours: float = Field(24, gt=0, description="Deadlines further than this add nothing.")
-
+from ctxi.settings import PriorityWeights
 
 PriorityBand = Literal["critical", "high", "medium", "low"]
 

@@ -12,24 +12,24 @@ from typing import Any
 
 import cel
 
-from ctxi.context.state import CustomerContext, RecentTask
-from ctxi.enrichers.signals import Signal, SocialSignal
 from ctxi.features.definitions import CompiledFeature, EventScope, FeatureSet, FeatureValues
 from ctxi.features.entities import EntityFeatureRow
 from ctxi.prioritize.deadlines import deadline
 from ctxi.prioritize.formula import priority
+from ctxi.rule_language.explain import Explanation, explain_clauses, shown
+from ctxi.rule_language.fields import HIDDEN_CUSTOMER_FIELDS
+from ctxi.rule_language.model import Rule, Severity, TaskTemplate
+from ctxi.rule_language.projection import Projection, project, project_model, projection
+from ctxi.rule_language.sandbox import RuleCostError, failure_message, render, rule_clock
+from ctxi.rule_language.typecheck import cel_references
 from ctxi.rules.evidence import evidence
-from ctxi.rules.explain import Explanation, explain_clauses, shown
-from ctxi.rules.fields import HIDDEN_CUSTOMER_FIELDS
 from ctxi.rules.learning import OutcomeTally, learned_factor
 from ctxi.rules.loader import FEATURE_READ, CompiledRule, LoadedPacks
-from ctxi.rules.model import Rule, Severity, TaskTemplate
-from ctxi.rules.projection import Projection, project, project_model, projection
-from ctxi.rules.sandbox import RuleCostError, failure_message, render, rule_clock
 from ctxi.rules.snooze import Snoozes
-from ctxi.rules.typecheck import cel_references
 from ctxi.schemas.common import Location, shorten
+from ctxi.schemas.context import CustomerContext, RecentTask
 from ctxi.schemas.events import DeviceType, Event
+from ctxi.schemas.signals import Signal, SocialSignal
 from ctxi.schemas.task import ConditionHeld, DeviceContext, LearnedFactor, Task, TaskClosure, TaskContext
 from ctxi.settings import EngineConfig
 
@@ -146,7 +146,7 @@ class RuleSet:
         ``feature_clock``: when the engine began computing each feature (it outlives rule sets);
         ``entity_values``: the entity features the event was counted in on its way (per id);
         ``tally``: how agents closed each rule version's tasks (for rules with ``learn_priority``);
-        ``explain``: a rule id whose evaluation to explain (``outcomes.explanations``, rules/explain.py).
+        ``explain``: a rule id whose evaluation to explain (``outcomes.explanations``, rule_language/explain.py).
         """
         outcomes = RuleOutcomes()
         clock = {} if feature_clock is None else feature_clock
@@ -310,7 +310,7 @@ def _reads(
     sources = [rule.rule.when for rule in rules]  # all of it: CEL runs a whole condition on a plain error
     sources += [rule.rule.then.priority for rule in rules if rule.rule.then and rule.rule.then.priority]
     texts = [text for rule in rules for text in _texts(rule.rule)]
-    # feature expressions CEL runs (plain ones read the model in Python: rules/plain.py)
+    # feature expressions CEL runs (plain ones read the model in Python: rule_language/plain.py)
     if any("features" in text for text in texts):  # a split feature is read for this event's part
         sources += [e.source for f in split for e in f.by if e.plain is None]
     sources += [e.source for f in features for e in f.expressions if e.plain is None]
@@ -345,7 +345,7 @@ def _texts(rule: Rule) -> list[str]:
 class RuleVariables:
     """``event``, ``customer``, ``signals`` and ``features`` as rules see them, three ways, each built on first use:
 
-    - ``plain``: the models themselves, for the plain conditions Python runs (rules/plain.py);
+    - ``plain``: the models themselves, for the plain conditions Python runs (rule_language/plain.py);
     - ``cel_context()``: a CEL context with the parts of each variable the CEL programs read (``reads``);
     - ``all()``: JSON-shaped values for the templates (of ``features``, those in ``features_read``; None: all).
 

@@ -2,7 +2,7 @@
 
 The triggering event is described from its full payload; the other side of a conflict
 (the check-in 90 minutes earlier) only survives in the customer's context as an
-:class:`~ctxi.context.state.Observation`, so it is described from that.
+:class:`~ctxi.schemas.context.Observation`, so it is described from that.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ctxi.context.state import CustomerContext, Observation, PostSummary
-from ctxi.enrichers.signals import Signal
-from ctxi.rules.formatting import money
-from ctxi.rules.model import ContextEvidence
+from ctxi.rule_language.formatting import money
+from ctxi.rule_language.model import ContextEvidence
 from ctxi.schemas.common import Location, shorten
+from ctxi.schemas.context import CustomerContext, Observation, PostSummary
 from ctxi.schemas.events import (
     BalanceLowEvent,
     BookingEvent,
@@ -32,6 +31,7 @@ from ctxi.schemas.events import (
     SessionEvent,
     WeatherAlertEvent,
 )
+from ctxi.schemas.signals import Signal
 from ctxi.schemas.task import EvidenceItem
 
 _POST_EXCERPT = 120  # characters of a post shown; the rest is one click away in the source system

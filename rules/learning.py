@@ -26,14 +26,14 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Container
 
-from ctxi.rules.model import LearnedPriority
+from ctxi.rule_language.model import LearnedPriority
 from ctxi.schemas.task import LearnedFactor, TaskOutcome
 
 logger = logging.getLogger(__name__)
 TASKS_REMEMBERED = 100_000  # task ids kept to count a task's outcome once (a resent outcome comes soon after)
 RULE_VERSIONS_KEPT = 10_000  # more is not a rule set but junk on the outcomes topic: memory stays bounded
 CLOSES_PER_AGENT = 10  # of one rule version's tasks, one agent's closes that count (prior_weight's default)
-RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # as rules/model.py's Rule.id
+RULE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")  # as rule_language/model.py's Rule.id
 
 
 class OutcomeTally:

@@ -12,7 +12,6 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cel
@@ -20,11 +19,11 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from ruamel.yaml.comments import CommentedMap
 
 from ctxi.features.definitions import CompiledFeature, FeatureExpression
-from ctxi.rules.fields import FEATURE_VALUES
-from ctxi.rules.model import Feature, Pack, Rule
-from ctxi.rules.plain import Condition, plain
-from ctxi.rules.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_code, cel_problems, template_problems
-from ctxi.rules.typecheck import Reference, cel_references, reference_problems, template_references
+from ctxi.rule_language.fields import FEATURE_VALUES
+from ctxi.rule_language.model import Feature, Pack, Rule
+from ctxi.rule_language.plain import Condition, plain
+from ctxi.rule_language.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_code, cel_problems, template_problems
+from ctxi.rule_language.typecheck import Reference, cel_references, reference_problems, template_references
 from ctxi.schemas.documents import DocumentKind, line_of, read_document
 from ctxi.schemas.events import EVENT_TYPES
 
@@ -102,20 +101,9 @@ def unknown_event_type(event_type: str) -> str:
     return f"unknown event type {event_type!r} in 'on'{hint}"
 
 
-def load_rule_dir(directory: Path, queues: frozenset[str]) -> LoadedPacks:
-    """Every ``*.yaml``/``*.yml`` pack of ``directory``; raises :class:`RulePackError` listing all errors."""
-    if not directory.is_dir():
-        raise RulePackError([f"{directory}: not a directory of rule packs"])
-    paths = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-    if not paths:
-        raise RulePackError([f"{directory}: no rule packs (*.yaml) found"])
-    return load_rule_texts({str(path): path.read_text() for path in paths}, queues)
-
-
-def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPacks:
-    """Packs given as {file name: YAML text} (files from disk, or messages from the rules topic)."""
-    from ctxi.rules.samples import render_problems  # it runs the engine, which imports this module
-
+def compile_packs(texts: dict[str, str], queues: frozenset[str]) -> tuple[LoadedPacks, list[str]]:
+    """Packs given as {file name: YAML text}, compiled, and every error found (file:line). Loading
+    also renders the templates on sample events, which runs the engine: ``pack_tools/load.py``."""
     loaded, errors = LoadedPacks(), []
     parsed = [
         (name, text, *found)
@@ -133,7 +121,6 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
         loaded.packs.append(pack)
         loaded.files[pack.pack] = text
         for compiled in compiled_rules:
-            errors += [f"{compiled.source}: {compiled.rule.id}: {problem}" for problem in render_problems(compiled)]
             if compiled.key in seen:
                 errors.append(
                     f"{compiled.source}: duplicate rule {compiled.rule.id} version "
@@ -142,9 +129,7 @@ def load_rule_texts(texts: dict[str, str], queues: frozenset[str]) -> LoadedPack
             else:
                 seen[compiled.key] = compiled.source
                 loaded.rules.append(compiled)
-    if errors:
-        raise RulePackError(errors)
-    return loaded
+    return loaded, errors
 
 
 def _compile_rules(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from ctxi.schemas.common import Timestamp
@@ -58,3 +61,48 @@ class DeadLetter(BaseModel):
     event_id: str | None = None
     event_type: str | None = None
     rejected_at: Timestamp
+
+
+def processing_failure(raw: bytes, origin: Origin, error: Exception, *, now: datetime | None = None) -> DeadLetter:
+    """A valid event the engine failed on (a bug, not bad input): kept, with the error, for a replay."""
+    return refused(raw, origin, "processing_error", f"processing failed: {type(error).__name__}: {error}", now=now)
+
+
+def refused(raw: bytes, origin: Origin, kind: str, reason: str, *, now: datetime | None = None) -> DeadLetter:
+    """A message that is well-formed but refused for ``reason`` (its error's type: ``kind``)."""
+    return dead_letter(raw, origin, [FieldError(loc="", type=kind, msg=reason)], reason, now)
+
+
+def dead_letter(raw: bytes, origin: Origin, errors: list[FieldError], reason: str, now: datetime | None) -> DeadLetter:
+    event_id, event_type = _identity(raw)
+    kept = raw[:MAX_ORIGINAL_BYTES]
+    try:
+        original, encoding = kept.decode("utf-8", "replace" if len(kept) < len(raw) else "strict"), "utf-8"
+    except UnicodeDecodeError:
+        original, encoding = base64.b64encode(kept).decode("ascii"), "base64"
+    return DeadLetter(
+        reason=reason,
+        errors=errors,
+        original=original,
+        original_encoding=encoding,
+        original_bytes=len(raw) if len(kept) < len(raw) else None,
+        origin=origin,
+        event_id=event_id,
+        event_type=event_type,
+        rejected_at=now or datetime.now(UTC),
+    )
+
+
+def _identity(raw: bytes) -> tuple[str | None, str | None]:
+    """Best-effort event_id and type of a rejected message, to help whoever triages it."""
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    event_id, event_type = document.get("event_id"), document.get("type")
+    return (
+        event_id if isinstance(event_id, str) else None,
+        event_type if isinstance(event_type, str) else None,
+    )

@@ -55,7 +55,7 @@ class LearnedFactor(BaseModel):
 
 
 class ConditionHeld(BaseModel):
-    """One clause of the rule's condition that held for this task, with what it read (rules/explain.py)."""
+    """One clause of the rule's condition that held for this task, with what it read (rule_language/explain.py)."""
 
     model_config = TASK_CONFIG
     clause: NonBlankText

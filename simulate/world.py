@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from functools import cached_property
 
-from ctxi.enrichers.geo import distance_km
+from ctxi.lookups.geo import distance_km
 
 try:
     from faker import Faker

@@ -1,8 +1,9 @@
-"""faust codecs that carry ctxi's pydantic models over Kafka as JSON.
+"""faust codecs that carry pydantic models over Kafka as JSON, and the names topics know them by.
 
 Decoding goes straight from bytes through pydantic's JSON validator; encoding is
-:func:`ctxi.schemas.encoding.dumps_model`.
-Topics name a codec with ``value_serializer="ctxi_event"`` and the agents see typed models.
+:func:`ctxi.schemas.encoding.dumps_model`. Topics name a codec with
+``value_serializer="ctxi_event"``; which model each name carries is registered by the
+agents (``agents/codecs.py``), so this plumbing knows no stage.
 """
 
 from __future__ import annotations
@@ -12,16 +13,7 @@ from typing import Any
 from faust.serializers import codecs
 from pydantic import TypeAdapter
 
-from ctxi.context.fleet import FleetIndex
-from ctxi.context.state import CustomerContext
-from ctxi.engine.pipeline import ROUTED_ADAPTER, EnrichedEvent
-from ctxi.features.entities import EntityFeatureRow
-from ctxi.rules.publish import PublishedPack
-from ctxi.rules.snooze import Snooze
-from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.encoding import dumps_model
-from ctxi.schemas.events import EVENT_ADAPTER
-from ctxi.schemas.task import Task, TaskClosure, TaskOutcome
 
 EVENT_CODEC = "ctxi_event"
 ROUTED_CODEC = "ctxi_routed"  # everything on the by-customer topic (engine/pipeline.py Routed)
@@ -56,21 +48,3 @@ class PydanticCodec(codecs.Codec):
 
     def _loads(self, data: bytes) -> Any:
         return self.adapter.validate_json(data)
-
-
-# Messages others read carry every field; table state is written compact (dumps_model).
-for _name, _codec in {
-    EVENT_CODEC: PydanticCodec(adapter=EVENT_ADAPTER),
-    ROUTED_CODEC: PydanticCodec(adapter=ROUTED_ADAPTER),
-    DEAD_LETTER_CODEC: PydanticCodec(adapter=TypeAdapter(DeadLetter)),
-    TASK_CODEC: PydanticCodec(adapter=TypeAdapter(Task)),
-    ENRICHED_CODEC: PydanticCodec(adapter=TypeAdapter(EnrichedEvent)),
-    PUBLISHED_PACK_CODEC: PydanticCodec(adapter=TypeAdapter(PublishedPack)),
-    SNOOZE_CODEC: PydanticCodec(adapter=TypeAdapter(Snooze)),
-    OUTCOME_CODEC: PydanticCodec(adapter=TypeAdapter(TaskOutcome)),
-    CLOSURE_CODEC: PydanticCodec(adapter=TypeAdapter(TaskClosure)),
-    CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), state=True),
-    FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), state=True),
-    ENTITY_FEATURE_CODEC: PydanticCodec(adapter=TypeAdapter(EntityFeatureRow), state=True),
-}.items():
-    codecs.register(_name, _codec)

@@ -20,9 +20,10 @@ app = typer.Typer(
 
 def load_rules(directory: Path | None):
     """The rule set of ``directory`` (built-in packs when None); exit 1 listing file:line errors."""
+    from ctxi.pack_tools.load import load_rule_dir
     from ctxi.rules import BUILTIN_PACKS
     from ctxi.rules.evaluate import RuleSet
-    from ctxi.rules.loader import RulePackError, load_rule_dir
+    from ctxi.rules.loader import RulePackError
 
     try:
         return RuleSet(load_rule_dir(directory or BUILTIN_PACKS, frozenset(get_settings().queues)))
@@ -47,7 +48,7 @@ def reference(
     ] = None,
 ) -> None:
     """Every variable, field and signal a rule can read, with its type and an example (Markdown)."""
-    from ctxi.rules.reference import reference_markdown
+    from ctxi.pack_tools.reference import reference_markdown
 
     text = reference_markdown()
     if out is None:
@@ -66,12 +67,12 @@ def test(
 ) -> None:
     """Run the test cases the packs carry; exit 1 if any fails. A test with `with_set: true` runs
     with every pack of the set (the folder's; with --live, the live set as the folder changes it)."""
-    from ctxi.rules.pack_tests import run_pack_tests
+    from ctxi.pack_tools.pack_tests import run_pack_tests
 
     loaded = load_rules(directory).loaded
     if live:
+        from ctxi.pack_tools.publish import changed_set, read_rules_topic
         from ctxi.rules.loader import RulePackError
-        from ctxi.rules.publish import changed_set, read_rules_topic
 
         settings = get_settings()
         current = read_rules_topic(settings).live_or_built_in(settings)
@@ -165,7 +166,7 @@ def explain(
 
     from ctxi.engine.garbage import collect_less
     from ctxi.engine.replay import replay as run_replay
-    from ctxi.rules.explain import Explanation
+    from ctxi.rule_language.explain import Explanation
 
     rule_set = load_rules(rules)
     known = {compiled.rule.id for compiled in rule_set.loaded.rules}
@@ -230,10 +231,8 @@ def _change_live_set(changes: dict[str, str | None], change: str | None, by: str
     """Apply ``changes`` ({pack: new text, or None to withdraw}) to the live set: compile the whole
     new set, run the tests of every pack in it, write it; print the new live set. ``change`` says
     what it is (None: "published" and the packs that change)."""
-    from ctxi.rules.changes import unversioned_changes
-    from ctxi.rules.loader import RulePackError
-    from ctxi.rules.pack_tests import run_pack_tests
-    from ctxi.rules.publish import (
+    from ctxi.pack_tools.pack_tests import run_pack_tests
+    from ctxi.pack_tools.publish import (
         apply_change,
         changed_set,
         history_records,
@@ -241,6 +240,8 @@ def _change_live_set(changes: dict[str, str | None], change: str | None, by: str
         new_features,
         read_rules_topic,
     )
+    from ctxi.rules.changes import unversioned_changes
+    from ctxi.rules.loader import RulePackError
 
     settings = get_settings()
     ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
@@ -300,7 +301,7 @@ def withdraw(
     by: Annotated[str, typer.Option("--by", help="Who withdraws it (kept with the change).")] = "",
 ) -> None:
     """Take one pack out of the live set; every other pack stays as it is."""
-    from ctxi.rules.publish import read_rules_topic
+    from ctxi.pack_tools.publish import read_rules_topic
 
     settings = get_settings()
     live = read_rules_topic(settings).live_or_built_in(settings)
@@ -319,7 +320,7 @@ def rollback(
 ) -> None:
     """Put an earlier version of one pack back in the live set (see `ctxi rules history PACK`); a
     built-in pack can go back to its built-in text."""
-    from ctxi.rules.publish import built_in_set, read_rules_topic
+    from ctxi.pack_tools.publish import built_in_set, read_rules_topic
 
     settings = get_settings()
     topic = read_rules_topic(settings)
@@ -345,7 +346,7 @@ def rollback(
 @app.command("status")
 def status() -> None:
     """What is live: each pack with its version, who published it and when; the set's version."""
-    from ctxi.rules.publish import BUILT_IN, read_rules_topic
+    from ctxi.pack_tools.publish import BUILT_IN, read_rules_topic
 
     settings = get_settings()
     topic = read_rules_topic(settings)
@@ -364,7 +365,7 @@ def status() -> None:
 @app.command("history")
 def history(pack: Annotated[str, typer.Argument(help="The pack whose changes to list.")]) -> None:
     """Every change of one pack, oldest first: published, withdrawn, rolled back; by whom, when."""
-    from ctxi.rules.publish import read_rules_topic
+    from ctxi.pack_tools.publish import read_rules_topic
 
     changes = read_rules_topic(get_settings()).history_of(pack)
     if not changes:
@@ -388,7 +389,7 @@ def snooze(
     """Suppress a rule for one customer (or dedup key) until a time, without editing its pack."""
     import getpass
 
-    from ctxi.rules.publish import send, snooze_message
+    from ctxi.pack_tools.publish import send, snooze_message
     from ctxi.rules.snooze import Snooze
     from ctxi.schemas.common import parse_duration
 
@@ -424,7 +425,7 @@ def snoozes(
     all_: Annotated[bool, typer.Option("--all", help="Also list the snoozes that have expired.")] = False,
 ) -> None:
     """List the snoozes in force (rule, customer or dedup key, until when, why, by whom)."""
-    from ctxi.rules.publish import read_compacted
+    from ctxi.pack_tools.publish import read_compacted
     from ctxi.rules.snooze import Snooze
 
     settings = get_settings()

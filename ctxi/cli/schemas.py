@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from ctxi.rules.model import Pack
+from ctxi.rule_language.model import Pack
 from ctxi.schemas import EVENT_ADAPTER, EVENT_TYPES, DeadLetter, Task
 
 app = typer.Typer(help="JSON Schemas of the event and task contracts.", no_args_is_help=True)

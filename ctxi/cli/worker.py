@@ -18,7 +18,7 @@ def worker() -> None:
     created = ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
     if created:
         err(f"created topics: {', '.join(created)}")
-    from ctxi.agents.worker import build_worker
+    from ctxi.agents.build import build_worker
     from ctxi.engine.garbage import collect_less
     from ctxi.streams.logs import logging_config, startup_logging
     from ctxi.streams.metrics import serve

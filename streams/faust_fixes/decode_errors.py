@@ -19,8 +19,7 @@ import logging
 import faust
 from faust.types import Message
 
-from ctxi.ingest import processing_failure
-from ctxi.schemas.dead_letter import KafkaOrigin
+from ctxi.schemas.dead_letter import KafkaOrigin, processing_failure
 from ctxi.streams.faust_fixes import FaustName
 from ctxi.streams.metrics import DEAD_LETTERS
 

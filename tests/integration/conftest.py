@@ -22,9 +22,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ctxi.gateway.auth import hash_token
 from ctxi.gateway.server import build
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.settings import AgentAccess, EngineConfig, Settings
 from ctxi.simulate.evaluate import Collected, collect, free_port, replayed, stop_gracefully, worker_ports
 from ctxi.simulate.quality import TaskKey

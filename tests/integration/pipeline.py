@@ -8,12 +8,12 @@ import orjson
 from faust.serializers import codecs
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from ctxi.agents.codecs import ENRICHED_CODEC, TASK_CODEC
 from ctxi.engine.pipeline import EnrichedEvent
 from ctxi.ingest.outcomes import sign
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.settings import Settings
 from ctxi.sinks.redis import outcome_keys
-from ctxi.streams.codecs import ENRICHED_CODEC, TASK_CODEC
 from ctxi.streams.topics import changelog_topic
 from tests.integration.conftest import Namespace
 

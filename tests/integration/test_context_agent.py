@@ -17,19 +17,19 @@ import pytest
 from faust.serializers import codecs
 from kafka import KafkaConsumer, KafkaProducer
 
+from ctxi.agents.codecs import CONTEXT_CODEC
 from ctxi.context.fleet import index_entries
 from ctxi.engine.pipeline import ROUTED_ADAPTER, EnrichedEvent
 from ctxi.engine.replay import replay
 from ctxi.ingest import read_jsonl
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_MODELS, FleetEventEnvelope
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.service_levels.policy import load_policy
 from ctxi.settings import EngineConfig
-from ctxi.streams.codecs import CONTEXT_CODEC
 from tests.factories import JFK_LHR_FCO, booking, checkin
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline, report_outcomes, wait_until_consumed

@@ -13,13 +13,13 @@ from pathlib import Path
 import orjson
 from kafka.partitioner.default import murmur2
 
+from ctxi.agents.codecs import CONTEXT_CODEC, ENTITY_FEATURE_CODEC
 from ctxi.engine.replay import ReplaySummary, replay
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.task import Task
 from ctxi.settings import EngineConfig
-from ctxi.streams.codecs import CONTEXT_CODEC, ENTITY_FEATURE_CODEC
 from tests.integration.conftest import Namespace, WorkerFactory
 from tests.integration.pipeline import Pipeline
 from tests.integration.test_context_agent import as_json, table_state

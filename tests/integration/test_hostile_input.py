@@ -18,10 +18,10 @@ import orjson
 from faust.serializers import codecs
 from kafka import KafkaProducer
 
+from ctxi.agents.codecs import DEAD_LETTER_CODEC
 from ctxi.ingest import validate_event
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.simulate.evaluate import send, wait_until_flowing
-from ctxi.streams.codecs import DEAD_LETTER_CODEC
 from tests.fuzzing import mutated_line
 from tests.integration.conftest import Namespace, WorkerFactory, assert_each_task_once, planted_stream
 from tests.integration.test_ingest_agent import consume

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from faust.serializers import codecs
 
+from ctxi.agents.codecs import CONTEXT_CODEC, DEAD_LETTER_CODEC
 from ctxi.gateway import server
 from ctxi.gateway.metrics import REGISTRY
 from ctxi.gateway.server import watch_deadlines
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.simulate.evaluate import wait_until_flowing
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
-from ctxi.streams.codecs import CONTEXT_CODEC, DEAD_LETTER_CODEC
 from tests.factories import make_task
 from tests.integration.conftest import DesktopFactory, Namespace, WorkerFactory, auth
 from tests.integration.pipeline import Pipeline, report_outcomes

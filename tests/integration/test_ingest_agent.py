@@ -14,9 +14,9 @@ import orjson
 from faust.serializers import codecs
 from kafka import KafkaConsumer, KafkaProducer
 
+from ctxi.agents.codecs import CONTEXT_CODEC, DEAD_LETTER_CODEC, EVENT_CODEC
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import SOURCES, CheckinEvent
-from ctxi.streams.codecs import CONTEXT_CODEC, DEAD_LETTER_CODEC, EVENT_CODEC
 from ctxi.streams.topics import changelog_topic
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Namespace, WorkerFactory

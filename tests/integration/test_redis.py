@@ -8,8 +8,8 @@ import uuid
 import orjson
 from faust.serializers import codecs
 
+from ctxi.agents.codecs import TASK_CODEC
 from ctxi.sinks.redis import connect_redis
-from ctxi.streams.codecs import TASK_CODEC
 from tests.factories import make_task
 
 

@@ -19,7 +19,7 @@ import orjson
 from pydantic import TypeAdapter
 
 from ctxi.benchmarks.state import compact_soon, compacted, context_records, produce
-from ctxi.context.state import CustomerContext
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.encoding import dumps_model
 from ctxi.streams.topics import changelog_topic
 from tests.integration.conftest import Namespace, WorkerFactory

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from ctxi.ingest import EventTimeWindow
-from ctxi.prioritize.formula import PriorityWeights
-from ctxi.settings import EngineConfig, Settings
+from ctxi.settings import EngineConfig, EventTimeWindow, PriorityWeights, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_VARS = (

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ctxi.context.fleet import FleetIndex, index_entries
-from ctxi.context.state import CustomerContext
 from ctxi.engine.pipeline import Engine, RowExpiry
+from ctxi.schemas.context import CustomerContext
 from ctxi.settings import EngineConfig
 from tests.factories import JFK_LHR_FCO, booking, card, checkin, flight_status
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from faust.serializers import codecs
 
-from ctxi.context.state import CustomerContext, SeenEvent
+from ctxi.agents.codecs import CONTEXT_CODEC
 from ctxi.engine.rows import EncodedRows, RowFile
-from ctxi.streams.codecs import CONTEXT_CODEC
+from ctxi.schemas.context import CustomerContext, SeenEvent
 
 
 def seen(*event_ids: str) -> list[SeenEvent]:

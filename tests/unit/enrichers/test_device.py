@@ -80,7 +80,7 @@ def test_the_fast_parser_reads_user_agents_as_user_agents_own_parser_does() -> N
     device type, on the simulator's user agents and on odd ones (tablets, old phones, bots)."""
     from user_agents import parse as legacy_parse
 
-    from ctxi.enrichers.device import device_type_from_user_agent
+    from ctxi.lookups.devices import device_type_from_user_agent
     from ctxi.simulate.world import World
 
     world = World(seed=7)

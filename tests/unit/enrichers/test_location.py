@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ctxi.enrichers.location import location_conflict
-from ctxi.enrichers.signals import LocationConflict
+from ctxi.schemas.signals import LocationConflict
 from ctxi.settings import EngineConfig
 from tests.factories import booking, card, checkin, joined, make_event, segment
 

@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ctxi.enrichers.engagement import engagement
-from ctxi.enrichers.sentiment import text_sentiment
 from ctxi.enrichers.social import reach, social
+from ctxi.lookups.sentiment import text_sentiment
 from ctxi.settings import EngineConfig
 from tests.factories import joined, make_event
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from ctxi.engine.pipeline import Engine
+from ctxi.pack_tools.load import load_rule_dir, load_rule_texts
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import Decision, RuleSet
-from ctxi.rules.loader import RulePackError, load_rule_dir, load_rule_texts
+from ctxi.rules.loader import RulePackError
 from ctxi.settings import EngineConfig
 from tests.factories import make_event
 

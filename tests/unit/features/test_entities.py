@@ -8,8 +8,9 @@ import pytest
 
 from ctxi.engine.pipeline import Engine, Message, RowExpiry
 from ctxi.features.entities import EntityFeatureVisit, count_in_row, is_expired
+from ctxi.pack_tools.load import load_rule_texts
 from ctxi.rules.evaluate import Decision, RuleSet
-from ctxi.rules.loader import RulePackError, load_rule_texts
+from ctxi.rules.loader import RulePackError
 from ctxi.schemas.events import EVENT_ADAPTER, Event
 from ctxi.settings import EngineConfig
 

@@ -9,8 +9,8 @@ import orjson
 
 from ctxi.engine.replay import replay
 from ctxi.features.definitions import MAX_PARTS
+from ctxi.pack_tools.load import load_rule_texts
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_texts
 from ctxi.settings import EngineConfig
 
 PACK = """\

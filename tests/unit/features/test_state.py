@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctxi.features.state import MAX_VALUES, SLICES, FeatureState, add, read
+from ctxi.features.state import MAX_VALUES, SLICES, add, read
+from ctxi.schemas.features import FeatureState
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -23,9 +23,9 @@ from ctxi.cli import app
 from ctxi.engine.pipeline import ROUTED_ADAPTER, Engine
 from ctxi.engine.replay import replay
 from ctxi.ingest import validate_event
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.task import Task

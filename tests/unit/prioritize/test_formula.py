@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctxi.enrichers.signals import BalanceShortfall, FlightDisruption
 from ctxi.prioritize.deadlines import deadline
-from ctxi.prioritize.formula import PriorityWeights, priority, priority_band
+from ctxi.prioritize.formula import priority, priority_band
 from ctxi.schemas.events import Tier
+from ctxi.schemas.signals import BalanceShortfall, FlightDisruption
+from ctxi.settings import PriorityWeights
 
 WEIGHTS = PriorityWeights()
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)

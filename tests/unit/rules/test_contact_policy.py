@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ctxi.engine.pipeline import Engine
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.task import TaskOutcome
 from ctxi.settings import EngineConfig
 from tests.factories import make_event

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from ctxi.cli import app
 from ctxi.engine.replay import replay
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import Decision, RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.rules.snooze import Snooze, Snoozes
 from ctxi.schemas.task import TaskClosure
 from ctxi.settings import EngineConfig

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import get_args
 
-from ctxi.context.state import CustomerContext, Observation, PaymentFailure, PostSummary
 from ctxi.ingest.jsonl import read_jsonl
+from ctxi.rule_language.model import ContextEvidence, EvidenceSource
 from ctxi.rules.evidence import CONTEXT_EVIDENCE, describe, describe_observation, evidence
-from ctxi.rules.model import ContextEvidence, EvidenceSource
+from ctxi.schemas.context import CustomerContext, Observation, PaymentFailure, PostSummary
 from ctxi.schemas.dead_letter import DeadLetter
 from ctxi.schemas.events import EVENT_TYPES
 from tests.factories import card, checkin, make_event

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from ctxi.engine.replay import replay
+from ctxi.pack_tools.load import load_rule_dir
+from ctxi.rule_language.model import LearnedPriority
 from ctxi.rules import BUILTIN_PACKS, learning
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.learning import OutcomeTally, learned_factor
-from ctxi.rules.loader import RulePackError, load_rule_dir
-from ctxi.rules.model import LearnedPriority
+from ctxi.rules.loader import RulePackError
 from ctxi.schemas.task import LearnedFactor, TaskOutcome
 from ctxi.settings import EngineConfig
 from tests.unit.rules.test_evaluate import QUEUES, SCENARIOS, the

@@ -8,8 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ctxi.cli import app
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
-from ctxi.rules.loader import RulePackError, load_rule_dir
+from ctxi.rules.loader import RulePackError
 
 QUEUES = frozenset({"fraud", "travel", "service"})
 

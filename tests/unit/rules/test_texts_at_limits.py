@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 
 from ctxi.engine.replay import replay
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import Decision, RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.common import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 from ctxi.settings import EngineConfig
 from tests.fuzzing import ROOT

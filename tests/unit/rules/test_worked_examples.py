@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 
 from ctxi.engine.replay import replay
+from ctxi.pack_tools.load import load_rule_texts
+from ctxi.pack_tools.pack_tests import run_pack_tests
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import Decision, RuleSet
-from ctxi.rules.loader import load_rule_texts
-from ctxi.rules.pack_tests import run_pack_tests
 from ctxi.settings import EngineConfig
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "packs"

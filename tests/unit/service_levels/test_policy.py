@@ -140,9 +140,9 @@ def test_ctxi_sla_check_prints_the_targets_or_every_error(tmp_path: Path) -> Non
 def test_the_engine_gives_each_task_its_deadlines_and_replay_does_the_same(tmp_path: Path) -> None:
     """The one engine: a worker's (Engine.service_levels) and ctxi replay --sla give the same deadlines."""
     from ctxi.engine.replay import replay
+    from ctxi.pack_tools.load import load_rule_dir
     from ctxi.rules import BUILTIN_PACKS
     from ctxi.rules.evaluate import RuleSet
-    from ctxi.rules.loader import load_rule_dir
     from ctxi.settings import EngineConfig
 
     scenarios = EXAMPLE.parent / "scenarios.jsonl"

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from ctxi.cli import app
 from ctxi.ingest import validate_event
+from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.settings import EngineConfig
 from ctxi.simulate.evaluate import replayed

@@ -3,7 +3,7 @@
 CEL converts a variable from Python values when it is added to a context, at a few
 microseconds per value: a whole card-transaction event costs about 75 µs, the two fields a
 condition reads about 15 µs. So each event type's expressions are read for the paths they
-use (rules/typecheck.py ``cel_references``) and each variable is cut down to those paths
+use (rule_language/typecheck.py ``cel_references``) and each variable is cut down to those paths
 before it is added. A path covers its whole subtree (``size(event.payload.segments)`` keeps
 every segment); a variable read as a whole, or indexed (``event["payload"]``), is kept whole.
 What is absent stays absent, so ``has(...)`` answers as it would on the whole value.

@@ -9,10 +9,10 @@ import cel
 import pytest
 
 from ctxi.ingest.jsonl import read_jsonl
+from ctxi.pack_tools.load import load_rule_dir
+from ctxi.rule_language.plain import plain
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import load_rule_dir
-from ctxi.rules.plain import plain
 from ctxi.schemas.dead_letter import DeadLetter
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.jsonl"))
@@ -125,10 +125,10 @@ def condition_cases() -> Any:
 @pytest.mark.parametrize("source", CONDITIONS)
 def test_a_condition_run_plain_first_agrees_with_cel(source: str) -> None:
     from ctxi.features.definitions import EventScope
+    from ctxi.rule_language.plain import Condition
+    from ctxi.rule_language.projection import projection
+    from ctxi.rule_language.typecheck import cel_references
     from ctxi.rules.evaluate import RuleVariables
-    from ctxi.rules.plain import Condition
-    from ctxi.rules.projection import projection
-    from ctxi.rules.typecheck import cel_references
 
     condition = Condition(source, cel.compile(source))
     features = BUILTIN_SET.features
@@ -156,7 +156,7 @@ def test_a_condition_run_plain_first_agrees_with_cel(source: str) -> None:
 
 
 def test_how_conditions_split() -> None:
-    from ctxi.rules.plain import Condition, conjuncts
+    from ctxi.rule_language.plain import Condition, conjuncts
 
     assert conjuncts('a.b && (c || d) && e["x&&y"] == 1') == ["a.b", "(c || d)", 'e["x&&y"] == 1']
     assert conjuncts("a.b && c.d || e.f") == ["a.b && c.d || e.f"]  # || binds looser: no split

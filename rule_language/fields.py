@@ -2,7 +2,7 @@
 
 Built from the pydantic models the engine itself uses (the event contract, the customer
 context, the signal models and which enrichers produce them), so it can never drift from
-what rules see at run time. ``rules/typecheck.py`` checks rule packs against it and
+what rules see at run time. ``rule_language/typecheck.py`` checks rule packs against it and
 ``ctxi rules reference`` writes it out for analysts (docs/rule-reference.md).
 """
 
@@ -19,8 +19,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from pydantic import AwareDatetime, BaseModel, IPvAnyAddress
 
-from ctxi.context.state import CustomerContext
 from ctxi.enrichers.registry import load_builtin_enrichers, registered
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import EVENT_TYPES
 
 # What RuleVariables leaves out of ``customer`` (rules/evaluate.py): bookkeeping, not facts.

@@ -11,7 +11,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ctxi.features.state import FeatureState
 from ctxi.schemas.common import Location
 from ctxi.schemas.events import (
     CaseSeverity,
@@ -22,6 +21,7 @@ from ctxi.schemas.events import (
     Tier,
     UpcomingDebit,
 )
+from ctxi.schemas.features import FeatureState
 
 STATE_CONFIG = ConfigDict(extra="forbid")
 

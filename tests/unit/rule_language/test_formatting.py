@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ctxi.rules.formatting import money
-from ctxi.rules.sandbox import RuleTemplates, render
+from ctxi.rule_language.formatting import money
+from ctxi.rule_language.sandbox import RuleTemplates, render
 
 
 @pytest.mark.parametrize(

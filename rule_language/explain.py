@@ -17,8 +17,8 @@ from typing import Any
 
 import cel
 
-from ctxi.rules.sandbox import cel_token_spans, failure_message
-from ctxi.rules.typecheck import cel_references
+from ctxi.rule_language.sandbox import cel_token_spans, failure_message
+from ctxi.rule_language.typecheck import cel_references
 
 NOT_REACHED = "not reached"
 

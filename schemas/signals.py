@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ctxi.context.state import Observation
+from ctxi.schemas.context import Observation
 from ctxi.schemas.events import Actor, ContactChannel, DeviceType, FlightStatusCode, SessionChannel, WeatherSeverity
 
 SIGNAL_CONFIG = ConfigDict(frozen=True, extra="forbid")

@@ -1,6 +1,6 @@
 """The analysts' reference: every variable, field and signal a rule can read, with its type and
-an example, generated from the same models ``rules check`` checks against (rules/fields.py)
-and the typed samples every pack is tried on (rules/samples.py). ``ctxi rules reference``
+an example, generated from the same models ``rules check`` checks against (rule_language/fields.py)
+and the typed samples every pack is tried on (pack_tools/samples.py). ``ctxi rules reference``
 writes it to docs/rule-reference.md; a test fails when that file is stale.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from ctxi.rules.fields import FEATURE_VALUES, Shape, customer_shape, event_shape, feature_shape, signal_kinds
-from ctxi.rules.samples import sample_variables
+from ctxi.pack_tools.samples import sample_variables
+from ctxi.rule_language.fields import FEATURE_VALUES, Shape, customer_shape, event_shape, feature_shape, signal_kinds
 from ctxi.schemas.events import EVENT_TYPES
 
 EXAMPLE_WIDTH = 48
@@ -37,7 +37,7 @@ the same way (a feature kept per entity, `entity:`, reads `event` alone: it is c
 customers, before any customer's context).
 
 Values are JSON-shaped: timestamps and dates are RFC 3339 strings, enumerations strings.
-Examples come from the samples every pack is tried on (`rules/samples.py`).
+Examples come from the samples every pack is tried on (`pack_tools/samples.py`).
 
 **Guards.** A signal is there only when its enricher found something, a name in
 `attributes` only when the source sent it, a field only for the event types that have it:
@@ -145,15 +145,15 @@ def _kept_for(feature: Any) -> str:
 
 
 def builtin_reference() -> dict[str, Any]:
+    from ctxi.pack_tools.load import load_rule_dir
     from ctxi.rules import BUILTIN_PACKS
-    from ctxi.rules.loader import load_rule_dir
 
     return load_rule_dir(BUILTIN_PACKS, frozenset({"fraud", "travel", "service"})).reference
 
 
 def builtin_features() -> list[Any]:
+    from ctxi.pack_tools.load import load_rule_dir
     from ctxi.rules import BUILTIN_PACKS
-    from ctxi.rules.loader import load_rule_dir
 
     loaded = load_rule_dir(BUILTIN_PACKS, frozenset({"fraud", "travel", "service"}))
     return [compiled.feature for compiled in loaded.features]

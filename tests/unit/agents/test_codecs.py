@@ -9,10 +9,10 @@ import pytest
 from faust.serializers import codecs
 from pydantic import ValidationError
 
+from ctxi.agents.codecs import DEAD_LETTER_CODEC, EVENT_CODEC, TASK_CODEC
 from ctxi.ingest import read_jsonl, validate_event
 from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
 from ctxi.schemas.task import TaskContext
-from ctxi.streams.codecs import DEAD_LETTER_CODEC, EVENT_CODEC, TASK_CODEC
 from tests.factories import make_task
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "events.jsonl"

@@ -39,7 +39,7 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from ctxi.rules.formatting import money
+from ctxi.rule_language.formatting import money
 from ctxi.schemas.common import shorten
 
 MAX_TEMPLATE_LENGTH = 4_000

@@ -24,7 +24,7 @@ from typing import Any
 
 from jinja2 import nodes
 
-from ctxi.rules.fields import (
+from ctxi.rule_language.fields import (
     Shape,
     customer_shape,
     event_shape,
@@ -33,8 +33,8 @@ from ctxi.rules.fields import (
     signal_kinds,
     signals_shape,
 )
-from ctxi.rules.model import Feature
-from ctxi.rules.sandbox import cel_code
+from ctxi.rule_language.model import Feature
+from ctxi.rule_language.sandbox import cel_code
 
 ROOTS = ("event", "customer", "signals", "features", "reference")
 

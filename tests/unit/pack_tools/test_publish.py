@@ -9,10 +9,11 @@ import pytest
 
 from ctxi.agents.rules import RuleInputs
 from ctxi.engine.pipeline import Engine
+from ctxi.pack_tools.load import load_rule_dir
+from ctxi.pack_tools.publish import LIVE_SET_KEY, LiveSet, PublishedPack, changed_set, history_records
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import RulePackError, load_rule_dir
-from ctxi.rules.publish import LIVE_SET_KEY, LiveSet, PublishedPack, changed_set, history_records
+from ctxi.rules.loader import RulePackError
 from ctxi.settings import EngineConfig
 from ctxi.sinks.redis import OutcomeKeys
 from tests.factories import loyalty_pack
@@ -125,8 +126,8 @@ tests:
 
 
 def test_a_pack_test_with_the_set_sees_and_supersedes_another_teams_task() -> None:
-    from ctxi.rules.loader import load_rule_texts
-    from ctxi.rules.pack_tests import run_pack_tests
+    from ctxi.pack_tools.load import load_rule_texts
+    from ctxi.pack_tools.pack_tests import run_pack_tests
 
     texts = {f"{name}.yaml": pack.text for name, pack in built_in().packs.items()}
     loaded = load_rule_texts({**texts, "retention.yaml": RETENTION}, QUEUES)
@@ -142,7 +143,7 @@ def test_a_pack_test_with_the_set_sees_and_supersedes_another_teams_task() -> No
 
 def test_reference_tables_are_read_by_rules_checked_by_name_and_defined_once() -> None:
     """4 x JPY 1,000 (about USD 27) once fired the velocity rule: amounts are now added in USD."""
-    from ctxi.rules.loader import load_rule_texts
+    from ctxi.pack_tools.load import load_rule_texts
 
     texts = {f"{name}.yaml": pack.text for name, pack in built_in().packs.items()}
     typo = LOYALTY.replace('when: "true"', 'when: "event.payload.channel in reference.usd_pre"')

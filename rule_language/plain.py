@@ -28,7 +28,7 @@ import cel
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from ctxi.rules.projection import FIELD_NAMES, field_names
+from ctxi.rule_language.projection import FIELD_NAMES, field_names
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<has>has\(\s*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\s*\))"

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import orjson
 
 from ctxi.context.fleet import FleetIndex
-from ctxi.context.state import CustomerContext
 from ctxi.engine.pipeline import Engine, Message
 from ctxi.ingest import validate_event
+from ctxi.rule_language.model import Pack, RuleTest
 from ctxi.rules.evaluate import RuleSet
 from ctxi.rules.loader import LoadedPacks
-from ctxi.rules.model import Pack, RuleTest
+from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
 from ctxi.schemas.events import Event
 from ctxi.schemas.task import Task

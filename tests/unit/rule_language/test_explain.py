@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from ctxi.cli import app
 from ctxi.engine.pipeline import Engine, Message
 from ctxi.ingest import validate_event
+from ctxi.pack_tools.load import load_rule_texts
+from ctxi.rule_language.explain import ABSENT, clauses_of
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.explain import ABSENT, clauses_of
-from ctxi.rules.loader import load_rule_texts
 from ctxi.schemas.dead_letter import FileOrigin
 from ctxi.settings import EngineConfig
 

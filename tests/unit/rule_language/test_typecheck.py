@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ctxi.rules.loader import RulePackError, load_rule_dir
-from ctxi.rules.reference import reference_markdown
-from ctxi.rules.typecheck import Reference, cel_references
+from ctxi.pack_tools.load import load_rule_dir
+from ctxi.pack_tools.reference import reference_markdown
+from ctxi.rule_language.typecheck import Reference, cel_references
+from ctxi.rules.loader import RulePackError
 
 QUEUES = frozenset({"fraud", "travel", "service"})
 

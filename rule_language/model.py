@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from ctxi.features.state import Aggregate
 from ctxi.schemas.common import Duration
 from ctxi.schemas.events import ContactChannel
+from ctxi.schemas.features import Aggregate
 
 MIN_WINDOW, MAX_WINDOW = timedelta(minutes=1), timedelta(days=90)
 RULE_CONFIG = ConfigDict(extra="forbid", frozen=True)

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from ctxi.context.join import apply_event
+from ctxi.pack_tools.load import load_rule_dir, load_rule_texts
+from ctxi.rule_language.sandbox import MAX_VALUE_LENGTH, cel_problems, rule_clock
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.rules.loader import PACK_DOCUMENT, RulePackError, load_rule_dir, load_rule_texts
-from ctxi.rules.sandbox import MAX_VALUE_LENGTH, cel_problems, rule_clock
+from ctxi.rules.loader import PACK_DOCUMENT, RulePackError
 from ctxi.settings import EngineConfig
 from tests.factories import make_event
 from tests.unit.rules.test_loader import GOOD_RULE, QUEUES
@@ -148,7 +149,7 @@ def test_a_rule_over_its_time_budget_on_an_event_fails_on_it_and_the_others_go_o
 
 
 def test_string_operations_sized_before_they_run_still_give_what_they_gave() -> None:
-    from ctxi.rules.sandbox import TEMPLATES, render
+    from ctxi.rule_language.sandbox import TEMPLATES, render
 
     for source, expected in [
         ("{{ ', '.join(['a', 'b'] | map('upper')) }}", "A, B"),  # a generator is measured, then joined whole

@@ -19,7 +19,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict
 
 from ctxi.features.definitions import CompiledFeature
-from ctxi.rules.loader import LoadedPacks, RulePackError, load_rule_dir, load_rule_texts, set_version
+from ctxi.pack_tools.load import load_rule_dir, load_rule_texts
+from ctxi.rules.loader import LoadedPacks, RulePackError, set_version
 from ctxi.rules.snooze import Snooze
 from ctxi.settings import Settings
 

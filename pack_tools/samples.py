@@ -4,7 +4,7 @@ One customer's day touching every event type of the contract, run through the en
 (join and enrichers, no rules): for each event type, the ``event``, ``customer`` and
 ``signals`` a rule triggered by it would see. Loading a pack renders every template of
 every rule with the samples of its ``on`` types, so that what the sandbox forbids and
-what goes past the cost limits (rules/sandbox.py) is an error at ``ctxi rules check``,
+what goes past the cost limits (rule_language/sandbox.py) is an error at ``ctxi rules check``,
 not on a live event. A template that needs data these samples lack (a signal a sample
 does not raise) is left to run time: that is data, not a fault of the rule.
 """
@@ -18,7 +18,12 @@ from typing import Any
 import orjson
 from jinja2.sandbox import SecurityError
 
+from ctxi.engine.pipeline import Engine
+from ctxi.rule_language.sandbox import render
+from ctxi.rules.evaluate import RuleVariables
 from ctxi.rules.loader import CompiledRule
+from ctxi.schemas.events import EVENT_ADAPTER
+from ctxi.settings import EngineConfig
 
 _CUSTOMER = "C-SAMPLE"
 _LOCATION = {"lat": 40.758, "lon": -73.9855, "city": "New York", "country": "US"}
@@ -70,11 +75,6 @@ _SAMPLES: list[dict[str, Any]] = [
 @lru_cache(maxsize=1)
 def sample_variables() -> dict[str, dict[str, Any]]:
     """Per event type, the variables a rule triggered by it sees (``event``, ``customer``, ``signals``)."""
-    from ctxi.engine.pipeline import Engine
-    from ctxi.rules.evaluate import RuleVariables
-    from ctxi.schemas.events import EVENT_ADAPTER
-    from ctxi.settings import EngineConfig
-
     engine = Engine(EngineConfig(), {}, {})
     variables: dict[str, dict[str, Any]] = {}
     for index, sample in enumerate(_SAMPLES):
@@ -99,8 +99,6 @@ def sample_variables() -> dict[str, dict[str, Any]]:
 
 def render_problems(compiled: CompiledRule) -> list[str]:
     """What the sandbox or the cost limits refuse when ``compiled``'s templates render with the samples."""
-    from ctxi.rules.sandbox import render
-
     templates = {"title": compiled.title, "reason": compiled.reason, "dedup_key": compiled.dedup_key}
     templates.update({f"steps.{index}": step for index, step in enumerate(compiled.steps)})
     samples = sample_variables()
