@@ -15,7 +15,7 @@ import logging
 import statistics
 import time
 
-from ctxi.context.join import apply_event
+from ctxi.engine.event_types import builtin_event_types
 from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
 from ctxi.ingest import validate_event
 from ctxi.pack_tools.load import load_rule_dir
@@ -43,7 +43,7 @@ def main() -> None:
         event = validate_event(raw, FileOrigin(path="bench", line=0))
         if event.customer_id is None:
             continue  # fleet events reach rules only once fanned out; the engine benchmark covers that
-        result = apply_event(contexts.get(event.customer_id), event, config)
+        result = builtin_event_types().join(contexts.get(event.customer_id), event, config)
         contexts[event.customer_id] = result.context
         signals = [s for e in enrichers_for(event.type) for s in e.function(event, result.context, config)]
         inputs.append((event, result.context.model_copy(deep=True), signals))

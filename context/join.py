@@ -7,10 +7,11 @@ faust table; ``ctxi replay`` keeps it in a dict.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ctxi.context.fleet import FleetIndexEntry, index_entries
 from ctxi.lookups.devices import device_type_of
@@ -60,6 +61,10 @@ class _Timed(Protocol):
 T = TypeVar("T", bound=_Timed)
 TimeOrder = TypeVar("TimeOrder", datetime, int)
 
+# How an event changes its customer's context (in place); a booking also returns its fleet index entries.
+# Each takes its own event model: the declaration (engine/event_types.py) pairs them.
+Joiner = Callable[[CustomerContext, Any, EngineConfig], list[FleetIndexEntry] | None]
+
 
 class JoinStatus(StrEnum):
     APPLIED = "applied"
@@ -74,8 +79,9 @@ class JoinResult:
     index_entries: list[FleetIndexEntry] = field(default_factory=list)
 
 
-def apply_event(context: CustomerContext | None, event: Event, config: EngineConfig) -> JoinResult:
-    """Join ``event`` into ``context`` (mutated in place and returned; a new one if None)."""
+def apply_event(context: CustomerContext | None, event: Event, config: EngineConfig, join: Joiner) -> JoinResult:
+    """Join ``event`` into ``context`` (mutated in place and returned; a new one if None) with ``join``, its
+    type's joiner (declared with the type in ``engine/event_types.py``)."""
     assert event.customer_id is not None, "fleet events reach a context only after fan-out"
     context = context or CustomerContext(customer_id=event.customer_id)
     if any(seen.event_id == event.event_id for seen in context.seen):
@@ -90,24 +96,25 @@ def apply_event(context: CustomerContext | None, event: Event, config: EngineCon
     context.seen.append(SeenEvent(event_id=event.event_id, at=at))
     bisect.insort_right(context.activity, int(at.timestamp()))
 
-    entries = _JOINERS.get(type(event), _no_state)(context, event, config) or []
+    entries = join(context, event, config) or []
     _bound(context, config)
     return JoinResult(context, JoinStatus.APPLIED, late=late, index_entries=entries)
 
 
-# --- one joiner per event type -----------------------------------------------------------
+# --- one joiner per event type (engine/event_types.py says which is whose) ---------------
 
 
-def _no_state(context: CustomerContext, event: Event, config: EngineConfig) -> None:
-    """Fanned-out flight status and weather alerts: enrichers read them with the itineraries."""
+def keeps_nothing(context: CustomerContext, event: Event, config: EngineConfig) -> None:
+    """For an event type whose events change nothing but the seen ids and activity (fanned-out
+    flight status and weather alerts: enrichers read them with the itineraries)."""
 
 
-def _profile(context: CustomerContext, event: CustomerProfileEvent, config: EngineConfig) -> None:
+def join_profile(context: CustomerContext, event: CustomerProfileEvent, config: EngineConfig) -> None:
     if context.profile is None or event.occurred_at >= context.profile.as_of:  # an older profile never wins
         context.profile = Profile(**event.payload.model_dump(), as_of=event.occurred_at)
 
 
-def _case_opened(context: CustomerContext, event: CaseOpenedEvent, config: EngineConfig) -> None:
+def join_case_opened(context: CustomerContext, event: CaseOpenedEvent, config: EngineConfig) -> None:
     payload = event.payload
     context.open_cases = [case for case in context.open_cases if case.case_id != payload.case_id]
     context.open_cases.append(
@@ -117,29 +124,29 @@ def _case_opened(context: CustomerContext, event: CaseOpenedEvent, config: Engin
     )
 
 
-def _case_closed(context: CustomerContext, event: CaseClosedEvent, config: EngineConfig) -> None:
+def join_case_closed(context: CustomerContext, event: CaseClosedEvent, config: EngineConfig) -> None:
     context.open_cases = [case for case in context.open_cases if case.case_id != event.payload.case_id]
 
 
-def _interaction(context: CustomerContext, event: InteractionEvent, config: EngineConfig) -> None:
+def join_interaction(context: CustomerContext, event: InteractionEvent, config: EngineConfig) -> None:
     if event.payload.sentiment is not None:
         context.last_sentiment = round(event.payload.sentiment, SENTIMENT_DECIMALS)
 
 
-def _card_transaction(context: CustomerContext, event: CardTransactionEvent, config: EngineConfig) -> None:
+def join_card_transaction(context: CustomerContext, event: CardTransactionEvent, config: EngineConfig) -> None:
     payload = event.payload
     if payload.card_present and payload.location is not None:
         _observe(context, event, payload.location, config.card_accuracy_km)
 
 
-def _payment_failed(context: CustomerContext, event: PaymentFailedEvent, config: EngineConfig) -> None:
+def join_payment_failed(context: CustomerContext, event: PaymentFailedEvent, config: EngineConfig) -> None:
     failure = PaymentFailure(
         at=event.occurred_at, event_id=event.event_id, amount=event.payload.amount, currency=event.payload.currency
     )
     _insert_by_time(context.billing.payment_failures, failure)
 
 
-def _balance_low(context: CustomerContext, event: BalanceLowEvent, config: EngineConfig) -> None:
+def join_balance_low(context: CustomerContext, event: BalanceLowEvent, config: EngineConfig) -> None:
     billing = context.billing
     if billing.balance_as_of is None or event.occurred_at >= billing.balance_as_of:
         billing.balance, billing.currency = event.payload.balance, event.payload.currency
@@ -147,7 +154,7 @@ def _balance_low(context: CustomerContext, event: BalanceLowEvent, config: Engin
         billing.upcoming_debit = event.payload.upcoming_debit
 
 
-def _dispute_opened(context: CustomerContext, event: DisputeOpenedEvent, config: EngineConfig) -> None:
+def join_dispute_opened(context: CustomerContext, event: DisputeOpenedEvent, config: EngineConfig) -> None:
     payload = event.payload
     disputes = [d for d in context.billing.open_disputes if d.transaction_id != payload.transaction_id]
     dispute = Dispute(
@@ -157,11 +164,11 @@ def _dispute_opened(context: CustomerContext, event: DisputeOpenedEvent, config:
     context.billing.open_disputes = disputes
 
 
-def _checkin(context: CustomerContext, event: CheckinEvent, config: EngineConfig) -> None:
+def join_checkin(context: CustomerContext, event: CheckinEvent, config: EngineConfig) -> None:
     _observe(context, event, event.payload.location, config.checkin_accuracy_km)
 
 
-def _post(context: CustomerContext, event: PostEvent, config: EngineConfig) -> None:
+def join_post(context: CustomerContext, event: PostEvent, config: EngineConfig) -> None:
     payload = event.payload
     sentiment = payload.sentiment if payload.sentiment is not None else text_sentiment(payload.text)
     post = PostSummary(
@@ -177,7 +184,7 @@ def _post(context: CustomerContext, event: PostEvent, config: EngineConfig) -> N
         context.last_sentiment = round(sentiment, SENTIMENT_DECIMALS)
 
 
-def _booking(context: CustomerContext, event: BookingEvent, config: EngineConfig) -> list[FleetIndexEntry]:
+def join_booking(context: CustomerContext, event: BookingEvent, config: EngineConfig) -> list[FleetIndexEntry]:
     payload = event.payload
     context.itineraries = [i for i in context.itineraries if i.booking_id != payload.booking_id]
     context.itineraries.append(
@@ -187,7 +194,7 @@ def _booking(context: CustomerContext, event: BookingEvent, config: EngineConfig
     return index_entries(event, timedelta(hours=config.itinerary_keep_hours))
 
 
-def _session(context: CustomerContext, event: SessionEvent, config: EngineConfig) -> None:
+def join_session(context: CustomerContext, event: SessionEvent, config: EngineConfig) -> None:
     payload = event.payload
     device = DeviceState(device_type=device_type_of(payload), channel=payload.channel, seen_at=event.occurred_at)
     if payload.actor is Actor.AGENT:
@@ -198,22 +205,6 @@ def _session(context: CustomerContext, event: SessionEvent, config: EngineConfig
         context.customer_device = device
     if payload.ip_location is not None:
         _observe(context, event, payload.ip_location, config.ip_accuracy_km)
-
-
-_JOINERS = {
-    CustomerProfileEvent: _profile,
-    CaseOpenedEvent: _case_opened,
-    CaseClosedEvent: _case_closed,
-    InteractionEvent: _interaction,
-    CardTransactionEvent: _card_transaction,
-    PaymentFailedEvent: _payment_failed,
-    BalanceLowEvent: _balance_low,
-    DisputeOpenedEvent: _dispute_opened,
-    CheckinEvent: _checkin,
-    PostEvent: _post,
-    BookingEvent: _booking,
-    SessionEvent: _session,
-}
 
 
 # --- helpers -------------------------------------------------------------------------------

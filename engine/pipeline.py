@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ctxi.context import fleet
 from ctxi.context.fleet import FleetIndex, FleetIndexEntry, add_to_index, fan_out, rekey_location_alert
-from ctxi.context.join import JoinStatus, apply_event, apply_outcome
-from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
+from ctxi.context.join import JoinStatus, apply_outcome
+from ctxi.engine.event_types import EventTypes, builtin_event_types
 from ctxi.features import entities
 from ctxi.features.entities import EntityFeatureRow, EntityFeatureVisit
 from ctxi.rule_language.explain import Explanation
-from ctxi.rules.evaluate import Decision, RuleSet
+from ctxi.rules.evaluate import Counted, Decision, RuleOutcomes, RuleSet
 from ctxi.rules.learning import OutcomeTally
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.context import CustomerContext
@@ -95,10 +95,8 @@ class Output:
     failed_rules: list[tuple[str, int, str]] = field(default_factory=list)  # (rule id, version, message)
     failed_features: list[tuple[str, str]] = field(default_factory=list)  # (feature id, message)
     late: bool = False  # a joined event more than the grace window behind its customer's watermark
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: join, enrich, rules
-    explanations: list[Explanation] = field(
-        default_factory=list
-    )  # Engine.explain_rule (rule_language/explain.py)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step of EVENT_STEPS, by name
+    explanations: list[Explanation] = field(default_factory=list)  # Engine.explain_rule (rule_language/explain.py)
 
     @property
     def changes_rows(self) -> bool:
@@ -139,9 +137,8 @@ class Engine:
     entity_recency: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
     # when this engine began computing each feature definition: features read warm a window later
     feature_clock: dict[str, datetime] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        load_builtin_enrichers()
+    # every event type's joiner, enrichers and sample, checked complete as the engine is built
+    event_types: EventTypes = field(default_factory=builtin_event_types, repr=False)
 
     def count_outcome(self, outcome: TaskOutcome) -> bool:
         """Count a proven outcome for the live rules that learn (rules/learning.py)."""
@@ -301,75 +298,132 @@ class Engine:
         return Output("fanned_out", fleet_index=index, forwards=copies)
 
     def _join_and_enrich(self, event: Event, entity_values: dict[str, dict[str, Any]] | None = None) -> Output:
-        customer_id = event.customer_id
-        assert customer_id is not None
-        started = time.perf_counter()
-        result = apply_event(self._context(customer_id), event, self.config)
-        joined = time.perf_counter()
-        if result.status is JoinStatus.DUPLICATE:
-            return Output("duplicate")
+        """Run a customer's ``event`` through :data:`EVENT_STEPS`, timing each step."""
+        assert event.customer_id is not None
+        run = EventRun(event, self._context(event.customer_id), entity_values)
+        timings = {}
+        for name, step in EVENT_STEPS:
+            started = time.perf_counter()
+            step(self, run)
+            timings[name] = time.perf_counter() - started
+            if run.duplicate:
+                return Output("duplicate")
+        assert run.context is not None
+        enriched = None
+        if run.signals:  # an event that says nothing new is joined but not published
+            enriched = EnrichedEvent(
+                event_id=event.event_id,
+                customer_id=event.customer_id,
+                event_type=event.type,
+                occurred_at=event.occurred_at,
+                late=run.late,
+                signals=run.signals,
+            )
+        outcomes = run.outcomes
+        return Output(
+            "joined",
+            context=run.context,  # after the rules: their cool-downs are part of it
+            enriched=enriched,
+            forwards=list(run.index_entries),
+            decisions=outcomes.decisions,
+            closures=[closure.closure for closure in outcomes.closures],
+            failed_rules=[(*compiled.key, message) for compiled, message in outcomes.errors],
+            failed_features=run.counted.errors if run.counted is not None else [],
+            late=run.late,
+            timings=timings,
+            explanations=outcomes.explanations,
+        )
+
+    # --- the steps of a customer's event (EVENT_STEPS) ------------------------------------
+
+    def join(self, run: EventRun) -> None:
+        """Join the event into its customer's context (context/join.py, by its type's joiner)."""
+        event = run.event
+        result = self.event_types.join(run.context, event, self.config)
+        run.context, run.late, run.index_entries = result.context, result.late, result.index_entries
+        run.duplicate = result.status is JoinStatus.DUPLICATE
         if result.late:  # normal in a stream, so counted (the worker's ctxi_late_events_total), logged at debug
             logger.debug(
                 "late event %s for %s (watermark %s)",
                 event.event_id,
-                customer_id,
+                event.customer_id,
                 result.context.watermark,
-                extra={"event_id": event.event_id, "customer_id": customer_id},
+                extra={"event_id": event.event_id, "customer_id": event.customer_id},
             )
             self.counts["late"] += 1
-        signals = [
+
+    def enrich(self, run: EventRun) -> None:
+        """The signals the enrichers of the event's type draw from it and the joined context."""
+        context = run.context
+        assert context is not None
+        run.signals = [
             signal
-            for enricher in enrichers_for(event.type)
-            for signal in enricher.function(event, result.context, self.config)
+            for enricher in self.event_types.enrichers(run.event.type)
+            for signal in enricher.function(run.event, context, self.config)
         ]
-        enriched_at = time.perf_counter()
-        rules, decisions, closures, failed, failed_features, explanations = self.rules, [], [], [], [], []
-        if rules is not None:
-            outcomes = rules.evaluate(
-                event,
-                result.context,
-                signals,
-                self.config,
-                self.snoozes,
-                self.feature_clock,
-                entity_values,
-                self.outcome_tally,
-                self.explain_rule,
-            )
-            decisions = outcomes.decisions
-            explanations = outcomes.explanations
-            closures = [closure.closure for closure in outcomes.closures]
-            self.counts["rules_evaluated"] += outcomes.evaluated
-            failed = [(*compiled.key, message) for compiled, message in outcomes.errors]
-            failed_features = outcomes.feature_errors
-            self.counts["rules_failed"] += len(failed)
-            self.counts["rules_suppressed"] += len(outcomes.suppressed)
-            self.fired.update(decision.rule.key for decision in decisions)
-            if self.service_levels is not None:
-                decisions = [
-                    replace(decision, task=self.service_levels.with_deadlines(decision.task)) for decision in decisions
-                ]
-        timings = {"join": joined - started, "enrich": enriched_at - joined, "rules": time.perf_counter() - enriched_at}
-        enriched = None
-        if signals:  # an event that says nothing new is joined but not published
-            enriched = EnrichedEvent(
-                event_id=event.event_id,
-                customer_id=customer_id,
-                event_type=event.type,
-                occurred_at=event.occurred_at,
-                late=result.late,
-                signals=signals,
-            )
-        return Output(
-            "joined",
-            context=result.context,  # after the rules: their cool-downs are part of it
-            enriched=enriched,
-            forwards=list(result.index_entries),
-            decisions=decisions,
-            closures=closures,
-            failed_rules=failed,
-            failed_features=failed_features,
-            late=result.late,
-            timings=timings,
-            explanations=explanations,
+
+    def count_features(self, run: EventRun) -> None:
+        """Count the event in the customer's features (the rules' features, features/)."""
+        run.rules = self.rules  # read once: a set published meanwhile takes the next event
+        if run.rules is not None and run.context is not None:
+            run.counted = run.rules.count(run.event, run.context, run.signals, self.feature_clock)
+
+    def decide_rules(self, run: EventRun) -> None:
+        """Run the rules that listen to the event: tasks, each prioritised (prioritize/), and closures."""
+        rules, counted = run.rules, run.counted
+        if rules is None or counted is None or run.context is None:
+            return
+        outcomes = rules.decide(
+            counted,
+            run.event,
+            run.context,
+            run.signals,
+            self.config,
+            self.snoozes,
+            self.feature_clock,
+            run.entity_values,
+            self.outcome_tally,
+            self.explain_rule,
         )
+        run.outcomes = outcomes
+        self.counts["rules_evaluated"] += outcomes.evaluated
+        self.counts["rules_failed"] += len(outcomes.errors)
+        self.counts["rules_suppressed"] += len(outcomes.suppressed)
+        self.fired.update(decision.rule.key for decision in outcomes.decisions)
+
+    def set_deadlines(self, run: EventRun) -> None:
+        """Give each task its claim and resolve deadlines from the service levels (service_levels/)."""
+        if self.service_levels is not None and run.outcomes.decisions:
+            run.outcomes.decisions = [
+                replace(decision, task=self.service_levels.with_deadlines(decision.task))
+                for decision in run.outcomes.decisions
+            ]
+
+
+@dataclass
+class EventRun:
+    """A customer's event on its way through :data:`EVENT_STEPS`, and what each step made of it."""
+
+    event: Event
+    context: CustomerContext | None  # as stored before the join; the joined one after
+    entity_values: dict[str, dict[str, Any]] | None  # what its entity features read on its way (per id)
+    duplicate: bool = False  # seen before: nothing more to do
+    late: bool = False
+    index_entries: list[FleetIndexEntry] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    rules: RuleSet | None = None  # the rule set this event is decided by
+    counted: Counted | None = None
+    outcomes: RuleOutcomes = field(default_factory=RuleOutcomes)
+
+
+EVENT_STEPS: tuple[tuple[str, Callable[[Engine, EventRun], None]], ...] = (
+    ("join", Engine.join),
+    ("enrich", Engine.enrich),
+    ("features", Engine.count_features),
+    ("decide", Engine.decide_rules),
+    ("deadlines", Engine.set_deadlines),
+)
+"""What the engine does to a customer's event, in order; the worker and replay both run it
+(``Engine.decide``), and ``ctxi_stage_seconds`` times each step by its name. Before these,
+an event whose type entity features count visits their rows (``Engine.route``): each row
+lives in its own partition, so a visit is a message of its own on the by-customer topic."""

@@ -59,6 +59,16 @@ class Closure:
     closure: TaskClosure
 
 
+@dataclass(frozen=True)
+class Counted:
+    """An event counted in its customer's features: the rules that listen to it, the variables they
+    read, and the features that failed on it (feature id, message)."""
+
+    rules: tuple[CompiledRule, ...]
+    variables: RuleVariables
+    errors: list[tuple[str, str]]
+
+
 @dataclass
 class RuleOutcomes:
     decisions: list[Decision] = field(default_factory=list)
@@ -141,19 +151,26 @@ class RuleSet:
         tally: OutcomeTally | None = None,
         explain: str | None = None,
     ) -> RuleOutcomes:
-        """Count ``event`` in the customer's features, then run the rules that listen to it.
-
-        ``feature_clock``: when the engine began computing each feature (it outlives rule sets);
-        ``entity_values``: the entity features the event was counted in on its way (per id);
-        ``tally``: how agents closed each rule version's tasks (for rules with ``learn_priority``);
-        ``explain``: a rule id whose evaluation to explain (``outcomes.explanations``, rule_language/explain.py).
-        """
-        outcomes = RuleOutcomes()
+        """:meth:`count` then :meth:`decide`: the engine's features and decide steps, for one event."""
         clock = {} if feature_clock is None else feature_clock
+        counted = self.count(event, context, signals, clock)
+        if counted is None:
+            return RuleOutcomes()
+        outcomes = self.decide(counted, event, context, signals, config, snoozes, clock, entity_values, tally, explain)
+        outcomes.feature_errors = counted.errors
+        return outcomes
+
+    def count(
+        self, event: Event, context: CustomerContext, signals: Sequence[Signal], feature_clock: dict[str, datetime]
+    ) -> Counted | None:
+        """Count ``event`` in the customer's features (in place); None when no rule or feature listens to it.
+
+        ``feature_clock``: when the engine began computing each feature (it outlives rule sets).
+        """
         rules = self.rules_for(event.type)
         counting = self.features.counts(event.type)
         if not rules and not counting:
-            return outcomes
+            return None
         reads = self._reads.get(event.type)
         if reads is None:  # a rule set whose rules_for differs from its index (benchmarks/rules.py)
             reads = _reads(rules, (), ())
@@ -161,16 +178,37 @@ class RuleSet:
         variables = RuleVariables(
             event, context, signals, None, self._template_features.get(event.type), reads, self.reference
         )
-        scope = variables.scope
         if self.features:
-            self.features.start(clock, event.occurred_at)
-        if counting:
-            outcomes.feature_errors = self.features.count(event, context, scope, clock)
+            self.features.start(feature_clock, event.occurred_at)
+        errors = self.features.count(event, context, variables.scope, feature_clock) if counting else []
+        return Counted(rules, variables, errors)
+
+    def decide(
+        self,
+        counted: Counted,
+        event: Event,
+        context: CustomerContext,
+        signals: Sequence[Signal],
+        config: EngineConfig,
+        snoozes: Snoozes | None,
+        feature_clock: dict[str, datetime],
+        entity_values: dict[str, dict[str, Any]] | None,
+        tally: OutcomeTally | None,
+        explain: str | None,
+    ) -> RuleOutcomes:
+        """Run the rules that listen to ``event``, after its features counted it: the tasks they
+        raise, each with its priority (prioritize/formula.py), and the closures they make.
+
+        ``entity_values``: the entity features the event was counted in on its way (per id);
+        ``tally``: how agents closed each rule version's tasks (for rules with ``learn_priority``);
+        ``explain``: a rule id whose evaluation to explain (``outcomes.explanations``, rule_language/explain.py).
+        """
+        outcomes, rules, variables = RuleOutcomes(), counted.rules, counted.variables
         if not rules:
             return outcomes
         # after the features counted this event: `features` sees it
         variables.set_features(
-            self.features.read(context, _read_at(event, context, config), clock, scope, entity_values)
+            self.features.read(context, _read_at(event, context, config), feature_clock, variables.scope, entity_values)
         )
         at = event.occurred_at
         context.recent_tasks = [recent for recent in context.recent_tasks if recent.until > at]

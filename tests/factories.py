@@ -102,12 +102,12 @@ def flight_status(flight: str, scheduled: str, status: str, *, at: str, customer
 
 def joined(*events: Any, config: Any = None):
     """The context after joining ``events`` in the order given."""
-    from ctxi.context.join import apply_event
+    from ctxi.engine.event_types import builtin_event_types
     from ctxi.settings import EngineConfig
 
     context = None
     for event in events:
-        context = apply_event(context, event, config or EngineConfig()).context
+        context = builtin_event_types().join(context, event, config or EngineConfig()).context
     return context
 
 

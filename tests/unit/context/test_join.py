@@ -8,7 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctxi.context.join import JoinStatus, apply_event
+from ctxi.context.join import JoinStatus
+from ctxi.engine.event_types import builtin_event_types
 from ctxi.settings import EngineConfig
 from tests.factories import card, checkin, joined, make_event
 
@@ -21,9 +22,9 @@ def profile(tier: str, at: str):
 
 def test_a_duplicate_event_changes_nothing() -> None:
     event = checkin("2026-03-01T10:00:00Z", 40.7, -74.0)
-    first = apply_event(None, event, CONFIG)
+    first = builtin_event_types().join(None, event, CONFIG)
     before = first.context.model_dump()
-    second = apply_event(first.context, event, CONFIG)
+    second = builtin_event_types().join(first.context, event, CONFIG)
     assert second.status is JoinStatus.DUPLICATE
     assert second.context.model_dump() == before
 
@@ -93,7 +94,7 @@ def test_state_stays_bounded_whatever_arrives(items: list[tuple[int, float, floa
         at = (START + timedelta(minutes=minute)).isoformat()
         event = card(at, lat, lon) if is_card else checkin(at, lat, lon)
         event = event.model_copy(update={"event_id": f"e{index}"})
-        context = apply_event(context, event, CONFIG).context
+        context = builtin_event_types().join(context, event, CONFIG).context
     assert context is not None
     assert len(context.observations) <= CONFIG.max_observations
     assert len(context.seen) <= CONFIG.dedup_max_ids

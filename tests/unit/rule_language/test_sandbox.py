@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ctxi.context.join import apply_event
+from ctxi.engine.event_types import builtin_event_types
 from ctxi.pack_tools.load import load_rule_dir, load_rule_texts
 from ctxi.rule_language.sandbox import MAX_VALUE_LENGTH, cel_problems, rule_clock
 from ctxi.rules import BUILTIN_PACKS
@@ -115,7 +115,7 @@ def test_a_rule_past_a_limit_on_live_data_fails_fast_and_is_counted() -> None:
         {"network": "x", "post_id": "p1", "text": "hi", "followers": 1_000_000_000, "mentions_brand": True},
         at="2026-03-01T10:00:00Z",
     )
-    context = apply_event(None, post, EngineConfig()).context
+    context = builtin_event_types().join(None, post, EngineConfig()).context
     started = time.perf_counter()
     outcomes = rules.evaluate(post, context, [], EngineConfig())
     assert time.perf_counter() - started < 1
@@ -140,7 +140,7 @@ def test_a_rule_over_its_time_budget_on_an_event_fails_on_it_and_the_others_go_o
         },
         at="2026-03-01T10:00:00Z",
     )
-    context = apply_event(None, payment, EngineConfig()).context
+    context = builtin_event_types().join(None, payment, EngineConfig()).context
     assert rules.evaluate(payment, context, [], EngineConfig()).decisions
     outcomes = rules.evaluate(payment, context, [], EngineConfig(rule_budget_ms=1e-6))
     assert not outcomes.decisions
