@@ -7,10 +7,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import faust
 from faust.serializers import codecs as faust_codecs
-from faust.types import FutureMessage, Message, TopicT
+from faust.types import FutureMessage, Message, StreamT
 
 from ctxi.context import fleet
 from ctxi.engine.pipeline import Message as Routed
@@ -44,7 +45,7 @@ def install(worker: Worker) -> None:
     app = worker.app
 
     @app.agent(worker.topics.events_by_customer, name=f"{__name__}.join_and_enrich")
-    async def join_and_enrich(stream):  # type: ignore[no-untyped-def]
+    async def join_and_enrich(stream: StreamT[Any]) -> None:
         """Run every routed message through the engine; send on what it returns, then store the state.
 
         Index entries and fanned-out copies go back to the by-customer topic keyed by
@@ -58,7 +59,8 @@ def install(worker: Worker) -> None:
         A message the engine fails on (a bug: its input was validated) is dead-lettered with
         the error, and the stream carries on.
         """
-        await process_each(stream, lambda record: decide_send_store(worker, record.message, record.value))
+        # the topic's codec made each value a Routed (ROUTED_ADAPTER)
+        await process_each(stream, lambda record: decide_send_store(worker, record.message, cast(Routed, record.value)))
 
     @app.timer(interval=worker.settings.sweep_seconds, name=f"{__name__}.sweep_rows")
     async def sweep() -> None:
@@ -83,7 +85,7 @@ async def decide_send_store(worker: Worker, message: Message, routed: Routed) ->
         origin = KafkaOrigin(topic=message.topic, partition=message.partition, offset=message.offset)
         logger.exception("engine failed on %s", origin, extra={"origin": origin})
         DEAD_LETTERS.labels("engine_failure").inc()
-        await topics.dead_letters.send(key=message.key, value=processing_failure(message.value, origin, error))
+        await topics.dead_letters.send(key=message.key, value=processing_failure(message.value or b"", origin, error))
         return None
     for stage, seconds in output.timings.items():
         STAGE_SECONDS.labels(stage).observe(seconds)
@@ -108,9 +110,9 @@ async def decide_send_store(worker: Worker, message: Message, routed: Routed) ->
     return worker.stores.after(deliveries, lambda: store_rows(worker, output))
 
 
-def encoded(topics: Topics, output: Output) -> list[tuple[TopicT, str, bytes]]:
+def encoded(topics: Topics, output: Output) -> list[tuple[faust.Topic, str, bytes]]:
     """Every message ``output`` asks to send, as (topic, key, bytes) in their codecs (faust sends bytes as they are)."""
-    messages: list[tuple[TopicT, str, Any]] = [
+    messages: list[tuple[faust.Topic, str, Any]] = [
         (topics.events_by_customer, forward.partition_key, forward) for forward in output.forwards
     ]
     if output.enriched is not None:

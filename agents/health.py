@@ -17,13 +17,15 @@ import time
 from typing import TYPE_CHECKING
 
 from faust import web
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 
+from ctxi.streams.app import WorkerApp
 from ctxi.streams.metrics import CONSUMER_LAG, RESTORE_RATE, RESTORE_REMAINING, RESTORE_SECONDS, STALLED
 from ctxi.streams.stalls import StallDetector
 
 if TYPE_CHECKING:
     from ctxi.agents.worker import Worker
-    from ctxi.streams.app import WorkerApp
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ def install(worker: Worker) -> None:
 async def watch_restore(app: WorkerApp, every_seconds: float) -> None:
     """Every ``every_seconds`` while tables restore: progress in the log and in metrics (a rebalance's
     restores too, for as long as the worker runs)."""
-    recovery = app.tables.recovery
+    recovery = recovery_of(app)
     while not app.should_stop:
         try:
             restoring = recovery.in_recovery
@@ -88,10 +90,17 @@ async def watch_restore(app: WorkerApp, every_seconds: float) -> None:
         await asyncio.sleep(every_seconds)
 
 
+def recovery_of(app: WorkerApp) -> Recovery:
+    """faust's recovery of ``app``'s tables (its table manager's, which faust types without it)."""
+    tables = app.tables
+    assert isinstance(tables, TableManager)
+    return tables.recovery
+
+
 def standby_behind(app: WorkerApp) -> int | None:
     """Changelog offsets the standby copies on this worker have still to read (None until the
     ends of their changelogs are known)."""
-    recovery, behind = app.tables.recovery, 0
+    recovery, behind = recovery_of(app), 0
     for tp in recovery.standby_tps:
         highwater = app.consumer.highwater(tp)
         if highwater is None:
@@ -108,7 +117,8 @@ class Health(web.View):
 class Ready(web.View):
     async def get(self, request: web.Request) -> web.Response:
         app = self.app
-        recovered = app.tables.recovery.completed.is_set()
+        assert isinstance(app, WorkerApp)  # the app the page was installed on
+        recovered = recovery_of(app).completed.is_set()
         assignment = app.consumer.assignment()
         partitions = len(assignment)
         ready = recovered and not app.rebalancing and partitions > 0

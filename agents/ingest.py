@@ -9,7 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from faust.serializers import codecs as faust_codecs
-from faust.types import EventT
+from faust.types import EventT, StreamT
 
 from ctxi.agents.context import decide_send_store
 from ctxi.ingest import validate_event
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 def install(worker: Worker) -> None:
     @worker.app.agent(worker.topics.inputs, name=f"{__name__}.ingest")
-    async def ingest(stream):  # type: ignore[no-untyped-def]
+    async def ingest(stream: StreamT[bytes]) -> None:
         """Validate every input message; decide it here or forward it by ``partition_key``.
 
         A valid event's partition key is its customer, or, when entity features count it,
@@ -73,7 +73,9 @@ async def validate_and_route(worker: Worker, record: EventT) -> Awaitable[None] 
     except Exception as error:  # validated, yet no codec carries it: a bug, kept with the error
         logger.exception("cannot route or encode %s from %s", outcome.event_id, origin, extra={"origin": origin})
         DEAD_LETTERS.labels("encode_error").inc()
-        await worker.topics.dead_letters.send(key=message.key, value=processing_failure(message.value, origin, error))
+        await worker.topics.dead_letters.send(
+            key=message.key, value=processing_failure(message.value or b"", origin, error)
+        )
         return None
     for feature_id, reason in failures:  # the event still goes on: the customer's rules read the feature empty
         logger.warning("feature %s failed on %s: %s", feature_id, outcome.event_id, reason)

@@ -85,7 +85,8 @@ class RuleInputs:
             rules = RuleSet(load_published(live.packs, self.queues))
         except RulePackError as exc:  # `ctxi rules publish` checks first, so only a hand-made message gets here
             DOCUMENT_STALE.labels("rules").set(1)
-            logger.error("published rule set rejected, keeping version %s:\n%s", engine.rules.version, exc)
+            kept = engine.rules.version if engine.rules is not None else None
+            logger.error("published rule set rejected, keeping version %s:\n%s", kept, exc)
             return
         DOCUMENT_STALE.labels("rules").set(0)
         engine.rules = rules  # one assignment: each event sees the old set or the new one, never a mix

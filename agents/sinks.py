@@ -16,14 +16,15 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from faust.types import EventT
+from faust.types import EventT, StreamT
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ctxi.schemas.dead_letter import KafkaOrigin, processing_failure
+from ctxi.schemas.task import Task, TaskClosure
 from ctxi.streams import codecs
-from ctxi.streams.acks import process_each
+from ctxi.streams.acks import process_each, value_of
 from ctxi.streams.metrics import DEAD_LETTERS, STAGE_SECONDS, TASKS_TO_REDIS
 
 if TYPE_CHECKING:
@@ -47,12 +48,12 @@ def install(worker: Worker) -> None:
     )
 
     @app.agent(tasks_topic, name=f"{__name__}.tasks_to_redis")
-    async def tasks_to_redis(stream):  # type: ignore[no-untyped-def]
+    async def tasks_to_redis(stream: StreamT[Task]) -> None:
         """Write each task to Redis (idempotently by task_id and revision), retrying until Redis takes it."""
         await process_each(stream, partial(write_task, worker))
 
     @app.agent(worker.topics.closures, name=f"{__name__}.closures_to_redis")
-    async def closures_to_redis(stream):  # type: ignore[no-untyped-def]
+    async def closures_to_redis(stream: StreamT[TaskClosure]) -> None:
         """Close superseded tasks in Redis, retrying while Redis is unreachable."""
         await process_each(stream, partial(close_tasks, worker))
 
@@ -69,8 +70,8 @@ async def until_redis_answers(what: str, write: Callable[[], Awaitable[T]]) -> T
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
 
-async def write_task(worker: Worker, record: EventT) -> None:
-    task, message, store = record.value, record.message, worker.store
+async def write_task(worker: Worker, record: EventT[Task]) -> None:
+    task, message, store = value_of(record, Task), record.message, worker.store
     started = time.perf_counter()
     try:
         written = await until_redis_answers(f"task {task.task_id}", lambda: store.write(task))
@@ -84,14 +85,16 @@ async def write_task(worker: Worker, record: EventT) -> None:
             extra={"task_id": task.task_id, "customer_id": task.customer_id, "origin": origin},
         )
         DEAD_LETTERS.labels("redis_refused").inc()
-        await worker.topics.dead_letters.send(key=message.key, value=processing_failure(message.value, origin, exc))
+        await worker.topics.dead_letters.send(
+            key=message.key, value=processing_failure(message.value or b"", origin, exc)
+        )
         return
     sink_seconds.observe(time.perf_counter() - started)  # retries while Redis was down included
     TASKS_TO_REDIS.labels(written.name.lower()).inc()  # written, already_there, kept_closed
 
 
-async def close_tasks(worker: Worker, record: EventT) -> None:
-    closure = record.value
+async def close_tasks(worker: Worker, record: EventT[TaskClosure]) -> None:
+    closure = value_of(record, TaskClosure)
     closed = await until_redis_answers(
         f"closing tasks of {closure.customer_id}", lambda: worker.store.close_superseded(closure)
     )

@@ -37,7 +37,7 @@ sink = app.topic(
 
 
 @app.agent(source)
-async def forward(stream):  # type: ignore[no-untyped-def]
+async def forward(stream):
     async for key, value in stream.items():
         await sink.send(key=key, value=value)
 

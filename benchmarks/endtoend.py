@@ -183,7 +183,7 @@ class Sampler(threading.Thread):
         self.samples: list[Sample] = []
         self.stopping = threading.Event()
 
-    def lag(self, admin, consumer) -> int:  # type: ignore[no-untyped-def]
+    def lag(self, admin, consumer) -> int:
         from kafka import TopicPartition
 
         partitions = [TopicPartition(t, p) for t in self.topics for p in (consumer.partitions_for_topic(t) or ())]

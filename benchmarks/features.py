@@ -21,12 +21,12 @@ from pathlib import Path
 from faust.serializers import codecs
 
 from ctxi.agents.codecs import CONTEXT_CODEC
+from ctxi.benchmarks.engine import generate
 from ctxi.engine.replay import replay
 from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.settings import EngineConfig
-from engine import generate  # benchmarks/engine.py, run from this folder or with it on sys.path
 
 QUEUES = frozenset({"fraud", "travel", "service"})
 

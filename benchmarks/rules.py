@@ -15,15 +15,18 @@ import logging
 import statistics
 import time
 
+from ctxi.benchmarks.engine import generate
 from ctxi.engine.event_types import builtin_event_types
 from ctxi.enrichers.registry import enrichers_for, load_builtin_enrichers
 from ctxi.ingest import validate_event
 from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
-from ctxi.schemas.dead_letter import FileOrigin
+from ctxi.schemas.context import CustomerContext
+from ctxi.schemas.dead_letter import DeadLetter, FileOrigin
+from ctxi.schemas.events import Event
+from ctxi.schemas.signals import Signal
 from ctxi.settings import EngineConfig
-from engine import generate  # benchmarks/engine.py, run from this folder or with it on sys.path
 
 
 def main() -> None:
@@ -38,9 +41,11 @@ def main() -> None:
     load_builtin_enrichers()
     rules = RuleSet(load_rule_dir(BUILTIN_PACKS, frozenset({"fraud", "travel", "service"})))
     # Join and enrich once; the benchmark then times only the rules, on fixed inputs.
-    inputs, contexts = [], {}
+    inputs: list[tuple[Event, CustomerContext, list[Signal]]] = []
+    contexts: dict[str, CustomerContext] = {}
     for raw in generate(args.customers, args.events_per_customer, seed=1):
         event = validate_event(raw, FileOrigin(path="bench", line=0))
+        assert not isinstance(event, DeadLetter), event.reason  # generated events are valid
         if event.customer_id is None:
             continue  # fleet events reach rules only once fanned out; the engine benchmark covers that
         result = builtin_event_types().join(contexts.get(event.customer_id), event, config)

@@ -31,12 +31,14 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from ctxi.engine.replay import replay
+from ctxi.engine.rows import EncodedRows
 from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
@@ -102,7 +104,8 @@ def sample_contexts(customers: int) -> list[bytes]:
         path.write_bytes(b"\n".join(lines) + b"\n")
         rules = RuleSet(load_rule_dir(BUILTIN_PACKS, frozenset(get_settings().queues)))
         summary = replay([path], EngineConfig(), lambda enriched: None, lambda letter: None, rules=rules)
-        return [summary.contexts.encoded[key] for key in summary.contexts]  # type: ignore[attr-defined]
+        assert isinstance(summary.contexts, EncodedRows)  # replay keeps rows encoded
+        return [summary.contexts.encoded[key] for key in summary.contexts]
 
 
 def context_records(samples: list[bytes], customers: int) -> Iterator[tuple[bytes, bytes]]:
@@ -142,12 +145,12 @@ def start_worker(env: dict[str, str], log: Path) -> Started:
     return Started(process, int(ports["CTXI_WEB_PORT"]), log, time.monotonic())
 
 
-def ready_body(worker: Started) -> dict[str, object] | None:
+def ready_body(worker: Started) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/ready", timeout=2) as response:
-            return orjson.loads(response.read())  # type: ignore[no-any-return]
+            return orjson.loads(response.read())
     except urllib.error.HTTPError as error:
-        return orjson.loads(error.read())  # type: ignore[no-any-return]
+        return orjson.loads(error.read())
     except OSError:
         return None
 
@@ -159,7 +162,7 @@ def wait_ready(worker: Started, partitions: int, timeout: float) -> tuple[float,
         if worker.process.poll() is not None:
             raise RuntimeError(f"the worker exited; see {worker.log}")
         body = ready_body(worker)
-        if body is not None and body["ready"] and len(body["customer_partitions"]) >= partitions:  # type: ignore[arg-type]
+        if body is not None and body["ready"] and len(body["customer_partitions"]) >= partitions:
             return time.monotonic() - worker.started_at, body
         time.sleep(0.2)
     raise RuntimeError(f"not ready after {timeout:.0f} s; see {worker.log}")

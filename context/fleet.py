@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from ctxi.lookups.geo import airports_near
 from ctxi.schemas.events import (
     BookingEvent,
-    FleetEventEnvelope,
     FlightSegment,
     FlightStatusEvent,
     WeatherAlertEvent,
@@ -85,7 +84,9 @@ def index_entries(booking: BookingEvent, keep_after_arrival: timedelta) -> list[
     ]
 
 
-def add_to_index(index: FleetIndex | None, entry: FleetIndexEntry) -> tuple[FleetIndex, list[FleetEventEnvelope]]:
+def add_to_index(
+    index: FleetIndex | None, entry: FleetIndexEntry
+) -> tuple[FleetIndex, list[FlightStatusEvent | WeatherAlertEvent]]:
     """The index with the entry's customer; and, for that customer, the fleet events that came
     after the booking was made and while it was still on (it missed their fan-out), in event time."""
     index = index or FleetIndex(key=entry.key)
@@ -99,7 +100,9 @@ def add_to_index(index: FleetIndex | None, entry: FleetIndexEntry) -> tuple[Flee
     return index, [event.model_copy(update={"customer_id": entry.customer_id}) for event in missed]
 
 
-def fan_out(event: FleetEventEnvelope, index: FleetIndex | None) -> tuple[list[FleetEventEnvelope], FleetIndex]:
+def fan_out(
+    event: FlightStatusEvent | WeatherAlertEvent, index: FleetIndex | None
+) -> tuple[list[FlightStatusEvent | WeatherAlertEvent], FleetIndex]:
     """Copies of a fleet event for every customer still booked; also the index without expired
     members, remembering the event among the key's recent ones."""
     index = index or FleetIndex(key=event.fleet_key)
@@ -107,7 +110,7 @@ def fan_out(event: FleetEventEnvelope, index: FleetIndex | None) -> tuple[list[F
     index.members = {customer: until for customer, until in index.members.items() if until >= at}
     copies = [event.model_copy(update={"customer_id": customer}) for customer in sorted(index.members)]
     if all(known.event_id != event.event_id for known in index.recent):
-        index.recent.append(event)  # type: ignore[arg-type]  # a flight status or a weather alert
+        index.recent.append(event)
         index.recent.sort(key=lambda known: known.occurred_at)
         del index.recent[:-RECENT_FLEET_EVENTS]
     return copies, index

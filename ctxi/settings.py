@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -283,7 +283,8 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
         """Settings from ``CTXI_*`` variables given as a mapping (a worker's environment)."""
-        return cls(**{key.removeprefix("CTXI_").lower(): value for key, value in env.items()})
+        values: dict[str, Any] = {key.removeprefix("CTXI_").lower(): value for key, value in env.items()}
+        return cls(**values)
 
     def isolated_env(self, name: str, data_dir: Path) -> dict[str, str]:
         """``CTXI_*`` variables giving a worker its own world under ``name``: app id (consumer

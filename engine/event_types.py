@@ -41,6 +41,7 @@ from ctxi.schemas.events import (
     PostEvent,
     SessionEvent,
     WeatherAlertEvent,
+    type_name,
 )
 from ctxi.settings import EngineConfig
 
@@ -62,11 +63,6 @@ class EventType:
     @property
     def name(self) -> str:
         return type_name(self.model)
-
-
-def type_name(model: type[EventEnvelope]) -> str:
-    """The ``type`` an event of ``model`` carries, e.g. ``crm.customer_profile``."""
-    return model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]  # a Literal
 
 
 _LOCATION = {"lat": 40.758, "lon": -73.9855, "city": "New York", "country": "US"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Union
@@ -31,7 +31,7 @@ from ctxi.rules.evaluate import Counted, Decision, RuleOutcomes, RuleSet
 from ctxi.rules.learning import OutcomeTally
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.context import CustomerContext
-from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, WeatherAlertEvent
+from ctxi.schemas.events import EVENT_MODELS, Event, FleetEventEnvelope, FlightStatusEvent, WeatherAlertEvent
 from ctxi.schemas.signals import Signal
 from ctxi.schemas.task import TaskClosure, TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy
@@ -55,8 +55,9 @@ class RowExpiry(BaseModel):
         return self.key
 
 
+_INTERNAL = (FleetIndexEntry, EntityFeatureVisit, RowExpiry, TaskOutcome)  # messages of ctxi's own
 Routed = Annotated[
-    Union[(*EVENT_MODELS, FleetIndexEntry, EntityFeatureVisit, RowExpiry, TaskOutcome)],  # type: ignore[valid-type]
+    Union[(*EVENT_MODELS, *_INTERNAL)],  # type: ignore[valid-type]  # from a tuple: typed as Message below
     Field(discriminator="type"),
 ]
 """What travels on the by-customer topic: events, the fleet index entries bookings make, events on
@@ -89,7 +90,7 @@ class Output:
     entity_row: EntityFeatureRow | None = None
     dropped: tuple[str, str] | None = None  # (table, key) of a row to delete
     enriched: EnrichedEvent | None = None
-    forwards: list[Event | FleetIndexEntry | EntityFeatureVisit] = field(default_factory=list)
+    forwards: Sequence[Event | FleetIndexEntry | EntityFeatureVisit] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     closures: list[TaskClosure] = field(default_factory=list)
     failed_rules: list[tuple[str, int, str]] = field(default_factory=list)  # (rule id, version, message)
@@ -265,7 +266,7 @@ class Engine:
         """Count the event in the first row it has still to visit, and send it on with the value read."""
         key, event = visit.pending[0], visit.event
         current = self._entity_row(key)
-        row, values, failures = current, {}, []
+        row, values, failures = current, dict[str, dict[str, Any]](), list[tuple[str, str]]()
         if self.rules is not None:
             row, values, failures = self.rules.count_entity(key, current, event, self.config, self.feature_clock)
         onward = visit.model_copy(update={"pending": visit.pending[1:], "values": {**visit.values, **values}})
@@ -291,7 +292,7 @@ class Engine:
         self.counts["entity_rows_evicted"] += 1
         return ("entity_features", oldest)
 
-    def _fan_out(self, event: FleetEventEnvelope) -> Output:
+    def _fan_out(self, event: FlightStatusEvent | WeatherAlertEvent) -> Output:
         if isinstance(event, WeatherAlertEvent) and event.payload.airport is None:
             return Output("rekeyed", forwards=rekey_location_alert(event, self.config.weather_airport_radius_km))
         copies, index = fan_out(event, self._index(event.fleet_key))

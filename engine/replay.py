@@ -16,19 +16,21 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ctxi.context.fleet import FleetIndex
 from ctxi.engine.pipeline import Engine, EnrichedEvent, Message
 from ctxi.engine.rows import EncodedRows, RowFile
 from ctxi.features.entities import EntityFeatureRow
-from ctxi.ingest import DEFAULT_TIME_WINDOW, JsonlRecord, read_jsonl, validate_event
+from ctxi.ingest import DEFAULT_TIME_WINDOW, read_jsonl, validate_event
 from ctxi.rule_language.explain import Explanation
 from ctxi.rules.evaluate import Decision, RuleSet
 from ctxi.rules.snooze import Snoozes
 from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.dead_letter import DeadLetter, FileOrigin, processing_failure
+from ctxi.schemas.events import Event
 from ctxi.schemas.task import TaskClosure, TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy
 from ctxi.settings import EngineConfig, EventTimeWindow
@@ -54,7 +56,7 @@ class ReplaySummary:
     samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     rule_failures: Counter[tuple[str, int]] = field(default_factory=Counter)
     feature_failures: Counter[str] = field(default_factory=Counter)
-    failure_samples: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    failure_samples: dict[tuple[str, int | str], list[str]] = field(default_factory=dict)  # by rule, or ("feature", id)
     seconds: float = 0.0
     # the rows the engine kept, on disk in ``state`` (a temporary directory, removed with the summary)
     state: tempfile.TemporaryDirectory[str] = field(
@@ -169,7 +171,7 @@ def replay(
 
 
 def _replay(
-    records: Iterator[JsonlRecord],
+    records: Iterator[EventRecord],
     config: EngineConfig,
     summary: ReplaySummary,
     publish: Callable[[EnrichedEvent], None],
@@ -250,7 +252,7 @@ def in_time_order(
     summary: ReplaySummary,
     dead_letter: Callable[[DeadLetter], None],
     progress: Callable[[str], None] | None,
-) -> Iterator[JsonlRecord]:
+) -> Iterator[EventRecord]:
     """The events of ``paths`` by event time (ties in file order), each refused line given to
     ``dead_letter``; ``summary.events`` counts the events. All are read before the first is given.
 
@@ -259,7 +261,7 @@ def in_time_order(
     (reading a line again costs less than any form of the event kept on disk)."""
     paths = list(paths)
     runs: list[Path] = []
-    run: list[JsonlRecord] = []
+    run: list[EventRecord] = []
 
     def spill() -> None:
         run.sort(key=occurred_at)  # stable: ties keep file order
@@ -278,7 +280,7 @@ def in_time_order(
                 dead_letter(record.outcome)
                 continue
             summary.events += 1
-            run.append(record)
+            run.append(EventRecord(record.origin, record.raw, record.outcome))
             if len(run) >= SORT_RUN_EVENTS:
                 spill()
             if progress is not None and time.perf_counter() - last_report >= PROGRESS_EVERY_SECONDS:
@@ -293,13 +295,23 @@ def in_time_order(
     return heapq.merge(*runs_read, key=occurred_at)  # ties: the earlier run first
 
 
-def occurred_at(record: JsonlRecord) -> Any:
+def occurred_at(record: EventRecord) -> datetime:
     return record.outcome.occurred_at
 
 
-def _read_run(run: Path, paths: list[Path], window: EventTimeWindow) -> Iterator[JsonlRecord]:
+class EventRecord(NamedTuple):
+    """A line of a replayed file that holds an event (the refused ones are dead letters)."""
+
+    origin: FileOrigin
+    raw: bytes
+    outcome: Event
+
+
+def _read_run(run: Path, paths: list[Path], window: EventTimeWindow) -> Iterator[EventRecord]:
     with run.open("rb") as lines:
         for entry in lines:
             path_index, number, line = entry.rstrip(b"\n").split(b"\t", 2)
             origin = FileOrigin(path=str(paths[int(path_index)]), line=int(number))
-            yield JsonlRecord(origin, line, validate_event(line, origin, window=window))
+            event = validate_event(line, origin, window=window)
+            assert not isinstance(event, DeadLetter), f"{origin} was an event when it was read first"
+            yield EventRecord(origin, line, event)

@@ -94,7 +94,7 @@ class RowFile(MutableMapping[str, bytes]):
         found = self._db.execute("SELECT value FROM rows WHERE key = ?", (key,)).fetchone()
         if found is None:
             raise KeyError(key)
-        return found[0]  # type: ignore[no-any-return]
+        return found[0]
 
     def __setitem__(self, key: str, value: bytes) -> None:
         self._db.execute(
@@ -113,4 +113,4 @@ class RowFile(MutableMapping[str, bytes]):
         return iter([key for (key,) in self._db.execute("SELECT key FROM rows ORDER BY key")])
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT count(*) FROM rows").fetchone()[0]  # type: ignore[no-any-return]
+        return self._db.execute("SELECT count(*) FROM rows").fetchone()[0]

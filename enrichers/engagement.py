@@ -36,6 +36,8 @@ def engagement(event: Event, context: CustomerContext, config: EngineConfig) -> 
     behavioural = min(1.0, len(context.activity) / config.active_events_for_full_behaviour)
     social = max((reach(p.followers, config.reach_saturation_followers) for p in context.posts), default=0.0)
     w_emotional, w_behavioural, w_social = config.engagement_weights
+    parts: tuple[float, ...]
+    weights: tuple[float, ...]
     if emotional is None:
         parts, weights = (behavioural, social), (w_behavioural, w_social)
     else:

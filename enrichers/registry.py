@@ -6,13 +6,15 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from ctxi.schemas.context import CustomerContext
-from ctxi.schemas.events import EVENT_TYPES, Event
+from ctxi.schemas.events import EVENT_TYPES
 from ctxi.schemas.signals import Signal
 from ctxi.settings import EngineConfig
 
-EnrichFunction = Callable[[Event, CustomerContext, EngineConfig], Sequence[Signal]]
+# an enricher takes the event model of the types it is registered for (its first parameter's type)
+EnrichFunction = Callable[[Any, CustomerContext, EngineConfig], Sequence[Signal]]
 
 # The modules whose enrichers the engine runs; importing one registers its enrichers.
 BUILTIN_MODULES = ("location", "device", "travel", "billing", "social", "engagement")

@@ -64,7 +64,8 @@ class EventScope:
             self._converted = True
         if not self._around_added:
             self._around_added = True
-            for name, value in self._around_cel().items():  # type: ignore[misc]
+            around = self._around_cel() if self._around_cel is not None else {}
+            for name, value in around.items():
                 self.context.add_variable(name, value)
         return self.context
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,7 +50,7 @@ def _span(window: timedelta) -> tuple[int, int]:
     return found
 
 
-_COMBINE = {"sum": operator.add, "avg": operator.add, "min": min, "max": max}
+_COMBINE: dict[str, Callable[..., Any]] = {"sum": operator.add, "avg": operator.add, "min": min, "max": max}
 
 
 def add(state: FeatureState | None, aggregate: Aggregate, window: timedelta, at: datetime, value: Any) -> FeatureState:
@@ -59,7 +60,7 @@ def add(state: FeatureState | None, aggregate: Aggregate, window: timedelta, at:
     span, width = _span(window)
     start = now - now % width
     combine = _COMBINE.get(aggregate)
-    slices = state.slices
+    slices: list[Any] = state.slices  # (start, count), or (start, count, value) for sum/avg/min/max
     for index in range(len(slices) - 1, -1, -1):  # events mostly come in time order: the newest slice first
         item = slices[index]
         if item[0] == start:
@@ -106,7 +107,7 @@ def read(
         return {"count": 0, "warm": now - live >= span, "at": None, "value": _empty(aggregate)}
     result: dict[str, Any] = {"count": 0, "warm": now - min(state.since, live) >= span, "at": None, "value": None}
     oldest = now - span - width  # a slice that began after this still holds counted events
-    inside = [item for item in state.slices if oldest < item[0] <= now]
+    inside: list[Any] = [item for item in state.slices if oldest < item[0] <= now]  # (start, count[, value])
     count = 0
     for item in inside:
         count += item[1]

@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 OutcomeSender = Callable[[TaskOutcome], Awaitable[None]]
 
 DIRECTORY = web.AppKey("directory", Directory)
-SEND_OUTCOME = web.AppKey("send_outcome", Callable)  # type: ignore[arg-type]
+SEND_OUTCOME: web.AppKey[OutcomeSender] = web.AppKey("send_outcome")
 FOLLOWERS = web.AppKey("followers", set)  # the handler tasks of open event streams
 FEED = web.AppKey("feed", QueueFeed)
 KEEP_ALIVE_SECONDS = 15.0
@@ -141,7 +141,8 @@ async def _text_field(request: web.Request, name: str) -> str:
 
 
 async def me(request: web.Request) -> web.Response:
-    return json_response({"agent_id": request[AGENT], "queues": sorted(request[QUEUES]), "role": request[ROLE]})
+    queues = request[QUEUES]
+    return json_response({"agent_id": request[AGENT], "queues": sorted(queues), "role": request[ROLE]})
 
 
 async def list_tasks(request: web.Request) -> web.Response:
@@ -195,7 +196,8 @@ async def _relay(notices: asyncio.Queue[bytes], response: web.StreamResponse, qu
 
 async def end_streams(app: web.Application) -> None:
     """On shutdown, end the open event streams: they never finish by themselves (desktops reconnect)."""
-    for handler in list(app[FOLLOWERS]):
+    followers = app[FOLLOWERS]
+    for handler in list(followers):
         handler.cancel()
 
 

@@ -117,7 +117,8 @@ async def queues(request: web.Request) -> web.Response:
     _supervisors_only(request)
     store, now = request.app[STORE], datetime.now(UTC)
     rows = []
-    for queue in sorted(request[QUEUES]):
+    queues = request[QUEUES]
+    for queue in sorted(queues):
         open_tasks = await request.app[READS].open_tasks(queue)
         waiting = [task for task, holder in open_tasks if holder is None]
         claims, closes = await store.recent(queue, "claims", now), await _closes(store, queue, now)
@@ -163,7 +164,8 @@ async def breaches(request: web.Request) -> web.Response:
     offset, limit = _page(request)
     store, now = request.app[STORE], datetime.now(UTC)
     late = []  # (priority with escalation, overdue seconds, task, holder, stage, deadline, escalation)
-    for queue in sorted(request[QUEUES]):
+    queues = request[QUEUES]
+    for queue in sorted(queues):
         open_tasks = await request.app[READS].open_tasks(queue)
         due = [(task, holder, b) for task, holder in open_tasks if (b := _breach(task, holder, now)) is not None]
         escalations = await store.escalations([task.task_id for task, _, _ in due])
@@ -195,7 +197,8 @@ async def agents(request: web.Request) -> web.Response:
         empty = {"claimed": 0, "completed": 0, "dismissed": 0, "handle_times": [], "current_tasks": []}
         return rows.setdefault(agent_id, {"agent_id": agent_id, **empty})
 
-    for queue in sorted(request[QUEUES]):
+    queues = request[QUEUES]
+    for queue in sorted(queues):
         for claim in await store.recent(queue, "claims", now):
             agent(claim["agent_id"])["claimed"] += 1
         for close in await _closes(store, queue, now):
@@ -219,7 +222,8 @@ async def rules(request: web.Request) -> web.Response:
     _supervisors_only(request)
     store, now = request.app[STORE], datetime.now(UTC)
     queues_shown = []
-    for queue in sorted(request[QUEUES]):
+    queues = request[QUEUES]
+    for queue in sorted(queues):
         open_tasks = await request.app[READS].open_tasks(queue)
         open_by_rule = Counter((task.rule_id, task.rule_version) for task, _ in open_tasks)
         closed = {(row.rule_id, row.rule_version): row for row in rule_usefulness([], await _closes(store, queue, now))}

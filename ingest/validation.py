@@ -56,10 +56,10 @@ def validate_event(
         )
         return dead_letter(raw, origin, errors, reason, now)
     now = now or datetime.now(UTC)
-    problem = window.problem(event.occurred_at, now)
-    if problem is not None:
-        error = FieldError(loc="occurred_at", type="implausible_time", msg=problem)
-        return dead_letter(raw, origin, [error], f"occurred_at: {problem}", now)
+    implausible = window.problem(event.occurred_at, now)
+    if implausible is not None:
+        error = FieldError(loc="occurred_at", type="implausible_time", msg=implausible)
+        return dead_letter(raw, origin, [error], f"occurred_at: {implausible}", now)
     return event
 
 

@@ -10,7 +10,7 @@ from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_op
 from ctxi.schemas.events import DeviceType, Session
 
 
-class _UserAgent(UserAgent):  # type: ignore[misc]
+class _UserAgent(UserAgent):
     """user-agents' reading of a user agent (tablet, phone, computer) on what ua-parser 1.x parses.
 
     user-agents itself calls ua-parser's legacy API, pure-Python regular expressions: about

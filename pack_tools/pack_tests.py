@@ -48,17 +48,18 @@ def run_pack_tests(loaded: LoadedPacks, config: EngineConfig) -> list[PackTestRe
 
 def _run(pack: Pack, test: RuleTest, rules: RuleSet, config: EngineConfig) -> PackTestResult:
     events: list[Event] = []
-    for index, document in enumerate(test.events, start=1):
-        outcome = validate_event(orjson.dumps(document), FileOrigin(path=f"{pack.pack}: {test.name}", line=index))
+    for number, document in enumerate(test.events, start=1):
+        outcome = validate_event(orjson.dumps(document), FileOrigin(path=f"{pack.pack}: {test.name}", line=number))
         if isinstance(outcome, DeadLetter):
-            return PackTestResult(pack.pack, test.name, False, f"event {index} is invalid: {outcome.reason}")
+            return PackTestResult(pack.pack, test.name, False, f"event {number} is invalid: {outcome.reason}")
         events.append(outcome)
     contexts: dict[str, CustomerContext] = {}
     index: dict[str, FleetIndex] = {}
     engine = Engine(config, contexts, index, rules=rules)
     # an update inside the cool-down (same task_id, next revision) is the same task: keep its latest
     got: dict[str, Task] = {}
-    pending: list[Message] = sorted(events, key=lambda event: event.occurred_at)
+    in_time_order = sorted(events, key=lambda event: event.occurred_at)
+    pending: list[Message] = list(in_time_order)
     while pending:
         output = engine.handle(pending.pop(0))
         pending[:0] = output.forwards

@@ -11,6 +11,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -23,8 +24,9 @@ from ctxi.enrichers.registry import load_builtin_enrichers, registered
 from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import EVENT_TYPES
 
-# What RuleVariables leaves out of ``customer`` (rules/evaluate.py): bookkeeping, not facts.
-HIDDEN_CUSTOMER_FIELDS = frozenset({"seen", "recent_tasks", "features"})
+# What RuleVariables leaves out of ``customer`` (rules/evaluate.py): bookkeeping, not facts
+# (a set, the type model_dump's exclude takes).
+HIDDEN_CUSTOMER_FIELDS: set[str] = {"seen", "recent_tasks", "features"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class FieldSpec:
 
 
 @cache
-def model_shape(model: type[BaseModel], hidden: frozenset[str] = frozenset()) -> Shape:
+def model_shape(model: type[BaseModel], hidden: AbstractSet[str] = frozenset()) -> Shape:
     fields = {}
     for name, info in model.model_fields.items():
         if name in hidden:
@@ -113,7 +115,7 @@ def event_shape(event_type: str) -> Shape:
 
 @cache
 def customer_shape() -> Shape:
-    return model_shape(CustomerContext, HIDDEN_CUSTOMER_FIELDS)
+    return model_shape(CustomerContext, frozenset(HIDDEN_CUSTOMER_FIELDS))
 
 
 @cache

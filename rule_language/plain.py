@@ -90,6 +90,7 @@ def plain(source: str) -> PlainExpression | None:
         if match is None or match.end() == position:
             return None
         kind = match.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         tokens.append((kind, match.group(kind)))
         position = match.end()
     terms: list[tuple[Any, ...]] = []

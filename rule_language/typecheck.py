@@ -80,8 +80,9 @@ def template_references(template: nodes.Template) -> list[Reference]:
 
 
 def _inner_chain_nodes(template: nodes.Template) -> set[int]:
-    inner = set()
+    inner: set[int] = set()
     for node in template.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)  # what find_all was asked for
         if isinstance(node.node, nodes.Getattr | nodes.Getitem):
             inner.add(id(node.node))
     return inner

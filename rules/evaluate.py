@@ -94,7 +94,7 @@ class RuleSet:
         self._index = {event_type: tuple(rules) for event_type, rules in index.items()}
         # the rule versions whose priority learns from outcomes: the only ones the tally counts
         self.learning = frozenset(
-            compiled.key for compiled in loaded.rules if compiled.rule.then and compiled.rule.then.learn_priority
+            compiled.key for compiled in loaded.rules if compiled.rule.then and compiled.then.learn_priority
         )
         self.features = FeatureSet(loaded.features)
         # CEL converts a variable from Python each time an expression reads it (a resolver is
@@ -357,8 +357,9 @@ def _reads(
         for reference in cel_references(source):
             paths[reference.path[0]].append(reference.path[1:])
     reads = {name: projection(found) for name, found in paths.items()}
-    if reads.get("customer") is not None:  # what rules cannot see is never handed to them
-        reads["customer"] = {k: v for k, v in reads["customer"].items() if k not in HIDDEN_CUSTOMER_FIELDS}
+    customer = reads.get("customer")
+    if customer is not None:  # what rules cannot see is never handed to them
+        reads["customer"] = {k: v for k, v in customer.items() if k not in HIDDEN_CUSTOMER_FIELDS}
     return reads
 
 
@@ -405,7 +406,9 @@ class RuleVariables:
         for signal in signals:
             first_of_kind.setdefault(signal.kind, signal)
         tables = reference or {}
-        self.plain = {
+        self._features: FeatureValues | None = None
+        self._features_read = features_read
+        self.plain: dict[str, Any] = {
             "event": event,
             "customer": _CustomerView(context),
             "signals": first_of_kind,
@@ -421,8 +424,6 @@ class RuleVariables:
         }
         self._values: dict[str, Any] = {}
         self._context, self._reads = context, reads or {}
-        self._features: FeatureValues | None = None
-        self._features_read = features_read
         self._features_added = "features" not in self._reads
         around = {name: self.plain[name] for name in ("customer", "signals", "reference")}
         self.scope = EventScope(event, cel.Context(), self._reads.get("event"), around, self._around_cel)
@@ -534,8 +535,8 @@ def _within_cooldown(compiled: CompiledRule, task: Task, context: CustomerContex
                     "updates_until": recent.until,
                 }
             )
-    if compiled.rule.then.cooldown:
-        until = at + compiled.rule.then.cooldown
+    if compiled.then.cooldown:
+        until = at + compiled.then.cooldown
         context.recent_tasks.append(
             RecentTask(
                 rule_id=compiled.rule.id,
@@ -558,7 +559,7 @@ def _task(
     config: EngineConfig,
     tally: OutcomeTally | None,
 ) -> Task:
-    rule, then = compiled.rule, compiled.rule.then
+    rule, then = compiled.rule, compiled.then
     variables = rule_variables.all()
     dedup_key = render(compiled.dedup_key, variables).strip()
     due = deadline(signals)
@@ -620,7 +621,7 @@ def _not_before(then: TaskTemplate, context: CustomerContext, at: datetime, conf
 
 
 def _learned(compiled: CompiledRule, tally: OutcomeTally | None) -> LearnedFactor | None:
-    spec = compiled.rule.then.learn_priority
+    spec = compiled.then.learn_priority
     if spec is None:
         return None
     rule = compiled.rule
@@ -629,7 +630,7 @@ def _learned(compiled: CompiledRule, tally: OutcomeTally | None) -> LearnedFacto
 
 def _base_priority(compiled: CompiledRule, variables: RuleVariables) -> int:
     if compiled.priority is None:
-        return SEVERITY_PRIORITY[compiled.rule.then.severity]
+        return SEVERITY_PRIORITY[compiled.then.severity]
     value = compiled.priority.execute(variables.cel_context())
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"priority must be a number, got {value!r}")

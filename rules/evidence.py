@@ -222,6 +222,7 @@ def evidence(
             if observation is not None and all(item.event_id != observation.event_id for item in items):
                 items.append(describe_observation(observation))
     for source in wanted if context is not None else ():
+        assert context is not None
         records, describe_record = CONTEXT_EVIDENCE[source.source]
         since = event.occurred_at - source.within
         known = {item.event_id for item in items}

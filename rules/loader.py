@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from ctxi.features.definitions import CompiledFeature, FeatureExpression
 from ctxi.rule_language.fields import FEATURE_VALUES
-from ctxi.rule_language.model import Feature, Pack, Rule
+from ctxi.rule_language.model import Feature, Pack, Rule, TaskTemplate
 from ctxi.rule_language.plain import Condition, plain
 from ctxi.rule_language.sandbox import MAX_TEMPLATE_LENGTH, TEMPLATES, cel_code, cel_problems, template_problems
 from ctxi.rule_language.typecheck import Reference, cel_references, reference_problems, template_references
@@ -71,6 +71,13 @@ class CompiledRule:
     def key(self) -> tuple[str, int]:
         return (self.rule.id, self.rule.version)
 
+    @property
+    def then(self) -> TaskTemplate:
+        """The task the rule raises; asked only of a rule that raises one (not one that only supersedes)."""
+        if self.rule.then is None:
+            raise ValueError(f"rule {self.rule.id} raises no task")
+        return self.rule.then
+
 
 @dataclass
 class LoadedPacks:
@@ -104,7 +111,7 @@ def unknown_event_type(event_type: str) -> str:
 def compile_packs(texts: dict[str, str], queues: frozenset[str]) -> tuple[LoadedPacks, list[str]]:
     """Packs given as {file name: YAML text}, compiled, and every error found (file:line). Loading
     also renders the templates on sample events, which runs the engine: ``pack_tools/load.py``."""
-    loaded, errors = LoadedPacks(), []
+    loaded, errors = LoadedPacks(), list[str]()
     parsed = [
         (name, text, *found)
         for name, text in texts.items()

@@ -94,8 +94,8 @@ def rule_usefulness(tasks: Iterable[Task], outcomes: Iterable[TaskOutcome]) -> l
         else:
             usefulness.dismissed += 1
             usefulness.dismissed_by_reason[reason_group(outcome.detail)] += 1
-        task = created.get(outcome.task_id)
-        created_at = outcome.created_at or (task.created_at if task is not None else None)
+        raised = created.get(outcome.task_id)
+        created_at = outcome.created_at or (raised.created_at if raised is not None else None)
         if created_at is not None:  # a source's clock ahead of the gateway's would make it negative
             usefulness.to_resolve.append(max(timedelta(0), outcome.at - created_at))
             if outcome.claimed_at is not None:

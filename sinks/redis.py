@@ -41,9 +41,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -214,7 +215,7 @@ class OutcomeKeys:
         return keys
 
 
-def _readable(ids: list[str], bodies: list[bytes | None]) -> list[tuple[str, Task]]:
+def _readable(ids: list[str], bodies: Sequence[bytes | str | None]) -> list[tuple[str, Task]]:
     """The tasks of ``bodies`` (by id) that are there and readable; one that is not (another writer
     of Redis, an older version's body) is logged and left out, so it cannot stop the others."""
     tasks = []
@@ -571,7 +572,7 @@ class RedisTaskStore:
         claimed = {t.task_id: t.resolve_by.timestamp() for t, holder in open_tasks if holder and t.resolve_by}
         if claimed:
             await self.client.zadd(self.resolve_watch_key(queue), claimed, nx=True)
-        return await self.client.zadd(self.claim_watch_key(queue), unclaimed, nx=True) if unclaimed else 0
+        return cast(int, await self.client.zadd(self.claim_watch_key(queue), unclaimed, nx=True)) if unclaimed else 0
 
     async def escalate(self, task: Task, stage: int, points: int, at: datetime) -> bool:
         """Raise unclaimed ``task`` to escalation ``stage`` (its stages add ``points`` in all), once
@@ -613,7 +614,7 @@ class RedisTaskStore:
         entries = await self.client.zrangebyscore(
             self.recent_key(queue, kind), now.timestamp() - RECENT_SECONDS, "+inf"
         )
-        return [orjson.loads(entry) for entry in entries]
+        return [orjson.loads(entry) for entry in cast(list[bytes], entries)]  # members are bytes (no decoding)
 
     async def open_tasks(
         self, queue: str, now: datetime | None = None, limit: int | None = None

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from faust.types import EventT
@@ -23,6 +23,15 @@ from faust.types import EventT
 logger = logging.getLogger(__name__)
 
 Process = Callable[[EventT], Awaitable[Awaitable[Any] | None]]
+T = TypeVar("T")
+
+
+def value_of(record: EventT, kind: type[T]) -> T:
+    """``record``'s value, which its topic's codec made a ``kind`` (faust types values as bytes or any model)."""
+    value = record.value
+    if not isinstance(value, kind):
+        raise TypeError(f"a {type(value).__name__} on a topic of {kind.__name__}")
+    return value
 
 
 async def process_each(stream: faust.StreamT, process: Process) -> None:
@@ -39,6 +48,7 @@ async def process_each(stream: faust.StreamT, process: Process) -> None:
     acknowledged (or fails), so that under exactly-once a commit never falls in the middle
     of one (under at-least-once nothing closes that gate).
     """
+    assert isinstance(stream, faust.Stream)  # what faust hands an agent
     manual = stream.noack()
     finishing: set[asyncio.Task[None]] = set()  # the event loop holds tasks only weakly
 
@@ -88,7 +98,7 @@ class StoresInOrder:
         self.last_stored: asyncio.Future[None] | None = None
 
     def after(
-        self, deliveries: list[Awaitable[Any]], store: Callable[[], list[Awaitable[Any]]]
+        self, deliveries: list[Awaitable[Any]], store: Callable[[], Sequence[Awaitable[Any]]]
     ) -> asyncio.Future[None]:
         """Run ``store`` (which returns its changelog records) once ``deliveries`` are done and the
         previous store ran; the result resolves when the records are on the broker."""
@@ -101,7 +111,7 @@ class StoresInOrder:
     async def _store(
         deliveries: list[Awaitable[Any]],
         previous: asyncio.Future[None] | None,
-        store: Callable[[], list[Awaitable[Any]]],
+        store: Callable[[], Sequence[Awaitable[Any]]],
         stored: asyncio.Future[None],
     ) -> None:
         try:

@@ -70,11 +70,13 @@ def create_app(settings: Settings) -> WorkerApp:
     return app
 
 
-def model_topic(app: faust.App, settings: Settings, name: str, codec: str, key_type: type = str) -> TopicT:
+def model_topic(app: faust.App, settings: Settings, name: str, codec: str, key_type: type = str) -> faust.Topic:
     """A topic of ctxi's own: raw string keys, values in one of our pydantic codecs."""
-    return app.topic(
+    topic = app.topic(
         name, key_type=key_type, key_serializer="raw", value_serializer=codec, partitions=settings.topic_partitions
     )
+    assert isinstance(topic, faust.Topic)  # the app's Topic class (create_app)
+    return topic
 
 
 @dataclass(frozen=True)
@@ -86,17 +88,17 @@ class Topics:
     # serializers must be explicit: otherwise the app's default (json) decodes first and a
     # non-JSON message crashes the agent before ingest can dead-letter it.
     inputs: TopicT
-    events_by_customer: TopicT
+    events_by_customer: faust.Topic
     dead_letters: TopicT
-    signals: TopicT
-    tasks: dict[str, TopicT]  # by queue
-    shadow_tasks: TopicT
-    closures: TopicT
-    outcomes: TopicT
+    signals: faust.Topic
+    tasks: dict[str, faust.Topic]  # by queue
+    shadow_tasks: faust.Topic
+    closures: faust.Topic
+    outcomes: faust.Topic
 
     @classmethod
     def create(cls, app: WorkerApp, settings: Settings) -> Topics:
-        def topic(name: str, codec: str) -> TopicT:
+        def topic(name: str, codec: str) -> faust.Topic:
             return model_topic(app, settings, name, codec)
 
         return cls(
@@ -131,8 +133,9 @@ def bytes_table(app: faust.App, settings: Settings, name: str) -> WaitedChangelo
         acks=False,
     )
     table = app.Table(name, partitions=settings.topic_partitions, changelog_topic=changelog, help=TABLES[name])
+    assert isinstance(table, WaitedChangelogTable)  # the app's Table class (create_app)
     table.key_serializer, table.value_serializer = "raw", "raw"
-    return table  # type: ignore[no-any-return]
+    return table
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -89,7 +88,7 @@ def settings_problem(exc: Exception) -> str:
 class OneLineErrors(TyperGroup):
     """The root command group: what :func:`failure_line` knows ends any command with one line."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # a context of the click typer vendors
         try:
             return super().invoke(ctx)
         except Exception as exc:

@@ -31,7 +31,7 @@ class WaitedChangelogTable(TransactionalTable):
         super().__init__(*args, **kwargs)
         self.sent: list[FutureMessage] = []
 
-    def send_changelog(  # type: ignore[override]
+    def send_changelog(
         self,
         partition: int | None,
         key: Any,

@@ -59,12 +59,14 @@ class ReadOffsets(dict[TP, int | None]):
         self.unsought.discard(tp)
         super().__setitem__(tp, offset)
 
-    def update(self, offsets: Mapping[TP, int | None]) -> None:  # type: ignore[override]
+    def update(self, offsets: Mapping[TP, int | None]) -> None:  # type: ignore[override]  # only this form is used
         for tp, offset in offsets.items():
             self.seek(tp, offset)
 
 
 class ReadOffsetsOfThisGeneration(faust_aiokafka.Consumer):
+    _read_offset: ReadOffsets
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_offset = ReadOffsets(lambda: self.app.consumer_generation_id)

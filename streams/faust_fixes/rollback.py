@@ -53,7 +53,9 @@ class TransactionalTable(faust.Table):
 
     def _changing(self, key: Any) -> None:
         if self.app.in_transaction:  # the changelog record joins its partition's transaction
-            self.changed[self.partition_for_key(key)].add(key)  # type: ignore[index]
+            partition = self.partition_for_key(key)
+            assert partition is not None  # the event's own partition: ctxi's tables use no partitioner
+            self.changed[partition].add(key)
 
     def committed(self, partitions: Iterable[int]) -> None:
         for partition in partitions:

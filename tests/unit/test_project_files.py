@@ -102,3 +102,20 @@ def test_every_package_folder_is_installed() -> None:
         for init in (ROOT / folder).rglob("__init__.py")
     }
     assert found == set(setuptools["packages"])
+
+
+def test_every_type_ignore_in_the_product_code_says_why_on_its_line() -> None:
+    """mypy checks the product code (scripts/typecheck); where it is told not to, the line says why."""
+    import re
+    import tomllib
+
+    package_dir = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    ignore = re.compile(r"#\s*type:\s*ignore(\[[\w\-, ]+\])?(?P<after>.*)$")
+    unexplained = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in set(package_dir.values())
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if (found := ignore.search(line)) and not re.match(r"\s*#\s*\S", found["after"])
+    ]
+    assert unexplained == []
