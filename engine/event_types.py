@@ -5,11 +5,13 @@ the customer's context (``context/join.py``; ``keeps_nothing`` for a type whose 
 nothing but the seen ids), and a sample of it: the rows' samples, in this order, make one
 customer's day, which ``pack_tools/samples.py`` runs through the engine so that a pack's
 templates are tried on every type a rule listens to. Enrichers register themselves by the
-types they read (``enrichers/registry.py``); :class:`EventTypes` lists them per type.
+types they read (``enrichers/registry.py``); :class:`EventTypes` lists them per type. How an
+event reads in a task's evidence is with the other descriptions (``rules/evidence.py``).
 
 :meth:`EventTypes.build` checks the declaration against the contract when an engine is
-built, so an event type added without its joiner or its sample stops a worker at start,
-naming what is missing, instead of doing less in silence.
+built, so an event type added without its joiner, its sample or its description stops a
+worker at start, naming what is missing, instead of doing less (or failing its rules) in
+silence.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from ctxi.context import join
 from ctxi.context.join import Joiner, JoinResult, apply_event
 from ctxi.enrichers.registry import Enricher, enrichers_for, load_builtin_enrichers
+from ctxi.rules.evidence import DESCRIPTIONS
 from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import (
     EVENT_MODELS,
@@ -273,6 +276,8 @@ class EventTypes:
                 )
             if row.sample is None:
                 problems.append(f"{row.name}: no sample (an event of the sample day pack checks render templates on)")
+            if model not in DESCRIPTIONS:
+                problems.append(f"{row.name}: no one-line description for a task's evidence (rules/evidence.py)")
         problems += [
             f"{row.name}: declared but not in the contract (schemas/events.py EVENT_MODELS)"
             for row in declared

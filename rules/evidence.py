@@ -138,7 +138,8 @@ def _session(event: SessionEvent) -> str:
     return f"{p.actor.capitalize()} session via {p.channel}{device}{where}"
 
 
-_DESCRIBE: dict[type, Callable[[Any], str]] = {
+# how each event type reads as one line in a task's evidence; the engine checks every type has one (engine/event_types.py)
+DESCRIPTIONS: dict[type, Callable[[Any], str]] = {
     CustomerProfileEvent: _profile,
     CaseOpenedEvent: _case_opened,
     CaseClosedEvent: _case_closed,
@@ -162,7 +163,7 @@ def describe(event: Event) -> EvidenceItem:
         event_id=event.event_id,
         type=event.type,
         occurred_at=event.occurred_at,
-        summary=shorten(_DESCRIBE[type(event)](event)),
+        summary=shorten(DESCRIPTIONS[type(event)](event)),
     )
 
 

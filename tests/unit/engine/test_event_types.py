@@ -18,6 +18,7 @@ from ctxi.engine.event_types import (
     builtin_event_types,
 )
 from ctxi.engine.pipeline import EVENT_STEPS, Engine
+from ctxi.rules.evidence import DESCRIPTIONS
 from ctxi.schemas.common import Location
 from ctxi.schemas.context import CustomerContext
 from ctxi.schemas.events import EVENT_ADAPTER, EVENT_MODELS, EVENT_TYPES, EventEnvelope, FleetEventEnvelope, Payload
@@ -45,7 +46,8 @@ def test_the_engine_refuses_an_event_type_added_without_its_joiner_and_names_it(
         Engine(EngineConfig(), {}, {}, event_types=EventTypes.build((*EVENT_MODELS, AddressChangedEvent), declared))
     assert refused.value.problems == [
         "crm.address_changed: no joiner (how its events change the customer's context, context/join.py; "
-        "join.keeps_nothing if they change nothing)"
+        "join.keeps_nothing if they change nothing)",
+        "crm.address_changed: no one-line description for a task's evidence (rules/evidence.py)",
     ]
     assert "crm.address_changed: no joiner" in str(refused.value)
 
@@ -66,7 +68,9 @@ def test_a_declared_type_the_contract_lacks_is_refused() -> None:
         EventTypes.build(EVENT_MODELS, declared)
 
 
-def test_an_event_type_declared_end_to_end_is_joined_with_its_own_joiner() -> None:
+def test_an_event_type_declared_end_to_end_is_joined_with_its_own_joiner(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(DESCRIPTIONS, AddressChangedEvent, lambda event: f"moved to {event.payload.home_location.city}")
+
     def join_address(context: CustomerContext, event: AddressChangedEvent, config: EngineConfig) -> None:
         context.observations.clear()  # what a real joiner would change: here, something visible
 
