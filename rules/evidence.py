@@ -138,7 +138,7 @@ def _session(event: SessionEvent) -> str:
     return f"{p.actor.capitalize()} session via {p.channel}{device}{where}"
 
 
-# how each event type reads as one line in a task's evidence; the engine checks every type has one (engine/event_types.py)
+# how each event type reads as one line in a task's evidence (the engine checks every type has one)
 DESCRIPTIONS: dict[type, Callable[[Any], str]] = {
     CustomerProfileEvent: _profile,
     CaseOpenedEvent: _case_opened,
