@@ -1,7 +1,7 @@
 """The faust application of a worker, and the topics and tables its agents read and write.
 
 Nothing here runs at import: :func:`create_app` builds an app from settings, and
-``agents/worker.py`` builds the whole worker on it (``build_worker``).
+``agents/build.py`` builds the whole worker on it (``build_worker``).
 """
 
 from __future__ import annotations
