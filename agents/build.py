@@ -8,15 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from ctxi.agents import (  # codecs: registered on import
-    context,
-    health,
-    ingest,
-    outcomes,
-    rules,
-    service_levels,
-    sinks,
-)
+from ctxi.agents import context, health, ingest, outcomes, rules, service_levels, sinks
+from ctxi.agents.codecs import register_codecs
 from ctxi.agents.worker import Worker
 from ctxi.context.fleet import FleetIndex
 from ctxi.engine.pipeline import Engine
@@ -40,6 +33,7 @@ def build_worker(settings: Settings) -> Worker:
     the rules topic to its end, so the first event already meets the published rules. Tasks
     get their deadlines from ``settings.sla_policy``, followed as it changes
     (:class:`PolicyError` if it is unusable at start)."""
+    register_codecs()
     app = create_app(settings)
     tables = Tables.create(app, settings)
     rule_set = RuleSet(load_rule_dir(settings.rules_dir or BUILTIN_PACKS, frozenset(settings.queues)))

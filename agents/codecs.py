@@ -1,5 +1,5 @@
 """The models each of the worker's codecs carries (their names: ``streams/codecs.py``),
-registered with faust when this module is imported (``agents/build.py`` does)."""
+registered with faust by :func:`register_codecs` (``agents/build.py``; also on import)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from ctxi.streams.codecs import (
 )
 
 # Messages others read carry every field; table state is written compact (dumps_model).
-for _name, _codec in {
+CODECS: dict[str, PydanticCodec] = {
     EVENT_CODEC: PydanticCodec(adapter=EVENT_ADAPTER),
     ROUTED_CODEC: PydanticCodec(adapter=ROUTED_ADAPTER),
     DEAD_LETTER_CODEC: PydanticCodec(adapter=TypeAdapter(DeadLetter)),
@@ -45,5 +45,13 @@ for _name, _codec in {
     CONTEXT_CODEC: PydanticCodec(adapter=TypeAdapter(CustomerContext), state=True),
     FLEET_INDEX_CODEC: PydanticCodec(adapter=TypeAdapter(FleetIndex), state=True),
     ENTITY_FEATURE_CODEC: PydanticCodec(adapter=TypeAdapter(EntityFeatureRow), state=True),
-}.items():
-    codecs.register(_name, _codec)
+}
+
+
+def register_codecs() -> None:
+    """Make the codecs known to faust by name, as topics ask for them (the worker's build calls this)."""
+    for name, codec in CODECS.items():
+        codecs.register(name, codec)
+
+
+register_codecs()  # also on import: a test or benchmark that names a codec imports the name from here

@@ -35,9 +35,11 @@ class WorkerApp(RestoreWatchedApp):
 def create_app(settings: Settings) -> WorkerApp:
     """The worker's faust app: ctxi's transport, tables and topic classes, no agents yet.
 
-    Raises :class:`~ctxi.streams.faust_fixes.UnsupportedVersions` when faust or aiokafka is
+    Raises :class:`RuntimeError` while the codecs its topics name are not registered, and
+    :class:`~ctxi.streams.faust_fixes.UnsupportedVersions` when faust or aiokafka is
     not the version ctxi's fixes were written for."""
     check_versions()
+    codecs.check_registered()
     app = WorkerApp(
         settings.app_id,
         broker=[f"{SCHEME}://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],

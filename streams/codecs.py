@@ -48,3 +48,27 @@ class PydanticCodec(codecs.Codec):
 
     def _loads(self, data: bytes) -> Any:
         return self.adapter.validate_json(data)
+
+
+CODEC_NAMES = (
+    EVENT_CODEC,
+    ROUTED_CODEC,
+    DEAD_LETTER_CODEC,
+    TASK_CODEC,
+    CONTEXT_CODEC,
+    FLEET_INDEX_CODEC,
+    ENTITY_FEATURE_CODEC,
+    ENRICHED_CODEC,
+    PUBLISHED_PACK_CODEC,
+    SNOOZE_CODEC,
+    OUTCOME_CODEC,
+    CLOSURE_CODEC,
+)
+
+
+def check_registered() -> None:
+    """Raise unless every codec a worker's topics name is registered: faust would otherwise fail on
+    the first message that needs a missing one, deep in an agent."""
+    missing = [name for name in CODEC_NAMES if name not in codecs.codecs]
+    if missing:
+        raise RuntimeError(f"faust codecs not registered: {', '.join(missing)} (ctxi.agents.codecs.register_codecs)")

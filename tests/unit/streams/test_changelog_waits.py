@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ctxi.agents.codecs import register_codecs
 from ctxi.settings import Settings
 from ctxi.streams.app import Tables, create_app
 
+register_codecs()  # what a worker's build does before its app
 customer_contexts = Tables.create(create_app(Settings()), Settings()).customer_contexts
 
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import pytest
+from faust.serializers import codecs
 from faust.transport import by_url
 from faust.types import TP
 
+from ctxi.agents.codecs import register_codecs
 from ctxi.settings import Settings
 from ctxi.streams import transport
 from ctxi.streams.app import create_app
+from ctxi.streams.codecs import TASK_CODEC
 from ctxi.streams.faust_fixes.read_offsets import ReadOffsets
+
+register_codecs()  # what a worker's build does before its app
+
+
+def test_an_app_is_refused_while_a_codec_its_topics_name_is_not_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(codecs.codecs, TASK_CODEC)
+    with pytest.raises(RuntimeError, match="faust codecs not registered: ctxi_task"):
+        create_app(Settings())
 
 
 def test_the_app_brokers_resolve_to_the_ctxi_transport() -> None:
