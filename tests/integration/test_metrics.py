@@ -59,7 +59,7 @@ def test_metrics_count_events_dead_letters_stages_rules_tasks_and_tables(
     assert value("ctxi_events_in_total", source="social", type="social.checkin") == 1
     assert value("ctxi_events_in_total", source="billing", type="billing.card_transaction") == 1
     assert value("ctxi_dead_letters_total", reason="missing") == 1  # the bad line has no customer_id, no payload
-    for stage in ("ingest", "join", "enrich", "rules", "sink"):
+    for stage in ("ingest", "join", "enrich", "features", "decide", "deadlines", "sink"):  # the engine's steps by name
         assert value("ctxi_stage_seconds_count", stage=stage) >= 1, stage
         assert value("ctxi_stage_seconds_sum", stage=stage) > 0, stage
     assert value("ctxi_rules_fired_total", rule="fraud.impossible_travel", version="1") == 1
