@@ -100,6 +100,7 @@ class BenchResults:
     ctxi_runs: list[Sustained]
     ceiling_runs: list[Sustained]
     client_runs: list[Sustained]
+    peer_runs: list[Sustained]  # none without .venv-peer
     runs: list[RateRun]
     command: str
     broker_topics: int  # on the broker when the bench started: many leftovers slow every figure
@@ -119,6 +120,10 @@ class BenchResults:
     @property
     def client_events_per_second(self) -> float:
         return _median(self.client_runs, "events_per_second")
+
+    @property
+    def peer_events_per_second(self) -> float | None:
+        return _median(self.peer_runs, "events_per_second") if self.peer_runs else None
 
     @property
     def ratio(self) -> float:
@@ -240,7 +245,7 @@ def _record_times(
             except psutil.NoSuchProcess:  # it exited since poll(): the check above says so next time round
                 continue
             cpu.append((time.time() * 1000, used.user + used.system))
-            for records in consumer.poll(timeout_ms=500).values():
+            for records in consumer.poll(timeout_ms=100).values():  # CPU sampled often: short runs too
                 for record in records:
                     if (record.partition, record.offset) not in seen:
                         seen.add((record.partition, record.offset))
@@ -284,7 +289,22 @@ WORKERS = {
     "ctxi": ("ctxi worker", "ctxi.cli"),
     "faust": ("bare faust ceiling", "ctxi.benchmarks.ceiling"),
     "client": ("plain aiokafka ceiling", "ctxi.benchmarks.client_ceiling"),
+    "peer": ("Quix Streams peer", "peer_quix.py"),
 }
+# The peer runs in a venv of its own (scripts/setup): Quix Streams pins an older pydantic than ctxi's.
+PEER_APP = Path(__file__).resolve().with_name("peer_quix.py")
+PEER_PYTHON = Path(__file__).resolve().parents[1] / ".venv-peer" / "bin" / "python"
+
+
+def peer_command(settings: Settings, output: str, state_dir: Path) -> list[str]:
+    """How the peer is started for ``settings``' run (its app id, input topics and broker)."""
+    return [
+        str(PEER_PYTHON),
+        str(PEER_APP),
+        *("--servers", settings.kafka_bootstrap_servers, "--app-id", settings.app_id, "--output", output),
+        *("--state-dir", str(state_dir)),
+        *settings.input_topics,
+    ]
 
 
 def sustained_throughput(
@@ -293,11 +313,16 @@ def sustained_throughput(
     """A worker of ``kind`` (:data:`WORKERS`) started on a backlog of ``lines``, for which it
     publishes ``outputs`` messages: its messages/s, CPU per message, and (ctxi's) changelog bytes."""
     what, module = WORKERS[kind]
-    command = {"ctxi": ["worker"], "faust": ["worker", "-l", "warn"], "client": []}[kind]
+    command = {"ctxi": ["worker"], "faust": ["worker", "-l", "warn"], "client": [], "peer": []}[kind]
     name = f"bench{uuid.uuid4().hex[:8]}"
     env = {**base.isolated_env(name, logs / name), "CTXI_TOPIC_PARTITIONS": str(base.topic_partitions)}
     settings = Settings.from_env(env)
-    output = settings.signals_topic if kind == "ctxi" else import_module(module).output_topic_name(settings.app_id)
+    if kind == "ctxi":
+        output = settings.signals_topic
+    elif kind == "peer":
+        output = f"{settings.app_id}.peer"
+    else:
+        output = import_module(module).output_topic_name(settings.app_id)
     ensure_topics(
         settings.kafka_bootstrap_servers,
         [*catalogue(settings), TopicSpec(output, settings.topic_partitions, settings.topic_replication_factor)],
@@ -305,8 +330,11 @@ def sustained_throughput(
     send(lines, settings, rate=None)
     progress(f"{what}: {len(lines):,} messages preloaded; starting it")
     with (logs / f"{name}.log").open("wb") as log:
+        argv = (
+            peer_command(settings, output, logs / name) if kind == "peer" else [sys.executable, "-m", module, *command]
+        )
         process = subprocess.Popen(
-            [sys.executable, "-m", module, *command],
+            argv,
             env={**os.environ, **env, **worker_ports()},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -447,8 +475,12 @@ def run_bench(
     profile_engine(path, base, rules, out / "profile.txt")
     # alternated, so that a slow spell of the machine does not land on one side only
     sustained: dict[str, list[Sustained]] = {kind: [] for kind in WORKERS}
+    kinds = ["client", "faust", "peer", "ctxi"]
+    if not PEER_PYTHON.exists():
+        kinds.remove("peer")
+        progress(f"no peer: {PEER_PYTHON} is missing (scripts/setup makes it); the report leaves the peer out")
     for _ in range(repeats):
-        for kind in ("client", "faust", "ctxi"):
+        for kind in kinds:
             outputs = published if kind == "ctxi" else len(lines)
             sustained[kind].append(sustained_throughput(base, lines, outputs, kind=kind, logs=logs, progress=progress))
     ctxi = _median(sustained["ctxi"], "events_per_second")
@@ -477,6 +509,7 @@ def run_bench(
         ctxi_runs=sustained["ctxi"],
         ceiling_runs=sustained["faust"],
         client_runs=sustained["client"],
+        peer_runs=sustained["peer"],
         runs=runs,
         command=command,
         broker_topics=broker_topics,
@@ -489,6 +522,7 @@ def run_bench(
         "client_events_per_second": results.client_events_per_second,
         "ratio": results.ratio,
         "client_ratio": results.client_ratio,
+        "peer_events_per_second": results.peer_events_per_second,
     }
     (out / "results.json").write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
     plot(results, out / "latency.png")
@@ -555,6 +589,7 @@ def report(results: BenchResults) -> str:
         f"{results.client_events_per_second:,.0f} events/s |",
         f"| ctxi / ceiling | {results.ratio:.0%} |",
         f"| ctxi / client ceiling | {results.client_ratio:.0%} |",
+        *_peer_rows(results),
         "| CPU per event: ctxi worker / bare faust / plain aiokafka (µs) | "
         + " / ".join(
             f"{_median(runs, 'cpu_us_per_event'):,.0f}"
@@ -575,6 +610,19 @@ def report(results: BenchResults) -> str:
             f"| {run.max_lag:,} |"
         )
     return "\n".join(lines)
+
+
+def _peer_rows(results: BenchResults) -> list[str]:
+    """The peer's rows: what a user would build instead, on the same broker and stream."""
+    peer = results.peer_events_per_second
+    if peer is None:
+        return ["| Quix Streams peer | not run (no .venv-peer: scripts/setup) |"]
+    return [
+        f"| Quix Streams 3.28 app, per-customer state in RocksDB, JSON in and out (peer), median of "
+        f"{len(results.peer_runs)} | {peer:,.0f} events/s |",
+        f"| ctxi / peer | {results.ctxi_events_per_second / peer:.0%} |",
+        f"| CPU per event, peer (µs) | {_median(results.peer_runs, 'cpu_us_per_event'):,.0f} |",
+    ]
 
 
 def _ms(value: float | None) -> str:

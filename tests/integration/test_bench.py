@@ -25,6 +25,7 @@ def test_bench_writes_its_figures_and_passes_on_decision_quality(
     results = orjson.loads((out / "results.json").read_bytes())
     assert results["ctxi_events_per_second"] > 0 and results["ceiling_events_per_second"] > 0
     assert results["client_events_per_second"] > 0
+    assert results["peer_events_per_second"] > 0  # scripts/setup made .venv-peer: the Quix Streams peer ran
     [ctxi] = results["ctxi_runs"]
     assert ctxi["cpu_us_per_event"] > 0 and ctxi["changelog_bytes_per_event"] > 0
     assert all(run["cpu_us_per_event"] > 0 for run in (*results["ceiling_runs"], *results["client_runs"]))
@@ -34,6 +35,6 @@ def test_bench_writes_its_figures_and_passes_on_decision_quality(
     assert (out / "latency.png").stat().st_size > 10_000
     assert "replay" in (out / "profile.txt").read_text().lower()
     report = (out / "report.md").read_text()
-    assert "| ctxi / ceiling |" in report and "| ctxi / client ceiling |" in report
+    assert "| ctxi / ceiling |" in report and "| ctxi / client ceiling |" in report and "| ctxi / peer |" in report
     assert "identical: the same tasks" in report
     assert "**FAIL**" not in report

@@ -7,13 +7,13 @@ from pathlib import Path
 from ctxi.benchmarks.endtoend import BenchResults, RateRun, Sample, Sustained, _cpu_between, _percentile, plot, report
 
 
-def results() -> BenchResults:
+def results(peer: list[Sustained] | None = None) -> BenchResults:
     runs = [
         RateRun(100, 99.5, 1000, 40, 20.0, 60.0, 90.0, 40.0, 120.0, 300, [Sample(0.5, 300, 40.0, 120.0)]),
         RateRun(200, 199.0, 2000, 80, 30.0, None, None, 70.0, 130.0, 900, []),
     ]
     ctxi = [Sustained(400.0, 2100.0, 1500.0), Sustained(380.0, 2300.0, 1600.0), Sustained(420.0, 2000.0, 1400.0)]
-    ceilings = [Sustained(2000.0, 450.0)], [Sustained(30000.0, 25.0)]
+    ceilings = [Sustained(2000.0, 450.0)], [Sustained(30000.0, 25.0)], peer or []
     return BenchResults(2000, 11000, [5000.0, 5200.0, 4900.0], 1800.0, 2400.0, ctxi, *ceilings, runs, "ctxi bench", 42)
 
 
@@ -30,6 +30,15 @@ def test_the_report_has_the_ratio_and_a_row_per_rate() -> None:
     assert "| topics on the broker when the bench started | 42 |" in text
     assert "| 100 | 100 | 40 | 20 | 60 | 90 | 40% | 120 | 300 |" in text
     assert "| 200 | 199 | 80 | 30 | n/a | n/a | 70% | 130 | 900 |" in text
+
+
+def test_the_report_sets_ctxi_beside_the_peer_or_says_it_did_not_run() -> None:
+    text = report(results([Sustained(14000.0, 130.0), Sustained(15000.0, 120.0)]))
+    assert "| Quix Streams 3.28 app, per-customer state in RocksDB, JSON in and out (peer), median of 2 | " in text
+    assert "| 14,500 events/s |" in text
+    assert "| ctxi / peer | 3% |" in text
+    assert "| CPU per event, peer (µs) | 125 |" in text
+    assert "| Quix Streams peer | not run (no .venv-peer: scripts/setup) |" in report(results())
 
 
 def test_the_plot_is_written(tmp_path: Path) -> None:
