@@ -290,17 +290,18 @@ WORKERS = {
     "faust": ("bare faust ceiling", "ctxi.benchmarks.ceiling"),
     "client": ("plain aiokafka ceiling", "ctxi.benchmarks.client_ceiling"),
     "peer": ("Quix Streams peer", "peer_quix.py"),
+    "engine-in-peer": ("ctxi's engine in a Quix Streams app", "engine_in_peer.py"),
 }
 # The peer runs in a venv of its own (scripts/setup): Quix Streams pins an older pydantic than ctxi's.
-PEER_APP = Path(__file__).resolve().with_name("peer_quix.py")
 PEER_PYTHON = Path(__file__).resolve().parents[1] / ".venv-peer" / "bin" / "python"
+PEER_KINDS = ("peer", "engine-in-peer")
 
 
-def peer_command(settings: Settings, output: str, state_dir: Path) -> list[str]:
-    """How the peer is started for ``settings``' run (its app id, input topics and broker)."""
+def peer_command(kind: str, settings: Settings, output: str, state_dir: Path) -> list[str]:
+    """How a Quix Streams app of ``kind`` is started for ``settings``' run (its app id, input topics, broker)."""
     return [
         str(PEER_PYTHON),
-        str(PEER_APP),
+        str(Path(__file__).resolve().with_name(WORKERS[kind][1])),
         *("--servers", settings.kafka_bootstrap_servers, "--app-id", settings.app_id, "--output", output),
         *("--state-dir", str(state_dir)),
         *settings.input_topics,
@@ -313,14 +314,14 @@ def sustained_throughput(
     """A worker of ``kind`` (:data:`WORKERS`) started on a backlog of ``lines``, for which it
     publishes ``outputs`` messages: its messages/s, CPU per message, and (ctxi's) changelog bytes."""
     what, module = WORKERS[kind]
-    command = {"ctxi": ["worker"], "faust": ["worker", "-l", "warn"], "client": [], "peer": []}[kind]
+    command = {"ctxi": ["worker"], "faust": ["worker", "-l", "warn"]}.get(kind, [])
     name = f"bench{uuid.uuid4().hex[:8]}"
     env = {**base.isolated_env(name, logs / name), "CTXI_TOPIC_PARTITIONS": str(base.topic_partitions)}
     settings = Settings.from_env(env)
     if kind == "ctxi":
         output = settings.signals_topic
-    elif kind == "peer":
-        output = f"{settings.app_id}.peer"
+    elif kind in PEER_KINDS:
+        output = f"{settings.app_id}.{kind}"
     else:
         output = import_module(module).output_topic_name(settings.app_id)
     ensure_topics(
@@ -330,9 +331,10 @@ def sustained_throughput(
     send(lines, settings, rate=None)
     progress(f"{what}: {len(lines):,} messages preloaded; starting it")
     with (logs / f"{name}.log").open("wb") as log:
-        argv = (
-            peer_command(settings, output, logs / name) if kind == "peer" else [sys.executable, "-m", module, *command]
-        )
+        if kind in PEER_KINDS:
+            argv = peer_command(kind, settings, output, logs / name)
+        else:
+            argv = [sys.executable, "-m", module, *command]
         process = subprocess.Popen(
             argv,
             env={**os.environ, **env, **worker_ports()},
