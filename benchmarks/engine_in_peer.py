@@ -21,15 +21,13 @@ topic, not Redis.
 
 from __future__ import annotations
 
-import argparse
-import time
 from collections import deque
-from pathlib import Path
 
 import orjson
 from pydantic import TypeAdapter
-from quixstreams import Application, State
+from quixstreams import State
 
+from ctxi.benchmarks.peer_quix import run_app
 from ctxi.engine.pipeline import Engine, Message
 from ctxi.ingest import validate_event
 from ctxi.pack_tools.load import load_rule_dir
@@ -67,38 +65,6 @@ class HostedEngine:
 _CONTEXT = TypeAdapter(CustomerContext)
 
 
-def produced_now(value: object, key: object, timestamp: int, headers: object) -> int:
-    """The output's timestamp: when it was made (Quix Streams keeps the input's, and the bench
-    reads the rate from the outputs' timestamps)."""
-    return time.time_ns() // 1_000_000
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--servers", required=True, help="Kafka bootstrap servers")
-    parser.add_argument("--app-id", required=True, help="the run's app id: its consumer group is <app id>-engine")
-    parser.add_argument("--output", required=True, help="the topic it produces to")
-    parser.add_argument("--state-dir", type=Path, required=True, help="where RocksDB keeps the state")
-    parser.add_argument("topics", nargs="+", help="the input topics")
-    args = parser.parse_args()
-    hosted = HostedEngine()
-    app = Application(
-        broker_address=args.servers,
-        consumer_group=f"{args.app_id}-engine",
-        auto_offset_reset="earliest",
-        state_dir=args.state_dir,
-        loglevel="WARNING",
-    )
-    output = app.topic(args.output, value_serializer="bytes")
-    for name in args.topics:
-        source = app.topic(name, value_deserializer="bytes", key_deserializer="bytes")
-
-        def run(value: bytes, state: State, topic: str = name) -> bytes:
-            return hosted.handle(value, state, topic)
-
-        app.dataframe(source).apply(run, stateful=True).set_timestamp(produced_now).to_topic(output)
-    app.run()
-
-
 if __name__ == "__main__":
-    main()
+    hosted = HostedEngine()
+    run_app(__doc__ or "", "engine", lambda topic: lambda value, state: hosted.handle(value, state, topic))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,20 @@ def produced_now(value: object, key: object, timestamp: int, headers: object) ->
     return time.time_ns() // 1_000_000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_app(description: str, group: str, process: Callable[[str], Callable[[bytes, State], bytes]]) -> None:
+    """A Quix Streams app from the command line the bench gives (``--servers --app-id --output
+    --state-dir TOPIC...``): each input topic's messages through ``process(topic)``, stateful per
+    key, each result produced to the output topic; until SIGTERM."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", required=True, help="Kafka bootstrap servers")
-    parser.add_argument("--app-id", required=True, help="the run's app id: its consumer group is <app id>-peer")
+    parser.add_argument("--app-id", required=True, help=f"the run's app id: its consumer group is <app id>-{group}")
     parser.add_argument("--output", required=True, help="the topic it produces to")
     parser.add_argument("--state-dir", type=Path, required=True, help="where RocksDB keeps the state")
     parser.add_argument("topics", nargs="+", help="the input topics")
     args = parser.parse_args()
     app = Application(
         broker_address=args.servers,
-        consumer_group=f"{args.app_id}-peer",
+        consumer_group=f"{args.app_id}-{group}",
         auto_offset_reset="earliest",
         state_dir=args.state_dir,
         loglevel="WARNING",
@@ -62,9 +66,9 @@ def main() -> None:
     for name in args.topics:
         # per input topic: its own state store, keyed by customer as the topic is
         source = app.topic(name, value_deserializer="bytes", key_deserializer="bytes")
-        app.dataframe(source).apply(remember, stateful=True).set_timestamp(produced_now).to_topic(output)
+        app.dataframe(source).apply(process(name), stateful=True).set_timestamp(produced_now).to_topic(output)
     app.run()
 
 
 if __name__ == "__main__":
-    main()
+    run_app(__doc__ or "", "peer", lambda topic: remember)
