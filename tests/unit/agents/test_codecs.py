@@ -9,10 +9,11 @@ import pytest
 from faust.serializers import codecs
 from pydantic import ValidationError
 
-from ctxi.agents.codecs import DEAD_LETTER_CODEC, EVENT_CODEC, TASK_CODEC
+from ctxi.agents.codecs import CODECS, DEAD_LETTER_CODEC, EVENT_CODEC, TASK_CODEC
 from ctxi.ingest import read_jsonl, validate_event
 from ctxi.schemas.dead_letter import DeadLetter, KafkaOrigin
 from ctxi.schemas.task import TaskContext
+from ctxi.streams.codecs import CODEC_NAMES, check_registered
 from tests.factories import make_task
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "events.jsonl"
@@ -44,3 +45,10 @@ def test_task_codec_round_trip() -> None:
     data = codecs.dumps(TASK_CODEC, task)
     assert codecs.loads(TASK_CODEC, data) == task
     assert orjson.loads(data)["not_before"] is None
+
+
+def test_the_agents_give_a_model_to_every_codec_name_the_topics_use_and_no_other() -> None:
+    """``streams/codecs.py`` names the codecs, ``agents/codecs.py`` says what each carries: the two
+    lists stay one, so a worker's build never leaves a topic's codec unregistered."""
+    assert sorted(CODECS) == sorted(CODEC_NAMES)
+    check_registered()  # importing the agents' codecs registered every one
