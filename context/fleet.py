@@ -45,12 +45,12 @@ class FleetIndex(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     key: str
-    members: dict[str, datetime] = {}
+    members: dict[str, datetime] = Field(default_factory=dict)
     # The last fleet events on this key, oldest first, for bookings processed after them
     # although made before them: on a backlog (a restart, a rebalance) partitions are read
     # in no particular order between them, and a late booking must still see each status
     # in turn (a 20-minute delay, then the cancellation), as a replay in event time would.
-    recent: list[FleetEvent] = []
+    recent: list[FleetEvent] = Field(default_factory=list)
 
 
 RECENT_FLEET_EVENTS = 16

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from pydantic import BaseModel
+
 from ctxi.context.fleet import FleetIndexEntry, index_entries
 from ctxi.lookups.devices import device_type_of
 from ctxi.lookups.sentiment import text_sentiment
@@ -59,6 +61,7 @@ class _Timed(Protocol):
 
 
 T = TypeVar("T", bound=_Timed)
+Item = TypeVar("Item")
 TimeOrder = TypeVar("TimeOrder", datetime, int)
 
 # How an event changes its customer's context (in place); a booking also returns its fleet index entries.
@@ -256,24 +259,36 @@ def apply_outcome(context: CustomerContext | None, outcome: TaskOutcome, config:
 
 
 def _bound(context: CustomerContext, config: EngineConfig) -> None:
-    """Forget what no enricher needs any more, measured back from the customer's watermark."""
+    """Forget what no enricher needs any more, measured back from the customer's watermark.
+
+    A list is assigned only when something went: most events cut nothing, and a model's
+    assignment costs more than the check."""
     now = context.watermark
     assert now is not None
-    context.seen = _recent(context.seen, now - timedelta(hours=config.dedup_window_hours), config.dedup_max_ids)
-    context.observations = _recent(
-        context.observations, now - timedelta(hours=config.observation_horizon_hours), config.max_observations
+    _cut(context, "seen", _recent(context.seen, now - timedelta(hours=config.dedup_window_hours), config.dedup_max_ids))
+    _cut(
+        context,
+        "observations",
+        _recent(context.observations, now - timedelta(hours=config.observation_horizon_hours), config.max_observations),
     )
-    context.posts = _recent(context.posts, now - timedelta(days=config.post_horizon_days), config.max_posts)
-    context.activity = _recent_times(
-        context.activity, int((now - timedelta(days=config.activity_horizon_days)).timestamp()), config.max_activity
-    )
-    context.open_cases = context.open_cases[-config.max_open_cases :]
+    _cut(context, "posts", _recent(context.posts, now - timedelta(days=config.post_horizon_days), config.max_posts))
+    activity_since = int((now - timedelta(days=config.activity_horizon_days)).timestamp())
+    _cut(context, "activity", _recent_times(context.activity, activity_since, config.max_activity))
+    _cut(context, "open_cases", _last(context.open_cases, config.max_open_cases))
     billing: BillingState = context.billing
-    billing.payment_failures = _recent(
-        billing.payment_failures,
-        now - timedelta(days=config.payment_failure_horizon_days),
-        config.max_payment_failures,
-    )
-    billing.open_disputes = billing.open_disputes[-config.max_open_disputes :]
+    failures_since = now - timedelta(days=config.payment_failure_horizon_days)
+    _cut(billing, "payment_failures", _recent(billing.payment_failures, failures_since, config.max_payment_failures))
+    _cut(billing, "open_disputes", _last(billing.open_disputes, config.max_open_disputes))
     keep_until = now - timedelta(hours=config.itinerary_keep_hours)
-    context.itineraries = [i for i in context.itineraries if i.segments[-1].arrives_at >= keep_until]
+    if any(i.segments[-1].arrives_at < keep_until for i in context.itineraries):
+        context.itineraries = [i for i in context.itineraries if i.segments[-1].arrives_at >= keep_until]
+
+
+def _cut(model: BaseModel, name: str, kept: list[Any]) -> None:
+    if kept is not getattr(model, name):
+        setattr(model, name, kept)
+
+
+def _last(items: list[Item], limit: int) -> list[Item]:
+    """The last ``limit`` of ``items``; the same list if nothing goes."""
+    return items[-limit:] if len(items) > limit else items

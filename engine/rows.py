@@ -80,10 +80,15 @@ class RowFile(MutableMapping[str, bytes]):
 
     For one process that writes as it goes (``ctxi replay``): nothing is synced to disk, as the
     file is thrown away at the end (a crash loses the run, not data), and writes join one
-    transaction never committed, as a commit per row costs more than the row."""
+    transaction never committed, as a commit per row costs more than the row. Writes wait in
+    memory, up to ``write_batch`` rows, and go to the file together: one statement per row
+    cost more than encoding the row (docs/benchmarks.md, "Issue 30").
+    """
 
-    def __init__(self, path: Path, cache_mb: int = 64) -> None:
+    def __init__(self, path: Path, cache_mb: int = 64, write_batch: int = 1_000) -> None:
         self.path = path
+        self.write_batch = write_batch
+        self._pending: dict[str, bytes | None] = {}  # rows written since the last flush; None: deleted
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=MEMORY", f"cache_size=-{cache_mb * 1024}"):
             self._db.execute(f"PRAGMA {pragma}")
@@ -91,26 +96,50 @@ class RowFile(MutableMapping[str, bytes]):
         self._db.execute("BEGIN")
 
     def __getitem__(self, key: str) -> bytes:
-        found = self._db.execute("SELECT value FROM rows WHERE key = ?", (key,)).fetchone()
-        if found is None:
+        if key in self._pending:
+            value = self._pending[key]
+        else:
+            found = self._db.execute("SELECT value FROM rows WHERE key = ?", (key,)).fetchone()
+            value = None if found is None else found[0]
+        if value is None:
             raise KeyError(key)
-        return found[0]
+        return value
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        self._db.execute(
-            "INSERT INTO rows VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)
-        )
+        self._pending[key] = value
+        if len(self._pending) >= self.write_batch:
+            self.flush()
 
     def __delitem__(self, key: str) -> None:
-        if not self._db.execute("DELETE FROM rows WHERE key = ?", (key,)).rowcount:
+        if key not in self:
             raise KeyError(key)
+        self._pending[key] = None
+        if len(self._pending) >= self.write_batch:
+            self.flush()
 
     def __contains__(self, key: object) -> bool:
+        if isinstance(key, str) and key in self._pending:
+            return self._pending[key] is not None
         return self._db.execute("SELECT 1 FROM rows WHERE key = ?", (key,)).fetchone() is not None
 
     def __iter__(self) -> Iterator[str]:
+        self.flush()
         # a snapshot of the keys, so rows may be written while they are walked
         return iter([key for (key,) in self._db.execute("SELECT key FROM rows ORDER BY key")])
 
     def __len__(self) -> int:
+        self.flush()
         return self._db.execute("SELECT count(*) FROM rows").fetchone()[0]
+
+    def flush(self) -> None:
+        """Write the rows waiting in memory to the file."""
+        if not self._pending:
+            return
+        self._db.executemany(
+            "INSERT INTO rows VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(key, value) for key, value in self._pending.items() if value is not None],
+        )
+        self._db.executemany(
+            "DELETE FROM rows WHERE key = ?", [(key,) for key, value in self._pending.items() if value is None]
+        )
+        self._pending.clear()

@@ -31,7 +31,8 @@ class EntityFeatureRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str  # the feature's state key / the entity, as JSON
     state: FeatureState
-    counted: dict[str, int] = {}  # event_id -> Unix seconds: the events counted lately, to count each once
+    # event_id -> Unix seconds: the events counted lately, to count each once
+    counted: dict[str, int] = Field(default_factory=dict)
     until: int  # Unix seconds: the latest counted event has left the window then; the row may go
 
 

@@ -47,7 +47,8 @@ class Profile(BaseModel):
     tier: Tier
     lifetime_value: float
     currency: str | None = None
-    attributes: dict[str, str | bool | int | float | None] = {}  # the profile's extra fields, for rules
+    # the profile's extra fields, for rules
+    attributes: dict[str, str | bool | int | float | None] = Field(default_factory=dict)
     home_location: Location | None = None
     nps: int | None = None
     csat: int | None = None
@@ -109,8 +110,8 @@ class BillingState(BaseModel):
     currency: str | None = None
     balance_as_of: datetime | None = None
     upcoming_debit: UpcomingDebit | None = None
-    payment_failures: list[PaymentFailure] = []
-    open_disputes: list[Dispute] = []
+    payment_failures: list[PaymentFailure] = Field(default_factory=list)
+    open_disputes: list[Dispute] = Field(default_factory=list)
 
 
 class SeenEvent(BaseModel):
@@ -147,21 +148,26 @@ class CustomerContext(BaseModel):
     customer_id: str
     watermark: datetime | None = Field(None, description="The latest event time seen for this customer.")
     profile: Profile | None = None
-    observations: list[Observation] = Field([], description="Where the customer was seen, oldest first.")
-    open_cases: list[OpenCase] = []
-    itineraries: list[Itinerary] = []
+    observations: list[Observation] = Field(
+        default_factory=list, description="Where the customer was seen, oldest first."
+    )
+    open_cases: list[OpenCase] = Field(default_factory=list)
+    itineraries: list[Itinerary] = Field(default_factory=list)
     customer_device: DeviceState | None = Field(None, description="The latest session of the customer.")
     agent_device: DeviceState | None = Field(None, description="The latest session of one of our agents.")
-    posts: list[PostSummary] = []
-    billing: BillingState = BillingState()
-    activity: list[int] = Field([], description="Event times in Unix seconds (engagement's behavioural part).")
+    posts: list[PostSummary] = Field(default_factory=list)
+    billing: BillingState = Field(default_factory=BillingState)
+    activity: list[int] = Field(
+        default_factory=list, description="Event times in Unix seconds (engagement's behavioural part)."
+    )
 
     last_sentiment: float | None = Field(None, description="-1..1, from the latest post or interaction (4 decimals).")
-    seen: list[SeenEvent] = []
-    recent_tasks: list[RecentTask] = []
-    rejections: list[Rejection] = []
+    seen: list[SeenEvent] = Field(default_factory=list)
+    recent_tasks: list[RecentTask] = Field(default_factory=list)
+    rejections: list[Rejection] = Field(default_factory=list)
     late_events: int = Field(0, description="Events that arrived after later ones of this customer.")
-    features: dict[str, FeatureState] = {}  # the rule packs' features, by definition (rules read them as features)
+    # the rule packs' features, by definition (rules read them as features)
+    features: dict[str, FeatureState] = Field(default_factory=dict)
 
     def last_location(self) -> Observation | None:
         return self.observations[-1] if self.observations else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Aggregate = Literal[
     "count", "sum", "min", "max", "avg", "count_distinct", "distinct", "first_seen", "last_seen", "last"
@@ -19,7 +19,8 @@ class FeatureState(BaseModel):
     model_config = ConfigDict(extra="forbid")
     since: int  # Unix seconds of the first event counted: the feature is warm a window later
     # (start, count) per slice, oldest first; sum, avg, min and max add what they need of the values
-    slices: list[tuple[int, int] | tuple[int, int, float]] = []
-    values: dict[str, tuple[int, int]] = {}  # value -> (first seen, last seen): the value aggregates
+    slices: list[tuple[int, int] | tuple[int, int, float]] = Field(default_factory=list)
+    # value -> (first seen, last seen): the value aggregates
+    values: dict[str, tuple[int, int]] = Field(default_factory=dict)
     latest: int | None = None  # when the latest counted event happened
     last: Scalar = None  # its value, for `last`

@@ -66,6 +66,20 @@ def test_a_row_file_keeps_rows_on_disk_and_counts_them(tmp_path: Path) -> None:
         rows["a!"]
 
 
+@pytest.mark.parametrize("write_batch", [1, 2, 3, 1_000])
+def test_a_row_file_reads_the_same_whether_writes_wait_or_went_to_the_file(tmp_path: Path, write_batch: int) -> None:
+    rows = RowFile(tmp_path / "rows.sqlite", write_batch=write_batch)
+    rows["a"], rows["b"], rows["c"] = b"1", b"2", b"3"
+    del rows["b"]
+    rows["a"] = b"4"
+    rows["b"] = b"5"  # written again after its delete
+    del rows["c"]
+    assert rows["a"] == b"4" and rows["b"] == b"5" and "c" not in rows and rows.get("c") is None
+    with pytest.raises(KeyError):
+        del rows["c"]
+    assert list(rows) == ["a", "b"] and len(rows) == 2
+
+
 def test_a_peek_reads_without_taking_the_decoded_row_away() -> None:
     rows = EncodedRows(CustomerContext, {}, decoded_limit=1)
     first, second = CustomerContext(customer_id="C-1"), CustomerContext(customer_id="C-2")
