@@ -22,7 +22,7 @@ import orjson
 from ctxi.features.entities import EntityFeatureRow, count_in_row
 from ctxi.features.state import NUMBER_AGGREGATES, add, read
 from ctxi.rule_language.model import Feature
-from ctxi.rule_language.plain import PlainExpression
+from ctxi.rule_language.plain import PlainError, PlainExpression
 from ctxi.rule_language.projection import Projection, project_model
 from ctxi.rule_language.sandbox import failure_message
 from ctxi.schemas.context import CustomerContext
@@ -72,7 +72,8 @@ class EventScope:
 
 @dataclass(frozen=True)
 class FeatureExpression:
-    """A feature's CEL expression, evaluated in Python when it is plain (no conversion for CEL)."""
+    """A feature's CEL expression, evaluated in Python when it is plain (no conversion for CEL), and by
+    CEL when it is not or when the plain evaluation meets what it leaves to CEL (an error, an unusual type)."""
 
     source: str
     program: Any  # cel.Program
@@ -80,7 +81,10 @@ class FeatureExpression:
 
     def execute(self, scope: EventScope) -> Any:
         if self.plain is not None:
-            return self.plain.evaluate(scope.plain)
+            try:
+                return self.plain.evaluate(scope.plain)
+            except PlainError:  # CEL says what it makes of it, in its own words
+                pass
         return self.program.execute(scope.cel_context())
 
 

@@ -4,10 +4,13 @@ Handing a variable to CEL costs 10-20 µs however small it is (``cel.Context.add
 more than most feature expressions take to run. Most are plain: a field
 (``event.payload.amount``), a comparison of a field with a literal
 (``event.payload.status == "approved"``, ``event.payload.device_type != null``), a negated
-field (``!event.payload.card_present``), ``has(field)``, and ``&&`` of those. :func:`plain`
-recognises exactly that subset and evaluates it on the models with CEL's meaning (strings,
-numbers, booleans and null; an error where CEL has one); anything else returns None and
-runs in CEL.
+field (``!event.payload.card_present``), ``has(field)``, a field looked up in a map
+(``reference.usd_per[event.payload.currency]``), a field ``in`` a map or list, the product of
+two of those or a number, and ``&&`` of those. :func:`plain` recognises exactly that subset
+and evaluates it on the models with CEL's meaning (strings, numbers, booleans and null; an
+error where CEL has one); anything else returns None and runs in CEL. Where the types are not
+the plain ones (a lookup in a list, a product of an int and a double), it raises
+:class:`PlainError` and the caller runs CEL, which says what it makes of them.
 
 A rule's condition is often a few plain tests ANDed with one only CEL can run
 (``event.payload.amount > 500.0 && size(features.device_types_90d.value) > 1``).
@@ -30,10 +33,12 @@ from pydantic_core import to_jsonable_python
 
 from ctxi.rule_language.projection import FIELD_NAMES, field_names
 
+_PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"
 _TOKEN = re.compile(
-    r"\s*(?:(?P<has>has\(\s*[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\s*\))"
-    r"|(?P<string>\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+\.\d+|-?\d+)|(?P<op>==|!=|<=|>=|&&|<|>|!)"
-    r"|(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*))"
+    rf"\s*(?:(?P<has>has\(\s*{_PATH}\s*\))"
+    rf"|(?P<lookup>{_PATH}\[\s*{_PATH}\s*\])"
+    r"|(?P<string>\"(?:[^\"\\]|\\.)*\")|(?P<number>-?\d+\.\d+|-?\d+)|(?P<op>==|!=|<=|>=|&&|<|>|!|\*)"
+    r"|(?P<in>in\b)|(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*))"
 )
 _LITERALS = {"null": None, "true": True, "false": False}
 _COMPARE = {
@@ -113,21 +118,45 @@ def _split(tokens: list[tuple[str, str]], separator: tuple[str, str]) -> list[li
 
 
 def _parse_term(tokens: list[tuple[str, str]]) -> tuple[Any, ...] | None:
-    if len(tokens) == 1 and _is_path(tokens[0]):
-        return ("path", tokens[0][1].split("."))
     if len(tokens) == 1 and tokens[0][0] == "has":
         return ("has", tokens[0][1][4:-1].strip().split("."))
+    if len(tokens) == 1:
+        operand = _operand(tokens[0])
+        return operand if operand is not None and operand[0] != "literal" else None
     if len(tokens) == 2 and tokens[0] == ("op", "!"):
         inner = _parse_term(tokens[1:])
         return ("not", inner) if inner is not None and inner[0] in ("path", "has") else None
-    if len(tokens) == 3 and _is_path(tokens[0]) and tokens[1][0] == "op" and tokens[1][1] in _COMPARE:
-        literal = _literal(tokens[2])
-        if literal is not _NOT_LITERAL:
-            return (tokens[1][1], tokens[0][1].split("."), literal)
+    if len(tokens) != 3:
+        return None
+    left, (kind, text), right = tokens
+    if kind == "in":
+        value, container = _operand(left), _operand(right)
+        return ("in", value, container[1]) if value is not None and container and container[0] == "path" else None
+    if (kind, text) == ("op", "*"):
+        first, second = _operand(left), _operand(right)
+        return ("*", first, second) if first is not None and second is not None else None
+    if kind == "op" and text in _COMPARE:
+        operand, literal = _operand(left), _literal(right)
+        if operand is not None and operand[0] != "literal" and literal is not _NOT_LITERAL:
+            return (text, operand, literal)
     return None
 
 
 _NOT_LITERAL = object()
+
+
+def _operand(token: tuple[str, str]) -> tuple[Any, ...] | None:
+    """("path", path), ("lookup", map path, key path) or ("literal", value); None: not an operand."""
+    kind, text = token
+    if _is_path(token):
+        return ("path", text.split("."))
+    if kind == "lookup":
+        container, key = (part.strip() for part in text[:-1].split("[", 1))
+        if _is_path(("path", container)) and _is_path(("path", key)):
+            return ("lookup", container.split("."), key.split("."))
+        return None
+    literal = _literal(token)
+    return None if literal is _NOT_LITERAL else ("literal", literal)
 
 
 def _is_path(token: tuple[str, str]) -> bool:
@@ -153,13 +182,16 @@ def _term(term: tuple[Any, ...], variables: Mapping[str, Any]) -> Any:
         if not isinstance(value, bool):
             raise PlainError(f"no such overload: !{type(value).__name__}")
         return not value
-    path = term[1]
     if kind == "has":
+        path = term[1]
         return _has(_resolve(path[:-1], variables, raw=True), path[-1])
-    value = _resolve(path, variables)
-    if kind == "path":
-        return value
-    literal = term[2]
+    if kind in ("path", "lookup"):
+        return _value(term, variables)
+    if kind == "in":
+        return _member(_value(term[1], variables), _resolve(term[2], variables, raw=True))
+    if kind == "*":
+        return _product(_value(term[1], variables), _value(term[2], variables))
+    value, literal = _value(term[1], variables), term[2]
     if kind in ("==", "!="):
         equal = _equal(value, literal)
         return equal if kind == "==" else not equal
@@ -169,6 +201,42 @@ def _term(term: tuple[Any, ...], variables: Mapping[str, Any]) -> Any:
     if isinstance(value, bool) or isinstance(literal, bool) or not (both_numbers or both_strings):
         raise PlainError(f"no such overload: {type(value).__name__} {kind} {type(literal).__name__}")
     return _COMPARE[kind](value, literal)
+
+
+def _value(operand: tuple[Any, ...], variables: Mapping[str, Any]) -> Any:
+    kind = operand[0]
+    if kind == "path":
+        return _resolve(operand[1], variables)
+    if kind == "literal":
+        return operand[1]
+    container, key = _resolve(operand[1], variables, raw=True), _resolve(operand[2], variables)
+    if type(key) is not str or not (type(container) is dict or isinstance(container, Mapping)):
+        raise PlainError(f"a lookup of {type(key).__name__} in {type(container).__name__}: left to CEL")
+    if key not in container:
+        raise PlainError(f"no such key: '{key}'")
+    return _as_cel_sees(container[key])
+
+
+def _member(value: Any, container: Any) -> bool:
+    """CEL's ``in`` for a string: a key of a map, an item of a list of strings."""
+    if type(value) is str:
+        if type(container) is dict or isinstance(container, Mapping):
+            return value in container
+        if type(container) is list and all(type(item) is str for item in container):
+            return value in container
+    raise PlainError(f"{type(value).__name__} in {type(container).__name__}: left to CEL")
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _product(first: Any, second: Any) -> Any:
+    """CEL's ``*`` of two doubles or two ints (no conversion between them: CEL has none)."""
+    if type(first) is float and type(second) is float:
+        return first * second
+    if type(first) is int and type(second) is int and first * second in _INT64:
+        return first * second
+    raise PlainError(f"{type(first).__name__} * {type(second).__name__}: left to CEL")
 
 
 def _equal(value: Any, literal: Any) -> bool:

@@ -348,10 +348,11 @@ def _reads(
     sources = [rule.rule.when for rule in rules]  # all of it: CEL runs a whole condition on a plain error
     sources += [rule.rule.then.priority for rule in rules if rule.rule.then and rule.rule.then.priority]
     texts = [text for rule in rules for text in _texts(rule.rule)]
-    # feature expressions CEL runs (plain ones read the model in Python: rule_language/plain.py)
+    # every feature expression: plain ones read the models in Python, and CEL only when they leave
+    # an error or an unusual type to it (rule_language/plain.py), so the projection costs nothing then
     if any("features" in text for text in texts):  # a split feature is read for this event's part
-        sources += [e.source for f in split for e in f.by if e.plain is None]
-    sources += [e.source for f in features for e in f.expressions if e.plain is None]
+        sources += [e.source for f in split for e in f.by]
+    sources += [e.source for f in features for e in f.expressions]
     paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
     for source in sources:
         for reference in cel_references(source):

@@ -12,7 +12,8 @@ def test_the_floor_experiment_reports_each_cost_and_the_share_of_the_goal(
     monkeypatch.setattr(sys, "argv", ["engine_floor", "--customers", "20", "--repeats", "1"])
     engine_floor.main()
     report = capsys.readouterr().out
-    floor = re.search(r"\| \*\*floor: read the line, write the row\*\* \| \*\*([\d.]+)\*\* \| \*\*([\d.]+)\*\* \|", report)
+    row = r"\| \*\*floor: read the line, write the row\*\* \| \*\*([\d.]+)\*\* \| \*\*([\d.]+)\*\* \|"
+    floor = re.search(row, report)
     assert floor is not None, report
     models, plain = map(float, floor.groups())
     assert models > plain > 0  # validating and encoding models costs more than reading and writing plain data
