@@ -11,12 +11,14 @@ the first that is false is why the rule did not fire; the ones after it were not
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import cel
 
+from ctxi.rule_language.plain import PlainError, PlainExpression, plain
 from ctxi.rule_language.sandbox import cel_token_spans, failure_message
 from ctxi.rule_language.typecheck import cel_references
 
@@ -107,9 +109,18 @@ def clauses_of(when: str) -> list[str]:
     return [part for part in parts if part]
 
 
-def explain_clauses(when: str, cel_context: cel.Context, values: dict[str, Any]) -> list[Clause]:
-    """Each clause of ``when`` evaluated in order on the rule's CEL context, with what it read
-    (from ``values``: the variables as JSON); after a false or failing one, the rest are not reached."""
+def explain_clauses(
+    when: str,
+    cel_context: Callable[[], cel.Context],
+    values: dict[str, Any],
+    plain_variables: Mapping[str, Any] | None = None,
+) -> list[Clause]:
+    """Each clause of ``when`` evaluated in order, with what it read (from ``values``: the variables
+    as JSON); after a false or failing one, the rest are not reached.
+
+    A plain clause runs in Python on ``plain_variables`` (the models: rule_language/plain.py, which
+    gives CEL's values); any other, or one plain leaves to CEL, on ``cel_context()``, built only then:
+    a task's "why" then converts nothing for CEL when its rule's clauses are plain."""
     clauses, stopped = [], False
     for text in _clauses(when):
         clause = Clause(text)
@@ -119,11 +130,25 @@ def explain_clauses(when: str, cel_context: cel.Context, values: dict[str, Any])
             continue
         clause.reads = {".".join(path): _lookup(values, path) for path in _paths_read(text)}
         try:
-            clause.value = _compiled(text).execute(cel_context)
+            clause.value = _value(text, cel_context, plain_variables)
         except Exception as exc:  # a clause can fail on data as the whole condition would
             clause.error = failure_message(exc)
         stopped = clause.error is not None or clause.value is not True
     return clauses
+
+
+def _value(text: str, cel_context: Callable[[], cel.Context], plain_variables: Mapping[str, Any] | None) -> Any:
+    if plain_variables is not None and (expression := _plain(text)) is not None:
+        try:
+            return expression.evaluate(plain_variables)
+        except PlainError:  # CEL says what it makes of it, in its own words
+            pass
+    return _compiled(text).execute(cel_context())
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain(text: str) -> PlainExpression | None:
+    return plain(text)
 
 
 @functools.lru_cache(maxsize=4096)  # a rule's clauses, compiled once for every task it makes

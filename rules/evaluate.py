@@ -290,7 +290,7 @@ def _explanation(compiled: CompiledRule, variables: RuleVariables, event: Event,
     read = set(FEATURE_READ.findall(" ".join(_texts(rule))))
     known = variables.plain["features"]
     features = {feature_id: dict(known[feature_id]) for feature_id in sorted(read) if feature_id in known}
-    clauses = explain_clauses(rule.when, variables.cel_context(), values)
+    clauses = explain_clauses(rule.when, variables.cel_context, values, variables.plain)
     customer_id = variables.plain["customer"]["customer_id"]
     return Explanation(
         rule.id, rule.version, customer_id, event.event_id, event.type, event.occurred_at, clauses, features, outcome
@@ -299,7 +299,7 @@ def _explanation(compiled: CompiledRule, variables: RuleVariables, event: Event,
 
 def _conditions_held(compiled: CompiledRule, variables: RuleVariables) -> list[ConditionHeld]:
     """Why the rule fired, for the desktop: each clause of its condition with what it read."""
-    clauses = explain_clauses(compiled.rule.when, variables.cel_context(), variables.all())
+    clauses = explain_clauses(compiled.rule.when, variables.cel_context, variables.all(), variables.plain)
     return [
         ConditionHeld(clause=shorten(clause.text), reads={path: shown(value) for path, value in clause.reads.items()})
         for clause in clauses
