@@ -78,7 +78,8 @@ async def decide_send_store(worker: Worker, message: Message, routed: Routed) ->
     output = None
     try:
         output = engine.decide(routed)
-        outgoing = encoded(topics, output)  # before anything is sent: what a codec refuses is this message's error
+        # before anything is sent: what a codec refuses is this message's error
+        outgoing = encoded(topics, output, worker.settings.publish_signals)
     except Exception as error:
         if output is not None:
             engine.discard(output)
@@ -110,12 +111,13 @@ async def decide_send_store(worker: Worker, message: Message, routed: Routed) ->
     return worker.stores.after(deliveries, lambda: store_rows(worker, output))
 
 
-def encoded(topics: Topics, output: Output) -> list[tuple[faust.Topic, str, bytes]]:
-    """Every message ``output`` asks to send, as (topic, key, bytes) in their codecs (faust sends bytes as they are)."""
+def encoded(topics: Topics, output: Output, publish_signals: bool) -> list[tuple[faust.Topic, str, bytes]]:
+    """Every message ``output`` asks to send, as (topic, key, bytes) in their codecs (faust sends bytes as they are);
+    the enriched event only if ``publish_signals`` (CTXI_PUBLISH_SIGNALS)."""
     messages: list[tuple[faust.Topic, str, Any]] = [
         (topics.events_by_customer, forward.partition_key, forward) for forward in output.forwards
     ]
-    if output.enriched is not None:
+    if output.enriched is not None and publish_signals:
         messages.append((topics.signals, output.enriched.customer_id, output.enriched))
     for decision in output.decisions:
         task = decision.task

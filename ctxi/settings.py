@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     )
     dead_letter_topic: str = Field("ctxi.dead_letters", description="Rejected input with the reason and origin.")
     signals_topic: str = Field("ctxi.signals", description="Enriched events: each joined event with its signals.")
+    publish_signals: bool = Field(
+        True,
+        description="Publish the enriched events on the signals topic; off where nothing reads it "
+        "(a send for about every other event: docs/benchmarks.md).",
+    )
     queues: list[str] = Field(
         default_factory=lambda: ["fraud", "travel", "service"], description="Task queues rules may send to."
     )

@@ -106,6 +106,26 @@ def test_stream_path_matches_replay_and_the_table_holds_each_customers_context(
     assert [o.city for o in contexts["C-1001"].observations] == ["New York", "Paris"]
 
 
+def test_with_signals_off_the_worker_sends_the_same_tasks_and_nothing_on_the_signals_topic(
+    namespace: Namespace, run_worker: WorkerFactory
+) -> None:
+    namespace.env["CTXI_PUBLISH_SIGNALS"] = "false"
+    run_worker(namespace)
+    pipeline = Pipeline(namespace)  # each event is seen through by its context's changelog record
+    try:
+        for raw in valid_lines_in_event_time_order():
+            pipeline.feed(raw)
+    finally:
+        pipeline.close()
+    tasks: list[Task] = []
+    rules = RuleSet(load_rule_dir(BUILTIN_PACKS, frozenset(namespace.settings.queues)))
+    replay(
+        [SCENARIOS], EngineConfig(), lambda e: None, lambda d: None, rules=rules, decide=lambda d: tasks.append(d.task)
+    )
+    assert tasks and as_json(pipeline.tasks) == as_json(tasks)
+    assert pipeline.enriched == []
+
+
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_a_restarted_worker_recovers_its_table(namespace: Namespace, run_worker: WorkerFactory, store: str) -> None:
     """memory:// rebuilds the table from the changelog; rocksdb:// reopens its files and catches up."""
