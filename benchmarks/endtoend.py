@@ -8,8 +8,10 @@
    output (Kafka record times), and the process's CPU time over that span per message. The
    same for two **ceilings** that re-produce every message: a bare faust agent
    (``ceiling.py``) and plain aiokafka consuming in batches (``client_ceiling.py``); ctxi's
-   figure is reported as a ratio of each. For ctxi's worker, the bytes its tables wrote to
-   their changelogs, per event.
+   figure is reported as a ratio of each. ctxi's worker runs as a deployment where nothing
+   reads the signals topic would (``CTXI_PUBLISH_SIGNALS=false``); its outputs are the
+   records of its customers' contexts, which every joined event writes. For it, the bytes
+   its tables wrote to their changelogs, per event.
 3. **Latency at offered rates**: a running worker gets streams at fixed rates (fractions
    of the sustained rate); each task's latency is from its triggering event's send to the
    task's ``added`` notice from Redis (the moment a desktop could show it): p50/p95/p99.
@@ -149,7 +151,7 @@ def _stream(spec: SimulationSpec, directory: Path, name: str) -> tuple[Path, lis
 @dataclass
 class EngineFigures:
     events_per_second: list[float]  # one per run
-    published: int  # enriched events one run publishes
+    joined: int  # events joined into a customer's context: each writes the context's changelog record
     context_bytes: list[int]  # each customer's stored context (what its changelog holds), sorted
 
 
@@ -164,7 +166,7 @@ def engine_throughput(path: Path, settings: Settings, rules: RuleSet, repeats: i
         summary = replay([path], settings.engine, lambda e: None, lambda d: None, rules=rules, decide=lambda d: None)
         rates.append(summary.events / summary.seconds)
     sizes = sorted(len(codecs.dumps(CONTEXT_CODEC, context)) for context in summary.contexts.values())
-    return EngineFigures(rates, summary.published, sizes)
+    return EngineFigures(rates, summary.outcomes["joined"], sizes)
 
 
 def profile_engine(path: Path, settings: Settings, rules: RuleSet, out: Path) -> None:
@@ -283,11 +285,14 @@ def _topic_bytes(settings: Settings, topics: list[str]) -> int:
         consumer.close()
 
 
-# kind -> what it is, and the module it runs (ctxi's worker publishes to its signals topic;
+# kind -> what it is, and the module it runs (ctxi's worker writes its customers' contexts;
 # each ceiling to the topic its module's ``output_topic_name`` gives)
 WORKERS = {
     "ctxi": ("ctxi worker", "ctxi.cli"),
+    "ctxi-signals": ("ctxi worker publishing signals", "ctxi.cli"),
     "faust": ("bare faust ceiling", "ctxi.benchmarks.ceiling"),
+    "faust-batch": ("bare faust ceiling, batches", "ctxi.benchmarks.ceiling"),
+    "faust-producer": ("bare faust ceiling, batches to the producer", "ctxi.benchmarks.ceiling"),
     "client": ("plain aiokafka ceiling", "ctxi.benchmarks.client_ceiling"),
     "peer": ("Quix Streams peer", "peer_quix.py"),
     "engine-in-peer": ("ctxi's engine in a Quix Streams app", "engine_in_peer.py"),
@@ -314,12 +319,17 @@ def sustained_throughput(
     """A worker of ``kind`` (:data:`WORKERS`) started on a backlog of ``lines``, for which it
     publishes ``outputs`` messages: its messages/s, CPU per message, and (ctxi's) changelog bytes."""
     what, module = WORKERS[kind]
-    command = {"ctxi": ["worker"], "faust": ["worker", "-l", "warn"]}.get(kind, [])
+    ctxi, ceiling = kind.startswith("ctxi"), kind.startswith("faust")
+    command = ["worker"] if ctxi else ["worker", "-l", "warn"] if ceiling else []
     name = f"bench{uuid.uuid4().hex[:8]}"
     env = {**base.isolated_env(name, logs / name), "CTXI_TOPIC_PARTITIONS": str(base.topic_partitions)}
     settings = Settings.from_env(env)
-    if kind == "ctxi":
-        output = settings.signals_topic
+    if ceiling:
+        env["CEILING_SENDS"] = kind.partition("-")[2] or "message"  # benchmarks/ceiling.py
+    if ctxi:
+        # the bench reads no signals: published only to measure what they cost (worker_sends.py)
+        env["CTXI_PUBLISH_SIGNALS"] = "true" if kind == "ctxi-signals" else "false"
+        output = changelog_topic(settings, "customer_context")
     elif kind in PEER_KINDS:
         output = f"{settings.app_id}.{kind}"
     else:
@@ -349,12 +359,12 @@ def sustained_throughput(
     finally:
         stop_gracefully(process)
     # From the first output to the last, the worker went through (nearly) the whole backlog:
-    # ctxi publishes only the events that yield signals, so outputs would undercount it.
+    # ctxi's context records leave out duplicates and fleet-wide events, so outputs undercount it.
     seconds = (times[-1] - times[0]) / 1000
     rate = len(lines) / seconds
     cpu_us = _cpu_between(cpu, times[0], times[-1]) / len(lines) * 1e6
     changelog = None
-    if kind == "ctxi":
+    if ctxi:
         changelog = _topic_bytes(settings, [changelog_topic(settings, table) for table in TABLES]) / len(lines)
     short = f" (of {outputs:,} expected)" if len(times) < outputs else ""
     written = f", changelog {changelog:,.0f} B/event" if changelog is not None else ""
@@ -472,7 +482,7 @@ def run_bench(
         )
     path, lines, truth = _stream(SimulationSpec(customers=customers, seed=101), out, "stream")
     engine = engine_throughput(path, base, rules, repeats)
-    engine_rates, published = engine.events_per_second, engine.published
+    engine_rates = engine.events_per_second
     progress(f"engine alone: median {statistics.median(engine_rates):,.0f} events/s over {len(lines):,} lines")
     profile_engine(path, base, rules, out / "profile.txt")
     # alternated, so that a slow spell of the machine does not land on one side only
@@ -483,7 +493,7 @@ def run_bench(
         progress(f"no peer: {PEER_PYTHON} is missing (scripts/setup makes it); the report leaves the peer out")
     for _ in range(repeats):
         for kind in kinds:
-            outputs = published if kind == "ctxi" else len(lines)
+            outputs = engine.joined if kind == "ctxi" else len(lines)
             sustained[kind].append(sustained_throughput(base, lines, outputs, kind=kind, logs=logs, progress=progress))
     ctxi = _median(sustained["ctxi"], "events_per_second")
     offered = rates or [round(ctxi * share, -1) for share in (0.25, 0.5, 0.75)]
@@ -583,7 +593,7 @@ def report(results: BenchResults) -> str:
         f"{results.engine_median:,.0f} events/s |",
         f"| context state per customer (stored bytes), median / p95 | "
         f"{results.context_bytes_median:,.0f} / {results.context_bytes_p95:,.0f} |",
-        f"| ctxi worker, sustained (one process), median of {len(results.ctxi_runs)} | "
+        f"| ctxi worker, sustained (one process, CTXI_PUBLISH_SIGNALS=false), median of {len(results.ctxi_runs)} | "
         f"{results.ctxi_events_per_second:,.0f} events/s |",
         f"| bare faust agent, same broker (ceiling), median of {len(results.ceiling_runs)} | "
         f"{results.ceiling_events_per_second:,.0f} events/s |",

@@ -50,7 +50,7 @@ def main() -> None:
     runs: dict[str, list[Sustained]] = {kind: [] for kind in KINDS}
     for _ in range(args.repeats):
         for kind in KINDS:
-            outputs = engine.published if kind == "ctxi" else len(lines)
+            outputs = engine.joined if kind == "ctxi" else len(lines)
             runs[kind].append(sustained_throughput(base, lines, outputs, kind=kind, logs=out, progress=print))
     alone = statistics.median(engine.events_per_second)
     hosted = _median(runs["engine-in-peer"], "events_per_second")

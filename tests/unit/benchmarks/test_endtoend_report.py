@@ -20,7 +20,7 @@ def results(peer: list[Sustained] | None = None) -> BenchResults:
 def test_the_report_has_the_ratio_and_a_row_per_rate() -> None:
     text = report(results())
     assert "| engine alone (replay path), median of 3 | 5,000 events/s |" in text
-    assert "| ctxi worker, sustained (one process), median of 3 | 400 events/s |" in text
+    assert "| ctxi worker, sustained (one process, CTXI_PUBLISH_SIGNALS=false), median of 3 | 400 events/s |" in text
     assert "| ctxi / ceiling | 20% |" in text
     assert "| plain aiokafka, batches, same broker (client ceiling), median of 1 | 30,000 events/s |" in text
     assert "| ctxi / client ceiling | 1% |" in text
