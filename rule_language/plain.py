@@ -218,9 +218,12 @@ def _value(operand: tuple[Any, ...], variables: Mapping[str, Any]) -> Any:
 
 
 def _member(value: Any, container: Any) -> bool:
-    """CEL's ``in`` for a string: a key of a map, an item of a list of strings."""
+    """CEL's ``in`` for a string: a key of a map of strings, an item of a list of strings (a map or list
+    holding other types is CEL's to judge)."""
     if type(value) is str:
-        if type(container) is dict or isinstance(container, Mapping):
+        if type(container) is dict and all(type(key) is str for key in container):
+            return value in container
+        if type(container) is not dict and isinstance(container, Mapping):  # a view of a model: names
             return value in container
         if type(container) is list and all(type(item) is str for item in container):
             return value in container

@@ -109,6 +109,27 @@ def test_anything_else_is_left_to_cel(source: str) -> None:
     assert plain(source) is None
 
 
+def test_what_plain_leaves_to_cel_it_refuses_rather_than_answers() -> None:
+    """A map with keys that are not strings, a list of numbers, an int times a double: CEL judges them."""
+    from ctxi.rule_language.plain import PlainError
+
+    profile = next(event for event in EVENTS if event.type == "crm.customer_profile")  # lifetime_value: a double
+    variables = {"reference": {"by_number": {1: 2.0}, "numbers": [1, 2], "rate": {"x": 2}}, "event": profile}
+    for source in (
+        '"1" in reference.by_number',
+        '"1" in reference.numbers',
+        "reference.rate.x * reference.rate.x",  # ints: plain's own
+        "event.payload.lifetime_value * reference.rate.x",
+    ):
+        expression = plain(source)
+        assert expression is not None, source
+        try:
+            value = expression.evaluate(variables)
+        except PlainError:
+            value = "left to CEL"
+        assert value == (4 if source.startswith("reference.rate") else "left to CEL"), source
+
+
 def test_every_builtin_feature_is_plain() -> None:
     """Lookups in reference tables included (`reference.usd_per[event.payload.currency]`): no built-in
     feature hands the event to CEL."""
