@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import cel
 import orjson
 from pydantic import TypeAdapter
 
+from ctxi.benchmarks.parse_events import median_ns_per_item
 from ctxi.engine.replay import replay
 from ctxi.ingest import validate_event
 from ctxi.pack_tools.load import load_rule_dir
@@ -49,13 +49,7 @@ GOAL_EVENTS_PER_SECOND = 25_000
 
 def per_item_us(work: Callable[[Any], object], items: Sequence[Any], repeats: int) -> float:
     """The median over ``repeats`` passes of ``work`` on every item, in µs an item."""
-    passes = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for item in items:
-            work(item)
-        passes.append((time.perf_counter() - started) / len(items) * 1e6)
-    return statistics.median(passes)
+    return median_ns_per_item(lambda: [work(item) for item in items], len(items), repeats) / 1000
 
 
 def main() -> None:

@@ -57,6 +57,17 @@ def valid_lines_in_event_time_order() -> list[bytes]:
     return [record.raw for record in sorted(valid, key=lambda record: record.outcome.occurred_at)]
 
 
+def fed_the_scenarios(namespace: Namespace) -> Pipeline:
+    """The example scenarios fed to the namespace's worker one at a time, with what came out."""
+    pipeline = Pipeline(namespace)
+    try:
+        for raw in valid_lines_in_event_time_order():
+            pipeline.feed(raw)
+    finally:
+        pipeline.close()
+    return pipeline
+
+
 def as_json(events: list[EnrichedEvent]) -> list[bytes]:
     return sorted(orjson.dumps(event.model_dump()) for event in events)
 
@@ -66,12 +77,7 @@ def test_stream_path_matches_replay_and_the_table_holds_each_customers_context(
 ) -> None:
     namespace.env["CTXI_SLA_POLICY"] = str(SERVICE_LEVELS)  # tasks get their deadlines live as in replay
     run_worker(namespace)
-    pipeline = Pipeline(namespace)
-    try:
-        for raw in valid_lines_in_event_time_order():
-            pipeline.feed(raw)
-    finally:
-        pipeline.close()
+    pipeline = fed_the_scenarios(namespace)
 
     expected: list[EnrichedEvent] = []
     tasks: list[Task] = []
@@ -111,12 +117,7 @@ def test_with_signals_off_the_worker_sends_the_same_tasks_and_nothing_on_the_sig
 ) -> None:
     namespace.env["CTXI_PUBLISH_SIGNALS"] = "false"
     run_worker(namespace)
-    pipeline = Pipeline(namespace)  # each event is seen through by its context's changelog record
-    try:
-        for raw in valid_lines_in_event_time_order():
-            pipeline.feed(raw)
-    finally:
-        pipeline.close()
+    pipeline = fed_the_scenarios(namespace)  # each event seen through by its context's changelog record
     tasks: list[Task] = []
     rules = RuleSet(load_rule_dir(BUILTIN_PACKS, frozenset(namespace.settings.queues)))
     replay(
