@@ -24,6 +24,8 @@ from ctxi.schemas.events import (
 from ctxi.schemas.features import FeatureState
 
 STATE_CONFIG = ConfigDict(extra="forbid")
+# Empty lists and maps below come from factories: pydantic deep-copies a plain default (``[]``,
+# ``BillingState()``) for every model it builds, a new observation or post on every event.
 
 ObservationSource = Literal["social.checkin", "billing.card_transaction", "device.session"]
 
