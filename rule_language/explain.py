@@ -113,7 +113,7 @@ def explain_clauses(
     when: str,
     cel_context: Callable[[], cel.Context],
     values: dict[str, Any],
-    plain_variables: Mapping[str, Any] | None = None,
+    plain_variables: Mapping[str, Any],
 ) -> list[Clause]:
     """Each clause of ``when`` evaluated in order, with what it read (from ``values``: the variables
     as JSON); after a false or failing one, the rest are not reached.
@@ -137,8 +137,8 @@ def explain_clauses(
     return clauses
 
 
-def _value(text: str, cel_context: Callable[[], cel.Context], plain_variables: Mapping[str, Any] | None) -> Any:
-    if plain_variables is not None and (expression := _plain(text)) is not None:
+def _value(text: str, cel_context: Callable[[], cel.Context], plain_variables: Mapping[str, Any]) -> Any:
+    if (expression := _plain(text)) is not None:
         try:
             return expression.evaluate(plain_variables)
         except PlainError:  # CEL says what it makes of it, in its own words
