@@ -87,3 +87,21 @@ def test_a_peek_reads_without_taking_the_decoded_row_away() -> None:
     assert rows.peek("C-2") is second and rows.peek("C-2") is second and rows["C-2"] is second
     assert rows.peek("C-1") == first and rows.peek("C-1") is not first
     assert rows.peek("C-3") is None
+
+
+def test_a_row_changed_behind_the_decoded_copy_is_read_from_what_the_mapping_holds() -> None:
+    """An aborted transaction's rows are dropped from the table and read back from the changelog
+    (streams/faust_fixes/rollback.py): the decoded copy, which had the aborted events, is not read."""
+    encoded: dict[str, bytes] = {}
+    rows = EncodedRows(CustomerContext, encoded, decoded_limit=10)
+    committed = CustomerContext(customer_id="C-1", late_events=1)
+    rows["C-1"] = committed
+    before = encoded["C-1"]
+    rows["C-1"] = CustomerContext(customer_id="C-1", late_events=2)  # stored in the transaction later aborted
+    rows["C-2"] = CustomerContext(customer_id="C-2")  # a new row of the aborted transaction
+    encoded["C-1"] = bytes(before)  # the rollback: the committed row, read back from the changelog
+    del encoded["C-2"]  # a row the changelog never had
+    assert rows.peek("C-1") == committed and rows["C-1"] == committed
+    assert rows.peek("C-2") is None and rows.get("C-2") is None
+    rows["C-1"] = kept = CustomerContext(customer_id="C-1", late_events=3)
+    assert rows["C-1"] is kept  # nothing changed it since: the decoded row itself
