@@ -41,14 +41,15 @@ class EncodedRows(MutableMapping[str, Row], Generic[Row]):
         self._decoded: OrderedDict[str, tuple[Row, bytes]] = OrderedDict()
 
     def __getitem__(self, key: str) -> Row:
-        kept, encoded = self._decoded.pop(key, None), self.encoded[key]
-        return kept[0] if kept is not None and _unchanged(kept[1], encoded) else self.adapter.validate_json(encoded)
+        return self._current(self._decoded.pop(key, None), self.encoded[key])
 
     def peek(self, key: str) -> Row | None:
         """The row, to read and not to change (a decoded one stays kept); None if there is none."""
-        kept, encoded = self._decoded.get(key), self.encoded.get(key)
-        if encoded is None:
-            return None
+        encoded = self.encoded.get(key)
+        return None if encoded is None else self._current(self._decoded.get(key), encoded)
+
+    def _current(self, kept: tuple[Row, bytes] | None, encoded: bytes) -> Row:
+        """The decoded row kept, if the mapping still holds the bytes it was stored as; else ``encoded`` decoded."""
         return kept[0] if kept is not None and _unchanged(kept[1], encoded) else self.adapter.validate_json(encoded)
 
     def __setitem__(self, key: str, row: Row) -> None:
