@@ -15,6 +15,7 @@ from ctxi.context.fleet import FleetIndex
 from ctxi.engine.pipeline import Engine
 from ctxi.engine.rows import EncodedRows
 from ctxi.features.entities import EntityFeatureRow
+from ctxi.lookups.devices import build_user_agent_parser
 from ctxi.pack_tools.load import load_rule_dir
 from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
@@ -46,6 +47,7 @@ def build_worker(settings: Settings) -> Worker:
         entity_features=EncodedRows(EntityFeatureRow, tables.entity_features, decoded),
     )
     logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, rule_set.version)
+    build_user_agent_parser()
     worker = Worker(
         settings=settings,
         app=app,

@@ -30,11 +30,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -51,6 +52,9 @@ from ctxi.simulate.evaluate import (
 )
 from ctxi.simulate.stream import GroundTruth, SimulationSpec, simulate
 from ctxi.streams.topics import TABLES, TopicSpec, catalogue, changelog_topic, ensure_topics
+
+if TYPE_CHECKING:
+    from kafka.consumer.fetcher import ConsumerRecord
 
 try:
     import psutil
@@ -267,22 +271,30 @@ def _cpu_between(samples: list[tuple[float, float]], first_ms: float, last_ms: f
     return after[0] - before[-1]
 
 
-def _topic_bytes(settings: Settings, topics: list[str]) -> int:
-    """The bytes of every key and value now in ``topics``."""
+def topic_records(settings: Settings, topics: list[str]) -> Iterator[ConsumerRecord]:
+    """Every record now in ``topics`` (committed ones: exactly-once's aborted records left out)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","), enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        end, total = consumer.end_offsets(partitions), 0
+        end = consumer.end_offsets(partitions)
         while any(consumer.position(partition) < end[partition] for partition in partitions):
             for records in consumer.poll(timeout_ms=1000, max_records=5000).values():
-                total += sum(len(record.key or b"") + len(record.value or b"") for record in records)
-        return total
+                yield from records
     finally:
         consumer.close()
+
+
+def _topic_bytes(settings: Settings, topics: list[str]) -> int:
+    """The bytes of every key and value now in ``topics``."""
+    return sum(len(record.key or b"") + len(record.value or b"") for record in topic_records(settings, topics))
 
 
 # kind -> what it is, and the module it runs (ctxi's worker writes its customers' contexts;
@@ -293,6 +305,8 @@ WORKERS = {
     "faust": ("bare faust ceiling", "ctxi.benchmarks.ceiling"),
     "faust-batch": ("bare faust ceiling, batches", "ctxi.benchmarks.ceiling"),
     "faust-producer": ("bare faust ceiling, batches to the producer", "ctxi.benchmarks.ceiling"),
+    "faust-table": ("bare faust, a ~2 KB row per key in a faust table", "ctxi.benchmarks.ceiling"),
+    "faust-buffer": ("bare faust, the rows written once a batch (write buffer)", "ctxi.benchmarks.ceiling"),
     "client": ("plain aiokafka ceiling", "ctxi.benchmarks.client_ceiling"),
     "peer": ("Quix Streams peer", "peer_quix.py"),
     "engine-in-peer": ("ctxi's engine in a Quix Streams app", "engine_in_peer.py"),

@@ -59,6 +59,10 @@ def send(
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","), acks=1, linger_ms=5, batch_size=65536
     )
     fallback = settings.input_topic(settings.sources[0])
+    for topic in settings.input_topics:
+        # the first send to a topic waits for its metadata: learnt here, before the clock starts,
+        # a rate's first events are not held back and then sent in one burst to catch up
+        producer.partitions_for(topic)
     sent: list[tuple[bytes, float]] = []
     started = time.monotonic()
     last_report = started
