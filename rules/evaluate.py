@@ -578,6 +578,9 @@ def _task(
         learned=_learned(compiled, tally),
     )
     digest = hashlib.sha256(f"{rule.id}|{rule.version}|{event.event_id}|{context.customer_id}".encode()).hexdigest()
+    expires_at = event.occurred_at + then.expires_in
+    if due is not None:  # a task stays on its queue until what it is due for has happened
+        expires_at = max(expires_at, due.at)
     return Task(
         task_id=f"t-{digest[:20]}",
         customer_id=context.customer_id,
@@ -596,7 +599,7 @@ def _task(
         rule_version=rule.version,
         created_at=event.occurred_at,
         not_before=_not_before(then, context, event.occurred_at, config),
-        expires_at=event.occurred_at + then.expires_in,
+        expires_at=expires_at,
         channel=then.channel or (context.profile.preferred_channel if context.profile else None),
         context=context_card(context),
         dedup_key=dedup_key,

@@ -114,11 +114,18 @@ class LoadedPolicy:
         return next((at for at in later if at > now), None)
 
     def with_deadlines(self, task: Task) -> Task:
-        """``task`` with its ``claim_by`` and ``resolve_by`` (unchanged when no level applies)."""
+        """``task`` with its ``claim_by`` and ``resolve_by`` (unchanged when no level applies), and
+        kept on its queue at least until it is to be resolved by."""
         deadlines = self.deadlines(task.queue, priority_band(task.priority), task.created_at)
         if deadlines is None:
             return task
-        return task.model_copy(update={"claim_by": deadlines.claim_by, "resolve_by": deadlines.resolve_by})
+        return task.model_copy(
+            update={
+                "claim_by": deadlines.claim_by,
+                "resolve_by": deadlines.resolve_by,
+                "expires_at": max(task.expires_at, deadlines.resolve_by),
+            }
+        )
 
 
 class PolicyError(Exception):

@@ -1,0 +1,64 @@
+"""No task leaves its queue before what it is due for: ``expires_at`` is never before its
+``due_by`` (a flight, a debit) nor its ``resolve_by`` (the service level's deadline), however
+short its rule's ``expires_in``. Checked on every example stream and, as a property, on
+simulated streams, with the built-in packs and the example service levels."""
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ctxi.engine.replay import replay
+from ctxi.pack_tools.load import load_rule_dir
+from ctxi.rules import BUILTIN_PACKS
+from ctxi.rules.evaluate import RuleSet
+from ctxi.schemas.task import Task
+from ctxi.service_levels.policy import load_policy
+from ctxi.settings import EngineConfig, Settings
+from ctxi.simulate.stream import SimulationSpec, simulate
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+QUEUES = frozenset(Settings().queues)
+RULES = RuleSet(load_rule_dir(BUILTIN_PACKS, QUEUES))
+POLICY = load_policy(EXAMPLES / "service-levels.yaml", QUEUES)
+
+
+def replayed_tasks(paths: list[Path]) -> list[Task]:
+    tasks: list[Task] = []
+    replay(
+        paths,
+        EngineConfig(),
+        publish=lambda enriched: None,
+        dead_letter=lambda letter: None,
+        rules=RULES,
+        decide=lambda decision: tasks.append(decision.task),
+        service_levels=POLICY,
+    )
+    return tasks
+
+
+def expiring_early(tasks: list[Task]) -> list[str]:
+    return [
+        f"{task.rule_id}: expires {task.expires_at}, due {task.due_by}, resolve by {task.resolve_by}"
+        for task in tasks
+        if any(deadline is not None and task.expires_at < deadline for deadline in (task.due_by, task.resolve_by))
+    ]
+
+
+def test_no_example_task_expires_before_it_is_due():
+    tasks = replayed_tasks(sorted(EXAMPLES.glob("*.jsonl")))
+    assert expiring_early(tasks) == []
+    # the rule held: some tasks' own expiry came earlier, and they were kept to their deadline
+    kept_to_due = [task for task in tasks if task.due_by is not None and task.expires_at == task.due_by]
+    kept_to_resolve = [task for task in tasks if task.resolve_by is not None and task.expires_at == task.resolve_by]
+    assert kept_to_due
+    assert kept_to_resolve
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), customers=st.integers(20, 80), hours=st.sampled_from([1.0, 6.0, 24.0]))
+def test_no_simulated_task_expires_before_it_is_due(tmp_path_factory, seed, customers, hours):
+    lines, _ = simulate(SimulationSpec(customers=customers, seed=seed, hours=hours))
+    path = tmp_path_factory.mktemp("stream") / "stream.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert expiring_early(replayed_tasks([path])) == []
