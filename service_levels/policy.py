@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -39,7 +40,8 @@ class EscalationStage(BaseModel):
 
 
 class ServiceLevel(BaseModel):
-    """The targets of one queue's tasks of one priority band (``any``: every band not listed)."""
+    """The targets of one queue's tasks of one priority band and the bands above it, up to the next
+    band the queue has a level for (``any``: from the lowest band)."""
 
     model_config = POLICY_CONFIG
     queue: Annotated[str, Field(min_length=1)]
@@ -70,6 +72,18 @@ class Policy(BaseModel):
     levels: Annotated[list[ServiceLevel], Field(min_length=1)]
 
 
+BANDS_UPWARD: tuple[PriorityBand, ...] = ("low", "medium", "high", "critical")
+
+
+def short_duration(duration: timedelta) -> str:
+    """A target as a policy writes it: 30m, 4h, 1d."""
+    seconds = int(duration.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 @dataclass(frozen=True)
 class Deadlines:
     claim_by: datetime
@@ -84,8 +98,18 @@ class LoadedPolicy:
     levels: dict[tuple[str, str], ServiceLevel]
 
     def level_for(self, queue: str, band: PriorityBand) -> ServiceLevel | None:
-        """The targets of ``queue``'s tasks of ``band``: its own level, else the queue's ``any``."""
-        return self.levels.get((queue, band)) or self.levels.get((queue, "any"))
+        """The targets of ``queue``'s tasks of ``band``, as floor managers read a policy: the level of
+        that band or the nearest band below it the queue has one for, else the queue's ``any``. A
+        level for ``high`` covers critical tasks too unless ``critical`` has its own: a more urgent
+        task never falls through to a slower catch-all."""
+        for candidate in reversed(BANDS_UPWARD[: BANDS_UPWARD.index(band) + 1]):
+            if (level := self.levels.get((queue, candidate))) is not None:
+                return level
+        return self.levels.get((queue, "any"))
+
+    def bands_of(self, level: ServiceLevel) -> list[PriorityBand]:
+        """The bands whose tasks ``level`` gives their targets, lowest first."""
+        return [band for band in BANDS_UPWARD if self.level_for(level.queue, band) is level]
 
     def deadlines(self, queue: str, band: PriorityBand, created_at: datetime) -> Deadlines | None:
         """When a task created at ``created_at`` must be claimed and resolved (None: no target)."""
@@ -155,7 +179,31 @@ def load_policy_text(name: str, text: str, queues: frozenset[str]) -> LoadedPoli
             levels[(level.queue, level.priority)] = level
     if errors:
         raise PolicyError(errors)
-    return LoadedPolicy(policy, levels)
+    loaded = LoadedPolicy(policy, levels)
+    errors += _slower_for_more_urgent(loaded, name, document)
+    if errors:
+        raise PolicyError(errors)
+    return loaded
+
+
+def _slower_for_more_urgent(loaded: LoadedPolicy, name: str, document: Any) -> list[str]:
+    """'file:line' errors for each band given a slower target than a less urgent band of its queue."""
+    errors = []
+    for queue in dict.fromkeys(level.queue for level in loaded.policy.levels):
+        covered = [(band, loaded.level_for(queue, band)) for band in BANDS_UPWARD]
+        for (lower, below), (higher, above) in pairwise(covered):
+            if below is None or above is None or below is above:
+                continue
+            for target in ("claim_within", "resolve_within"):
+                slow, fast = getattr(above, target), getattr(below, target)
+                if slow > fast:
+                    index = loaded.policy.levels.index(above)
+                    errors.append(
+                        f"{name}:{line_of(document, ('levels', index))}: levels.{index}: {queue} {higher} tasks get "
+                        f"{target} {short_duration(slow)}, slower than {lower}'s {short_duration(fast)}: a more "
+                        "urgent band never waits longer"
+                    )
+    return errors
 
 
 def load_policy(path: Path, queues: frozenset[str]) -> LoadedPolicy:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,18 +13,10 @@ from ctxi.settings import get_settings
 app = typer.Typer(help="Service-level policies: time to claim and to resolve per queue and band.", no_args_is_help=True)
 
 
-def _short(duration: timedelta) -> str:
-    seconds = int(duration.total_seconds())
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 @app.command("check")
 def check(path: Annotated[Path, typer.Argument(dir_okay=False, help="A service-level policy (YAML).")]) -> None:
     """Validate a policy: every error as `file:line: what is wrong`; exit 1 if any. Shows the targets."""
-    from ctxi.service_levels.policy import PolicyError, load_policy
+    from ctxi.service_levels.policy import PolicyError, load_policy, short_duration
 
     queues = frozenset(get_settings().queues)
     try:
@@ -36,12 +27,16 @@ def check(path: Annotated[Path, typer.Argument(dir_okay=False, help="A service-l
         raise typer.Exit(1) from None
     for level in loaded.policy.levels:
         stages = ", ".join(
-            f"+{stage.raise_priority_by} at claim_by" + (f"+{_short(stage.after)}" if stage.after else "")
+            f"+{stage.raise_priority_by} at claim_by" + (f"+{short_duration(stage.after)}" if stage.after else "")
             for stage in level.escalate
         )
+        bands = loaded.bands_of(level)
+        covers = f" ({', '.join(bands)})" if bands else " (no band: every band has a level of its own)"
         typer.echo(
-            f"{level.queue:<8} {level.priority:<8} claim within {_short(level.claim_within):>4}, "
-            f"resolve within {_short(level.resolve_within):>4}" + (f"; if unclaimed: {stages}" if stages else "")
+            f"{level.queue:<8} {level.priority:<8} claim within {short_duration(level.claim_within):>4}, "
+            f"resolve within {short_duration(level.resolve_within):>4}"
+            + (f"; if unclaimed: {stages}" if stages else "")
+            + covers
         )
     uncovered = sorted(queue for queue in queues if not any(level.queue == queue for level in loaded.policy.levels))
     if uncovered:

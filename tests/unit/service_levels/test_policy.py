@@ -65,6 +65,50 @@ def test_a_band_without_a_level_or_any_has_no_deadlines() -> None:
     assert loaded.deadlines("travel", "critical", CREATED) is None
 
 
+def test_a_level_covers_its_band_and_those_above_up_to_the_next_band_with_a_level() -> None:
+    loaded = load_policy_text(
+        "floor.yaml",
+        policy_text(
+            level(queue="service", priority="high", claim="30m", resolve="4h"),
+            level(queue="service", priority="any", claim="4h", resolve="1d"),
+            level(queue="fraud", priority="medium", claim="30m", resolve="4h"),
+            level(queue="fraud", priority="critical", claim="5m", resolve="30m"),
+        ),
+        QUEUES,
+    )
+    targets = {
+        (queue, band): loaded.level_for(queue, band).claim_within
+        for queue in ("service", "fraud")
+        for band in ("low", "medium", "high", "critical")
+        if loaded.level_for(queue, band) is not None
+    }
+    minutes = {key: int(value.total_seconds() // 60) for key, value in targets.items()}
+    assert minutes == {
+        ("service", "low"): 240,
+        ("service", "medium"): 240,
+        ("service", "high"): 30,
+        ("service", "critical"): 30,  # high's level, not the slower catch-all
+        ("fraud", "medium"): 30,
+        ("fraud", "high"): 30,
+        ("fraud", "critical"): 5,
+    }  # fraud low: no level at or below it, no "any": no deadlines
+    high = loaded.level_for("service", "high")
+    assert loaded.bands_of(high) == ["high", "critical"]
+
+
+def test_a_more_urgent_band_given_a_slower_target_is_refused_at_its_line() -> None:
+    errors = errors_of(
+        policy_text(
+            level(queue="service", priority="any", claim="30m", resolve="4h"),
+            level(queue="service", priority="high", claim="1h", resolve="2h"),
+        )
+    )
+    assert errors == [
+        "floor.yaml:8: levels.1: service high tasks get claim_within 1h, slower than medium's 30m: "
+        "a more urgent band never waits longer"
+    ]
+
+
 def test_an_unknown_key_names_its_line_and_the_nearest_key() -> None:
     text = policy_text(level(), "  - queue: travel\n    priority: any\n    claim_whithin: 1h\n    resolve_within: 8h\n")
     errors = errors_of(text)
@@ -122,9 +166,11 @@ def test_ctxi_sla_check_prints_the_targets_or_every_error(tmp_path: Path) -> Non
     good = runner.invoke(app, ["sla", "check", str(EXAMPLE)])
     assert good.exit_code == 0, good.output
     assert (
-        "fraud    critical claim within   5m, resolve within  30m; if unclaimed: +15 at claim_by, +10 at claim_by+10m"
-        in good.output
+        "fraud    critical claim within   5m, resolve within  30m; if unclaimed: +15 at claim_by, +10 at claim_by+10m "
+        "(critical)" in good.output
     )
+    service_high = "service  high     claim within  30m, resolve within   4h; if unclaimed: +10 at claim_by"
+    assert f"{service_high} (high, critical)" in good.output
     assert "6 levels in policy contact-center: OK" in good.output
     bad = tmp_path / "bad.yaml"
     bad.write_text(policy_text(level(queue="billing"), level(), level()))
