@@ -220,7 +220,10 @@ class Settings(BaseSettings):
         description="faust table store: memory:// (rebuilt from the changelog at start; for development) or "
         "rocksdb:// (on disk in CTXI_DATA_DIR; production: a restart reads only the changelog's tail).",
     )
-    data_dir: Path = Field(Path(".ctxi-data"), description="Worker state directory (faust datadir).")
+    data_dir: Path = Field(
+        Path(".ctxi-data"),
+        description="Worker state directory (faust datadir); another worker on the machine takes <dir>-2, and so on.",
+    )
     restore_report_seconds: float = Field(
         5.0, gt=0, description="How often a table restore's progress is logged, measured and shown on /ready."
     )
@@ -231,9 +234,13 @@ class Settings(BaseSettings):
         "to a worker that already holds its table (faust's table_standby_replicas).",
     )
     web_host: str = Field("127.0.0.1", description="Address of the worker's faust web server (health).")
-    web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's faust web server.")
-    log_level: str = Field("info", description="Worker log level.")
-    log_format: Literal["text", "json"] = Field("text", description="Worker logs: faust's text, or JSON lines.")
+    web_port: int = Field(
+        6066, ge=0, le=65535, description="Port of the worker's faust web server; another worker on the machine: +1."
+    )
+    log_level: str = Field("info", description="Worker and gateway log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Worker and gateway logs: timestamped text (faust's, for workers), or JSON lines."
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="at_least_once: a redone event may resend a task (same task_id; sinks keep it once). "
@@ -259,7 +266,9 @@ class Settings(BaseSettings):
         60.0, gt=0, description="An assigned partition with a backlog and no progress this long is stalled."
     )
     metrics_host: str = Field("127.0.0.1", description="Address of the worker's Prometheus endpoint.")
-    metrics_port: int = Field(9108, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0: off.")
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Port of the worker's Prometheus /metrics; 0: off; another worker: +1."
+    )
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Join and enricher tunables (EngineConfig).")
     event_time: EventTimeWindow = Field(
         default_factory=EventTimeWindow,

@@ -22,8 +22,10 @@ def serve(context: typer.Context) -> None:
     from aiohttp import web
 
     from ctxi.gateway.server import build
+    from ctxi.streams.logs import configure
 
     settings = get_settings()
+    configure(settings.log_format, settings.log_level)
     if not settings.agents:
         err("warning: no agents configured (CTXI_AGENTS): every request will get 401; see `ctxi desktop token`")
     ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))

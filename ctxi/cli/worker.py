@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typer
+
 from ctxi.cli.errors import err
 from ctxi.settings import get_settings
 from ctxi.streams.topics import catalogue, ensure_topics
@@ -20,13 +22,20 @@ def worker() -> None:
         err(f"created topics: {', '.join(created)}")
     from ctxi.agents.build import build_worker
     from ctxi.engine.garbage import collect_less
-    from ctxi.streams.logs import logging_config, startup_logging
+    from ctxi.streams.logs import logging_config, quiet_harmless_errors, startup_logging
+    from ctxi.streams.machine import NoSlot, claim
     from ctxi.streams.metrics import serve
 
     with startup_logging(settings.log_format, settings.log_level):
-        worker = build_worker(settings)
+        try:
+            claimed = claim(settings)  # another worker on this machine may hold the configured ports
+        except NoSlot as exc:
+            err(str(exc))
+            raise typer.Exit(1) from None
+        worker = build_worker(claimed.settings)
     collect_less()
-    serve(settings)
+    serve(claimed.settings)
+    quiet_harmless_errors()
     faust.Worker(
         worker.app, loglevel=settings.log_level, logging_config=logging_config(settings.log_format, settings.log_level)
     ).execute_from_commandline()

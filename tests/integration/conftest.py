@@ -89,7 +89,7 @@ async def gateway(namespace: Namespace) -> AsyncIterator[tuple[TestClient, Redis
 
 
 class WorkerFactory(Protocol):
-    def __call__(self, namespace: Namespace) -> subprocess.Popen[bytes]: ...
+    def __call__(self, namespace: Namespace, ports: dict[str, str] | None = None) -> subprocess.Popen[bytes]: ...
 
 
 class DesktopFactory(Protocol):
@@ -123,9 +123,10 @@ def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
     """Start ``ctxi worker`` processes; stop them at the end and show their logs."""
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(namespace: Namespace) -> subprocess.Popen[bytes]:
+    def start(namespace: Namespace, ports: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A worker with ``ports`` (CTXI_WEB_PORT, CTXI_METRICS_PORT), by default free ones of its own."""
         log = tmp_path / f"worker-{len(started)}.log"
-        ports = worker_ports()
+        ports = ports or worker_ports()
         env = {**os.environ, **namespace.env, **ports, "CTXI_LOG_LEVEL": "info"}
         process = _start(["worker"], env, log)
         process.metrics_port = int(ports["CTXI_METRICS_PORT"])  # type: ignore[attr-defined]

@@ -20,16 +20,20 @@ them. Under exactly-once it found four more (docs/operations.md; streams/faust_f
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import orjson
 import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError
 
-from ctxi.simulate.evaluate import send, wait_until_flowing
+from ctxi.simulate.evaluate import send, wait_until_flowing, worker_ports
 from tests.integration.conftest import (
     Namespace,
     WorkerFactory,
@@ -83,3 +87,47 @@ def test_a_stopped_worker_hands_its_partitions_over_and_no_task_is_lost_or_doubl
         twice = {collected.by_id[task_id]: count for task_id, count in collected.records.items() if count > 1}
         assert not twice, f"tasks reached their topic more than once: {twice}"
     assert survivor.poll() is None, "the surviving worker died"
+
+
+def _health_url(log: Path, timeout: float = 60.0) -> str:
+    """The health URL a worker logged at start."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"this worker: health on (http://\S+/ready)", log.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"{log.name}: no health URL logged within {timeout:.0f}s")
+
+
+def _ready(url: str, timeout: float = 90.0) -> dict:
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = orjson.loads(urllib.request.urlopen(url, timeout=2).read())
+        except urllib.error.HTTPError as exc:  # 503 while not ready
+            last = orjson.loads(exc.read())
+        except OSError:  # not listening yet
+            pass
+        if last and last["ready"]:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{url} not ready within {timeout:.0f}s: {last}")
+
+
+def test_two_workers_started_with_one_environment_on_one_machine_share_the_partitions(
+    namespace: Namespace, run_worker: WorkerFactory
+) -> None:
+    settings = namespace.settings
+    same = worker_ports()  # one environment for both: the same ports, the same state directory
+    first, second = run_worker(namespace, ports=same), run_worker(namespace, ports=same)
+    wait_for_members(settings.kafka_bootstrap_servers, settings.app_id, 2)
+    urls = [_health_url(process.log_path) for process in (first, second)]  # type: ignore[attr-defined]
+    web = int(same["CTXI_WEB_PORT"])
+    assert sorted(urls) == sorted(f"http://127.0.0.1:{port}/ready" for port in (web, web + 1))
+    readies = [_ready(url) for url in urls]
+    assert all(ready["partitions"] > 0 for ready in readies), readies  # each holds a share
+    assert first.poll() is None and second.poll() is None
+    logs = first.log_path.read_text() + second.log_path.read_text()  # type: ignore[attr-defined]
+    assert "another worker on this machine holds" in logs
+    assert "Address already in use" not in logs

@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from ctxi.streams.logs import JsonFormatter, logging_config
+from ctxi.streams.logs import CoordinatorLookupRetried, JsonFormatter, Repeats, logging_config
 
 
 def record(**extra: object) -> logging.LogRecord:
@@ -41,3 +41,41 @@ def test_text_keeps_fausts_format_and_json_configures_the_root_logger() -> None:
     assert config is not None and config["root"]["level"] == "INFO"
     assert config["formatters"]["json"]["()"] is JsonFormatter
     assert config["handlers"]["default"]["formatter"] == "json"
+
+
+def failing(message: str = "task store unreachable on %s %s: %s", name: str = "ctxi.gateway.app") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.WARNING, __file__, 1, message, ("GET", "/api/tasks", "refused"), None)
+
+
+def test_a_repeated_failure_is_logged_once_an_interval_with_how_many_more() -> None:
+    now = [0.0]
+    repeats = Repeats(interval=30.0, clock=lambda: now[0])
+    assert repeats.filter(failing())
+    let_through = []
+    for tick in range(1, 91):  # three a second while Redis is away, for 30 s
+        now[0] = tick / 3
+        entry = failing()
+        if repeats.filter(entry):
+            let_through.append((now[0], entry.getMessage()))
+    assert let_through == [
+        (30.0, "task store unreachable on GET /api/tasks: refused (and 89 more like it in the 30 s before)")
+    ]
+    assert repeats.filter(failing(message="sweeping queue %s failed: %s"))  # another message: its own count
+    info = logging.LogRecord("ctxi.gateway.app", logging.INFO, __file__, 1, "started", (), None)
+    assert all(repeats.filter(info) for _ in range(3))  # information is never held back
+
+
+def test_a_retried_coordinator_lookup_is_information_not_an_error() -> None:
+    entry = logging.LogRecord(
+        "aiokafka.consumer.group_coordinator",
+        logging.ERROR,
+        __file__,
+        1,
+        "Group Coordinator Request failed: %s",
+        ("[Error 15] GroupCoordinatorNotAvailableError",),
+        None,
+    )
+    assert CoordinatorLookupRetried().filter(entry)
+    assert (entry.levelno, entry.levelname) == (logging.INFO, "INFO")
+    other = logging.LogRecord("aiokafka.consumer.group_coordinator", logging.ERROR, __file__, 1, "boom", (), None)
+    assert CoordinatorLookupRetried().filter(other) and other.levelno == logging.ERROR
