@@ -42,7 +42,12 @@ def error(status: int, message: str) -> web.Response:
 def shown_task(task: Task, claimed_by: str | None, escalation: dict[str, Any] | None) -> dict[str, Any]:
     """A task as desktops read it: its band, who claims it, and its priority raised by an
     escalation (the stage, the points and when, for the breakdown's line)."""
-    shown = {**task.model_dump(mode="json"), "claimed_by": claimed_by, "escalation": escalation}
+    shown = {
+        **task.model_dump(mode="json"),
+        "claimed_by": claimed_by,
+        "escalation": escalation,
+        "priority_before_escalation": task.priority,  # breaks ties among escalated tasks
+    }
     if escalation is not None:
         shown["priority"] = min(100, task.priority + escalation["points"])
     shown["band"] = priority_band(shown["priority"])
@@ -50,5 +55,5 @@ def shown_task(task: Task, claimed_by: str | None, escalation: dict[str, Any] | 
 
 
 def waited(task: Task, now: datetime | None = None) -> float:
-    """Seconds since ``task`` was created (none when a source's clock runs ahead of ours)."""
-    return max(0.0, ((now or datetime.now(UTC)) - task.created_at).total_seconds())
+    """Seconds since ``task`` reached its queue (none when a source's clock runs ahead of ours)."""
+    return max(0.0, ((now or datetime.now(UTC)) - (task.queued_at or task.created_at)).total_seconds())

@@ -220,10 +220,10 @@ async def claim(request: web.Request) -> web.Response:
     return json_response({"error": "already claimed", "claimed_by": holder}, 409)
 
 
-def _measure_wait(task: Task, histogram: Histogram, deadline: datetime | None) -> bool:
-    """How long ``task`` waited for this stage; True when past its deadline."""
+def _measure_wait(task: Task, histogram: Histogram, deadline: datetime | None) -> bool | None:
+    """How long ``task`` waited for this stage; whether past its deadline (None: it had none)."""
     histogram.labels(task.queue).observe(waited(task))
-    return deadline is not None and datetime.now(UTC) > deadline
+    return None if deadline is None else datetime.now(UTC) > deadline
 
 
 async def _close(request: web.Request, change: str, field: str) -> web.Response:
@@ -273,7 +273,7 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
         return error(409, "the task changed hands while closing it")
     TASK_ACTIONS.labels(change, "done").inc()
     late = _measure_wait(task, TIME_TO_RESOLVE, task.resolve_by)
-    await supervisor.record_close(store, outcome, late)
+    await supervisor.record_close(store, outcome, late, task.queued_at)
     return json_response(outcome.model_dump(mode="json"))
 
 

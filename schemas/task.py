@@ -94,6 +94,11 @@ class Task(BaseModel):
     rule_id: NonEmptyStr
     rule_version: Annotated[int, Field(ge=1)]
     created_at: Timestamp
+    queued_at: Timestamp | None = Field(
+        None,
+        description="When it reached its queue (set there, kept by its revisions): waits, claim_by and resolve_by "
+        "count from it. Null until then.",
+    )
     not_before: Timestamp | None = Field(description="Deliver no earlier than this; null for now.")
     expires_at: Timestamp
     claim_by: Timestamp | None = Field(

@@ -152,6 +152,19 @@ class LoadedPolicy:
         )
 
 
+def arrived(task: Task, at: datetime) -> Task:
+    """``task`` as it reaches its queue at ``at`` (a revision: when its first revision did): its
+    service-level targets counted from then, not from the event that made it (a task from a
+    backlog, or a replayed morning, has waited for no agent before), and kept on its queue at
+    least until it is to be resolved by."""
+    claim_by = at + (task.claim_by - task.created_at) if task.claim_by else None
+    resolve_by = at + (task.resolve_by - task.created_at) if task.resolve_by else None
+    expires_at = max(task.expires_at, resolve_by) if resolve_by else task.expires_at
+    return task.model_copy(
+        update={"queued_at": at, "claim_by": claim_by, "resolve_by": resolve_by, "expires_at": expires_at}
+    )
+
+
 class PolicyError(Exception):
     """A policy that cannot be used; ``errors`` are 'file:line: what is wrong' lines."""
 

@@ -57,6 +57,7 @@ from redis.exceptions import RedisError
 
 from ctxi.schemas.encoding import dumps_model
 from ctxi.schemas.task import Task, TaskClosure
+from ctxi.service_levels.policy import arrived
 
 logger = logging.getLogger(__name__)
 _SCORE_SPAN = 10**10
@@ -243,7 +244,8 @@ def connect_redis(url: str) -> aioredis.Redis:
 
 
 def queue_score(task: Task) -> float:
-    return task.priority * _SCORE_SPAN + (_SCORE_SPAN - int(task.created_at.timestamp()))
+    """Higher priority first, then the longer wait (from when it reached the queue)."""
+    return task.priority * _SCORE_SPAN + (_SCORE_SPAN - int((task.queued_at or task.created_at).timestamp()))
 
 
 class RedisTaskStore:
@@ -292,7 +294,11 @@ class RedisTaskStore:
     async def write(self, task: Task) -> Written:
         """Store, index and announce ``task``. A revision of a task an agent has closed inside its
         rule's cool-down does not reopen it: it is kept with the closed task (:meth:`after_close`),
-        since the agent decided already; after the cool-down the rule's next firing is a new task."""
+        since the agent decided already; after the cool-down the rule's next firing is a new task.
+        A task is stamped with when it reached its queue (:func:`arrived`: its waits and service
+        levels count from then), unless it carries that already; a revision keeps the first's."""
+        if task.queued_at is None:
+            task = arrived(task, await self._arrival(task))
         expires = int(task.expires_at.timestamp())
         change = "added" if task.revision == 1 else "updated"
         notice = orjson.dumps({"change": change, "task_id": task.task_id, "priority": task.priority})
@@ -333,6 +339,14 @@ class RedisTaskStore:
         return [
             Task.model_validate_json(body) for body in await self.client.lrange(self.after_close_key(task_id), 0, -1)
         ]
+
+    async def _arrival(self, task: Task) -> datetime:
+        """Now, or for a revision, when its task first reached the queue (a read: revisions are rare)."""
+        if task.revision > 1:
+            stored = await self.get(task.task_id)
+            if stored is not None and stored.queued_at is not None:
+                return stored.queued_at
+        return datetime.now(UTC)
 
     async def get(self, task_id: str) -> Task | None:
         body = await self.client.get(self.task_key(task_id))
@@ -478,7 +492,7 @@ class RedisTaskStore:
 
     async def waiting(self, queue: str, now: datetime | None = None) -> tuple[int, datetime | None]:
         """How many of ``queue``'s tasks wait for an agent (visible, unclaimed), and when the
-        oldest of them was created (None: none waits); read from the index, no task bodies."""
+        oldest of them reached the queue (None: none waits); read from the index, no task bodies."""
         now = now or datetime.now(UTC)
         members = await self.client.zrange(self.queue_key(queue), 0, -1, withscores=True)
         if not members:
@@ -487,12 +501,12 @@ class RedisTaskStore:
             m.decode() for m in await self.client.zrangebyscore(self.deferred_key(queue), now.timestamp(), "+inf")
         }
         claims = await self.client.mget([self.claim_key(member.decode()) for member, _ in members])
-        created = [
-            _SCORE_SPAN - int(score) % _SCORE_SPAN  # queue_score keeps the creation second
+        queued = [
+            _SCORE_SPAN - int(score) % _SCORE_SPAN  # queue_score keeps the second it reached the queue
             for (member, score), claim in zip(members, claims, strict=True)
             if claim is None and member.decode() not in deferred
         ]
-        return len(created), datetime.fromtimestamp(min(created), UTC) if created else None
+        return len(queued), datetime.fromtimestamp(min(queued), UTC) if queued else None
 
     def escalated_key(self, task_id: str) -> str:
         return f"{self.prefix}:escalated:{task_id}"

@@ -111,13 +111,24 @@ function onChange(change) {
 // never shows an older listing after a newer one. Resolves once the page shows the change.
 const scheduleRefresh = oneAtATime(refresh);
 
+// When a task reached its queue (ms): waits count from then, not from the event that made it.
+function queuedAt(task) {
+  return new Date(task.queued_at || task.created_at).getTime();
+}
+
 async function refresh() {
   if (!state.agent) return;
   try {
     const listings = await Promise.all(state.queues.map((q) => call(`/api/queues/${encodeURIComponent(q)}/tasks`)));
     state.tasks = listings
       .flatMap((listing) => listing.tasks)
-      .sort((a, b) => b.priority - a.priority || a.created_at.localeCompare(b.created_at));
+      // after an escalation several may show 100: the more urgent before it first, then the longer wait
+      .sort(
+        (a, b) =>
+          b.priority - a.priority ||
+          b.priority_before_escalation - a.priority_before_escalation ||
+          queuedAt(a) - queuedAt(b),
+      );
     render();
   } catch (error) {
     if (state.agent) notice(`Could not load the tasks: ${error.message}`);
@@ -387,7 +398,7 @@ function learned(l, factor) {
 function escalated(task, factor) {
   const e = task.escalation;
   if (!e) return null;
-  const waited = e.at * 1000 - new Date(task.created_at).getTime();
+  const waited = e.at * 1000 - queuedAt(task);
   return factor("+ Escalated", `+${e.points}`, `unclaimed for ${duration(waited)} (stage ${e.stage})`);
 }
 

@@ -130,7 +130,7 @@ function renderTiles(queues) {
 }
 
 function renderBreaches(tasks, total) {
-  alertOnChanges(tasks);
+  alertOnChanges(tasks, total);
   $("breach-count").textContent = total ? `(${total})` : "";
   $("no-breaches").hidden = tasks.length > 0;
   // the gateway sends the most urgent page; the rest is counted, not sent
@@ -159,10 +159,14 @@ function renderBreaches(tasks, total) {
   }));
 }
 
-// Said in the alerts (a polite live region): a task that breached since the last reading, and
-// an escalation announced on a followed queue.
-function alertOnChanges(tasks) {
-  if (state.breached !== null) {
+// Said in the alerts (a polite live region): what is breaching at sign-in, a task that breached
+// since the last reading, and an escalation announced on a followed queue.
+function alertOnChanges(tasks, total) {
+  if (state.breached === null && total > 0) {
+    const [first] = tasks;
+    const many = total === 1 ? "1 task was" : `${total} tasks were`;
+    addAlert("breach", `${many} breaching when you signed in; the most urgent: “${first.title}” (${first.queue}).`);
+  } else if (state.breached !== null) {
     for (const task of tasks) {
       if (!state.breached.has(task.task_id)) {
         const missed = task.breached === "claim" ? "not claimed" : "not resolved";

@@ -275,6 +275,43 @@ async def test_supervisor_endpoints_refuse_agents_and_supervisors_claim_nothing(
     assert (await (await client.get("/api/me", headers=auth("lead-1"))).json())["role"] == "supervisor"
 
 
+async def test_claimed_in_time_counts_only_the_claims_of_tasks_that_had_a_claim_by(gateway) -> None:
+    client, store = gateway
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    async def attainment() -> float | None:
+        queues = (await (await client.get("/api/supervisor/queues", headers=auth("lead-1"))).json())["queues"]
+        return next(q for q in queues if q["queue"] == "fraud")["sla_attainment"]
+
+    await store.write(fresh(task_id="no-deadline", created_at=now - timedelta(minutes=30)))
+    assert (await client.post("/api/tasks/no-deadline/claim", headers=auth("fraud-1"))).status == 200
+    assert await attainment() is None  # shown as "–": nothing had a deadline to keep
+    await store.write(fresh(task_id="in-time", claim_by=now + timedelta(minutes=5)))
+    assert (await client.post("/api/tasks/in-time/claim", headers=auth("fraud-1"))).status == 200
+    assert await attainment() == 1.0  # one of one with a deadline; the other counts neither way
+
+
+async def test_breaching_tasks_tied_by_escalation_keep_the_more_urgent_first_then_the_longer_wait(gateway) -> None:
+    client, store = gateway
+    now = datetime.now(UTC).replace(microsecond=0)
+    waits = {"was-95": (10, 5, 95), "waited-20m": (20, 1, 90), "waited-5m": (5, 4, 90)}  # queued, overdue, priority
+    for task_id, (queued, overdue, priority) in waits.items():
+        task = fresh(
+            task_id=task_id,
+            priority=priority,
+            created_at=now - timedelta(minutes=queued),
+            claim_by=now - timedelta(minutes=overdue),
+        )
+        await store.write(task)
+        assert await store.escalate(task, 1, 100 - priority + 5, now)  # every one shows 100 now
+    listed = (await (await client.get("/api/supervisor/breaches", headers=auth("lead-1"))).json())["tasks"]
+    assert [(t["task_id"], t["priority"], t["priority_before_escalation"]) for t in listed] == [
+        ("was-95", 100, 95),
+        ("waited-20m", 100, 90),
+        ("waited-5m", 100, 90),
+    ]
+
+
 async def test_the_supervisor_view_of_queues_and_agents(gateway) -> None:
     client, store = gateway
     now = datetime.now(UTC).replace(microsecond=0)

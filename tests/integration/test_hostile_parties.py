@@ -145,11 +145,12 @@ async def test_a_nested_policy_swapped_in_leaves_the_one_before_in_force_on_work
 
 
 def late_task(task_id: str) -> Task:
-    """An unclaimed task created 10 minutes ago, to be claimed 5 minutes ago."""
+    """An unclaimed task that reached its queue 10 minutes ago, to be claimed 5 minutes ago."""
     created = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     return make_task(
         task_id=task_id,
         created_at=created,
+        queued_at=created,
         claim_by=created + timedelta(minutes=5),
         expires_at=created + timedelta(hours=2),
     )

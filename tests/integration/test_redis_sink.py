@@ -39,8 +39,10 @@ def rebooked(customer_id: str, at: datetime) -> TaskClosure:
 
 
 def fresh(**fields):
+    """A task that reached its queue when it was made, as live tasks do (unless ``queued_at`` says)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    return make_task(**{"created_at": now, "expires_at": now + timedelta(hours=1), **fields})
+    made = {"created_at": now, "expires_at": now + timedelta(hours=1), **fields}
+    return make_task(**{"queued_at": made["created_at"], **made})
 
 
 async def test_queue_lists_by_priority_then_age_and_writes_are_idempotent(redis_url: str) -> None:
@@ -246,6 +248,32 @@ async def test_a_newer_revision_updates_the_task_and_an_older_one_is_ignored(red
     [listed] = await store.list_queue("fraud")
     assert (listed.revision, listed.priority, listed.reason) == (2, 80, "a second purchase abroad")
     assert await store.client.zcard(store.queue_key("fraud")) == 1
+    await store.client.aclose()
+
+
+async def test_a_task_s_waits_and_deadlines_count_from_when_it_reached_its_queue(redis_url: str) -> None:
+    store = store_for(redis_url)
+    made = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=9, minutes=25)  # a replayed morning
+    task = fresh(
+        task_id="old",
+        queued_at=None,  # as the engine makes it
+        created_at=made,
+        claim_by=made + timedelta(minutes=30),
+        resolve_by=made + timedelta(hours=4),
+        expires_at=made + timedelta(hours=8),
+    )
+    before = datetime.now(UTC)
+    assert await store.write(task)
+    stored = await store.get("old")
+    assert before <= stored.queued_at <= datetime.now(UTC)
+    assert stored.claim_by - stored.queued_at == timedelta(minutes=30)  # not 8h55m overdue on arrival
+    assert stored.resolve_by - stored.queued_at == timedelta(hours=4)
+    assert stored.expires_at == stored.resolve_by  # kept until it is to be resolved by
+    assert (await store.waiting("fraud"))[1] == stored.queued_at.replace(microsecond=0)
+    revision = task.model_copy(update={"revision": 2, "created_at": made + timedelta(minutes=20)})
+    assert await store.write(revision)
+    revised = await store.get("old")
+    assert (revised.revision, revised.queued_at) == (2, stored.queued_at)  # it reached the queue once
     await store.client.aclose()
 
 

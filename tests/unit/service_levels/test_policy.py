@@ -16,6 +16,7 @@ from ctxi.service_levels.policy import (
     Deadlines,
     LoadedPolicy,
     PolicyError,
+    arrived,
     load_policy,
     load_policy_text,
 )
@@ -317,3 +318,28 @@ def test_a_nested_policy_is_one_error_at_its_line_and_a_running_follower_keeps_t
     os.utime(path, ns=(2 * 10**9, 2 * 10**9))
     assert followed.current().level_for("fraud", "critical").claim_within == timedelta(minutes=10)
     assert not followed.stale
+
+
+def test_a_task_s_deadlines_count_from_when_it_reached_its_queue() -> None:
+    made = CREATED
+    task = make_task(
+        created_at=made,
+        claim_by=made + timedelta(minutes=5),
+        resolve_by=made + timedelta(minutes=30),
+        expires_at=made + timedelta(minutes=20),
+    )
+    queued = made + timedelta(hours=9, minutes=25)  # sent long after its events: a backlog, a replay
+    on_queue = arrived(task, queued)
+    assert on_queue.queued_at == queued
+    assert (on_queue.claim_by, on_queue.resolve_by) == (queued + timedelta(minutes=5), queued + timedelta(minutes=30))
+    assert on_queue.expires_at == on_queue.resolve_by  # never gone before it is to be resolved by
+    early = arrived(task, made - timedelta(seconds=3))  # a source's clock a little ahead of ours
+    assert early.claim_by == made - timedelta(seconds=3) + timedelta(minutes=5)
+    assert early.expires_at == early.resolve_by
+    plain = arrived(make_task(created_at=made, expires_at=made + timedelta(hours=4)), queued)
+    assert (plain.queued_at, plain.claim_by, plain.resolve_by, plain.expires_at) == (
+        queued,
+        None,
+        None,
+        made + timedelta(hours=4),
+    )
