@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kubernetes_validate
 import yaml
 
 from ctxi.settings import EngineConfig, EventTimeWindow, PriorityWeights, Settings
@@ -63,6 +64,14 @@ def test_compose_runs_two_workers_scraped_by_prometheus() -> None:
     assert jobs["ctxi-worker"]["dns_sd_configs"][0]["port"] == Settings().metrics_port
     [gateway] = jobs["ctxi-gateway"]["static_configs"][0]["targets"]
     assert gateway == f"gateway:{Settings().desktop_port}"
+
+
+def test_the_kubernetes_example_validates_strictly_against_kubernetes_1_32() -> None:
+    manifest = (ROOT / "deploy" / "kubernetes" / "ctxi.yaml").read_text()
+    for document in yaml.safe_load_all(manifest):
+        kubernetes_validate.validate(document, "1.32.0", strict=True)  # raises on any unknown or wrong field
+    commands = [line.split("#")[1].strip() for line in manifest.splitlines() if line.startswith("#   kubectl")]
+    assert commands and all("--env-from" not in command for command in commands)  # not a kubectl 1.32 flag
 
 
 def test_the_kubernetes_example_uses_real_settings_ports_and_probes() -> None:
