@@ -246,7 +246,7 @@ function fillCard(card, task) {
   const focusedField = card.contains(document.activeElement) ? document.activeElement.name : null;
   const titleId = `title-${task.task_id}`;
   const detailId = `detail-${task.task_id}`;
-  const deadline = task.due_by || task.expires_at;
+  const clock = rowClock(task);
   const open = state.open.has(task.task_id);
   card.setAttribute("aria-labelledby", titleId);
   card.classList.toggle("open", open);
@@ -269,16 +269,18 @@ function fillCard(card, task) {
           h("span", { class: `queue-tag queue-${task.queue}` }, task.queue),
           h("span", { class: "customer" }, task.customer_id),
           h("span", { class: "reason" }, task.reason))),
+      // one clock: the deadline that matters now (the others are in the opened card)
       h("div", { class: "deadline" },
         h("span", {},
-          h("span", { class: "deadline-label" }, task.due_by ? "Due in " : "Expires in "),
-          h("time", { class: "countdown", datetime: deadline, dataset: { deadline } }, "")),
-        h("span", { class: "deadline-for" }, task.due_by && task.due_for ? `when ${task.due_for}` : formatTime(deadline)),
-        serviceLevel(task)),
+          h("span", { class: "deadline-label", dataset: { verb: clock.verb } }, `${clock.verb} in `),
+          h("time", { class: "countdown", datetime: clock.at, dataset: { deadline: clock.at } }, "")),
+        clock.serviceLevel ? serviceLevel(task, clock.at) : h("span", { class: "deadline-for" }, clock.what)),
       claimState(task)),
     h("div", { class: "task-detail", id: detailId, hidden: !open },
       h("p", { class: "meta-more" },
         task.channel ? `Reach by ${task.channel} · ` : "",
+        task.claim_by && !task.claimed_by ? `Claim by ${formatTime(task.claim_by)} · ` : "",
+        task.resolve_by ? `Resolve by ${formatTime(task.resolve_by)} · ` : "",
         task.due_by ? `Due ${formatTime(task.due_by)}${task.due_for ? ` (${task.due_for})` : ""} · ` : "",
         `expires ${formatTime(task.expires_at)} · rule ${task.rule_id} v${task.rule_version}`),
       contextCard(task.context),
@@ -296,12 +298,23 @@ function fillCard(card, task) {
   if (focusedField) card.querySelector(`input[name="${focusedField}"]`)?.focus();
 }
 
-// The service level's deadline: claim by it until the task is claimed, then resolve by it;
-// marked breached (by tick, live) once it has passed.
-function serviceLevel(task) {
+// The row's one clock: the service level's deadline (claim by it until the task is claimed, then
+// resolve by it) when it has passed or comes first; else what the task is due for, or its expiry.
+function rowClock(task) {
   const claimed = Boolean(task.claimed_by);
   const target = claimed ? task.resolve_by : task.claim_by;
-  if (!target) return null;
+  const due = task.due_by || task.expires_at;
+  const what = task.due_by && task.due_for ? `when ${task.due_for}` : formatTime(due);
+  const dueClock = { verb: task.due_by ? "Due" : "Expires", at: due, what, serviceLevel: false };
+  if (!target) return dueClock;
+  const passed = new Date(target).getTime() <= Date.now();
+  if (!passed && new Date(target).getTime() > new Date(due).getTime()) return dueClock;
+  return { verb: claimed ? "Resolve" : "Claim", at: target, serviceLevel: true };
+}
+
+// The service level's deadline on the row, marked breached (by tick, live) once it has passed.
+function serviceLevel(task, target) {
+  const claimed = Boolean(task.claimed_by);
   const passed = new Date(target).getTime() <= Date.now();
   return h("span", { class: `service-level${passed ? " breached" : ""}`, dataset: { slaDeadline: target } },
     h("span", { class: "sla-target" }, `${claimed ? "Resolve" : "Claim"} by ${formatTime(target)}`),
@@ -470,6 +483,8 @@ function tick() {
     const left = new Date(time.dataset.deadline).getTime() - now;
     time.textContent = left >= 0 ? duration(left) : `overdue ${duration(left)}`;
     time.classList.toggle("urgent", left < URGENT_MINUTES * 60000);
+    const label = time.parentElement.querySelector(".deadline-label");
+    if (label) label.textContent = left >= 0 ? `${label.dataset.verb} in ` : `${label.dataset.verb} `;
   }
   for (const level of document.querySelectorAll(".service-level")) {
     level.classList.toggle("breached", new Date(level.dataset.slaDeadline).getTime() <= now);

@@ -275,16 +275,34 @@ async def test_a_task_shows_its_service_level_deadline_and_is_marked_when_it_pas
     page = await open_desktop(run_desktop(namespace, AGENTS), "fraud-1")
     store = RedisTaskStore(connect_redis(redis_url), namespace.settings.redis_prefix)
     now = datetime.now(UTC)
-    late = fresh(
-        task_id="late", customer_id="C-late", claim_by=now - timedelta(minutes=1), resolve_by=now + timedelta(hours=1)
-    )
-    soon = fresh(
-        task_id="soon", customer_id="C-soon", claim_by=now + timedelta(seconds=4), resolve_by=now + timedelta(hours=1)
-    )
+    resolve_by = now + timedelta(minutes=30)
+    late = fresh(task_id="late", customer_id="C-late", claim_by=now - timedelta(minutes=1), resolve_by=resolve_by)
+    soon = fresh(task_id="soon", customer_id="C-soon", claim_by=now + timedelta(seconds=4), resolve_by=resolve_by)
     untimed = fresh(task_id="untimed", customer_id="C-untimed")
-    for task in (late, soon, untimed):
+    due_first = fresh(
+        task_id="due-first",
+        customer_id="C-due-first",
+        due_by=now + timedelta(minutes=10),
+        due_for="BA548 leaves LHR",
+        claim_by=now + timedelta(minutes=30),
+        resolve_by=now + timedelta(hours=1),
+    )
+    for task in (late, soon, untimed, due_first):
         await store.write(task)
     await store.client.aclose()
+
+    # one clock a row: the deadline that matters now; the others in the opened card
+    for customer in ("C-late", "C-soon", "C-untimed", "C-due-first"):
+        await expect(card(page, customer).locator(".task-row time")).to_have_count(1)
+    await expect(card(page, "C-late").locator(".deadline")).to_contain_text(re.compile(r"Claim overdue 1m \d\ds"))
+    await expect(card(page, "C-untimed").locator(".deadline-label")).to_have_text("Expires in")
+    due_first_card = card(page, "C-due-first")
+    await expect(due_first_card.locator(".deadline-label")).to_have_text("Due in")
+    await expect(due_first_card.locator(".deadline-for")).to_have_text("when BA548 leaves LHR")
+    await expect(due_first_card.locator(".task-row .service-level")).to_have_count(0)
+    await due_first_card.get_by_role("button", name=re.compile("Verify card activity")).click()
+    await expect(due_first_card.locator(".meta-more")).to_contain_text("Claim by")
+    await expect(due_first_card.locator(".meta-more")).to_contain_text("Resolve by")
 
     await expect(card(page, "C-late").locator(".service-level")).to_contain_text("Claim by")
     await expect(card(page, "C-late").get_by_test_id("breached")).to_be_visible()
