@@ -240,7 +240,13 @@ async def rules(request: web.Request) -> web.Response:
     for queue in sorted(queues):
         open_tasks = await request.app[READS].open_tasks(queue)
         open_by_rule = Counter((task.rule_id, task.rule_version) for task, _ in open_tasks)
-        closed = {(row.rule_id, row.rule_version): row for row in rule_usefulness([], await _closes(store, queue, now))}
+        # times from when each task reached its queue, as the tiles count them (the outcomes on
+        # the topic, which `ctxi rules report` reads, carry only the task's creation)
+        closes = [
+            close.model_copy(update={"created_at": close.queued_at or close.created_at})
+            for close in await _closes(store, queue, now)
+        ]
+        closed = {(row.rule_id, row.rule_version): row for row in rule_usefulness([], closes)}
         # fired again inside the cool-down of a task an agent had closed: kept with it, not reopened
         kept = Counter((e["rule_id"], e["rule_version"]) for e in await store.recent(queue, "kept_closed", now))
         rows = [

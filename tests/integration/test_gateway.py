@@ -291,6 +291,22 @@ async def test_claimed_in_time_counts_only_the_claims_of_tasks_that_had_a_claim_
     assert await attainment() == 1.0  # one of one with a deadline; the other counts neither way
 
 
+async def test_times_to_claim_and_resolve_count_from_the_queue_not_the_event(gateway) -> None:
+    client, store = gateway
+    now = datetime.now(UTC).replace(microsecond=0)
+    replayed = fresh(task_id="replayed", created_at=now - timedelta(hours=9), queued_at=now - timedelta(minutes=10))
+    await store.write(replayed)  # its event is nine hours old; it reached the queue ten minutes ago
+    assert (await client.post("/api/tasks/replayed/claim", headers=auth("fraud-1"))).status == 200
+    done = await client.post("/api/tasks/replayed/complete", headers=auth("fraud-1"), json={"outcome": "called"})
+    assert done.status == 200
+    queues = (await (await client.get("/api/supervisor/queues", headers=auth("lead-1"))).json())["queues"]
+    fraud = next(q for q in queues if q["queue"] == "fraud")
+    assert 600 <= fraud["claim_p50_seconds"] < 700 and 600 <= fraud["resolve_p50_seconds"] < 700
+    body = await (await client.get("/api/supervisor/rules", headers=auth("lead-1"))).json()
+    [row] = next(q for q in body["queues"] if q["queue"] == "fraud")["rules"]
+    assert 600 <= row["claim_p50_seconds"] < 700 and 600 <= row["resolve_p50_seconds"] < 700
+
+
 async def test_breaching_tasks_tied_by_escalation_keep_the_more_urgent_first_then_the_longer_wait(gateway) -> None:
     client, store = gateway
     now = datetime.now(UTC).replace(microsecond=0)
