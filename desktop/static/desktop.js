@@ -350,6 +350,12 @@ function deviceText(device) {
   return since <= ON_NOW_MS ? `On now: ${what} (${ago(device.seen_at)})` : `Last seen on ${what} (${ago(device.seen_at)})`;
 }
 
+// An event type as an agent reads it: "billing.card_transaction" is "Card transaction (billing)".
+function eventKind(type) {
+  const [source, ...name] = type.split(".");
+  return name.length ? `${capitalize(name.join(" ").replaceAll("_", " "))} (${source})` : type;
+}
+
 function evidenceList(task) {
   const details = task.evidence_details?.length
     ? task.evidence_details
@@ -360,7 +366,7 @@ function evidenceList(task) {
         item.occurred_at
           ? h("span", { class: "evidence-when" },
             h("time", { datetime: item.occurred_at }, formatTime(item.occurred_at)),
-            item.type ? ` · ${item.type}` : "")
+            item.type ? ` · ${eventKind(item.type)}` : "")
           : null,
         h("span", { class: "evidence-summary" }, item.summary))));
 }

@@ -189,6 +189,7 @@ async def test_tasks_arrive_most_urgent_first_and_a_more_urgent_one_jumps_above(
     )
     await expect(std.locator(".evidence li")).to_have_count(2)
     await expect(std.locator(".evidence")).to_contain_text("Card approved: EUR 99.00 at Shop")
+    await expect(std.locator(".evidence")).to_contain_text("Card transaction (billing)")  # not billing.card_transaction
     await expect(std.locator(".context-card")).to_contain_text("Standard")
     countdown = std.locator(".countdown")
     await expect(countdown).to_have_text(re.compile(r"^3h \d\dm \d\ds$"))  # fraud tasks expire in 4 h
