@@ -265,9 +265,7 @@ def _usefulness(row: RuleUsefulness, open_tasks: int) -> dict[str, Any]:
         "open": open_tasks,
         "completed": row.completed,
         "dismissed": row.dismissed,
-        "top_dismissal_reasons": [
-            {"reason": reason, "count": count} for reason, count in row.dismissed_by_reason.most_common(TOP_REASONS)
-        ],
+        "top_dismissal_reasons": [{"reason": reason, "count": count} for reason, count in row.top_reasons(TOP_REASONS)],
         "claim_p50_seconds": median_claim.total_seconds() if median_claim is not None else None,
         "resolve_p50_seconds": median_resolve.total_seconds() if median_resolve is not None else None,
         "not_useful": row.not_useful,

@@ -20,7 +20,7 @@ from ctxi.schemas.task import Task, TaskOutcome
 # Flagged as not useful: at least this many closed tasks, this share or more of them dismissed.
 MIN_CLOSED_TO_JUDGE = 5
 NOT_USEFUL_DISMISSED_SHARE = 0.6
-REASON_LENGTH = 60  # dismissal reasons are grouped by their first characters, case and spaces folded
+REASON_LENGTH = 60  # dismissal reasons are grouped by their first characters, case, spaces and end stops folded
 
 
 @dataclass
@@ -30,7 +30,8 @@ class RuleUsefulness:
     raised: int = 0
     completed: int = 0
     dismissed: int = 0
-    dismissed_by_reason: Counter[str] = field(default_factory=Counter)
+    dismissed_by_reason: Counter[str] = field(default_factory=Counter)  # by reason_group
+    reason_wording: dict[str, str] = field(default_factory=dict)  # a group's first wording, as written
     to_claim: list[timedelta] = field(default_factory=list)
     to_resolve: list[timedelta] = field(default_factory=list)
     # revisions that came after an agent had closed the task, inside its cool-down: kept with it
@@ -49,6 +50,11 @@ class RuleUsefulness:
         share = self.dismissed_share
         return self.closed >= MIN_CLOSED_TO_JUDGE and share is not None and share >= NOT_USEFUL_DISMISSED_SHARE
 
+    def top_reasons(self, count: int) -> list[tuple[str, int]]:
+        """The ``count`` most given dismissal reasons, each in the words it was first given (cut at a
+        word, with an ellipsis, past ``REASON_LENGTH``), with how many gave it."""
+        return [(self.reason_wording[group], n) for group, n in self.dismissed_by_reason.most_common(count)]
+
     @property
     def median_to_claim(self) -> timedelta | None:
         return _median(self.to_claim)
@@ -63,7 +69,17 @@ def _median(durations: list[timedelta]) -> timedelta | None:
 
 
 def reason_group(detail: str) -> str:
-    return " ".join(detail.split()).lower()[:REASON_LENGTH]
+    """What dismissal reasons written differently but meaning the same share: case, spaces and end
+    stops folded ("Customer was travelling." and "customer was  travelling")."""
+    return " ".join(detail.split()).casefold().rstrip(".!;, ")[:REASON_LENGTH]
+
+
+def reason_wording(detail: str) -> str:
+    """A reason as shown: as written, spaces folded, cut at a word past ``REASON_LENGTH``."""
+    text = " ".join(detail.split())
+    if len(text) <= REASON_LENGTH:
+        return text
+    return text[: REASON_LENGTH + 1].rsplit(" ", 1)[0].rstrip(".,;:") + "…"  # a word ending at the limit stays
 
 
 def rule_usefulness(tasks: Iterable[Task], outcomes: Iterable[TaskOutcome]) -> list[RuleUsefulness]:
@@ -93,7 +109,9 @@ def rule_usefulness(tasks: Iterable[Task], outcomes: Iterable[TaskOutcome]) -> l
             usefulness.completed += 1
         else:
             usefulness.dismissed += 1
-            usefulness.dismissed_by_reason[reason_group(outcome.detail)] += 1
+            group = reason_group(outcome.detail)
+            usefulness.dismissed_by_reason[group] += 1
+            usefulness.reason_wording.setdefault(group, reason_wording(outcome.detail))
         raised = created.get(outcome.task_id)
         created_at = outcome.created_at or (raised.created_at if raised is not None else None)
         if created_at is not None:  # a source's clock ahead of the gateway's would make it negative

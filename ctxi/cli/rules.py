@@ -527,7 +527,7 @@ def report(
         )
     for row in rows:
         if row.not_useful:
-            reasons = ", ".join(f"{reason!r} {count}" for reason, count in row.dismissed_by_reason.most_common(3))
+            reasons = ", ".join(f"{reason!r} {count}" for reason, count in row.top_reasons(3))
             typer.echo(
                 f"not useful: {row.rule_id} v{row.rule_version}: {row.dismissed} of {row.closed} closed tasks "
                 f"dismissed ({row.dismissed_share:.0%}); most given reasons: {reasons}"

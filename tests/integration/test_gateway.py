@@ -423,7 +423,7 @@ async def test_the_supervisor_view_of_rules_matches_the_closes(gateway) -> None:
     ]
     noisy_row = fraud[1]
     assert (noisy_row["completed"], noisy_row["dismissed"], noisy_row["not_useful"]) == (1, 4, True)
-    assert noisy_row["top_dismissal_reasons"] == [{"reason": "known traveller", "count": 4}]
+    assert noisy_row["top_dismissal_reasons"] == [{"reason": "Known traveller", "count": 4}]  # as written
     assert 600 <= noisy_row["claim_p50_seconds"] < 660 and 600 <= noisy_row["resolve_p50_seconds"] < 660
     assert fraud[0]["not_useful"] is False and fraud[0]["claim_p50_seconds"] is None
     assert body["window_seconds"] == 3600

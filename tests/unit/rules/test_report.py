@@ -54,6 +54,7 @@ def test_counts_medians_and_reasons_per_rule_version() -> None:
         1,
     )
     assert v1.dismissed_by_reason == {"customer was travelling": 1}
+    assert v1.top_reasons(3) == [("Customer WAS travelling", 1)]  # as written, spaces folded
     assert v1.median_to_claim == timedelta(minutes=3)  # 2 and 4 minutes
     assert v1.median_to_resolve == timedelta(minutes=20)  # 10 and 30 (t2's creation from its task)
     assert (v2.raised, v2.dismissed, v2.median_to_claim) == (1, 1, None)
@@ -91,7 +92,7 @@ def test_ctxi_rules_report_from_files_reports_bad_lines_and_the_flag(tmp_path: P
     assert row.split() == ["fraud.impossible_travel", "1", "6", "6", "1", "5", "-", "30m00s", "0"]
     assert (
         "not useful: fraud.impossible_travel v1: 5 of 6 closed tasks dismissed (83%); most given reasons: "
-        "'not relevant' 5"
+        "'Not relevant' 5"
     ) in result.output
 
 
@@ -106,3 +107,18 @@ def test_revisions_after_the_agents_close_are_counted_with_the_closed_task() -> 
     tasks = [make_task(task_id="t1"), make_task(task_id="t1", revision=2), make_task(task_id="t1", revision=3)]
     [row] = rule_usefulness(tasks, [outcome("t1", revision=1)])
     assert (row.raised, row.completed, row.after_close) == (1, 1, 2)
+
+
+def test_dismissal_reasons_group_across_case_spaces_and_end_stops_and_show_as_first_written() -> None:
+    long = "The customer had already called the airline and was rebooked on the evening flight to Boston"
+    outcomes = [
+        outcome("a", "dismissed", "Customer was travelling."),
+        outcome("b", "dismissed", "customer was  travelling"),
+        outcome("c", "dismissed", "CUSTOMER WAS TRAVELLING!"),
+        outcome("d", "dismissed", long),
+    ]
+    [row] = rule_usefulness([], outcomes)
+    assert row.top_reasons(3) == [
+        ("Customer was travelling.", 3),
+        ("The customer had already called the airline and was rebooked…", 1),  # cut at a word
+    ]
