@@ -124,7 +124,10 @@ def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def start(namespace: Namespace, ports: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        """A worker with ``ports`` (CTXI_WEB_PORT, CTXI_METRICS_PORT), by default free ones of its own."""
+        """A worker with ``ports`` (CTXI_WEB_PORT, CTXI_METRICS_PORT), by default free ones of its own.
+        Workers running at once in one namespace share its state directory, as on one machine: the
+        second takes the directory's next slot and its ports plus 1 (streams/machine.py), so its
+        ``web_port`` and ``metrics_port`` below are the configured ones, not those it took."""
         log = tmp_path / f"worker-{len(started)}.log"
         ports = ports or worker_ports()
         env = {**os.environ, **namespace.env, **ports, "CTXI_LOG_LEVEL": "info"}
