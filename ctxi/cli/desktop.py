@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import orjson
@@ -26,6 +27,8 @@ def serve(context: typer.Context) -> None:
 
     settings = get_settings()
     configure(settings.log_format, settings.log_level)
+    for chatter in ("aiohttp.access", "kafka"):  # a line per request (desktops poll), the admin client's connects
+        logging.getLogger(chatter).setLevel(logging.WARNING)
     if not settings.agents:
         err("warning: no agents configured (CTXI_AGENTS): every request will get 401; see `ctxi desktop token`")
     ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
