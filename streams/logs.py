@@ -40,6 +40,7 @@ class JsonFormatter(logging.Formatter):
 
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 REPEAT_INTERVAL_SECONDS = 30.0
+REPEATS_KEPT = 1_000  # distinct messages remembered before those quiet for an interval are forgotten
 
 
 class Repeats(logging.Filter):
@@ -55,6 +56,8 @@ class Repeats(logging.Filter):
         if record.levelno < logging.WARNING:
             return True
         key, now = (record.name, str(record.msg)), self.clock()
+        if len(self._last) > REPEATS_KEPT:  # messages formatted before logging never repeat as one key
+            self._last = {k: seen for k, seen in self._last.items() if now - seen[0] < self.interval}
         let_through, left_out = self._last.get(key, (None, 0))
         if let_through is not None and now - let_through < self.interval:
             self._last[key] = (let_through, left_out + 1)

@@ -24,6 +24,7 @@ from ctxi.settings import Settings
 
 logger = logging.getLogger(__name__)
 SLOTS = 32  # workers one machine may run with one configuration
+MAX_PORT = 65535
 
 
 class NoSlot(RuntimeError):
@@ -73,10 +74,11 @@ def claim(settings: Settings) -> Claimed:
     web_port = settings.web_port + slot if settings.web_port else 0
     metrics_port = settings.metrics_port + slot if settings.metrics_port else 0
     for name, host, port in (("WEB", settings.web_host, web_port), ("METRICS", settings.metrics_host, metrics_port)):
-        if port and not port_free(host, port):
+        if port > MAX_PORT or (port and not port_free(host, port)):
             lock.close()
             raise NoSlot(
-                f"port {port} on {host} is taken by another program: this worker (slot {slot + 1} on this machine) "
+                f"port {port} on {host} is taken by another program or out of range: this worker (slot {slot + 1} "
+                "on this machine) "
                 f"would use it for its {name.lower()} server; give it another with CTXI_{name}_PORT"
             )
     if slot:

@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from ctxi.streams.logs import CoordinatorLookupRetried, JsonFormatter, Repeats, logging_config
+from ctxi.streams.logs import REPEATS_KEPT, CoordinatorLookupRetried, JsonFormatter, Repeats, logging_config
 
 
 def record(**extra: object) -> logging.LogRecord:
@@ -79,3 +79,13 @@ def test_a_retried_coordinator_lookup_is_information_not_an_error() -> None:
     assert (entry.levelno, entry.levelname) == (logging.INFO, "INFO")
     other = logging.LogRecord("aiokafka.consumer.group_coordinator", logging.ERROR, __file__, 1, "boom", (), None)
     assert CoordinatorLookupRetried().filter(other) and other.levelno == logging.ERROR
+
+
+def test_messages_quiet_for_an_interval_are_forgotten_once_many_are_remembered() -> None:
+    now = [0.0]
+    repeats = Repeats(interval=30.0, clock=lambda: now[0])
+    for n in range(REPEATS_KEPT + 1):  # messages formatted before logging: each its own key
+        assert repeats.filter(failing(message=f"failed {n}"))
+    now[0] = 31.0
+    assert repeats.filter(failing(message="once more"))
+    assert len(repeats._last) == 1  # only the message of this interval is kept

@@ -42,3 +42,10 @@ def test_metrics_off_stays_off(tmp_path: Path) -> None:
     first = claim(settings_for(tmp_path, web, 0))
     second = claim(settings_for(tmp_path, web, 0))
     assert (first.settings.metrics_port, second.settings.metrics_port) == (0, 0)
+
+
+def test_a_slot_whose_port_would_pass_65535_is_a_clear_error(tmp_path: Path) -> None:
+    first = claim(settings_for(tmp_path, 65535, 0))
+    with pytest.raises(NoSlot, match=r"port 65536 on 127\.0\.0\.1 is taken by another program or out of range"):
+        claim(settings_for(tmp_path, 65535, 0))
+    first.lock.close()
