@@ -1,33 +1,19 @@
 # The ctxi image: the stream worker by default (`ctxi worker`); other commands by argument.
-FROM python:3.11-slim
+# BASE_IMAGE: any Debian-like image with Python 3.11+ and venv; where python:3.11-slim cannot be
+# pulled, scripts/container-images builds one from Debian's packages (as CI does).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/ctxi/bin:$PATH
 WORKDIR /app
-COPY pyproject.toml README.md constraints.txt ./
-COPY ctxi ctxi
-COPY streams streams
-COPY agents agents
-COPY schemas schemas
-COPY ingest ingest
-COPY sinks sinks
-COPY devstack devstack
-COPY context context
-COPY enrichers enrichers
-COPY engine engine
-COPY lookups lookups
-COPY rule_language rule_language
-COPY rules rules
-COPY pack_tools pack_tools
-COPY features features
-COPY prioritize prioritize
-COPY service_levels service_levels
-COPY gateway gateway
-COPY desktop desktop
-COPY simulate simulate
-COPY benchmarks benchmarks
-RUN pip install -c constraints.txt . && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
+# one layer for the source (.dockerignore leaves out tests, docs and local state)
+COPY . .
+RUN python3 -m venv /opt/ctxi \
+    && pip install -q -c constraints.txt . \
+    && useradd --create-home ctxi && mkdir -p /var/lib/ctxi && chown ctxi /var/lib/ctxi
 USER ctxi
 ENV CTXI_DATA_DIR=/var/lib/ctxi
-EXPOSE 6066 8080
+EXPOSE 6066 8080 9108
 ENTRYPOINT ["ctxi"]
 CMD ["worker"]

@@ -4,6 +4,7 @@ what it decided: the tasks as (customer, queue, action) and the count of dead le
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from ctxi.rules.evaluate import RuleSet
 from ctxi.settings import EngineConfig, Settings
 from ctxi.simulate.quality import TaskKey, disagreement, score
 from ctxi.simulate.stream import GroundTruth
+from ctxi.streams.machine import port_free
 from ctxi.streams.topics import catalogue, ensure_topics
 
 Progress = Callable[[str], None]
@@ -210,10 +212,19 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
-def worker_ports() -> dict[str, str]:
-    """Environment giving a ``ctxi worker`` free ports of its own for its web and metrics servers."""
-    web, metrics = free_ports(2)
-    return {"CTXI_WEB_PORT": str(web), "CTXI_METRICS_PORT": str(metrics)}
+def worker_ports(slots: int = 4) -> dict[str, str]:
+    """Environment giving ``ctxi worker`` processes free ports of their own for their web and metrics
+    servers, with room for ``slots`` workers of one namespace (a later one takes the ports plus its
+    slot, streams/machine.py). Chosen below the kernel's ephemeral range: a port from it, free when
+    chosen, may be the local end of some outgoing connection by the time a later slot binds it."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    chooser = random.Random()
+    for _ in range(1000):
+        web = chooser.randrange(10_000, ephemeral_low - 2 * slots, slots)
+        metrics = web + slots  # both blocks in one run of free ports: neither overlaps the other
+        if all(port_free("127.0.0.1", port) for port in range(web, metrics + slots)):
+            return {"CTXI_WEB_PORT": str(web), "CTXI_METRICS_PORT": str(metrics)}
+    raise RuntimeError(f"no {2 * slots} free loopback ports in a row below {ephemeral_low}")
 
 
 @contextmanager

@@ -48,7 +48,10 @@ def take_slot(preferred: Path) -> tuple[int, Path, IO[str]]:
 
 
 def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``port``: bound as aiohttp and Python's HTTP servers bind
+    (SO_REUSEADDR), so the closed connections of a worker that stopped do not count as taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -3,7 +3,7 @@
 Where they come from, in order:
 1. ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL`` when both are set (``.ci/run`` sets them
    after ``ctxi devstack up``);
-2. testcontainers, when a Docker engine answers;
+2. testcontainers, when a Docker engine answers with the images at hand (or a registry to pull them);
 3. the project's own dev stack (``ctxi devstack``), started on free ports for this session.
 
 When none of them can provide a service, the tests that need it are skipped locally
@@ -43,11 +43,21 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _docker_answers() -> bool:
+KAFKA_IMAGE, REDIS_IMAGE = "confluentinc/cp-kafka:7.9.0", "redis:7"  # cp-kafka 7.9 is Apache Kafka 3.9
+
+
+def _docker_has_images() -> bool:
+    """A Docker engine answers and holds the images or can pull them (a machine with an engine but
+    no registry, as CI's, falls through to the dev stack)."""
     try:
         import docker
 
-        docker.from_env(timeout=3).ping()
+        client = docker.from_env(timeout=3)
+        for image in (KAFKA_IMAGE, REDIS_IMAGE):
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                client.images.pull(image)
     except Exception:  # any failure means "no usable engine": fall through to the dev stack
         return False
     return True
@@ -58,12 +68,11 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     bootstrap, redis_url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("REDIS_URL")
     if bootstrap and redis_url:
         yield Services(bootstrap, redis_url)
-    elif _docker_answers():
+    elif _docker_has_images():
         from testcontainers.community.kafka import KafkaContainer
         from testcontainers.community.redis import RedisContainer
 
-        # cp-kafka 7.9 is Apache Kafka 3.9, the version the dev stack runs.
-        with KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as kafka, RedisContainer("redis:7") as redis:
+        with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka, RedisContainer(REDIS_IMAGE) as redis:
             host, port = redis.get_container_host_ip(), redis.get_exposed_port(6379)
             yield Services(kafka.get_bootstrap_server(), f"redis://{host}:{port}/0")
     else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from fnmatch import fnmatch
 from pathlib import Path
 
 import kubernetes_validate
@@ -33,18 +35,21 @@ def test_compose_worker_uses_only_real_settings_and_waits_for_healthy_services()
     }
     for service in ("kafka", "redis", "worker"):
         assert "healthcheck" in compose["services"][service]
-    # the broker image is the version the dev stack runs
+    # the broker image, public or built from Debian's packages, is the version the dev stack runs
     pom = (ROOT / "devstack" / "pom.xml").read_text()
-    version = compose["services"]["kafka"]["image"].split(":")[1]
+    image = compose["services"]["kafka"]["image"]
+    [version] = re.findall(r"^\$\{CTXI_COMPOSE_KAFKA_IMAGE:-apache/kafka:(\S+)\}$", image)
     assert f"<kafka.version>{version}</kafka.version>" in pom
+    assert f"ctxi-local/kafka:{version}" in (ROOT / "scripts" / "container-images").read_text()
 
 
 def test_the_image_copies_every_package_folder() -> None:
     import tomllib
 
     folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert not [folder for folder in sorted(folders) if f"COPY {folder} {folder}" not in dockerfile]
+    assert "COPY . ." in (ROOT / "Dockerfile").read_text()
+    ignored = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert not [folder for folder in sorted(folders) if any(fnmatch(folder, pattern) for pattern in ignored)]
 
 
 def test_compose_gateway_uses_only_real_settings() -> None:

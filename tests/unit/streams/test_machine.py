@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from ctxi.settings import Settings
-from ctxi.simulate.evaluate import free_ports
+from ctxi.simulate.evaluate import free_ports, worker_ports
 from ctxi.streams.machine import NoSlot, claim, take_slot
 
 
@@ -13,7 +13,8 @@ def settings_for(tmp_path: Path, web: int, metrics: int) -> Settings:
 
 
 def test_workers_of_one_machine_take_slots_a_directory_and_ports_each(tmp_path: Path) -> None:
-    web, metrics = free_ports(2)
+    ports = worker_ports()
+    web, metrics = int(ports["CTXI_WEB_PORT"]), int(ports["CTXI_METRICS_PORT"])
     first = claim(settings_for(tmp_path, web, metrics))
     second = claim(settings_for(tmp_path, web, metrics))
     assert (first.slot, first.settings.data_dir, first.settings.web_port) == (0, tmp_path / "state", web)
