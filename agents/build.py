@@ -21,6 +21,7 @@ from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.schemas.context import CustomerContext
 from ctxi.settings import Settings
+from ctxi.sinks.customer_views import CustomerViewKeys, CustomerViewSink
 from ctxi.sinks.redis import OutcomeKeys, RedisTaskStore, connect_redis
 from ctxi.streams.acks import StoresInOrder
 from ctxi.streams.app import Tables, Topics, create_app
@@ -48,16 +49,24 @@ def build_worker(settings: Settings) -> Worker:
     )
     logger.info("rules from %s: version %s", settings.rules_dir or BUILTIN_PACKS, rule_set.version)
     build_user_agent_parser()
+    redis = connect_redis(settings.redis_url)
     worker = Worker(
         settings=settings,
         app=app,
         topics=Topics.create(app, settings),
         tables=tables,
         engine=engine,
-        store=RedisTaskStore(connect_redis(settings.redis_url), settings.redis_prefix),
+        store=RedisTaskStore(redis, settings.redis_prefix),
         stores=StoresInOrder(),
         outcome_keys=OutcomeKeys(
             settings.redis_url, settings.redis_prefix, [key.get_secret_value() for key in settings.outcome_keys]
+        ),
+        customer_views=CustomerViewSink(
+            redis,
+            CustomerViewKeys(settings.redis_prefix),
+            settings.engine,
+            keep_seconds=int(settings.customer_view_days * 86400),
+            identifiers=frozenset(settings.customer_identifiers),
         ),
     )
     for module in (ingest, context, outcomes, rules, service_levels, sinks, health):

@@ -66,6 +66,12 @@ def install(worker: Worker) -> None:
     async def sweep() -> None:
         await sweep_rows(worker)
 
+    @app.timer(interval=worker.settings.customer_view_seconds, name=f"{__name__}.write_customer_views")
+    async def write_customer_views() -> None:
+        """The views of the customers whose rows were stored since the last time, from those rows."""
+        assert isinstance(worker.engine.contexts, EncodedRows)
+        await worker.customer_views.flush(worker.engine.contexts.peek)
+
     @app.timer(interval=5.0, name=f"{__name__}.measure_tables")
     async def measure() -> None:
         measure_tables(worker)
@@ -129,6 +135,8 @@ def encoded(topics: Topics, output: Output, publish_signals: bool) -> list[tuple
 def store_rows(worker: Worker, output: Output) -> list[FutureMessage]:
     """Write what ``output`` changed; return the changelog records that carry it."""
     worker.engine.store(output)
+    if output.context is not None:
+        worker.customer_views.add(output.context.customer_id, output.event)
     return [record for table in worker.tables for record in table.take_sent()]
 
 

@@ -12,6 +12,7 @@ from faust.types import Message
 
 from ctxi.engine.pipeline import Engine
 from ctxi.settings import Settings
+from ctxi.sinks.customer_views import CustomerViewSink
 from ctxi.sinks.redis import OutcomeKeys, RedisTaskStore
 from ctxi.streams.acks import StoresInOrder
 from ctxi.streams.app import Tables, Topics, WorkerApp
@@ -29,6 +30,7 @@ class Worker:
     store: RedisTaskStore  # tasks for desktops
     stores: StoresInOrder  # the context agent's table writes, in order
     outcome_keys: OutcomeKeys  # what gateways sign outcomes with (ingest/outcomes.py)
+    customer_views: CustomerViewSink  # what agents see when they open a customer
 
     def decides_where_read(self, message: Message, key: str) -> bool:
         """Whether ``key`` on the by-customer topic is the partition ``message`` was read from, in a

@@ -85,6 +85,9 @@ class RateRun:
     peak_rss_mb: float
     max_lag: int
     samples: list[Sample] = field(default_factory=list)
+    # event sent -> in its customer's view as the gateway reads it (sampled customers; None: not measured)
+    view_p50_ms: float | None = None
+    view_p99_ms: float | None = None
 
 
 @dataclass
@@ -418,6 +421,40 @@ class TaskNotices(threading.Thread):
         return {task_id: orjson.loads(body)["evidence"][0] for task_id, body in zip(ids, bodies, strict=True) if body}
 
 
+class ViewFreshness(threading.Thread):
+    """When each event of a sample of customers first shows in their customer view: their
+    timelines (what the gateway reads, sinks/customer_views.py) read every ``POLL_SECONDS``."""
+
+    POLL_SECONDS = 0.025
+    CUSTOMERS = 40  # sampled: reading every customer's timeline would load the machine under test
+
+    def __init__(self, settings: Settings, lines: list[bytes]) -> None:
+        super().__init__(daemon=True)
+        import redis
+
+        self.client = redis.Redis.from_url(settings.redis_url)
+        customers: list[str] = []
+        for line in lines:
+            customer = orjson.loads(line).get("customer_id") if line.startswith(b"{") else None
+            if isinstance(customer, str) and customer not in customers:
+                customers.append(customer)
+        self.customers = customers[:: max(1, len(customers) // self.CUSTOMERS)][: self.CUSTOMERS]
+        self.keys = [f"{settings.redis_prefix}:timeline:{customer}" for customer in self.customers]
+        self.shown: dict[str, float] = {}  # event_id -> when first seen in a view
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            pipe = self.client.pipeline(transaction=False)
+            for key in self.keys:
+                pipe.lrange(key, 0, 4)
+            seen_at = time.time()
+            for entries in pipe.execute():
+                for entry in entries:
+                    self.shown.setdefault(orjson.loads(entry)["event_id"], seen_at)
+            time.sleep(self.POLL_SECONDS)
+
+
 def _percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
@@ -429,8 +466,10 @@ def latency_run(worker: LiveWorker, lines: list[bytes], rate: float, progress: P
     settings = worker.settings
     notices = TaskNotices(settings)
     sampler = Sampler(settings, worker.process.pid, [*settings.input_topics, settings.events_by_customer_topic])
+    views = ViewFreshness(settings, lines)
     notices.start()
     sampler.start()
+    views.start()
     started = time.monotonic()
     sent = send(lines, settings, rate)
     sending = time.monotonic() - started
@@ -441,8 +480,10 @@ def latency_run(worker: LiveWorker, lines: list[bytes], rate: float, progress: P
             count, quiet_since = len(notices.added), time.monotonic()
     sampler.stopping.set()
     notices.stopping.set()
+    views.stopping.set()
     sampler.join()
     notices.join()
+    views.join()
     sent_at: dict[str, float] = {}
     for event_id, at in sent:
         sent_at.setdefault(event_id.decode(), at)
@@ -451,6 +492,7 @@ def latency_run(worker: LiveWorker, lines: list[bytes], rate: float, progress: P
         for task_id, event_id in notices.triggering_events().items()
         if event_id in sent_at
     ]
+    freshness = [(at - sent_at[event_id]) * 1000 for event_id, at in views.shown.items() if event_id in sent_at]
     samples = sampler.samples
     run = RateRun(
         offered=rate,
@@ -464,10 +506,13 @@ def latency_run(worker: LiveWorker, lines: list[bytes], rate: float, progress: P
         peak_rss_mb=max((s.rss_mb for s in samples), default=0.0),
         max_lag=max((s.lag for s in samples), default=0),
         samples=samples,
+        view_p50_ms=_percentile(freshness, 0.50),
+        view_p99_ms=_percentile(freshness, 0.99),
     )
     progress(
         f"offered {rate:,.0f}/s: {run.tasks} tasks, p50 {run.p50_ms or 0:.0f} ms, p99 {run.p99_ms or 0:.0f} ms, "
-        f"CPU {run.cpu_percent:.0f}%, peak RSS {run.peak_rss_mb:.0f} MiB, max lag {run.max_lag:,}"
+        f"CPU {run.cpu_percent:.0f}%, peak RSS {run.peak_rss_mb:.0f} MiB, max lag {run.max_lag:,}; "
+        f"customer view p50 {run.view_p50_ms or 0:.0f} ms, p99 {run.view_p99_ms or 0:.0f} ms ({len(freshness)} events)"
     )
     return run
 
@@ -626,14 +671,15 @@ def report(results: BenchResults) -> str:
         f"{_median(results.ctxi_runs, 'changelog_bytes_per_event'):,.0f} |",
         f"| topics on the broker when the bench started | {results.broker_topics:,} |",
         "",
-        "| offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | worker CPU | peak RSS MiB | max lag |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | customer view p50 / p99 ms "
+        "| worker CPU | peak RSS MiB | max lag |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in results.runs:
         lines.append(
             f"| {run.offered:,.0f} | {run.sent_per_second:,.0f} | {run.tasks} | {_ms(run.p50_ms)} | "
-            f"{_ms(run.p95_ms)} | {_ms(run.p99_ms)} | {run.cpu_percent:.0f}% | {run.peak_rss_mb:.0f} "
-            f"| {run.max_lag:,} |"
+            f"{_ms(run.p95_ms)} | {_ms(run.p99_ms)} | {_ms(run.view_p50_ms)} / {_ms(run.view_p99_ms)} "
+            f"| {run.cpu_percent:.0f}% | {run.peak_rss_mb:.0f} | {run.max_lag:,} |"
         )
     return "\n".join(lines)
 

@@ -26,6 +26,7 @@ from ctxi.gateway.server import watch_deadlines
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.service_levels.policy import load_policy_text
 from ctxi.settings import AgentAccess, Settings
+from ctxi.sinks.customer_views import CustomerViewKeys, CustomerViewStore
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 
 POLICY = """policy: bench
@@ -100,7 +101,8 @@ async def measure(redis_url: str, size: int, repeats: int) -> None:
                 "lead": AgentAccess(token_sha256=hash_token(SUPERVISOR_TOKEN), queues=["fraud"], role="supervisor"),
             }
         )
-        client = TestClient(TestServer(create_app(store, directory, no_outcome, 4)))
+        views = CustomerViewStore(store.client, CustomerViewKeys(store.prefix), 86400)
+        client = TestClient(TestServer(create_app(store, directory, no_outcome, 4, views)))
         await client.start_server()
         listings = [await timed(client, ["/api/queues/fraud/tasks"], TOKEN) for _ in range(repeats)]
         pages = [await timed(client, SUPERVISOR_PAGE, SUPERVISOR_TOKEN) for _ in range(repeats)]

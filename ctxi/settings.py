@@ -33,6 +33,11 @@ class AgentAccess(BaseModel):
     role: Literal["agent", "supervisor"] = Field(
         "agent", description="agent: works its queues' tasks; supervisor: watches its queues, claims nothing."
     )
+    customer_lookup: bool = Field(
+        False,
+        description="May open any customer by id or identifier (a caller answering the phone), not only "
+        "those with a task in its queues; every view is recorded either way.",
+    )
 
 
 class EventTimeWindow(BaseModel):
@@ -75,6 +80,9 @@ class PriorityWeights(BaseModel):
     churn_weight: float = Field(0.2, ge=0, description="Extra weight of negative sentiment (0-1).")
     urgency_weight: float = Field(0.3, ge=0, description="Extra weight of a deadline about to pass.")
     urgency_horizon_hours: float = Field(24, gt=0, description="Deadlines further than this add nothing.")
+    engagement_weight: float = Field(
+        0.0, ge=0, description="Extra weight of the customer's engagement (0-100 as 0-1); 0: not weighed."
+    )
 
 
 class EngineConfig(BaseModel):
@@ -156,6 +164,18 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server URL.")
     redis_prefix: str = Field("ctxi", description="Prefix of every Redis key and channel ctxi uses.")
+    customer_view_seconds: float = Field(
+        0.25,
+        gt=0,
+        description="How often a worker writes the views of the customers it decided (sinks/customer_views.py).",
+    )
+    customer_view_days: float = Field(
+        30, gt=0, description="How long a customer's view is kept after their last event."
+    )
+    customer_identifiers: list[str] = Field(
+        default_factory=lambda: ["email", "phone"],
+        description="Profile attributes a customer may be looked up by (with customer_lookup).",
+    )
 
     # --- stream worker --------------------------------------------------------------
     app_id: str = Field("ctxi", description="faust application id: the consumer group and topic prefix of its tables.")

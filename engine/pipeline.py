@@ -89,6 +89,7 @@ class Output:
     fleet_index: FleetIndex | None = None
     entity_row: EntityFeatureRow | None = None
     dropped: tuple[str, str] | None = None  # (table, key) of a row to delete
+    event: Event | None = None  # the customer's event joined into ``context`` (the customer view's timeline)
     enriched: EnrichedEvent | None = None
     forwards: Sequence[Event | FleetIndexEntry | EntityFeatureVisit] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
@@ -324,6 +325,7 @@ class Engine:
         return Output(
             "joined",
             context=run.context,  # after the rules: their cool-downs are part of it
+            event=event,
             enriched=enriched,
             forwards=list(run.index_entries),
             decisions=outcomes.decisions,

@@ -30,8 +30,9 @@ def emotional_part(context: CustomerContext) -> float | None:
     return sum(parts) / len(parts) if parts else None
 
 
-@enricher("crm.customer_profile", "crm.interaction", "social.post")
-def engagement(event: Event, context: CustomerContext, config: EngineConfig) -> Sequence[EngagementScore]:
+def engagement_of(context: CustomerContext, config: EngineConfig) -> EngagementScore:
+    """The customer's engagement now: what the enricher sends on, the priority formula may weigh
+    (``CTXI_ENGINE__PRIORITY__ENGAGEMENT_WEIGHT``) and the customer view shows."""
     emotional = emotional_part(context)
     behavioural = min(1.0, len(context.activity) / config.active_events_for_full_behaviour)
     social = max((reach(p.followers, config.reach_saturation_followers) for p in context.posts), default=0.0)
@@ -43,12 +44,15 @@ def engagement(event: Event, context: CustomerContext, config: EngineConfig) -> 
     else:
         parts, weights = (emotional, behavioural, social), (w_emotional, w_behavioural, w_social)
     score = 100 * sum(p * w for p, w in zip(parts, weights, strict=True)) / sum(weights)
-    return [
-        EngagementScore(
-            score=round(score, 1),
-            emotional=None if emotional is None else round(emotional, 4),
-            behavioural=round(behavioural, 4),
-            social=social,
-            weights=config.engagement_weights,
-        )
-    ]
+    return EngagementScore(
+        score=round(score, 1),
+        emotional=None if emotional is None else round(emotional, 4),
+        behavioural=round(behavioural, 4),
+        social=social,
+        weights=config.engagement_weights,
+    )
+
+
+@enricher("crm.customer_profile", "crm.interaction", "social.post")
+def engagement(event: Event, context: CustomerContext, config: EngineConfig) -> Sequence[EngagementScore]:
+    return [engagement_of(context, config)]

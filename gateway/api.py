@@ -19,6 +19,7 @@ STORE = web.AppKey("store", RedisTaskStore)
 AGENT = web.RequestKey("agent_id", str)
 QUEUES = web.RequestKey("queues", frozenset)
 ROLE = web.RequestKey("role", str)  # "agent" or "supervisor"
+LOOKUP = web.RequestKey("customer_lookup", bool)  # may open any customer (gateway/customers.py)
 
 REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 

@@ -28,9 +28,10 @@ from aiohttp import web
 from prometheus_client import Histogram
 
 from ctxi.desktop import STATIC
-from ctxi.gateway import supervisor
+from ctxi.gateway import customers, supervisor
 from ctxi.gateway.api import (
     AGENT,
+    LOOKUP,
     QUEUES,
     REDIS_UNREACHABLE,
     ROLE,
@@ -54,6 +55,7 @@ from ctxi.gateway.metrics import (
 )
 from ctxi.schemas.common import MAX_TEXT_LENGTH
 from ctxi.schemas.task import Task, TaskOutcome
+from ctxi.sinks.customer_views import CustomerViewStore
 from ctxi.sinks.redis import CloseStart, RedisTaskStore
 
 logger = logging.getLogger(__name__)
@@ -99,7 +101,7 @@ async def authenticated(request: web.Request, handler: Callable[[web.Request], A
     identity = request.app[DIRECTORY].authenticate(token) if scheme.lower() == "bearer" and token else None
     if identity is None:
         return error(401, "a valid agent token is required (Authorization: Bearer <token>)")
-    request[AGENT], request[QUEUES], request[ROLE] = identity
+    request[AGENT], request[QUEUES], request[ROLE], request[LOOKUP] = identity
     return await handler(request)
 
 
@@ -142,7 +144,14 @@ async def _text_field(request: web.Request, name: str) -> str:
 
 async def me(request: web.Request) -> web.Response:
     queues = request[QUEUES]
-    return json_response({"agent_id": request[AGENT], "queues": sorted(queues), "role": request[ROLE]})
+    return json_response(
+        {
+            "agent_id": request[AGENT],
+            "queues": sorted(queues),
+            "role": request[ROLE],
+            "customer_lookup": request[LOOKUP],
+        }
+    )
 
 
 async def list_tasks(request: web.Request) -> web.Response:
@@ -274,7 +283,20 @@ async def _close(request: web.Request, change: str, field: str) -> web.Response:
     TASK_ACTIONS.labels(change, "done").inc()
     late = _measure_wait(task, TIME_TO_RESOLVE, task.resolve_by)
     await supervisor.record_close(store, outcome, late, task.queued_at)
+    await _keep_for_customer_view(request, outcome)
     return json_response(outcome.model_dump(mode="json"))
+
+
+async def _keep_for_customer_view(request: web.Request, outcome: TaskOutcome) -> None:
+    """Keep the close among the customer's latest, for their view; the close is done already, so
+    Redis failing now costs the view one entry, not the agent an error."""
+    kept = outcome.model_dump(
+        mode="json", include={"task_id", "queue", "action", "agent_id", "outcome", "detail", "at"}
+    )
+    try:
+        await request.app[customers.CUSTOMERS].keep_close(outcome.customer_id, kept)
+    except REDIS_UNREACHABLE as exc:
+        logger.warning("could not keep the close of %s for the customer view: %s", outcome.task_id, exc)
 
 
 async def complete(request: web.Request) -> web.Response:
@@ -309,7 +331,11 @@ async def close_feed(app: web.Application) -> None:
 
 
 def create_app(
-    store: RedisTaskStore, directory: Directory, send_outcome: OutcomeSender, max_streams_per_agent: int
+    store: RedisTaskStore,
+    directory: Directory,
+    send_outcome: OutcomeSender,
+    max_streams_per_agent: int,
+    customer_views: CustomerViewStore,
 ) -> web.Application:
     app = web.Application(middlewares=[measured, errors_as_json, authenticated], client_max_size=MAX_BODY_BYTES)
     app[STORE], app[DIRECTORY], app[SEND_OUTCOME] = store, directory, send_outcome
@@ -329,4 +355,5 @@ def create_app(
     app.router.add_post("/api/tasks/{task_id}/complete", complete)
     app.router.add_post("/api/tasks/{task_id}/dismiss", dismiss)
     supervisor.install(app)
+    customers.install(app, customer_views)
     return app

@@ -27,6 +27,7 @@ class Identity(NamedTuple):
     agent_id: str
     queues: frozenset[str]
     role: str  # "agent" or "supervisor"
+    customer_lookup: bool  # may open any customer, not only its queues' (gateway/customers.py)
 
 
 class Directory:
@@ -39,5 +40,5 @@ class Directory:
         digest = hash_token(token)
         for agent_id, access in self._agents.items():
             if hmac.compare_digest(digest, access.token_sha256):
-                return Identity(agent_id, frozenset(access.queues), access.role)
+                return Identity(agent_id, frozenset(access.queues), access.role, access.customer_lookup)
         return None

@@ -25,6 +25,7 @@ from ctxi.ingest.outcomes import sign
 from ctxi.schemas.task import TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy, PolicyFile
 from ctxi.settings import Settings
+from ctxi.sinks.customer_views import CustomerViewKeys, CustomerViewStore
 from ctxi.sinks.redis import RedisTaskStore, connect_redis, outcome_keys
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,11 @@ def build(settings: Settings) -> web.Application:
         await producer.stop()
         await store.client.aclose()
 
-    app = create_app(store, Directory(settings.agents), send_outcome, settings.desktop_max_streams_per_agent)
+    customer_views = CustomerViewStore(
+        store.client, CustomerViewKeys(settings.redis_prefix), int(settings.customer_view_days * 86400)
+    )
+    app = create_app(
+        store, Directory(settings.agents), send_outcome, settings.desktop_max_streams_per_agent, customer_views
+    )
     app.cleanup_ctx.append(kafka_and_redis)
     return app

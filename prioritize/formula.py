@@ -1,6 +1,6 @@
 """The priority of a task: one documented formula, with every factor kept for the agent to see.
 
-    priority = clamp(round(base × value × context × urgency [× learned]), 0, 100)
+    priority = clamp(round(base × value × context × urgency [× learned] [× engagement]), 0, 100)
 
 - base: the rule's severity (low 20, medium 40, high 60, critical 75) or its own
   priority expression;
@@ -11,7 +11,9 @@
 - urgency = 1 + urgency_weight × max(0, 1 - hours left / urgency_horizon_hours):
   how close the deadline is (the connecting flight's departure, the debit's due date);
 - learned, only for a rule with ``learn_priority``: how agents closed its version's earlier
-  tasks against the rule's prior (rules/learning.py), 1 with no outcome yet.
+  tasks against the rule's prior (rules/learning.py), 1 with no outcome yet;
+- engagement = 1 + engagement_weight × engagement score / 100, only where the weight is set (0
+  by default: not weighed) and the score known: the engaged customer first among equals.
 
 Worked example (docs/rules.md): a "negative post" task (medium, base 40) for a gold customer
 worth 22,000 (value 1.05 × (1 + 0.15 × 0.87) = 1.19) whose post reaches 0.82 and whose
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Literal
 
 from ctxi.schemas.events import Tier
-from ctxi.schemas.task import LearnedFactor, PriorityBreakdown
+from ctxi.schemas.task import EngagementFactor, LearnedFactor, PriorityBreakdown
 from ctxi.settings import PriorityWeights
 
 PriorityBand = Literal["critical", "high", "medium", "low"]
@@ -53,6 +55,7 @@ def priority(
     due_by: datetime | None,
     weights: PriorityWeights,
     learned: LearnedFactor | None = None,
+    engagement: float | None = None,
 ) -> PriorityBreakdown:
     tier_weight = weights.tier_weights.get(tier, 1.0) if tier is not None else 1.0
     worth = min(1.0, math.log10(1 + lifetime_value) / 5) if lifetime_value else 0.0
@@ -63,6 +66,10 @@ def priority(
         hours_left = (due_by - created_at).total_seconds() / 3600
         urgency = 1 + weights.urgency_weight * max(0.0, min(1.0, 1 - hours_left / weights.urgency_horizon_hours))
     factor = learned.factor if learned is not None else 1.0
+    weighed = None
+    if weights.engagement_weight and engagement is not None:
+        weighed = EngagementFactor(factor=round(1 + weights.engagement_weight * engagement / 100, 4), score=engagement)
+        factor *= weighed.factor
     score = max(0, min(100, round(base * value * context * urgency * factor)))
     return PriorityBreakdown(
         base=base,
@@ -70,5 +77,6 @@ def priority(
         context=round(context, 4),
         urgency=round(urgency, 4),
         learned=learned,
+        engagement=weighed,
         priority=score,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import cel
 
+from ctxi.enrichers.engagement import engagement_of
 from ctxi.features.definitions import CompiledFeature, EventScope, FeatureSet, FeatureValues
 from ctxi.features.entities import EntityFeatureRow
 from ctxi.prioritize.deadlines import deadline
@@ -565,6 +566,7 @@ def _task(
     dedup_key = render(compiled.dedup_key, variables).strip()
     due = deadline(signals)
     social = next((s for s in signals if isinstance(s, SocialSignal)), None)
+    engagement = engagement_of(context, config).score
     details = evidence(event, signals, context, then.evidence)
     breakdown = priority(
         _base_priority(compiled, rule_variables),
@@ -576,6 +578,7 @@ def _task(
         due_by=due.at if due else None,
         weights=config.priority,
         learned=_learned(compiled, tally),
+        engagement=engagement,
     )
     digest = hashlib.sha256(f"{rule.id}|{rule.version}|{event.event_id}|{context.customer_id}".encode()).hexdigest()
     expires_at = event.occurred_at + then.expires_in
@@ -601,7 +604,7 @@ def _task(
         not_before=_not_before(then, context, event.occurred_at, config),
         expires_at=expires_at,
         channel=then.channel or (context.profile.preferred_channel if context.profile else None),
-        context=context_card(context),
+        context=context_card(context, engagement),
         dedup_key=dedup_key,
     )
 
@@ -641,7 +644,7 @@ def _base_priority(compiled: CompiledRule, variables: RuleVariables) -> int:
     return max(0, min(100, round(value)))
 
 
-def context_card(context: CustomerContext) -> TaskContext:
+def context_card(context: CustomerContext, engagement: float | None = None) -> TaskContext:
     profile, last, device = context.profile, context.last_location(), context.customer_device
     location = None
     if last is not None:
@@ -658,4 +661,5 @@ def context_card(context: CustomerContext) -> TaskContext:
         device=DeviceContext(device_type=device.device_type, channel=device.channel, seen_at=device.seen_at)
         if device
         else None,
+        engagement=engagement,
     )

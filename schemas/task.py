@@ -33,6 +33,9 @@ class TaskContext(BaseModel):
     open_cases: Annotated[int, Field(ge=0)] = 0
     sentiment: Sentiment | None = None
     device: DeviceContext | None = None
+    engagement: Annotated[float, Field(ge=0, le=100)] | None = Field(
+        None, description="0-100 when the task was made (the customer view shows its parts, live)."
+    )
 
 
 class EvidenceItem(BaseModel):
@@ -62,6 +65,14 @@ class ConditionHeld(BaseModel):
     reads: dict[str, Text] = Field(default_factory=dict, description="Each path it read and its value, as text.")
 
 
+class EngagementFactor(BaseModel):
+    """The customer's engagement as the priority weighed it: 1 + weight × score / 100."""
+
+    model_config = TASK_CONFIG
+    factor: Annotated[float, Field(ge=1, allow_inf_nan=False)]
+    score: Annotated[float, Field(ge=0, le=100)]
+
+
 class PriorityBreakdown(BaseModel):
     """Why a task ranks where it does: each factor of the priority formula (prioritize/formula.py)."""
 
@@ -71,6 +82,9 @@ class PriorityBreakdown(BaseModel):
     context: float
     urgency: float
     learned: LearnedFactor | None = Field(None, description="Only for a rule with learn_priority: × this factor.")
+    engagement: EngagementFactor | None = Field(
+        None, description="Only where the engagement weight is set and the score known: × this factor."
+    )
     priority: Annotated[int, Field(ge=0, le=100)]
 
 

@@ -43,6 +43,12 @@ def token(
     supervisor: Annotated[
         bool, typer.Option("--supervisor", help="A supervisor's token: it watches QUEUES, claims nothing.")
     ] = False,
+    customer_lookup: Annotated[
+        bool,
+        typer.Option(
+            "--customer-lookup", help="It may open any customer by id, email or phone (each view is recorded)."
+        ),
+    ] = False,
 ) -> None:
     """Make a token for an agent (or a supervisor): print it (once) and a ready-to-paste command
     starting the gateway with it."""
@@ -54,12 +60,18 @@ def token(
         fail(f"--queues needs queues from {get_settings().queues}" + (f"; unknown: {unknown}" if unknown else ""), 2)
     token = new_token()
     typer.echo(f"token for {agent_id} (shown once): {token}")
-    agents = {name: access.model_dump() for name, access in get_settings().agents.items() if name != agent_id} | {
-        agent_id: {
-            "token_sha256": hash_token(token),
-            "queues": allowed,
-            "role": "supervisor" if supervisor else "agent",
-        }
+    kept = {
+        name: access.model_dump(exclude=None if access.customer_lookup else {"customer_lookup"})
+        for name, access in get_settings().agents.items()
+        if name != agent_id
     }
+    entry: dict[str, object] = {
+        "token_sha256": hash_token(token),
+        "queues": allowed,
+        "role": "supervisor" if supervisor else "agent",
+    }
+    if customer_lookup:
+        entry["customer_lookup"] = True
+    agents = kept | {agent_id: entry}
     typer.echo("start the gateway with it (agents already in CTXI_AGENTS kept):")
     typer.echo(f"CTXI_AGENTS='{orjson.dumps(agents).decode()}' .venv/bin/ctxi desktop")

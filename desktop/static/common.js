@@ -59,6 +59,48 @@ export function capitalize(text) {
   return text ? text[0].toUpperCase() + text.slice(1) : text;
 }
 
+// --- facts as agents read them ----------------------------------------------------------
+
+// Money as task texts write it (rules/formatting.py): "USD 1,337.60", one format on every card.
+const moneyFigure = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+export function money(amount, currency) {
+  const figure = moneyFigure.format(amount);
+  return currency ? `${currency} ${figure}` : figure;
+}
+
+export function place(location) {
+  if (!location) return null;
+  const named = [location.city, location.country].filter(Boolean).join(", ");
+  return named || `${location.lat.toFixed(3)}, ${location.lon.toFixed(3)}`;
+}
+
+export function sentimentText(score) {
+  if (score === null || score === undefined) return null;
+  const mood = score <= -0.3 ? "negative" : score >= 0.3 ? "positive" : "neutral";
+  return `${mood} (${score.toFixed(2).replace("-", "−")})`;
+}
+
+// A session this recent means the customer is on that device now (the engine's
+// CTXI_ENGINE__ON_PHONE_MINUTES, 30 by default); an older one is only where they were last.
+const ON_NOW_MS = 30 * 60000;
+
+export function deviceText(device) {
+  if (!device || !(device.device_type || device.channel)) return null;
+  const what = device.device_type
+    ? `${capitalize(device.device_type)}${device.channel ? ` · ${device.channel}` : ""}`
+    : capitalize(device.channel);
+  if (!device.seen_at) return what;
+  const since = Date.now() - new Date(device.seen_at).getTime();
+  return since <= ON_NOW_MS ? `On now: ${what} (${ago(device.seen_at)})` : `Last seen on ${what} (${ago(device.seen_at)})`;
+}
+
+// An event type as an agent reads it: "billing.card_transaction" is "Card transaction (billing)".
+export function eventKind(type) {
+  const [source, ...name] = type.split(".");
+  return name.length ? `${capitalize(name.join(" ").replaceAll("_", " "))} (${source})` : type;
+}
+
 // --- the API ---------------------------------------------------------------------------
 
 export class ApiError extends Error {

@@ -3,8 +3,10 @@
 //
 // Every text from a task is put in the page with textContent (h), never as markup.
 import {
-  $, ago, api, capitalize, duration, followQueues, formatTime, h, oneAtATime, showSignIn, startSession,
+  $, api, capitalize, deviceText, duration, eventKind, followQueues, formatTime, h, money, oneAtATime, place,
+  sentimentText, showSignIn, startSession,
 } from "./common.js";
+import { closeCustomer, openCustomer } from "./customer.js";
 
 const TOKEN_KEY = "ctxi.token"; // sessionStorage: gone when the tab closes
 const URGENT_MINUTES = 15; // a countdown turns red below this
@@ -24,26 +26,6 @@ const state = {
 };
 
 const NEW_FOR_MS = 2 * 60000; // how long a task that arrived or moved up while the agent works is marked
-
-// Money as task texts write it (rules/formatting.py): "USD 1,337.60", one format on every card.
-const moneyFigure = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-
-function money(amount, currency) {
-  const figure = moneyFigure.format(amount);
-  return currency ? `${currency} ${figure}` : figure;
-}
-
-function place(location) {
-  if (!location) return null;
-  const named = [location.city, location.country].filter(Boolean).join(", ");
-  return named || `${location.lat.toFixed(3)}, ${location.lon.toFixed(3)}`;
-}
-
-function sentimentText(score) {
-  if (score === null || score === undefined) return null;
-  const mood = score <= -0.3 ? "negative" : score >= 0.3 ? "positive" : "neutral";
-  return `${mood} (${score.toFixed(2).replace("-", "−")})`;
-}
 
 // The API with this session's token; a token no longer accepted ends the session.
 async function call(path, options) {
@@ -68,6 +50,7 @@ async function signIn(token) {
   $("sign-in").hidden = true;
   $("session").hidden = false;
   $("work").hidden = false;
+  $("lookup-form").hidden = !me.customer_lookup; // a token that may open any customer, not only its tasks'
   renderFilter();
   follow();
   await scheduleRefresh();
@@ -83,6 +66,7 @@ function signOut(message = "") {
   state.seen.clear();
   state.open.clear();
   state.listed = false;
+  closeCustomer(false);
   $("tasks").replaceChildren();
   $("work").hidden = true;
   showSignIn(TOKEN_KEY, message);
@@ -284,6 +268,10 @@ function fillCard(card, task) {
         task.due_by ? `Due ${formatTime(task.due_by)}${task.due_for ? ` (${task.due_for})` : ""} · ` : "",
         `expires ${formatTime(task.expires_at)} · rule ${task.rule_id} v${task.rule_version}`),
       contextCard(task.context),
+      h("button", {
+        type: "button", class: "secondary open-customer",
+        onclick: (event) => openCustomer(call, task.customer_id, task.task_id, event.currentTarget),
+      }, `Open customer ${task.customer_id}`),
       h("div", { class: "columns" },
         h("section", { "aria-label": "What to do" },
           h("h4", {}, "What to do"),
@@ -330,30 +318,11 @@ function contextCard(context) {
     ["Open cases", String(context.open_cases ?? 0)],
     ["Device", deviceText(context.device)],
     ["Sentiment", sentimentText(context.sentiment)],
+    ["Engagement", context.engagement != null ? `${Math.round(context.engagement)} of 100` : null],
   ];
   return h("dl", { class: "context-card", "aria-label": "Customer context" },
     entries.map(([label, value]) =>
       h("div", { class: "fact" }, h("dt", {}, label), h("dd", { class: value ? "" : "unknown" }, value ?? "unknown"))));
-}
-
-// A session this recent means the customer is on that device now (the engine's
-// CTXI_ENGINE__ON_PHONE_MINUTES, 30 by default); an older one is only where they were last.
-const ON_NOW_MS = 30 * 60000;
-
-function deviceText(device) {
-  if (!device || !(device.device_type || device.channel)) return null;
-  const what = device.device_type
-    ? `${capitalize(device.device_type)}${device.channel ? ` · ${device.channel}` : ""}`
-    : capitalize(device.channel);
-  if (!device.seen_at) return what;
-  const since = Date.now() - new Date(device.seen_at).getTime();
-  return since <= ON_NOW_MS ? `On now: ${what} (${ago(device.seen_at)})` : `Last seen on ${what} (${ago(device.seen_at)})`;
-}
-
-// An event type as an agent reads it: "billing.card_transaction" is "Card transaction (billing)".
-function eventKind(type) {
-  const [source, ...name] = type.split(".");
-  return name.length ? `${capitalize(name.join(" ").replaceAll("_", " "))} (${source})` : type;
 }
 
 function evidenceList(task) {
@@ -400,6 +369,9 @@ function breakdown(task) {
       factor("× Context", b.context.toFixed(2), "social reach and sentiment"),
       factor("× Urgency", b.urgency.toFixed(2), "how close the deadline is"),
       learned(b.learned, factor),
+      b.engagement
+        ? factor("× Engagement", b.engagement.factor.toFixed(2), `engagement ${Math.round(b.engagement.score)} of 100`)
+        : null,
       escalated(task, factor),
       factor("= Priority", task.priority, "clamped to 0–100")));
 }
@@ -506,7 +478,21 @@ function tick() {
 
 // --- start -----------------------------------------------------------------------------
 
+// A token with customer_lookup opens any customer by id, email or phone (the caller on the line).
+async function lookUp(event) {
+  event.preventDefault();
+  const identifier = event.target.elements.identifier.value.trim();
+  if (!identifier) return;
+  try {
+    const found = await call(`/api/customers?identifier=${encodeURIComponent(identifier)}`);
+    await openCustomer(call, found.customer_id, "", event.target.elements.identifier);
+  } catch (error) {
+    notice(error.status === 404 ? `No customer with the id or identifier “${identifier}”.` : `Could not look up: ${error.message}`);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("lookup-form").addEventListener("submit", lookUp);
   startSession(TOKEN_KEY, signIn, signOut);
   setInterval(tick, 1000);
 });

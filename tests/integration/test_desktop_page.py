@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
+import orjson
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
@@ -640,3 +641,70 @@ async def work(client: aiohttp.ClientSession, agent: str, queue: str, close: str
     if close is not None:
         async with client.post(f"/api/tasks/{task_id}/{close}", headers=headers, json=body) as closed:
             assert closed.status == 200, await closed.text()
+
+
+async def test_the_customer_view_shows_the_live_context_and_an_event_sent_while_it_is_open(
+    open_desktop: DesktopOpener,
+    namespace: Namespace,
+    run_worker: WorkerFactory,
+    run_desktop: DesktopFactory,
+    screenshots: Path,
+) -> None:
+    """After the demo stream an agent opens a task's customer: the latest location and device (not
+    the task's snapshot), engagement with its parts, the timeline and the customer's other tasks;
+    a session sent while the view is open shows within a second."""
+    run_worker(namespace)
+    base_url = run_desktop(namespace, AGENTS)
+    await feed(namespace, morning_now())
+    page = await open_desktop(base_url, "lead-1", viewport={"width": 1280, "height": 1400})
+    await expect(page.locator("li.task")).to_have_count(8, timeout=PATIENCE_MS)
+    rebook = card(page, "C-4004").filter(has_text="Rebook the LHR")
+    await rebook.get_by_role("button", name=re.compile("Rebook the LHR")).click()
+    snapshot_device = await rebook.locator(".context-card").inner_text()
+    await rebook.get_by_role("button", name="Open customer C-4004").click()
+
+    view = page.locator("#customer")
+    await expect(view.get_by_role("heading", name="Customer C-4004")).to_be_focused()
+    engagement = view.get_by_test_id("engagement")
+    for part in ("Emotional", "Behavioural", "Social"):
+        await expect(engagement).to_contain_text(part)
+    await expect(view.get_by_test_id("customer-device")).to_contain_text("Phone · app")
+    await expect(view.get_by_test_id("timeline").locator("li")).not_to_have_count(0)
+    tasks = view.get_by_role("region", name="Their tasks")
+    await expect(tasks).to_contain_text("Rebook the LHR")
+    await expect(tasks).to_contain_text("Severe weather at LHR")  # the customer's other task
+
+    # the customer opens the app in Rome while the agent looks: the view has it, the task's card does not
+    session = {
+        "event_id": "cv-rome",
+        "type": "device.session",
+        "customer_id": "C-4004",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "payload": {
+            "actor": "customer",
+            "device_type": "tablet",
+            "channel": "web",
+            "ip_location": {"lat": 41.9, "lon": 12.5, "city": "Rome", "country": "IT", "accuracy_km": 25.0},
+        },
+    }
+    pipeline = await asyncio.to_thread(Pipeline, namespace)
+    try:
+        topic = namespace.settings.input_topic("device")
+        raw = orjson.dumps(session)
+        await asyncio.to_thread(lambda: pipeline.producer.send(topic, key=b"C-4004", value=raw).get(timeout=10))
+        sent = asyncio.get_running_loop().time()
+        await expect(view.get_by_test_id("timeline").locator("li").first).to_contain_text("Rome", timeout=10_000)
+        took = asyncio.get_running_loop().time() - sent
+    finally:
+        pipeline.close()
+    await expect(view.get_by_test_id("customer-device")).to_contain_text("On now: Tablet · web")
+    await expect(view.get_by_test_id("customer-location")).to_contain_text("Rome, IT")
+    assert "Tablet" not in snapshot_device and "Tablet" not in await rebook.locator(".context-card").inner_text()
+    assert took < 1.0, f"the session showed {took:.2f} s after it was sent"
+    assert await unlabelled_controls(page) == 0
+    await page.screenshot(path=screenshots / "customer-view.png")
+
+    await page.keyboard.press("Escape")  # back to where the agent was
+    await expect(view).to_be_hidden()
+    await expect(rebook.get_by_role("button", name="Open customer C-4004")).to_be_focused()
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from ctxi.benchmarks.endtoend import BenchResults, RateRun, Sample, Sustained, _
 
 def results(peer: list[Sustained] | None = None) -> BenchResults:
     runs = [
-        RateRun(100, 99.5, 1000, 40, 20.0, 60.0, 90.0, 40.0, 120.0, 300, [Sample(0.5, 300, 40.0, 120.0)]),
+        RateRun(100, 99.5, 1000, 40, 20.0, 60.0, 90.0, 40.0, 120.0, 300, [Sample(0.5, 300, 40.0, 120.0)], 180.0, 420.0),
         RateRun(200, 199.0, 2000, 80, 30.0, None, None, 70.0, 130.0, 900, []),
     ]
     ctxi = [Sustained(400.0, 2100.0, 1500.0), Sustained(380.0, 2300.0, 1600.0), Sustained(420.0, 2000.0, 1400.0)]
@@ -28,8 +28,8 @@ def test_the_report_has_the_ratio_and_a_row_per_rate() -> None:
     assert "| changelog bytes written per event (ctxi worker) | 1,500 |" in text
     assert "| context state per customer (stored bytes), median / p95 | 1,800 / 2,400 |" in text
     assert "| topics on the broker when the bench started | 42 |" in text
-    assert "| 100 | 100 | 40 | 20 | 60 | 90 | 40% | 120 | 300 |" in text
-    assert "| 200 | 199 | 80 | 30 | n/a | n/a | 70% | 130 | 900 |" in text
+    assert "| 100 | 100 | 40 | 20 | 60 | 90 | 180 / 420 | 40% | 120 | 300 |" in text
+    assert "| 200 | 199 | 80 | 30 | n/a | n/a | n/a / n/a | 70% | 130 | 900 |" in text
 
 
 def test_the_report_sets_ctxi_beside_the_peer_or_says_it_did_not_run() -> None:

@@ -127,3 +127,46 @@ def test_deadlines_come_from_the_signals() -> None:
 )
 def test_bands_start_at_the_severities_base_priorities(score: int, band: str) -> None:
     assert priority_band(score) == band
+
+
+def test_engagement_is_weighed_only_where_its_weight_is_set_and_shown_in_the_breakdown() -> None:
+    def with_engagement(weight: float, engagement: float | None):
+        weights = PriorityWeights(engagement_weight=weight)
+        return priority(
+            40,
+            tier=None,
+            lifetime_value=None,
+            reach=None,
+            sentiment=None,
+            created_at=NOW,
+            due_by=None,
+            weights=weights,
+            engagement=engagement,
+        )
+
+    assert with_engagement(0.0, 80.0).engagement is None  # the default: not weighed
+    assert with_engagement(0.0, 80.0).priority == with_engagement(0.2, None).priority == 40
+    weighed = with_engagement(0.2, 80.0)
+    assert weighed.engagement is not None
+    assert (weighed.engagement.factor, weighed.engagement.score, weighed.priority) == (1.16, 80.0, 46)  # 40 × 1.16
+
+
+@given(st.floats(min_value=0, max_value=100), st.floats(min_value=0, max_value=100))
+def test_more_engagement_never_ranks_lower(a: float, b: float) -> None:
+    weights = PriorityWeights(engagement_weight=0.3)
+
+    def ranked(engagement: float) -> int:
+        return priority(
+            60,
+            tier=Tier.GOLD,
+            lifetime_value=5000,
+            reach=None,
+            sentiment=None,
+            created_at=NOW,
+            due_by=None,
+            weights=weights,
+            engagement=engagement,
+        ).priority
+
+    low, high = sorted((a, b))
+    assert ranked(low) <= ranked(high)

@@ -205,7 +205,10 @@ def test_rules_diff_lists_added_and_removed_tasks(tmp_path: Path) -> None:
 def test_rules_are_evaluated_only_for_their_event_types() -> None:
     rules = RuleSet(load_rule_dir(BUILTIN_PACKS, QUEUES))
     assert [r.rule.id for r in rules.rules_for("billing.balance_low")] == ["service.debit_will_fail"]
-    assert [r.rule.id for r in rules.rules_for("crm.interaction")] == ["service.repeat_contact"]
+    assert [r.rule.id for r in rules.rules_for("crm.interaction")] == [
+        "service.repeat_contact",
+        "service.engaged_customer_unhappy",
+    ]
     assert rules.rules_for("crm.case_closed") == ()
 
 
