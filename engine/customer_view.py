@@ -31,11 +31,11 @@ def customer_view(context: CustomerContext, config: EngineConfig, written_at: da
         sentiment=context.last_sentiment,
         features=[
             FeatureFacts(
-                feature_id=feature_id,
+                feature_id=state_key.partition("@")[0],  # the key is the id and its definition's digest
                 events=sum(piece[1] for piece in state.slices),
                 latest_at=None if state.latest is None else datetime.fromtimestamp(state.latest, written_at.tzinfo),
                 last=state.last,
             )
-            for feature_id, state in sorted(context.features.items())
+            for state_key, state in sorted(context.features.items())
         ],
     )

@@ -64,6 +64,7 @@ async def test_an_agent_sees_the_live_context_of_its_queues_customers_and_every_
             "merchant": "Galeries Lafayette",
             "card_present": True,
             "location": PARIS,
+            "status": "approved",
         }
         pipeline.feed(event("cv-3", "billing.card_transaction", 30, card))
         [task] = await until(lambda: store.list_queue("fraud"), "the fraud task")
