@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import faust
 from faust.serializers import codecs as faust_codecs
-from faust.types import FutureMessage, Message, StreamT
+from faust.types import TP, FutureMessage, Message, StreamT
 
 from ctxi.context import fleet
 from ctxi.engine.pipeline import Message as Routed
@@ -19,7 +19,7 @@ from ctxi.engine.pipeline import Output, RowExpiry
 from ctxi.engine.rows import EncodedRows
 from ctxi.features import entities
 from ctxi.schemas.dead_letter import KafkaOrigin, processing_failure
-from ctxi.streams.acks import process_each
+from ctxi.streams.acks import aborted_partitions, process_each
 from ctxi.streams.metrics import (
     DEAD_LETTERS,
     ENTITY_ROWS_EVICTED,
@@ -43,6 +43,7 @@ Row = TypeVar("Row")
 
 def install(worker: Worker) -> None:
     app = worker.app
+    aborted_partitions.on_abort(worker.engine.forget_unstored)
 
     @app.agent(worker.topics.events_by_customer, name=f"{__name__}.join_and_enrich")
     async def join_and_enrich(stream: StreamT[Any]) -> None:
@@ -114,7 +115,8 @@ async def decide_send_store(worker: Worker, message: Message, routed: Routed) ->
             EVENT_TO_TASK_SECONDS.observe(max(0.0, time.time() - message.timestamp))
     if not deliveries and not output.changes_rows:
         return None
-    return worker.stores.after(deliveries, lambda: store_rows(worker, output))
+    epoch = aborted_partitions.epoch(message.tp)
+    return worker.stores.after(deliveries, lambda: store_rows(worker, output, message.tp, epoch))
 
 
 def encoded(topics: Topics, output: Output, publish_signals: bool) -> list[tuple[faust.Topic, str, bytes]]:
@@ -132,8 +134,13 @@ def encoded(topics: Topics, output: Output, publish_signals: bool) -> list[tuple
     return [(topic, key, faust_codecs.dumps(topic.value_serializer, value)) for topic, key, value in messages]
 
 
-def store_rows(worker: Worker, output: Output) -> list[FutureMessage]:
-    """Write what ``output`` changed; return the changelog records that carry it."""
+def store_rows(worker: Worker, output: Output, tp: TP, epoch: int) -> list[FutureMessage]:
+    """Write what ``output`` changed; return the changelog records that carry it. Nothing, if the
+    transaction of its message's partition (``tp``, at ``epoch`` when decided) was aborted since:
+    the message is redone from what is stored (streams/acks.py, AbortedPartitions)."""
+    if aborted_partitions.epoch(tp) != epoch:
+        worker.engine.discard(output)
+        return []
     worker.engine.store(output)
     if output.context is not None:
         worker.customer_views.add(output.context.customer_id, output.event)

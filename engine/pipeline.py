@@ -170,6 +170,13 @@ class Engine:
             table, key = output.dropped
             self._tables[table].pop(key, None)
 
+    def forget_unstored(self) -> None:
+        """Forget every row decided and not stored: the transactions of their messages were aborted
+        (exactly-once), so those messages are redone from what is stored, never from their own effects."""
+        self.unstored_contexts.clear()
+        self.unstored_index.clear()
+        self.unstored_entities.clear()
+
     def discard(self, output: Output) -> None:
         """Forget the rows ``output`` changed, its message having failed after the decision (it was
         dead-lettered): the next message builds on what is stored."""

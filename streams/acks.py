@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import faust
-from faust.types import EventT
+from faust.types import TP, EventT
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ async def process_each(stream: faust.StreamT, process: Process) -> None:
 
     async for event in manual.events():
         await between_events.enter()
+        epoch = aborted_partitions.epoch(event.message.tp)
         try:
             rest = await process(event)
         except BaseException:
@@ -65,22 +67,33 @@ async def process_each(stream: faust.StreamT, process: Process) -> None:
             raise
         if rest is None:
             try:
-                await manual.ack(event)
+                await _ack_unless_aborted(manual, event, epoch)
             finally:
                 between_events.leave()
         else:
-            task = asyncio.ensure_future(_ack_when_done(rest, manual, event))
+            task = asyncio.ensure_future(_ack_when_done(rest, manual, event, epoch))
             finishing.add(task)
             task.add_done_callback(finished)
 
 
-async def _ack_when_done(rest: Awaitable[Any], stream: faust.StreamT, event: EventT) -> None:
+async def _ack_when_done(rest: Awaitable[Any], stream: faust.StreamT, event: EventT, epoch: int) -> None:
     try:
         await rest
     except Exception as exc:
         message = event.message
         logger.critical("could not finish %s[%s]@%s: %r", message.topic, message.partition, message.offset, exc)
         await stream.app.crash(exc)
+        return
+    await _ack_unless_aborted(stream, event, epoch)
+
+
+async def _ack_unless_aborted(stream: faust.StreamT, event: EventT, epoch: int) -> None:
+    """Acknowledge ``event`` unless its partition's transaction was aborted since it was taken (it is redone)."""
+    message = event.message
+    if aborted_partitions.epoch(message.tp) != epoch:
+        logger.info(
+            "%s[%s]@%s is redone: its transaction was aborted", message.topic, message.partition, message.offset
+        )
         return
     await stream.ack(event)
 
@@ -175,3 +188,33 @@ class EventGate:
 
 
 between_events = EventGate()
+
+
+class AbortedPartitions:
+    """How many times each partition's transaction was aborted (exactly-once): the work of an
+    event taken before its partition's abort is left undone (no store, no acknowledgement),
+    since the abort took its outputs back and its partition is read again from the last commit.
+
+    Left to finish, such an event would store its context in the partition's next transaction
+    and acknowledge its offset: the redone event then met its own effects and counted as a
+    duplicate, or was skipped, and its task, aborted with its transaction, was lost.
+    """
+
+    def __init__(self) -> None:
+        self._aborts: Counter[TP] = Counter()
+        self._listeners: list[Callable[[], None]] = []
+
+    def epoch(self, tp: TP) -> int:
+        return self._aborts[tp]
+
+    def on_abort(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` at each abort (the engine forgets the rows it decided and has not stored)."""
+        self._listeners.append(listener)
+
+    def aborted(self, tps: Iterable[TP]) -> None:
+        self._aborts.update(tps)
+        for listener in self._listeners:
+            listener()
+
+
+aborted_partitions = AbortedPartitions()

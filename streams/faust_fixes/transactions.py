@@ -21,7 +21,7 @@ from aiokafka.errors import IllegalOperation, ProducerFenced
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 from faust.types import TP, HeadersArg, RecordMetadata
 
-from ctxi.streams.acks import between_events
+from ctxi.streams.acks import aborted_partitions, between_events
 from ctxi.streams.faust_fixes import FaustName
 from ctxi.streams.faust_fixes.rollback import TransactionalTable
 
@@ -106,6 +106,8 @@ class Transactions(TransactionManager):
             await self.producer.abort_transaction(transactional_id)
             await self.producer.begin_transaction(transactional_id)
         self._ended(aborted, committed=False)
+        if aborted:  # the events in flight of these partitions are redone: none may store or acknowledge
+            aborted_partitions.aborted(tp for tp in revoked if self.transactional_id(tp) in aborted)
 
     def transactional_id(self, tp: TP) -> str:
         group = TopicPartitionGroup(tp.topic, tp.partition, self.app.assignor.group_for_topic(tp.topic))
