@@ -21,7 +21,8 @@ from ctxi.rules import BUILTIN_PACKS
 from ctxi.rules.evaluate import RuleSet
 from ctxi.schemas.context import CustomerContext
 from ctxi.settings import Settings
-from ctxi.sinks.customer_views import CustomerViewKeys, CustomerViewSink
+from ctxi.sinks.customer_view_store import CustomerViewKeys
+from ctxi.sinks.customer_views import CustomerViewSink
 from ctxi.sinks.redis import OutcomeKeys, RedisTaskStore, connect_redis
 from ctxi.streams.acks import StoresInOrder
 from ctxi.streams.app import Tables, Topics, create_app

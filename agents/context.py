@@ -71,7 +71,7 @@ def install(worker: Worker) -> None:
     async def write_customer_views() -> None:
         """The views of the customers whose rows were stored since the last time, from those rows."""
         assert isinstance(worker.engine.contexts, EncodedRows)
-        await worker.customer_views.flush(worker.engine.contexts.peek)
+        await worker.customer_views.flush(worker.engine.contexts)
 
     @app.timer(interval=5.0, name=f"{__name__}.measure_tables")
     async def measure() -> None:

@@ -26,7 +26,7 @@ from ctxi.gateway.server import watch_deadlines
 from ctxi.schemas.task import Task, TaskOutcome
 from ctxi.service_levels.policy import load_policy_text
 from ctxi.settings import AgentAccess, Settings
-from ctxi.sinks.customer_views import CustomerViewKeys, CustomerViewStore
+from ctxi.sinks.customer_view_store import CustomerViewKeys, CustomerViewStore
 from ctxi.sinks.redis import RedisTaskStore, connect_redis
 
 POLICY = """policy: bench

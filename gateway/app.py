@@ -55,7 +55,7 @@ from ctxi.gateway.metrics import (
 )
 from ctxi.schemas.common import MAX_TEXT_LENGTH
 from ctxi.schemas.task import Task, TaskOutcome
-from ctxi.sinks.customer_views import CustomerViewStore
+from ctxi.sinks.customer_view_store import CustomerViewStore
 from ctxi.sinks.redis import CloseStart, RedisTaskStore
 
 logger = logging.getLogger(__name__)

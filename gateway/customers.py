@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ctxi.gateway.api import AGENT, LOOKUP, QUEUES, ROLE, STORE, ApiError, json_response, shown_task
 from ctxi.schemas.customer_view import ShownCustomer
-from ctxi.sinks.customer_views import CustomerViewStore
+from ctxi.sinks.customer_view_store import CustomerViewStore
 
 CUSTOMERS = web.AppKey("customers", CustomerViewStore)
 AUDIT_SHOWN = 200  # entries of the audit trail a supervisor reads at most

@@ -25,7 +25,7 @@ from ctxi.ingest.outcomes import sign
 from ctxi.schemas.task import TaskOutcome
 from ctxi.service_levels.policy import LoadedPolicy, PolicyFile
 from ctxi.settings import Settings
-from ctxi.sinks.customer_views import CustomerViewKeys, CustomerViewStore
+from ctxi.sinks.customer_view_store import CustomerViewKeys, CustomerViewStore
 from ctxi.sinks.redis import RedisTaskStore, connect_redis, outcome_keys
 
 logger = logging.getLogger(__name__)

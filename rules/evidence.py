@@ -157,14 +157,14 @@ DESCRIPTIONS: dict[type, Callable[[Any], str]] = {
 }
 
 
+def summary(event: Event) -> str:
+    """What the event says, as one readable line."""
+    return shorten(DESCRIPTIONS[type(event)](event))
+
+
 def describe(event: Event) -> EvidenceItem:
     """The event as one readable line."""
-    return EvidenceItem(
-        event_id=event.event_id,
-        type=event.type,
-        occurred_at=event.occurred_at,
-        summary=shorten(DESCRIPTIONS[type(event)](event)),
-    )
+    return EvidenceItem(event_id=event.event_id, type=event.type, occurred_at=event.occurred_at, summary=summary(event))
 
 
 def describe_observation(observation: Observation) -> EvidenceItem:

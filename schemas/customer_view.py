@@ -1,6 +1,7 @@
 """The customer view: what the desktop shows of one customer when an agent opens them, read from
-the live context (not a task's snapshot). Workers write it to Redis as the customer's events are
-decided (sinks/customer_views.py); the gateway reads it (gateway/customers.py).
+the live context (not a task's snapshot). Workers write the stored context row to Redis with its
+engagement as the customer's events are decided (:class:`StoredView`, sinks/customer_views.py);
+the gateway makes the view of it (:func:`customer_view`, gateway/customers.py).
 
 Every fact carries where it came from and when: the context's own models keep both (a profile's
 ``as_of``, an observation's ``source`` and ``at``, a session's ``seen_at``...), and the timeline's
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ctxi.schemas.context import (
     BillingState,
+    CustomerContext,
     DeviceState,
     Itinerary,
     Observation,
@@ -27,6 +29,7 @@ from ctxi.schemas.signals import EngagementScore
 from ctxi.schemas.task import EvidenceItem
 
 VIEW_CONFIG = ConfigDict(extra="forbid")
+POSTS_SHOWN = 5
 
 
 class FeatureFacts(BaseModel):
@@ -66,3 +69,40 @@ class ShownCustomer(BaseModel):
     timeline: list[EvidenceItem] = Field(description="The customer's latest events, newest first.")
     open_tasks: list[dict[str, Any]] = Field(description="Open tasks in queues the caller may see, most urgent first.")
     closed_tasks: list[dict[str, Any]] = Field(description="The latest closes, newest first: how and by whom.")
+
+
+class StoredView(BaseModel):
+    """What a worker writes for a customer: the context row as stored (its bytes, not encoded again)
+    and the engagement worked out from it, when."""
+
+    written_at: datetime
+    engagement: EngagementScore
+    context: CustomerContext
+
+
+def customer_view(stored: StoredView) -> CustomerView:
+    """The view of what a worker wrote: only what the context holds."""
+    context, written_at = stored.context, stored.written_at
+    return CustomerView(
+        customer_id=context.customer_id,
+        as_of=context.watermark,
+        written_at=written_at,
+        profile=context.profile,
+        engagement=stored.engagement,
+        location=context.last_location(),
+        device=context.customer_device,
+        open_cases=context.open_cases,
+        itineraries=context.itineraries,
+        billing=context.billing,
+        posts=context.posts[-POSTS_SHOWN:],
+        sentiment=context.last_sentiment,
+        features=[
+            FeatureFacts(
+                feature_id=state_key.partition("@")[0],  # the key is the id and its definition's digest
+                events=sum(piece[1] for piece in state.slices),
+                latest_at=None if state.latest is None else datetime.fromtimestamp(state.latest, written_at.tzinfo),
+                last=state.last,
+            )
+            for state_key, state in sorted(context.features.items())
+        ],
+    )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ctxi.engine.customer_view import customer_view
 from ctxi.engine.pipeline import Engine
 from ctxi.enrichers.engagement import engagement_of
 from ctxi.schemas.context import CustomerContext
-from ctxi.schemas.customer_view import CustomerView
+from ctxi.schemas.customer_view import CustomerView, StoredView, customer_view
 from ctxi.settings import EngineConfig
 from tests.factories import card, checkin, make_event
 
@@ -42,7 +41,7 @@ def test_the_view_shows_the_latest_location_device_and_engagement_of_the_stored_
             "device.session", {"actor": "customer", "channel": "app", "device_type": "phone"}, at="2026-03-03T11:40:00Z"
         ),
     )
-    view = customer_view(context, EngineConfig(), NOW)
+    view = customer_view(StoredView(written_at=NOW, engagement=engagement_of(context, EngineConfig()), context=context))
     assert view.location is not None and (view.location.source, view.location.at) == (
         "billing.card_transaction",
         datetime(2026, 3, 3, 11, 30, tzinfo=UTC),
@@ -70,6 +69,7 @@ def test_a_feature_s_facts_are_its_counted_events_and_the_latest() -> None:
             },
         }
     )
-    [facts] = customer_view(context, EngineConfig(), NOW).features
+    engagement = engagement_of(context, EngineConfig())
+    [facts] = customer_view(StoredView(written_at=NOW, engagement=engagement, context=context)).features
     assert (facts.feature_id, facts.events, facts.last) == ("card_spend_24h", 5, 12.5)
     assert facts.latest_at == datetime.fromtimestamp(1772532000, UTC)
