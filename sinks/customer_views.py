@@ -127,7 +127,12 @@ class CustomerViewSink:
         try:
             await self._write(keys=keys, args=args)
         except (RedisError, OSError) as exc:
-            logger.warning("customer views not written (%s): %d customers wait for the next try", exc, len(batch))
+            logger.warning(
+                "customer views not written (%s): %d customers wait for the next try (%d dropped so far: more waited)",
+                exc,
+                len(batch),
+                self.dropped,
+            )
             for customer_id, entries in batch.items():
                 self.add(customer_id, None)
                 self.pending[customer_id] += entries
