@@ -9,7 +9,9 @@ sinks/customer_views.py).
 Who may look: an agent, the customers with a task (open, or among their latest closes) in one of
 its queues; a supervisor, those of the queues it watches; a token with ``customer_lookup``, anyone.
 Any other customer answers 404, as one that does not exist does: nothing is revealed. Every
-view answered is recorded in the audit trail first (a view that cannot be recorded is not shown).
+look is recorded in the audit trail before it is answered (one that cannot be recorded is not
+shown); an open view's page reads it every quarter second, so the reads by one person of one
+customer from one task are recorded at most once every ``LOOK_SECONDS``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ctxi.sinks.customer_view_store import CustomerViewStore
 CUSTOMERS = web.AppKey("customers", CustomerViewStore)
 AUDIT_SHOWN = 200  # entries of the audit trail a supervisor reads at most
 NOT_SEEN = "no such customer, or not one of your queues' customers"
+LOOK_SECONDS = 300  # one person's reads of one customer from one task: recorded once in this
 
 
 async def _tasks_of(request: web.Request, customer_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -53,16 +56,18 @@ async def customer(request: web.Request) -> web.Response:
     task_id = request.query.get("task", "")
     if task_id and not any(shown["task_id"] == task_id for shown in open_tasks):
         task_id = ""  # only a task of this customer is recorded as where the view was opened from
-    await request.app[CUSTOMERS].audit(
-        {
-            "viewer": request[AGENT],
-            "role": request[ROLE],
-            "customer_id": customer_id,
-            "task_id": task_id,
-            "queues": ",".join(sorted(queues)),
-            "at": datetime.now(UTC).isoformat(),
-        }
-    )
+    customers = request.app[CUSTOMERS]
+    if await customers.first_look(request[AGENT], customer_id, task_id, LOOK_SECONDS):
+        await customers.audit(
+            {
+                "viewer": request[AGENT],
+                "role": request[ROLE],
+                "customer_id": customer_id,
+                "task_id": task_id,
+                "queues": ",".join(sorted(queues)),
+                "at": datetime.now(UTC).isoformat(),
+            }
+        )
     view, timeline = found
     shown = ShownCustomer(
         view=view,

@@ -89,6 +89,12 @@ class CustomerViewStore:
     async def closes(self, customer_id: str) -> list[dict[str, Any]]:
         return [orjson.loads(entry) for entry in await self.client.lrange(self.keys.closed(customer_id), 0, -1)]
 
+    async def first_look(self, viewer: str, customer_id: str, task_id: str, window_seconds: int) -> bool:
+        """Whether ``viewer``'s look at ``customer_id`` (from ``task_id``) is to be recorded: not if one was
+        recorded in the last ``window_seconds`` (a page reads an open view every quarter second)."""
+        key = f"{self.keys.prefix}:viewing:{viewer}:{customer_id}:{task_id}"
+        return bool(await self.client.set(key, b"1", nx=True, ex=window_seconds))
+
     async def audit(self, entry: dict[str, str]) -> None:
         fields: dict[Any, Any] = dict(entry)  # redis-py types a stream entry's fields invariantly
         await self.client.xadd(self.keys.audit, fields, maxlen=AUDIT_KEPT, approximate=True)

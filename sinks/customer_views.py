@@ -12,7 +12,9 @@ last written):
   attributes ``CTXI_CUSTOMER_IDENTIFIERS`` lists, e.g. an email), for lookups;
 - ``<p>:closed_by_customer:<customer_id>``: the latest closes of the customer's tasks (the gateway
   keeps them as agents close tasks), newest first;
-- ``<p>:customer_views``: the audit trail, a stream of who opened whom, when, from which task.
+- ``<p>:customer_views``: the audit trail, a stream of who opened whom, when, from which task, and
+  ``<p>:viewing:<viewer>:<customer_id>:<task_id>``, held five minutes after a look is recorded so
+  the page's reads of an open view are not recorded again.
 
 A worker marks the customers whose rows it stored (:meth:`CustomerViewSink.add`, a dict entry on
 the event's path) and every ``CTXI_CUSTOMER_VIEW_SECONDS`` writes the marked customers' rows and

@@ -49,7 +49,6 @@ async function load() {
     } else {
       $("customer-updated").textContent = updatedText(shown.view);
     }
-    current.taskId = ""; // the view was recorded as opened from the task once
   } catch (error) {
     if (open !== current) return;
     $("customer").replaceChildren(header(current.customerId),

@@ -107,6 +107,8 @@ async def test_an_agent_sees_the_live_context_of_its_queues_customers_and_every_
         seen = [(entry["viewer"], entry["customer_id"], entry["task_id"]) for entry in trail["views"]]
         assert seen[0] == ("lead-1", "C-1001", "")  # newest first
         assert ("fraud-1", "C-1001", task.task_id) in seen
+        # read again and again while open: one look from the task, one without, not one per read
+        assert sorted(task_id for viewer, _, task_id in seen if viewer == "fraud-1") == ["", task.task_id]
         assert not any(viewer == "travel-1" for viewer, _, _ in seen)  # refused views show nothing
         assert (await client.get("/api/supervisor/customer-views", headers=auth("fraud-1"))).status == 403
     finally:
