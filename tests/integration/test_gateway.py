@@ -131,6 +131,7 @@ def test_ctxi_desktop_serves_from_the_command_line(namespace: Namespace, run_des
         "agent_id": "A-1",
         "queues": ["fraud"],
         "role": "agent",
+        "customer_lookup": False,
     }
 
 
