@@ -28,11 +28,15 @@ export async function openCustomer(call, customerId, taskId, opener) {
 export function closeCustomer(returnFocus = true) {
   if (!open) return;
   clearTimeout(open.timer);
-  const { opener } = open;
+  const { opener, taskId } = open;
   open = null;
   $("customer").hidden = true;
   $("customer").replaceChildren();
-  if (returnFocus && opener?.isConnected) opener.focus();
+  if (!returnFocus) return;
+  // the task's card may have been drawn again meanwhile (a revision): its new button then
+  const back = opener?.isConnected ? opener
+    : document.querySelector(`li.task[data-task-id="${CSS.escape(taskId)}"] .open-customer`);
+  back?.focus();
 }
 
 async function load() {

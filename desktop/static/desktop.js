@@ -268,10 +268,6 @@ function fillCard(card, task) {
         task.due_by ? `Due ${formatTime(task.due_by)}${task.due_for ? ` (${task.due_for})` : ""} · ` : "",
         `expires ${formatTime(task.expires_at)} · rule ${task.rule_id} v${task.rule_version}`),
       contextCard(task.context),
-      h("button", {
-        type: "button", class: "secondary open-customer",
-        onclick: (event) => openCustomer(call, task.customer_id, task.task_id, event.currentTarget),
-      }, `Open customer ${task.customer_id}`),
       h("div", { class: "columns" },
         h("section", { "aria-label": "What to do" },
           h("h4", {}, "What to do"),
@@ -280,7 +276,12 @@ function fillCard(card, task) {
           h("h4", {}, "Evidence"),
           evidenceList(task))),
       // side by side while closed: the card is no taller than with one (a claim's form stays in view)
-      h("div", { class: "why" }, conditions(task), breakdown(task)),
+      h("div", { class: "why" }, conditions(task), breakdown(task),
+        // beside them, not a row of its own: the claimed card's outcome field stays where it was
+        h("button", {
+          type: "button", class: "secondary open-customer",
+          onclick: (event) => openCustomer(call, task.customer_id, task.task_id, event.currentTarget),
+        }, `Open customer ${task.customer_id}`)),
       task.claimed_by === state.agent ? closeForms(task, typed) : null),
   );
   if (focusedField) card.querySelector(`input[name="${focusedField}"]`)?.focus();

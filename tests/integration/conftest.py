@@ -98,6 +98,7 @@ class DesktopFactory(Protocol):
         namespace: Namespace,
         agents: dict[str, tuple[str, list[str]]],
         supervisors: dict[str, tuple[str, list[str]]] | None = None,
+        lookups: frozenset[str] = frozenset(),
     ) -> str: ...
 
 
@@ -144,7 +145,7 @@ def run_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
 @pytest.fixture
 def run_desktop(tmp_path: Path) -> Iterator[DesktopFactory]:
     """Start ``ctxi desktop`` as an operator does, for agents (and supervisors) given as
-    ``{name: (token, queues)}``.
+    ``{name: (token, queues)}``, those named in ``lookups`` with ``customer_lookup``.
 
     Returns the base URL once the gateway answers; the sweeper runs every 0.5 s so that
     deferred and expired tasks show and go within a test's patience.
@@ -155,10 +156,16 @@ def run_desktop(tmp_path: Path) -> Iterator[DesktopFactory]:
         namespace: Namespace,
         agents: dict[str, tuple[str, list[str]]],
         supervisors: dict[str, tuple[str, list[str]]] | None = None,
+        lookups: frozenset[str] = frozenset(),
     ) -> str:
         port = free_port()
         entries = {
-            name: {"token_sha256": hash_token(token), "queues": queues, "role": role}
+            name: {
+                "token_sha256": hash_token(token),
+                "queues": queues,
+                "role": role,
+                "customer_lookup": name in lookups,
+            }
             for role, people in (("agent", agents), ("supervisor", supervisors or {}))
             for name, (token, queues) in people.items()
         }

@@ -41,6 +41,7 @@ AGENTS = {
     "fraud-2": ("fraud-token-2", ["fraud"]),
     "travel-1": ("travel-token-1", ["travel"]),
     "lead-1": ("lead-token-1", ["fraud", "travel", "service"]),
+    "desk-9": ("desk-token-9", ["service"]),  # answers the phone: may look any customer up
 }
 MORNING = REPO_ROOT / "examples" / "morning.jsonl"
 PATIENCE_MS = 30_000  # a worker's first task can take a few seconds after its start
@@ -707,4 +708,29 @@ async def test_the_customer_view_shows_the_live_context_and_an_event_sent_while_
     await page.keyboard.press("Escape")  # back to where the agent was
     await expect(view).to_be_hidden()
     await expect(rebook.get_by_role("button", name="Open customer C-4004")).to_be_focused()
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_caller_with_lookup_opens_a_customer_of_another_queue_by_id(
+    open_desktop: DesktopOpener, namespace: Namespace, run_worker: WorkerFactory, run_desktop: DesktopFactory
+) -> None:
+    run_worker(namespace)
+    base_url = run_desktop(namespace, AGENTS, lookups=frozenset({"desk-9"}))
+    await feed(namespace, morning_now())
+    page = await open_desktop(base_url, "desk-9")
+    other = await open_desktop(base_url, "fraud-1")
+    await expect(other.locator("#lookup-form")).to_be_hidden()  # a token without lookup has no search
+    search = page.get_by_role("search", name="Look up a customer")
+    await search.get_by_label("Customer").fill("C-1001")  # the fraud customer: no task in desk-9's queue
+    await search.get_by_role("button", name="Open").click()
+    view = page.locator("#customer")
+    await expect(view.get_by_role("heading", name="Customer C-1001")).to_be_focused(timeout=PATIENCE_MS)
+    await expect(view.get_by_test_id("customer-location")).to_contain_text("Paris")
+    await expect(view.get_by_role("region", name="Their tasks")).to_contain_text("No open task in your queues.")
+    await page.keyboard.press("Escape")
+    await expect(view).to_be_hidden()
+    await expect(search.get_by_label("Customer")).to_be_focused()
+    await search.get_by_label("Customer").fill("nobody@example.com")
+    await search.get_by_role("button", name="Open").click()
+    await expect(page.locator("#notice")).to_have_text("No customer with the id or identifier “nobody@example.com”.")
     assert page.errors == []  # type: ignore[attr-defined]
