@@ -56,18 +56,15 @@ async def customer(request: web.Request) -> web.Response:
     task_id = request.query.get("task", "")
     if task_id and not any(shown["task_id"] == task_id for shown in open_tasks):
         task_id = ""  # only a task of this customer is recorded as where the view was opened from
-    customers = request.app[CUSTOMERS]
-    if await customers.first_look(request[AGENT], customer_id, task_id, LOOK_SECONDS):
-        await customers.audit(
-            {
-                "viewer": request[AGENT],
-                "role": request[ROLE],
-                "customer_id": customer_id,
-                "task_id": task_id,
-                "queues": ",".join(sorted(queues)),
-                "at": datetime.now(UTC).isoformat(),
-            }
-        )
+    look = {
+        "viewer": request[AGENT],
+        "role": request[ROLE],
+        "customer_id": customer_id,
+        "task_id": task_id,
+        "queues": ",".join(sorted(queues)),
+        "at": datetime.now(UTC).isoformat(),
+    }
+    await request.app[CUSTOMERS].record_look(look, LOOK_SECONDS)
     view, timeline = found
     shown = ShownCustomer(
         view=view,

@@ -20,6 +20,14 @@ TIMELINE_KEPT = 20
 CLOSED_KEPT = 10
 AUDIT_KEPT = 100_000  # entries of the audit trail (Redis trims the oldest)
 
+_RECORD_LOOK = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+  return 1
+end
+return 0
+"""
+
 
 def identifier_key_part(identifier: str) -> str:
     """An identifier as looked up: the same email or phone however it was written."""
@@ -55,6 +63,9 @@ class CustomerViewStore:
     keys: CustomerViewKeys
     keep_seconds: int
 
+    def __post_init__(self) -> None:
+        self._record = self.client.register_script(_RECORD_LOOK)
+
     async def view(self, customer_id: str) -> tuple[CustomerView, list[EvidenceItem]] | None:
         """The customer's view and timeline (newest first, each event once); None if no worker wrote one."""
         pipe = self.client.pipeline(transaction=False)
@@ -89,15 +100,14 @@ class CustomerViewStore:
     async def closes(self, customer_id: str) -> list[dict[str, Any]]:
         return [orjson.loads(entry) for entry in await self.client.lrange(self.keys.closed(customer_id), 0, -1)]
 
-    async def first_look(self, viewer: str, customer_id: str, task_id: str, window_seconds: int) -> bool:
-        """Whether ``viewer``'s look at ``customer_id`` (from ``task_id``) is to be recorded: not if one was
-        recorded in the last ``window_seconds`` (a page reads an open view every quarter second)."""
-        key = f"{self.keys.prefix}:viewing:{viewer}:{customer_id}:{task_id}"
-        return bool(await self.client.set(key, b"1", nx=True, ex=window_seconds))
-
-    async def audit(self, entry: dict[str, str]) -> None:
-        fields: dict[Any, Any] = dict(entry)  # redis-py types a stream entry's fields invariantly
-        await self.client.xadd(self.keys.audit, fields, maxlen=AUDIT_KEPT, approximate=True)
+    async def record_look(self, entry: dict[str, str], window_seconds: int) -> bool:
+        """Record ``entry`` (a look: viewer, customer_id, task_id...) in the audit trail, unless the same
+        person's look at the same customer from the same task was recorded in the last
+        ``window_seconds`` (a page reads an open view every quarter second); whether it was. One
+        script: a look is never taken as recorded without its entry."""
+        seen = f"{self.keys.prefix}:viewing:{entry['viewer']}:{entry['customer_id']}:{entry['task_id']}"
+        fields = [item for pair in entry.items() for item in pair]
+        return bool(await self._record(keys=[seen, self.keys.audit], args=[window_seconds, AUDIT_KEPT, *fields]))
 
     async def audit_trail(self, count: int) -> list[dict[str, str]]:
         """The latest ``count`` views recorded, newest first."""
