@@ -24,7 +24,9 @@ sentiments = st.one_of(st.none(), st.floats(min_value=-1, max_value=1))
 hours = st.one_of(st.none(), st.floats(min_value=-48, max_value=24 * 30))
 
 
-def score(base=40, tier=None, value=None, reach=None, sentiment=None, hours_left=None):
+def score(
+    base=40, tier=None, value=None, reach=None, sentiment=None, hours_left=None, engagement=None, weights=WEIGHTS
+):
     deadline = None if hours_left is None else NOW + timedelta(hours=hours_left)
     return priority(
         base,
@@ -34,7 +36,8 @@ def score(base=40, tier=None, value=None, reach=None, sentiment=None, hours_left
         sentiment=sentiment,
         created_at=NOW,
         due_by=deadline,
-        weights=WEIGHTS,
+        weights=weights,
+        engagement=engagement,
     )
 
 
@@ -131,18 +134,7 @@ def test_bands_start_at_the_severities_base_priorities(score: int, band: str) ->
 
 def test_engagement_is_weighed_only_where_its_weight_is_set_and_shown_in_the_breakdown() -> None:
     def with_engagement(weight: float, engagement: float | None):
-        weights = PriorityWeights(engagement_weight=weight)
-        return priority(
-            40,
-            tier=None,
-            lifetime_value=None,
-            reach=None,
-            sentiment=None,
-            created_at=NOW,
-            due_by=None,
-            weights=weights,
-            engagement=engagement,
-        )
+        return score(engagement=engagement, weights=PriorityWeights(engagement_weight=weight))
 
     assert with_engagement(0.0, 80.0).engagement is None  # the default: not weighed
     assert with_engagement(0.0, 80.0).priority == with_engagement(0.2, None).priority == 40
@@ -156,17 +148,7 @@ def test_more_engagement_never_ranks_lower(a: float, b: float) -> None:
     weights = PriorityWeights(engagement_weight=0.3)
 
     def ranked(engagement: float) -> int:
-        return priority(
-            60,
-            tier=Tier.GOLD,
-            lifetime_value=5000,
-            reach=None,
-            sentiment=None,
-            created_at=NOW,
-            due_by=None,
-            weights=weights,
-            engagement=engagement,
-        ).priority
+        return score(60, Tier.GOLD, 5000, engagement=engagement, weights=weights).priority
 
     low, high = sorted((a, b))
     assert ranked(low) <= ranked(high)
