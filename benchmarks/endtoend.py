@@ -88,6 +88,7 @@ class RateRun:
     # event sent -> in its customer's view as the gateway reads it (sampled customers; None: not measured)
     view_p50_ms: float | None = None
     view_p99_ms: float | None = None
+    guarantee: str = "at_least_once"  # the worker's CTXI_PROCESSING_GUARANTEE
 
 
 @dataclass
@@ -462,7 +463,9 @@ def _percentile(values: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def latency_run(worker: LiveWorker, lines: list[bytes], rate: float, progress: Progress) -> RateRun:
+def latency_run(
+    worker: LiveWorker, lines: list[bytes], rate: float, progress: Progress, guarantee: str = "at_least_once"
+) -> RateRun:
     settings = worker.settings
     notices = TaskNotices(settings)
     sampler = Sampler(settings, worker.process.pid, [*settings.input_topics, settings.events_by_customer_topic])
@@ -508,13 +511,44 @@ def latency_run(worker: LiveWorker, lines: list[bytes], rate: float, progress: P
         samples=samples,
         view_p50_ms=_percentile(freshness, 0.50),
         view_p99_ms=_percentile(freshness, 0.99),
+        guarantee=guarantee,
     )
     progress(
-        f"offered {rate:,.0f}/s: {run.tasks} tasks, p50 {run.p50_ms or 0:.0f} ms, p99 {run.p99_ms or 0:.0f} ms, "
+        f"{guarantee}, offered {rate:,.0f}/s: {run.tasks} tasks, "
+        f"p50 {run.p50_ms or 0:.0f} ms, p99 {run.p99_ms or 0:.0f} ms, "
         f"CPU {run.cpu_percent:.0f}%, peak RSS {run.peak_rss_mb:.0f} MiB, max lag {run.max_lag:,}; "
         f"customer view p50 {run.view_p50_ms or 0:.0f} ms, p99 {run.view_p99_ms or 0:.0f} ms ({len(freshness)} events)"
     )
     return run
+
+
+def latency_runs(
+    base: Settings,
+    offered: list[float],
+    seconds_per_rate: float,
+    logs: Path,
+    progress: Progress,
+    guarantee: str = "at_least_once",
+) -> list[RateRun]:
+    """One worker under ``guarantee`` (a fresh one, so the guarantees do not share a warm
+    worker), sent a stream of its own at each ``offered`` rate in turn."""
+    runs = []
+    settings_env = {"CTXI_PROCESSING_GUARANTEE": guarantee}
+    with isolated_worker(base, logs / f"latency-worker-{guarantee}.log", settings_env=settings_env) as worker:
+        wait_until_flowing(worker.settings)
+        for index, rate in enumerate(offered):
+            # current times (tasks must not be born expired) and ids of their own per run
+            events_wanted = rate * seconds_per_rate
+            spec = SimulationSpec(
+                customers=max(20, round(events_wanted / 5)),
+                seed=200 + index,
+                hours=4,
+                start=datetime.now(UTC) - timedelta(hours=4),
+                malformed_share=0,
+            )
+            run_lines, _ = simulate(spec)
+            runs.append(latency_run(worker, run_lines, rate, progress, guarantee))
+    return runs
 
 
 def run_bench(
@@ -528,6 +562,7 @@ def run_bench(
     repeats: int,
     command: str,
     progress: Progress,
+    exactly_once: bool = True,
 ) -> BenchResults:
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
@@ -556,21 +591,9 @@ def run_bench(
             sustained[kind].append(sustained_throughput(base, lines, outputs, kind=kind, logs=logs, progress=progress))
     ctxi = _median(sustained["ctxi"], "events_per_second")
     offered = rates or [round(ctxi * share, -1) for share in (0.25, 0.5, 0.75)]
-    runs = []
-    with isolated_worker(base, logs / "latency-worker.log") as worker:
-        wait_until_flowing(worker.settings)
-        for index, rate in enumerate(offered):
-            # current times (tasks must not be born expired) and ids of their own per run
-            events_wanted = rate * seconds_per_rate
-            spec = SimulationSpec(
-                customers=max(20, round(events_wanted / 5)),
-                seed=200 + index,
-                hours=4,
-                start=datetime.now(UTC) - timedelta(hours=4),
-                malformed_share=0,
-            )
-            run_lines, _ = simulate(spec)
-            runs.append(latency_run(worker, run_lines, rate, progress))
+    runs = latency_runs(base, offered, seconds_per_rate, logs, progress)
+    if exactly_once:  # the goal's rate: half the sustained one, or the middle of those given
+        runs += latency_runs(base, [offered[len(offered) // 2]], seconds_per_rate, logs, progress, "exactly_once")
     results = BenchResults(
         customers=customers,
         events=truth.events,
@@ -607,14 +630,21 @@ def plot(results: BenchResults, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (latency, lag) = plt.subplots(1, 2, figsize=(11, 4.2))
-    rates = [run.offered for run in results.runs]
+    at_least_once = [run for run in results.runs if run.guarantee == "at_least_once"]
+    rates = [run.offered for run in at_least_once]
     for share, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
-        latency.plot(rates, [getattr(run, share) or 0 for run in results.runs], marker="o", label=label)
+        latency.plot(rates, [getattr(run, share) or 0 for run in at_least_once], marker="o", label=label)
+    for run in results.runs:
+        if run.guarantee == "exactly_once":
+            latency.plot(
+                [run.offered], [run.p99_ms or 0], marker="x", linestyle="", color="black", label="exactly-once p99"
+            )
     latency.axhline(100, color="grey", linestyle="--", linewidth=1, label="target p99 100 ms")
     latency.set(xlabel="offered events/s", ylabel="event to task in Redis (ms)", title="Latency by offered rate")
     latency.legend()
     for run in results.runs:
-        lag.plot([s.at for s in run.samples], [s.lag for s in run.samples], label=f"{run.offered:,.0f}/s")
+        guarantee = " exactly-once" if run.guarantee == "exactly_once" else ""
+        lag.plot([s.at for s in run.samples], [s.lag for s in run.samples], label=f"{run.offered:,.0f}/s{guarantee}")
     lag.set(xlabel="seconds into the run", ylabel="consumer lag (messages)", title="Consumer lag")
     lag.legend()
     figure.suptitle(
@@ -671,14 +701,15 @@ def report(results: BenchResults) -> str:
         f"{_median(results.ctxi_runs, 'changelog_bytes_per_event'):,.0f} |",
         f"| topics on the broker when the bench started | {results.broker_topics:,} |",
         "",
-        "| offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | customer view p50 / p99 ms "
+        "| guarantee | offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | customer view p50 / p99 ms "
         "| worker CPU | peak RSS MiB | max lag |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in results.runs:
         lines.append(
-            f"| {run.offered:,.0f} | {run.sent_per_second:,.0f} | {run.tasks} | {_ms(run.p50_ms)} | "
-            f"{_ms(run.p95_ms)} | {_ms(run.p99_ms)} | {_ms(run.view_p50_ms)} / {_ms(run.view_p99_ms)} "
+            f"| {run.guarantee.replace('_', '-')} | {run.offered:,.0f} | {run.sent_per_second:,.0f} | {run.tasks} "
+            f"| {_ms(run.p50_ms)} | {_ms(run.p95_ms)} | {_ms(run.p99_ms)} "
+            f"| {_ms(run.view_p50_ms)} / {_ms(run.view_p99_ms)} "
             f"| {run.cpu_percent:.0f}% | {run.peak_rss_mb:.0f} | {run.max_lag:,} |"
         )
     return "\n".join(lines)

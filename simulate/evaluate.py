@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,12 +228,19 @@ def worker_ports(slots: int = 4) -> dict[str, str]:
 
 
 @contextmanager
-def isolated_worker(base: Settings, log: Path, partitions: int = 4) -> Iterator[LiveWorker]:
+def isolated_worker(
+    base: Settings, log: Path, partitions: int = 4, settings_env: Mapping[str, str] | None = None
+) -> Iterator[LiveWorker]:
     """A ``ctxi worker`` process in a world of its own (app id, topics, Redis keys) on the
-    configured broker and Redis, stopped on exit."""
+    configured broker and Redis, with ``settings_env``'s ``CTXI_*`` variables on top (its
+    guarantee, say), stopped on exit."""
     name = f"run{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="ctxi-run-") as data_dir:
-        env = {**base.isolated_env(name, Path(data_dir)), "CTXI_TOPIC_PARTITIONS": str(partitions)}
+        env = {
+            **base.isolated_env(name, Path(data_dir)),
+            "CTXI_TOPIC_PARTITIONS": str(partitions),
+            **(settings_env or {}),
+        }
         settings = Settings.from_env(env)
         ensure_topics(settings.kafka_bootstrap_servers, catalogue(settings))
         with log.open("wb") as out:

@@ -25,12 +25,17 @@ def bench(
     seconds_per_rate: Annotated[float, typer.Option(min=1, help="Length of each latency run.")] = 20.0,
     repeats: Annotated[int, typer.Option(min=1, help="Runs of each throughput measure (the median is reported).")] = 3,
     quality: Annotated[bool, typer.Option(help="Also write the decision-quality report (replay and live).")] = True,
+    exactly_once: Annotated[
+        bool,
+        typer.Option(help="Also a latency run on a worker under exactly-once, at half the sustained rate."),
+    ] = True,
 ) -> None:
     """The end-to-end benchmark on the configured (local) Kafka and Redis, and the quality report.
 
     Engine alone (replay path) and its profile; sustained events/s of one worker against a
-    bare faust agent on the same broker; event-to-task latency p50/p95/p99, CPU, peak RSS
-    and consumer lag at several offered rates. Writes OUT/report.md, results.json,
+    bare faust agent, plain aiokafka and a Quix Streams peer on the same broker; event-to-task
+    latency p50/p95/p99, CPU, peak RSS and consumer lag at several offered rates, and under
+    exactly-once at half the sustained rate (or the middle of --rates). Writes OUT/report.md, results.json,
     latency.png, profile.txt and, with --quality, quality.md. Exit 1 only when decision
     quality fails; timings never fail it.
     """
@@ -57,6 +62,7 @@ def bench(
         repeats=repeats,
         command=command,
         progress=err,
+        exactly_once=exactly_once,
     )
     text = report(results)
     passed = True

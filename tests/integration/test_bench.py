@@ -30,11 +30,14 @@ def test_bench_writes_its_figures_and_passes_on_decision_quality(
     assert ctxi["cpu_us_per_event"] > 0 and ctxi["changelog_bytes_per_event"] > 0
     assert all(run["cpu_us_per_event"] > 0 for run in (*results["ceiling_runs"], *results["client_runs"]))
     assert all(rate > 0 for rate in results["engine_events_per_second"])
-    [run] = results["runs"]
-    assert run["tasks"] > 0 and run["p99_ms"] is not None and run["peak_rss_mb"] > 0 and run["samples"]
+    at_least_once, exactly_once = results["runs"]  # --rates 50: one run each, exactly-once at the same rate
+    for run, guarantee in ((at_least_once, "at_least_once"), (exactly_once, "exactly_once")):
+        assert run["guarantee"] == guarantee and run["offered"] == 50
+        assert run["tasks"] > 0 and run["p99_ms"] is not None and run["peak_rss_mb"] > 0 and run["samples"]
     assert (out / "latency.png").stat().st_size > 10_000
     assert "replay" in (out / "profile.txt").read_text().lower()
     report = (out / "report.md").read_text()
     assert "| ctxi / ceiling |" in report and "| ctxi / client ceiling |" in report and "| ctxi / peer |" in report
+    assert "| exactly-once | 50 |" in report
     assert "identical: the same tasks" in report
     assert "**FAIL**" not in report

@@ -11,6 +11,7 @@ def results(peer: list[Sustained] | None = None) -> BenchResults:
     runs = [
         RateRun(100, 99.5, 1000, 40, 20.0, 60.0, 90.0, 40.0, 120.0, 300, [Sample(0.5, 300, 40.0, 120.0)], 180.0, 420.0),
         RateRun(200, 199.0, 2000, 80, 30.0, None, None, 70.0, 130.0, 900, []),
+        RateRun(100, 99.0, 1000, 40, 200.0, 600.0, 900.0, 50.0, 140.0, 700, [], guarantee="exactly_once"),
     ]
     ctxi = [Sustained(400.0, 2100.0, 1500.0), Sustained(380.0, 2300.0, 1600.0), Sustained(420.0, 2000.0, 1400.0)]
     ceilings = [Sustained(2000.0, 450.0)], [Sustained(30000.0, 25.0)], peer or []
@@ -28,8 +29,9 @@ def test_the_report_has_the_ratio_and_a_row_per_rate() -> None:
     assert "| changelog bytes written per event (ctxi worker) | 1,500 |" in text
     assert "| context state per customer (stored bytes), median / p95 | 1,800 / 2,400 |" in text
     assert "| topics on the broker when the bench started | 42 |" in text
-    assert "| 100 | 100 | 40 | 20 | 60 | 90 | 180 / 420 | 40% | 120 | 300 |" in text
-    assert "| 200 | 199 | 80 | 30 | n/a | n/a | n/a / n/a | 70% | 130 | 900 |" in text
+    assert "| at-least-once | 100 | 100 | 40 | 20 | 60 | 90 | 180 / 420 | 40% | 120 | 300 |" in text
+    assert "| at-least-once | 200 | 199 | 80 | 30 | n/a | n/a | n/a / n/a | 70% | 130 | 900 |" in text
+    assert "| exactly-once | 100 | 99 | 40 | 200 | 600 | 900 | n/a / n/a | 50% | 140 | 700 |" in text
 
 
 def test_the_report_sets_ctxi_beside_the_peer_or_says_it_did_not_run() -> None:
