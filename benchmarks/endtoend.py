@@ -671,6 +671,59 @@ def count_topics(settings: Settings) -> int:
         consumer.close()
 
 
+@dataclass(frozen=True)
+class Goal:
+    """One of the figures ``ctxi bench`` is held to (docs/benchmarks.md), and how this run did."""
+
+    name: str
+    target: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+
+
+def _half_rate_run(results: BenchResults, guarantee: str) -> RateRun | None:
+    """The run of ``guarantee`` offered closest to half the sustained rate."""
+    runs = [run for run in results.runs if run.guarantee == guarantee and run.p99_ms is not None]
+    half = results.ctxi_events_per_second / 2
+    return min(runs, key=lambda run: abs(run.offered - half), default=None)
+
+
+def _latency_goal(results: BenchResults, guarantee: str, limit_ms: float) -> Goal:
+    name = f"p99 event to task, {guarantee.replace('_', '-')}, about half the sustained rate"
+    run = _half_rate_run(results, guarantee)
+    if run is None:
+        return Goal(name, f"≤ {limit_ms:,.0f} ms", "not measured", None)
+    assert run.p99_ms is not None
+    return Goal(name, f"≤ {limit_ms:,.0f} ms", f"{run.p99_ms:,.0f} ms at {run.offered:,.0f}/s", run.p99_ms <= limit_ms)
+
+
+def goals(results: BenchResults) -> list[Goal]:
+    """The run's figures against the goals the engine and the worker are held to."""
+    cpu_ratio = _median(results.ctxi_runs, "cpu_us_per_event") / _median(results.ceiling_runs, "cpu_us_per_event")
+    return [
+        Goal(
+            "engine alone (replay path, built-in packs)",
+            f"≥ {ENGINE_GOAL:,} events/s",
+            f"{results.engine_median:,.0f} events/s",
+            results.engine_median >= ENGINE_GOAL,
+        ),
+        Goal("ctxi worker / bare faust, events/s", "≥ 80%", f"{results.ratio:.0%}", results.ratio >= 0.8),
+        Goal("CPU an event, ctxi worker / bare faust", "≤ 1.25x", f"{cpu_ratio:.2f}x", cpu_ratio <= 1.25),
+        _latency_goal(results, "at_least_once", 100),
+        _latency_goal(results, "exactly_once", 1000),
+        Goal(
+            "context state per customer, median",
+            f"≤ {CONTEXT_GOAL_BYTES:,} B",
+            f"{results.context_bytes_median:,.0f} B",
+            results.context_bytes_median <= CONTEXT_GOAL_BYTES,
+        ),
+    ]
+
+
+ENGINE_GOAL = 25_000  # events/s: 40 µs an event
+CONTEXT_GOAL_BYTES = 2048
+
+
 def report(results: BenchResults) -> str:
     """The results as Markdown tables."""
     lines = [
@@ -712,6 +765,10 @@ def report(results: BenchResults) -> str:
             f"| {_ms(run.view_p50_ms)} / {_ms(run.view_p99_ms)} "
             f"| {run.cpu_percent:.0f}% | {run.peak_rss_mb:.0f} | {run.max_lag:,} |"
         )
+    lines += ["", "| goal | target | this run | met |", "|---|---|---:|---|"]
+    for goal in goals(results):
+        met = "not measured" if goal.met is None else "yes" if goal.met else "**no**"
+        lines.append(f"| {goal.name} | {goal.target} | {goal.measured} | {met} |")
     return "\n".join(lines)
 
 
