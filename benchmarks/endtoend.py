@@ -189,7 +189,9 @@ def profile_engine(path: Path, settings: Settings, rules: RuleSet, out: Path) ->
 
 
 class Sampler(threading.Thread):
-    """Every 0.5 s: the worker process's CPU and RSS, and its consumer group's lag."""
+    """Every 0.5 s: the worker process's CPU and RSS, and its consumer group's lag: the messages past its
+    committed offsets, which under at-least-once are committed every 2.8 s (a saw-tooth, not its
+    backlog), under exactly-once every 0.1 s (its backlog, near enough)."""
 
     def __init__(self, settings: Settings, pid: int, topics: list[str]) -> None:
         super().__init__(daemon=True)
@@ -755,7 +757,7 @@ def report(results: BenchResults) -> str:
         f"| topics on the broker when the bench started | {results.broker_topics:,} |",
         "",
         "| guarantee | offered events/s | sent/s | tasks | p50 ms | p95 ms | p99 ms | customer view p50 / p99 ms "
-        "| worker CPU | peak RSS MiB | max lag |",
+        "| worker CPU | peak RSS MiB | max lag to committed offsets |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in results.runs:
