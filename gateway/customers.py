@@ -34,9 +34,8 @@ LOOK_SECONDS = 300  # one person's reads of one customer from one task: recorded
 async def _tasks_of(request: web.Request, customer_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The customer's open tasks and latest closes, in any queue (the caller's are picked later)."""
     store = request.app[STORE]
-    ids = [member.decode() for member in await store.client.smembers(store.customer_key(customer_id))]
     open_tasks = []
-    for task_id in ids:
+    for task_id in await store.customer_task_ids(customer_id):
         task = await store.get(task_id)
         if task is not None:
             escalations = await store.escalations([task_id])

@@ -7,7 +7,9 @@ Layout (``<p>`` is ``CTXI_REDIS_PREFIX``):
   among equals (score = priority × 10^10 + (10^10 − created_at in Unix seconds));
 - ``<p>:expiry:<queue>``: the same ids scored by ``expires_at``, to drop expired ones;
 - ``<p>:deferred:<queue>``: ids scored by ``not_before``, to announce when they show;
-- ``<p>:customer:<customer_id>``: the ids of a customer's tasks, to close superseded ones;
+- ``<p>:customer_tasks:<customer_id>``: a customer's task ids scored by their ``expires_at``, to
+  close superseded ones and show the customer view's tasks; each write drops the expired ones,
+  a close its own, and the key expires with the last of them;
 - ``<p>:closing:<task_id>``: held while an agent's close of the task is under way;
 - ``<p>:closed:<task_id>``: set when an agent closes the task (how, by whom, when), until the
   end of its rule's cool-down (``updates_until``, else its expiry): a revision then does not
@@ -41,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -120,6 +123,7 @@ redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[10], ARGV[2])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11])
+redis.call('ZREM', KEYS[13], ARGV[2])
 redis.call('SET', KEYS[12], ARGV[4], 'EXAT', ARGV[5])
 redis.call('PUBLISH', KEYS[5], ARGV[3])
 return 1
@@ -145,7 +149,10 @@ if redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2]) then
   redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
   if ARGV[6] ~= '' then redis.call('ZADD', KEYS[5], ARGV[6], ARGV[4]) end
   if ARGV[8] ~= '' then redis.call('ZADD', KEYS[9], 'LT', ARGV[8], ARGV[4]) end
-  redis.call('SADD', KEYS[7], ARGV[4])
+  redis.call('ZADD', KEYS[7], ARGV[2], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. ARGV[10])
+  local last = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('EXPIREAT', KEYS[7], last[2]) end
   redis.call('PUBLISH', KEYS[4], ARGV[5])
   return 1
 end
@@ -279,8 +286,8 @@ class RedisTaskStore:
     def expiry_key(self, queue: str) -> str:
         return f"{self.prefix}:expiry:{queue}"
 
-    def customer_key(self, customer_id: str) -> str:
-        return f"{self.prefix}:customer:{customer_id}"
+    def customer_tasks_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:customer_tasks:{customer_id}"
 
     def revision_key(self, task_id: str) -> str:
         return f"{self.prefix}:revision:{task_id}"
@@ -311,7 +318,7 @@ class RedisTaskStore:
                 self.channel(task.queue),
                 self.deferred_key(task.queue),
                 self.revision_key(task.task_id),
-                self.customer_key(task.customer_id),
+                self.customer_tasks_key(task.customer_id),
                 self.escalated_key(task.task_id),  # a revision keeps its escalation's place
                 self.claim_watch_key(task.queue),
                 self.closed_key(task.task_id),
@@ -327,6 +334,7 @@ class RedisTaskStore:
                 task.revision,
                 "" if task.claim_by is None else task.claim_by.timestamp(),
                 AFTER_CLOSE_KEPT,
+                int(time.time()),  # the customer's tasks expired before this are dropped
             ],
         )
         if written == Written.KEPT_CLOSED:  # for supervisors: the rule fired again after the agent's decision
@@ -423,20 +431,26 @@ class RedisTaskStore:
                 self.resolve_watch_key(task.queue),
                 self.breached_key(task.task_id, "resolve"),
                 self.closed_key(task.task_id),
+                self.customer_tasks_key(task.customer_id),
             ],
             args=[agent_id, task.task_id, notice, orjson.dumps(closed), int(until.timestamp()) + 1],
         )
         return bool(done)
 
+    async def customer_task_ids(self, customer_id: str) -> list[str]:
+        """The ids of the customer's tasks not closed and not known to have expired (some may have since)."""
+        return [member.decode() for member in await self.client.zrange(self.customer_tasks_key(customer_id), 0, -1)]
+
     async def close_superseded(self, closure: TaskClosure) -> list[str]:
         """Take the customer's open tasks with the closure's actions, made before the closure's
         fact, off their queues; announce each."""
-        ids = [member.decode() for member in await self.client.smembers(self.customer_key(closure.customer_id))]
+        customer_tasks = self.customer_tasks_key(closure.customer_id)
+        ids = await self.customer_task_ids(closure.customer_id)
         bodies = await self.client.mget([self.task_key(task_id) for task_id in ids]) if ids else []
         closed = []
         for task_id, body in zip(ids, bodies, strict=True):
             if body is None:
-                await self.client.srem(self.customer_key(closure.customer_id), task_id)  # expired or closed
+                await self.client.zrem(customer_tasks, task_id)  # expired, or superseded by a closure before
                 continue
             task = Task.model_validate_json(body)
             # only tasks the new fact came after: a closure processed late (partitions are read
@@ -454,7 +468,7 @@ class RedisTaskStore:
                 ):
                     pipe.zrem(key, task_id)
                 pipe.delete(self.task_key(task_id), self.claim_key(task_id))
-                pipe.srem(self.customer_key(closure.customer_id), task_id)
+                pipe.zrem(customer_tasks, task_id)
                 pipe.publish(self.channel(task.queue), notice)
                 await pipe.execute()
             closed.append(task_id)

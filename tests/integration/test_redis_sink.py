@@ -333,6 +333,26 @@ async def test_a_closure_takes_the_customers_superseded_tasks_off_their_queues(r
     await store.client.aclose()
 
 
+async def test_a_customers_task_index_keeps_only_open_tasks_and_expires_with_the_last(redis_url: str) -> None:
+    """A customer's task ids once grew with every task raised for them, closed or expired, for good."""
+    store = store_for(redis_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    index = store.customer_tasks_key("C-7")
+    brief = fresh(task_id="brief", customer_id="C-7", expires_at=now + timedelta(seconds=1))
+    closed = fresh(task_id="closed", customer_id="C-7", expires_at=now + timedelta(hours=1))
+    lasting = fresh(task_id="lasting", customer_id="C-7", expires_at=now + timedelta(hours=2))
+    for task in (brief, closed, lasting):
+        await store.write(task)
+    assert await store.customer_task_ids("C-7") == ["brief", "closed", "lasting"]  # by expiry
+    assert await store.client.expiretime(index) == int(lasting.expires_at.timestamp())
+    assert (await store.claim(closed, "A-1"))[0] and await store.close(closed, "A-1", "completed")
+    await asyncio.sleep(max(0.0, (brief.expires_at - datetime.now(UTC)).total_seconds()) + 1.1)
+    await store.write(fresh(task_id="next", customer_id="C-7", expires_at=now + timedelta(minutes=30)))
+    assert await store.customer_task_ids("C-7") == ["next", "lasting"]  # the expired one dropped by the write
+    assert await store.client.expiretime(index) == int(lasting.expires_at.timestamp())  # not shortened
+    await store.client.aclose()
+
+
 async def test_a_closure_read_late_leaves_tasks_made_after_its_fact(redis_url: str) -> None:
     """A booking read after the flight's delay it precedes: its closure must not take the new task."""
     store = store_for(redis_url)
