@@ -122,6 +122,13 @@ class EngineConfig(BaseModel):
     phone_defer_hours: float = Field(
         3, ge=0, description="A non-urgent task for a customer on a phone waits this long (not_before)."
     )
+    due_keep_days: float = Field(
+        45,
+        gt=0,
+        description="A task due for something (a flight to catch, a debit) stays on its queue until then, past its "
+        "rule's expires_in, but at most this long after it was raised: a debit due in a year does not keep a task "
+        "that long.",
+    )
 
     contact_policy_rejects: int = Field(
         3, ge=1, description="An action dismissed this many times for a customer is no longer proposed..."

@@ -582,8 +582,8 @@ def _task(
     )
     digest = hashlib.sha256(f"{rule.id}|{rule.version}|{event.event_id}|{context.customer_id}".encode()).hexdigest()
     expires_at = event.occurred_at + then.expires_in
-    if due is not None:  # a task stays on its queue until what it is due for has happened
-        expires_at = max(expires_at, due.at)
+    if due is not None:  # a task stays on its queue until what it is due for has happened (within due_keep_days)
+        expires_at = max(expires_at, min(due.at, event.occurred_at + timedelta(days=config.due_keep_days)))
     return Task(
         task_id=f"t-{digest[:20]}",
         customer_id=context.customer_id,
