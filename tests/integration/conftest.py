@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,11 +10,11 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import orjson
 import pytest
@@ -192,6 +193,19 @@ def run_desktop(tmp_path: Path) -> Iterator[DesktopFactory]:
 
     yield start
     _stop(started)
+
+
+T = TypeVar("T")
+
+
+async def until(condition: Callable[[], Awaitable[T]], what: str, timeout: float = 60.0) -> T:
+    """``condition()``'s first truthy value, asked every 0.2 s; fails naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := await condition():
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not within {timeout:g} s: {what}")
 
 
 def planted_stream(settings: Settings, path: Path, customers: int, seed: int) -> tuple[list[bytes], list[TaskKey]]:

@@ -7,16 +7,14 @@ agent had completed it, and the agent was asked twice.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 
 from ctxi.rules import BUILTIN_PACKS
-from tests.integration.conftest import Namespace, WorkerFactory, auth
+from tests.integration.conftest import Namespace, WorkerFactory, auth, until
 from tests.integration.pipeline import Pipeline
 
 GOODWILL = """\
@@ -49,15 +47,6 @@ def contact(customer: str, after: timedelta) -> bytes:
     at = (START + after).isoformat()
     document = {"event_id": f"{customer}-{at}", "type": "crm.interaction", "customer_id": customer, "occurred_at": at}
     return orjson.dumps({**document, "payload": {"channel": "phone"}})
-
-
-async def until(condition, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := await condition():
-            return found
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"not within {timeout:g} s: {what}")
 
 
 async def test_a_closed_task_stays_closed_inside_its_cooldown_and_a_new_one_comes_after(

@@ -4,8 +4,6 @@ audit trail a supervisor reads."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -13,7 +11,7 @@ import orjson
 from ctxi.gateway.auth import hash_token
 from ctxi.gateway.server import build
 from ctxi.settings import AgentAccess
-from tests.integration.conftest import Namespace, WorkerFactory, auth
+from tests.integration.conftest import Namespace, WorkerFactory, auth, until
 from tests.integration.pipeline import Pipeline
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -37,15 +35,6 @@ PROFILE = {
 }
 NEW_YORK = {"lat": 40.7128, "lon": -74.006, "city": "New York", "country": "US"}
 PARIS = {"lat": 48.8566, "lon": 2.3522, "city": "Paris", "country": "FR"}
-
-
-async def until(condition, what: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := await condition():
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {timeout:g} s: {what}")
 
 
 async def test_an_agent_sees_the_live_context_of_its_queues_customers_and_every_view_is_recorded(
