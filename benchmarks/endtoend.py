@@ -63,6 +63,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 Progress = Callable[[str], None]
 
+# the goals a run is held to (issue 30; docs/benchmarks.md): the report says which it met
+ENGINE_GOAL = 25_000  # events/s: 40 µs an event
+CONTEXT_GOAL_BYTES = 2048
+P99_GOAL_MS = {"at_least_once": 100.0, "exactly_once": 1000.0}  # event to task, at half the sustained rate
+
 
 @dataclass
 class Sample:
@@ -641,7 +646,8 @@ def plot(results: BenchResults, path: Path) -> None:
             latency.plot(
                 [run.offered], [run.p99_ms or 0], marker="x", linestyle="", color="black", label="exactly-once p99"
             )
-    latency.axhline(100, color="grey", linestyle="--", linewidth=1, label="target p99 100 ms")
+    goal_ms = P99_GOAL_MS["at_least_once"]
+    latency.axhline(goal_ms, color="grey", linestyle="--", linewidth=1, label=f"target p99 {goal_ms:,.0f} ms")
     latency.set(xlabel="offered events/s", ylabel="event to task in Redis (ms)", title="Latency by offered rate")
     latency.legend()
     for run in results.runs:
@@ -711,8 +717,7 @@ def goals(results: BenchResults) -> list[Goal]:
         ),
         Goal("ctxi worker / bare faust, events/s", "≥ 80%", f"{results.ratio:.0%}", results.ratio >= 0.8),
         Goal("CPU an event, ctxi worker / bare faust", "≤ 1.25x", f"{cpu_ratio:.2f}x", cpu_ratio <= 1.25),
-        _latency_goal(results, "at_least_once", 100),
-        _latency_goal(results, "exactly_once", 1000),
+        *(_latency_goal(results, guarantee, limit_ms) for guarantee, limit_ms in P99_GOAL_MS.items()),
         Goal(
             "context state per customer, median",
             f"≤ {CONTEXT_GOAL_BYTES:,} B",
@@ -720,10 +725,6 @@ def goals(results: BenchResults) -> list[Goal]:
             results.context_bytes_median <= CONTEXT_GOAL_BYTES,
         ),
     ]
-
-
-ENGINE_GOAL = 25_000  # events/s: 40 µs an event
-CONTEXT_GOAL_BYTES = 2048
 
 
 def report(results: BenchResults) -> str:
