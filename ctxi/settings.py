@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ctxi.schemas.events import SOURCES, Tier
+from ctxi.schemas.events import MAX_PAYLOAD_SPAN, SOURCES, Tier
 
 
 class AgentAccess(BaseModel):
@@ -125,6 +125,7 @@ class EngineConfig(BaseModel):
     due_keep_days: float = Field(
         45,
         gt=0,
+        le=MAX_PAYLOAD_SPAN.days,  # no due date is further: a payload's times are within this of its event
         description="A task due for something (a flight to catch, a debit) stays on its queue until then, past its "
         "rule's expires_in, but at most this long after it was raised: a debit due in a year does not keep a task "
         "that long.",

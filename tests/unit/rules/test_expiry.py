@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from ctxi.engine.replay import replay
 from ctxi.pack_tools.load import load_rule_dir, load_rule_texts
@@ -122,3 +124,11 @@ def test_a_debit_due_months_ahead_keeps_its_task_only_due_keep_days(tmp_path: Pa
     assert soon.due_by == soon.expires_at == datetime(2026, 3, 4, tzinfo=UTC)  # kept to its debit
     assert far.due_by == datetime(2027, 3, 1, tzinfo=UTC)  # shown as the source said
     assert far.expires_at == occurred + timedelta(days=10)
+
+
+@pytest.mark.parametrize("days", [0, -1, 401, 1e40, float("nan")])
+def test_due_keep_days_outside_what_a_payload_can_say_is_refused(days: float) -> None:
+    """Past 400 days it means nothing (no payload time is further from its event), and 1e40 days
+    once overflowed on every task with a due date."""
+    with pytest.raises(ValidationError, match="due_keep_days"):
+        EngineConfig(due_keep_days=days)
